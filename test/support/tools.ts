@@ -1,0 +1,99 @@
+/** Test helpers for running real external tools (tshark, softflowd, pmacctd, editcap...). */
+
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+const commandCache = new Map<string, boolean>();
+
+/** True when `name` is an executable file somewhere on PATH (or is an executable path itself). */
+export function hasCommand(name: string): boolean {
+  const cached = commandCache.get(name);
+  if (cached !== undefined) return cached;
+  const candidates = name.includes('/')
+    ? [name]
+    : (process.env['PATH'] ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, name));
+  let found = false;
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      found = true;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  commandCache.set(name, found);
+  return found;
+}
+
+/** For `test(name, { skip: skipUnlessCommands('tshark') }, ...)`: false, or why the test is skipped. */
+export function skipUnlessCommands(...names: string[]): string | false {
+  const missing = names.filter((n) => !hasCommand(n));
+  return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
+}
+
+export interface RunOptions {
+  /** Kill the process (SIGKILL) after this long; a safety net against hangs. Default 120 s. */
+  timeoutMs?: number;
+  /** Written to stdin, which is then closed. Default: stdin closed at once. */
+  input?: string | Uint8Array;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunResult {
+  /** Exit code, null when killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+}
+
+/** Runs a command (no shell), capturing stdout and stderr in full. Never rejects for exit codes. */
+export function runCommand(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const opts: SpawnOptions = { cwd: o.cwd, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] };
+    const child = spawn(cmd, args, opts);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, o.timeoutMs ?? 120_000);
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err), timedOut });
+    });
+    child.stdin!.on('error', () => {
+      // the tool may exit without reading its input
+    });
+    if (o.input !== undefined) child.stdin!.end(o.input);
+    else child.stdin!.end();
+  });
+}
+
+/** As runCommand, but rejects with the tool's stderr when it fails, times out, or is killed. */
+export async function runChecked(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
+  const r = await runCommand(cmd, args, o);
+  if (r.code !== 0) {
+    const why = r.timedOut ? 'timed out' : r.code === null ? `killed by ${r.signal}` : `exited ${r.code}`;
+    throw new Error(`${cmd} ${args.join(' ')} ${why}: ${r.stderr.toString('utf8').trim().slice(0, 2000)}`);
+  }
+  return r;
+}
+
+/** A fresh temporary directory and a function that removes it. */
+export function makeTempDir(prefix = 'flow-collector-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
