@@ -1,0 +1,43 @@
+/**
+ * Grow-on-demand output buffer shared by the protobuf and JSON encoders.
+ *
+ * Encoders call `ensure(n)` once for an upper bound of what they are about to write and then
+ * store bytes straight into `buf` at `pos`, so the per-byte path has no bounds checks or calls.
+ * The buffer only ever grows (doubling), so in steady state nothing is allocated.
+ */
+export class ByteWriter {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(initialCapacity = 4096) {
+    this.buf = Buffer.allocUnsafeSlow(Math.max(64, initialCapacity | 0));
+  }
+
+  /** Current capacity in bytes. */
+  get capacity(): number {
+    return this.buf.length;
+  }
+
+  /** Makes room for at least `n` more bytes after `pos`. */
+  ensure(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const next = Buffer.allocUnsafeSlow(cap);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** Forgets the content; capacity is kept. */
+  reset(): void {
+    this.pos = 0;
+  }
+
+  /** A view (no copy) of the bytes written so far; valid until the next write or reset. */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
