@@ -1,0 +1,356 @@
+/**
+ * Raw packet header walker for sFlow "sampled header" records (flow record 0:1).
+ *
+ * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack -> IPv4 / IPv6 (with extension
+ * headers) -> TCP / UDP / ICMP / ICMPv6 and fills the fields of a reused FlowRecord. It reads
+ * straight from the datagram buffer (manual big-endian reads), never allocates on the common
+ * path, never throws, and stops quietly where the header was cut: whatever lies before the cut
+ * is decoded, the rest is left at its zero value.
+ */
+import { LayerStack, MAX_REPEATED, type FlowRecord } from '../record.js';
+
+/** sFlow header_protocol values (sFlow v5 spec, "sampled_header"). */
+export const HeaderProtocol = {
+  ETHERNET_ISO88023: 1,
+  IPV4: 11,
+  IPV6: 12,
+  MPLS: 13,
+} as const;
+
+/** Outcome of a walk, for counting by the caller. */
+export const WalkResult = {
+  /** Walked down to the transport header (or to a protocol we do not descend into). */
+  ok: 0,
+  /** The header ended before the walk did; fields up to the cut are set. */
+  truncated: 1,
+  /** header_protocol we do not decode (token ring, FDDI, ...): nothing set. */
+  unsupported: 2,
+} as const;
+export type WalkResultCode = (typeof WalkResult)[keyof typeof WalkResult];
+
+const ETYPE_IPV4 = 0x0800;
+const ETYPE_IPV6 = 0x86dd;
+const ETYPE_VLAN = 0x8100;
+const ETYPE_QINQ = 0x88a8;
+const ETYPE_QINQ_OLD = 0x9100;
+const ETYPE_MPLS_UC = 0x8847;
+const ETYPE_MPLS_MC = 0x8848;
+
+/** Bounded walk: at most this many VLAN tags and IPv6 extension headers are followed. */
+const MAX_VLAN_TAGS = 8;
+const MAX_EXT_HEADERS = 16;
+
+/** IANA protocol keywords for the protocols flows usually carry (static strings). */
+const PROTO_NAMES: string[] = new Array<string>(256).fill('');
+PROTO_NAMES[0] = 'HOPOPT';
+PROTO_NAMES[1] = 'ICMP';
+PROTO_NAMES[2] = 'IGMP';
+PROTO_NAMES[4] = 'IPv4';
+PROTO_NAMES[6] = 'TCP';
+PROTO_NAMES[8] = 'EGP';
+PROTO_NAMES[17] = 'UDP';
+PROTO_NAMES[41] = 'IPv6';
+PROTO_NAMES[43] = 'IPv6-Route';
+PROTO_NAMES[44] = 'IPv6-Frag';
+PROTO_NAMES[46] = 'RSVP';
+PROTO_NAMES[47] = 'GRE';
+PROTO_NAMES[50] = 'ESP';
+PROTO_NAMES[51] = 'AH';
+PROTO_NAMES[58] = 'IPv6-ICMP';
+PROTO_NAMES[59] = 'IPv6-NoNxt';
+PROTO_NAMES[60] = 'IPv6-Opts';
+PROTO_NAMES[88] = 'EIGRP';
+PROTO_NAMES[89] = 'OSPFIGP';
+PROTO_NAMES[103] = 'PIM';
+PROTO_NAMES[112] = 'VRRP';
+PROTO_NAMES[115] = 'L2TP';
+PROTO_NAMES[132] = 'SCTP';
+PROTO_NAMES[137] = 'MPLS-in-IP';
+
+/** IANA keyword of an IP protocol number ("" when not in the static table). */
+export function sflowProtocolName(proto: number): string {
+  return PROTO_NAMES[proto & 255]!;
+}
+
+function pushLayer(rec: FlowRecord, layer: number, size: number): void {
+  const i = rec.layerCount;
+  if (i < MAX_REPEATED) {
+    rec.layerStack[i] = layer;
+    rec.layerSize[i] = size;
+    rec.layerCount = i + 1;
+  }
+}
+
+/** Adds `size` bytes to the last layer (IPv6 extension headers without a LayerStack value). */
+function growLastLayer(rec: FlowRecord, size: number): void {
+  const i = rec.layerCount - 1;
+  if (i >= 0) rec.layerSize[i] = rec.layerSize[i]! + size;
+}
+
+function mac48(b: Uint8Array, o: number): number {
+  return (((b[o]! << 8) | b[o + 1]!) * 4294967296) + (((b[o + 2]! << 24) | (b[o + 3]! << 16) | (b[o + 4]! << 8) | b[o + 5]!) >>> 0);
+}
+
+/**
+ * Decodes the sampled header `buf[off, off+len)` of header_protocol `proto` into `rec`.
+ * Returns a WalkResult code; never throws.
+ */
+export function walkHeader(buf: Uint8Array, off: number, len: number, proto: number, rec: FlowRecord): WalkResultCode {
+  const end = off + len;
+  switch (proto) {
+    case HeaderProtocol.ETHERNET_ISO88023:
+      return walkEthernet(buf, off, end, rec);
+    case HeaderProtocol.IPV4:
+      rec.etype = ETYPE_IPV4;
+      return walkIPv4(buf, off, end, rec);
+    case HeaderProtocol.IPV6:
+      rec.etype = ETYPE_IPV6;
+      return walkIPv6(buf, off, end, rec);
+    case HeaderProtocol.MPLS:
+      return walkMpls(buf, off, end, rec);
+    default:
+      return WalkResult.unsupported;
+  }
+}
+
+function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+  if (end - o < 14) return WalkResult.truncated;
+  rec.dstMac = mac48(b, o);
+  rec.srcMac = mac48(b, o + 6);
+  let etype = (b[o + 12]! << 8) | b[o + 13]!;
+  pushLayer(rec, LayerStack.Ethernet, 14);
+  o += 14;
+  let tags = 0;
+  while ((etype === ETYPE_VLAN || etype === ETYPE_QINQ || etype === ETYPE_QINQ_OLD) && tags < MAX_VLAN_TAGS) {
+    if (end - o < 4) {
+      rec.etype = etype;
+      return WalkResult.truncated;
+    }
+    // The innermost tag wins (as goflow2 ends up doing for stacked tags); VID only, no PCP/DEI.
+    rec.vlanId = ((b[o]! << 8) | b[o + 1]!) & 0x0fff;
+    etype = (b[o + 2]! << 8) | b[o + 3]!;
+    pushLayer(rec, LayerStack.Dot1Q, 4);
+    o += 4;
+    tags++;
+  }
+  if (etype < 0x0600) {
+    // 802.3 length field (LLC/SNAP frame): no EtherType to report, nothing more to decode.
+    return WalkResult.ok;
+  }
+  rec.etype = etype;
+  return walkEtype(b, o, end, etype, rec);
+}
+
+function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: FlowRecord): WalkResultCode {
+  switch (etype) {
+    case ETYPE_IPV4:
+      return walkIPv4(b, o, end, rec);
+    case ETYPE_IPV6:
+      return walkIPv6(b, o, end, rec);
+    case ETYPE_MPLS_UC:
+    case ETYPE_MPLS_MC:
+      return walkMpls(b, o, end, rec);
+    default:
+      return WalkResult.ok;
+  }
+}
+
+function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+  const start = o;
+  let bottom = false;
+  while (!bottom) {
+    if (end - o < 4) {
+      if (o > start) pushLayer(rec, LayerStack.MPLS, o - start);
+      return WalkResult.truncated;
+    }
+    const label = (b[o]! << 12) | (b[o + 1]! << 4) | (b[o + 2]! >> 4);
+    bottom = (b[o + 2]! & 1) === 1;
+    const n = rec.mplsCount;
+    if (n < MAX_REPEATED) {
+      rec.mplsLabel[n] = label;
+      rec.mplsTtl[n] = b[o + 3]!;
+      rec.mplsCount = n + 1;
+    }
+    o += 4;
+  }
+  pushLayer(rec, LayerStack.MPLS, o - start);
+  // No EtherType after the stack: guess IPv4/IPv6 from the version nibble.
+  if (o >= end) return WalkResult.truncated;
+  const v = b[o]! >> 4;
+  if (v === 4) {
+    rec.etype = ETYPE_IPV4;
+    return walkIPv4(b, o, end, rec);
+  }
+  if (v === 6) {
+    rec.etype = ETYPE_IPV6;
+    return walkIPv6(b, o, end, rec);
+  }
+  return WalkResult.ok;
+}
+
+function setAddr4(dst: Uint8Array, b: Uint8Array, o: number): void {
+  dst[0] = b[o]!;
+  dst[1] = b[o + 1]!;
+  dst[2] = b[o + 2]!;
+  dst[3] = b[o + 3]!;
+}
+
+function setAddr16(dst: Uint8Array, b: Uint8Array, o: number): void {
+  for (let i = 0; i < 16; i++) dst[i] = b[o + i]!;
+}
+
+function walkIPv4(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+  if (end - o < 20) return WalkResult.truncated;
+  const ihl = (b[o]! & 0x0f) * 4;
+  rec.ipTos = b[o + 1]!;
+  rec.fragmentId = (b[o + 4]! << 8) | b[o + 5]!;
+  const ff = (b[o + 6]! << 8) | b[o + 7]!;
+  rec.ipFlags = ff >> 13;
+  rec.fragmentOffset = ff & 0x1fff;
+  rec.ipTtl = b[o + 8]!;
+  const proto = b[o + 9]!;
+  rec.proto = proto;
+  rec.protocolName = PROTO_NAMES[proto]!;
+  setAddr4(rec.srcAddr, b, o + 12);
+  rec.srcAddrLen = 4;
+  setAddr4(rec.dstAddr, b, o + 16);
+  rec.dstAddrLen = 4;
+  const hlen = ihl < 20 ? 20 : ihl;
+  pushLayer(rec, LayerStack.IPv4, hlen);
+  if (end - o < hlen) return WalkResult.truncated;
+  // Only the first fragment carries the transport header.
+  if ((ff & 0x1fff) !== 0) return WalkResult.ok;
+  return walkTransport(b, o + hlen, end, proto, rec);
+}
+
+function walkIPv6(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+  if (end - o < 40) return WalkResult.truncated;
+  const w = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  rec.ipTos = (w >>> 20) & 0xff;
+  rec.ipv6FlowLabel = w & 0xfffff;
+  let nh = b[o + 6]!;
+  rec.ipTtl = b[o + 7]!;
+  setAddr16(rec.srcAddr, b, o + 8);
+  rec.srcAddrLen = 16;
+  setAddr16(rec.dstAddr, b, o + 24);
+  rec.dstAddrLen = 16;
+  rec.proto = nh;
+  rec.protocolName = PROTO_NAMES[nh]!;
+  pushLayer(rec, LayerStack.IPv6, 40);
+  o += 40;
+  for (let i = 0; i < MAX_EXT_HEADERS; i++) {
+    switch (nh) {
+      case 0: // hop-by-hop options
+      case 60: // destination options
+      case 135: // mobility
+      case 139: // HIP
+      case 140: { // shim6
+        if (end - o < 2) return WalkResult.truncated;
+        const size = (b[o + 1]! + 1) * 8;
+        nh = b[o]!;
+        growLastLayer(rec, size);
+        o += size;
+        break;
+      }
+      case 51: { // authentication header: length in 4-octet units minus 2
+        if (end - o < 2) return WalkResult.truncated;
+        const size = (b[o + 1]! + 2) * 4;
+        nh = b[o]!;
+        growLastLayer(rec, size);
+        o += size;
+        break;
+      }
+      case 43: { // routing
+        if (end - o < 8) return WalkResult.truncated;
+        const size = (b[o + 1]! + 1) * 8;
+        const type = b[o + 2]!;
+        rec.ipv6RoutingHeaderSegLeft = b[o + 3]!;
+        if (type === 4) readSegmentList(b, o, size, end, rec);
+        nh = b[o]!;
+        pushLayer(rec, LayerStack.IPv6HeaderRouting, size);
+        o += size;
+        break;
+      }
+      case 44: { // fragment
+        if (end - o < 8) return WalkResult.truncated;
+        nh = b[o]!;
+        const fo = (b[o + 2]! << 8) | b[o + 3]!;
+        rec.fragmentOffset = fo >> 3;
+        rec.ipFlags = fo & 7;
+        rec.fragmentId = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0;
+        pushLayer(rec, LayerStack.IPv6HeaderFragment, 8);
+        o += 8;
+        if ((fo >> 3) !== 0) {
+          rec.proto = nh;
+          rec.protocolName = PROTO_NAMES[nh]!;
+          return WalkResult.ok;
+        }
+        break;
+      }
+      default:
+        rec.proto = nh;
+        rec.protocolName = PROTO_NAMES[nh]!;
+        if (o > end) return WalkResult.truncated;
+        return walkTransport(b, o, end, nh, rec);
+    }
+    rec.proto = nh;
+    rec.protocolName = PROTO_NAMES[nh]!;
+    if (o > end) return WalkResult.truncated;
+  }
+  return WalkResult.ok;
+}
+
+/** SRv6 segment routing header (routing type 4): the segment list, slow path (allocates once). */
+function readSegmentList(b: Uint8Array, o: number, size: number, end: number, rec: FlowRecord): void {
+  const lastEntry = b[o + 4]!;
+  let p = o + 8;
+  let n = 0;
+  const stop = Math.min(o + size, end);
+  while (p + 16 <= stop && n <= lastEntry && n < MAX_REPEATED) {
+    let a = rec.ipv6RoutingHeaderAddresses[n];
+    if (a === undefined) {
+      a = new Uint8Array(16);
+      rec.ipv6RoutingHeaderAddresses[n] = a;
+    }
+    setAddr16(a, b, p);
+    n++;
+    p += 16;
+  }
+  rec.ipv6RoutingHeaderAddressesCount = n;
+}
+
+function walkTransport(b: Uint8Array, o: number, end: number, proto: number, rec: FlowRecord): WalkResultCode {
+  const avail = end - o;
+  switch (proto) {
+    case 6: { // TCP
+      if (avail < 4) return WalkResult.truncated;
+      rec.srcPort = (b[o]! << 8) | b[o + 1]!;
+      rec.dstPort = (b[o + 2]! << 8) | b[o + 3]!;
+      if (avail < 14) {
+        pushLayer(rec, LayerStack.TCP, 20);
+        return WalkResult.truncated;
+      }
+      rec.tcpFlags = b[o + 13]!;
+      const doff = (b[o + 12]! >> 4) * 4;
+      pushLayer(rec, LayerStack.TCP, doff < 20 ? 20 : doff);
+      return WalkResult.ok;
+    }
+    case 17: { // UDP
+      if (avail < 4) return WalkResult.truncated;
+      rec.srcPort = (b[o]! << 8) | b[o + 1]!;
+      rec.dstPort = (b[o + 2]! << 8) | b[o + 3]!;
+      pushLayer(rec, LayerStack.UDP, 8);
+      return avail < 8 ? WalkResult.truncated : WalkResult.ok;
+    }
+    case 1: // ICMP
+    case 58: { // ICMPv6
+      if (avail < 2) return WalkResult.truncated;
+      rec.icmpType = b[o]!;
+      rec.icmpCode = b[o + 1]!;
+      pushLayer(rec, proto === 1 ? LayerStack.ICMP : LayerStack.ICMPv6, 8);
+      return avail < 4 ? WalkResult.truncated : WalkResult.ok;
+    }
+    default:
+      return WalkResult.ok;
+  }
+}
