@@ -516,6 +516,19 @@ function wNtpAsUnixNs(b: Buffer, p: number, src: Uint8Array, off: number, micro:
   return wNs(b, p, unixSec, nsec);
 }
 
+/** Natural size in bytes of the integer (and integer-like dateTime) types, by type code. */
+const INT_SIZE: number[] = [];
+INT_SIZE[DataType.unsigned8] = 1;
+INT_SIZE[DataType.unsigned16] = 2;
+INT_SIZE[DataType.unsigned32] = 4;
+INT_SIZE[DataType.unsigned64] = 8;
+INT_SIZE[DataType.signed8] = 1;
+INT_SIZE[DataType.signed16] = 2;
+INT_SIZE[DataType.signed32] = 4;
+INT_SIZE[DataType.signed64] = 8;
+INT_SIZE[DataType.dateTimeSeconds] = 4;
+INT_SIZE[DataType.dateTimeMilliseconds] = 8;
+
 /** A byte-backed extra value by abstract data type; hex when the length does not fit it. */
 function writeTyped(w: ByteWriter, type: number, src: Uint8Array, off: number, len: number): void {
   const b = w.buf;
@@ -527,18 +540,26 @@ function writeTyped(w: ByteWriter, type: number, src: Uint8Array, off: number, l
     case DataType.unsigned64:
     case DataType.dateTimeSeconds:
     case DataType.dateTimeMilliseconds:
-      // Reduced-size encoding (RFC 7011 6.2): any length 1..8 is a valid unsigned value.
-      p = len >= 1 && len <= 8 ? wUnsignedBE(b, p, src, off, len) : wQHex(b, p, src, off, len);
+      // Reduced-size encoding (RFC 7011 6.2): any length from 1 up to the type's size.
+      p =
+        len >= 1 && len <= INT_SIZE[type]!
+          ? wUnsignedBE(b, p, src, off, len)
+          : wQHex(b, p, src, off, len);
       break;
     case DataType.signed8:
     case DataType.signed16:
     case DataType.signed32:
     case DataType.signed64:
-      p = len >= 1 && len <= 8 ? wSignedBE(b, p, src, off, len) : wQHex(b, p, src, off, len);
+      p =
+        len >= 1 && len <= INT_SIZE[type]!
+          ? wSignedBE(b, p, src, off, len)
+          : wQHex(b, p, src, off, len);
       break;
     case DataType.float32:
+      p = len === 4 ? wFloat(b, p, readF32(src, off), true) : wQHex(b, p, src, off, len);
+      break;
     case DataType.float64:
-      // float64 may be reduced to 4 bytes; either type is read by its actual length.
+      // float64 may be reduced to a float32 (RFC 7011 6.2).
       if (len === 8) p = wFloat(b, p, readF64(src, off), false);
       else if (len === 4) p = wFloat(b, p, readF32(src, off), true);
       else p = wQHex(b, p, src, off, len);
