@@ -76,7 +76,10 @@ export function flattenFields(tree: JsonTree, into: FieldMap = new Map()): Field
 }
 
 function addValue(map: FieldMap, key: string, v: JsonValue): void {
-  if (typeof v === 'string') push(map, key, v);
+  if (typeof v === 'string') {
+    // A merged "x_tree" list holds "" for each occurrence of x that had no subtree.
+    if (!key.endsWith('_tree')) push(map, key, v);
+  }
   else if (Array.isArray(v)) for (const x of v) addValue(map, key, x);
   else flattenFields(v, map);
 }
