@@ -1,0 +1,308 @@
+/**
+ * Template compiler: turns a learned template into a specialised record decoder, generated
+ * once per layout, that reads one record straight from the datagram into a FlowRecord with
+ * no per-field objects. See docs/fields.md for which element feeds which FlowRecord field.
+ */
+import type { Counters } from './stats.js';
+import { DataType, type ElementInfo, type FlowRecord } from './record.js';
+import { u32, u64, uN } from './read.js';
+import { setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setStartNtp } from './time.js';
+import { ipfixElement, protocolName, v9Element } from './registry/mod.js';
+import { VARIABLE_LENGTH, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
+import { decodeList } from './lists.js';
+
+/** Per-datagram values a compiled decoder needs besides the record bytes. */
+export interface DecodeCtx {
+  /** Export time from the message header, in seconds. */
+  exportSec: number;
+  /** Device boot time in ms since the epoch (v9: header; IPFIX: options data), or -1. */
+  uptimeBase: number;
+  scope: TemplateScope<CompiledTemplate> | undefined;
+  counters: Counters;
+}
+
+/** Decodes one record at `p` (bounded by `end`) into `rec`; returns the next offset or -1. */
+export type RecordFn = (buf: Uint8Array, p: number, end: number, rec: FlowRecord, ctx: DecodeCtx) => number;
+
+export interface CompiledTemplate {
+  readonly def: TemplateDef;
+  /** Element info per field, in template order. */
+  readonly infos: readonly ElementInfo[];
+  /** Smallest record size (variable-length fields count 1). */
+  readonly minLen: number;
+  /** Data-record decoder (also usable for options templates, which are decoded generically). */
+  readonly decode: RecordFn;
+}
+
+const V9_SCOPE_NAMES = ['', 'scopeSystem', 'scopeInterface', 'scopeLineCard', 'scopeCache', 'scopeTemplate'];
+const v9ScopeInfos = new Map<number, ElementInfo>();
+
+/** NetFlow v9 options scope field types (RFC 3954 section 6.1) are not information elements. */
+export function v9ScopeInfo(type: number): ElementInfo {
+  let i = v9ScopeInfos.get(type);
+  if (i === undefined) {
+    const name = V9_SCOPE_NAMES[type] ?? `scope${type}`;
+    i = Object.freeze({ pen: 0, id: type, name, type: DataType.unsigned64, known: type >= 1 && type <= 5 });
+    if (v9ScopeInfos.size < 4096) v9ScopeInfos.set(type, i);
+  }
+  return i;
+}
+
+export function fieldInfos(def: TemplateDef): ElementInfo[] {
+  return def.fields.map((f, i) => {
+    if (def.protocol === 9) return def.options && i < def.scopeCount ? v9ScopeInfo(f.id) : v9Element(f.id);
+    return ipfixElement(f.pen, f.id);
+  });
+}
+
+/** Helpers visible to generated code. */
+const H = {
+  u32,
+  u64,
+  uN,
+  setStartMs,
+  setEndMs,
+  setStartNtp,
+  setEndNtp,
+  setStartDeltaUs,
+  setEndDeltaUs,
+  protocolName,
+  decodeList,
+  isZero(a: Uint8Array, len: number): boolean {
+    for (let i = 0; i < len; i++) if (a[i] !== 0) return false;
+    return true;
+  },
+};
+
+type AddrProp = 'srcAddr' | 'dstAddr' | 'nextHop' | 'bgpNextHop' | 'mplsIp';
+
+const NUMERIC: Record<number, string> = {
+  4: 'proto',
+  5: 'ipTos',
+  6: 'tcpFlags',
+  7: 'srcPort',
+  9: 'srcNet',
+  10: 'inIf',
+  11: 'dstPort',
+  13: 'dstNet',
+  14: 'outIf',
+  16: 'srcAs',
+  17: 'dstAs',
+  29: 'srcNet',
+  30: 'dstNet',
+  31: 'ipv6FlowLabel',
+  54: 'fragmentId',
+  58: 'srcVlan',
+  59: 'dstVlan',
+  88: 'fragmentOffset',
+  89: 'forwardingStatus',
+  128: 'nextHopAs',
+  138: 'observationPointId',
+  149: 'observationDomainId',
+  176: 'icmpType',
+  177: 'icmpCode',
+  178: 'icmpType',
+  179: 'icmpCode',
+  192: 'ipTtl',
+  197: 'ipFlags',
+  243: 'vlanId',
+  256: 'etype',
+};
+
+const ADDR: Record<number, [AddrProp, 4 | 16]> = {
+  8: ['srcAddr', 4],
+  12: ['dstAddr', 4],
+  27: ['srcAddr', 16],
+  28: ['dstAddr', 16],
+  15: ['nextHop', 4],
+  62: ['nextHop', 16],
+  18: ['bgpNextHop', 4],
+  63: ['bgpNextHop', 16],
+  47: ['mplsIp', 4],
+};
+
+/** Counter and time elements kept in locals and resolved after the record is read. */
+const LOCALS = new Set([1, 2, 23, 24, 85, 86, 231, 232, 298, 299, 21, 22, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 60, 32, 139, 34]);
+const REVERSE_PEN = 29305;
+const START_ORDER = [152, 150, 154, 156, 158, 22];
+const END_ORDER = [153, 151, 155, 157, 159, 21];
+
+function readExpr(len: number, at: string): string {
+  switch (len) {
+    case 1:
+      return `buf[${at}]`;
+    case 2:
+      return `((buf[${at}] << 8) | buf[${at} + 1])`;
+    case 4:
+      return `H.u32(buf, ${at})`;
+    case 8:
+      return `H.u64(buf, ${at})`;
+    default:
+      return `H.uN(buf, ${at}, ${len})`;
+  }
+}
+
+/** Generates and builds the record decoder for a template. */
+export function compileTemplate(def: TemplateDef): CompiledTemplate {
+  const infos = fieldInfos(def);
+  const minLen = minRecordLength(def);
+  const fields = def.fields;
+  const present = new Set<number>();
+  const presentRev = new Set<number>();
+  for (const f of fields) {
+    if (f.pen === 0) present.add(f.id);
+    else if (f.pen === REVERSE_PEN) presentRev.add(f.id);
+  }
+  const options = def.options;
+  // Which local-held elements the post-processing actually uses (the rest become extras too).
+  const used = new Set<number>();
+  const bytesSrc = present.has(1) ? [1] : present.has(23) ? [23] : present.has(231) || present.has(232) ? [231, 232] : present.has(85) ? [85] : [];
+  const pktsSrc = present.has(2) ? [2] : present.has(24) ? [24] : present.has(298) || present.has(299) ? [298, 299] : present.has(86) ? [86] : [];
+  for (const x of [...bytesSrc, ...pktsSrc]) used.add(x);
+  if (present.has(231) || present.has(232)) (used.add(231), used.add(232));
+  if (present.has(298) || present.has(299)) (used.add(298), used.add(299));
+  const startSrc = START_ORDER.find((x) => present.has(x));
+  const endSrc = END_ORDER.find((x) => present.has(x));
+  if (startSrc !== undefined) used.add(startSrc);
+  if (endSrc !== undefined) used.add(endSrc);
+  for (const x of [60, 32, 139, 34]) if (present.has(x)) used.add(x);
+  const macSrc = present.has(56) ? 56 : present.has(81) ? 81 : -1;
+  const macDst = present.has(80) ? 80 : present.has(57) ? 57 : -1;
+
+  const lines: string[] = [];
+  const decl = new Set<string>();
+  const assignedNum = new Set<string>();
+  const assignedAddr = new Set<string>();
+  const usedLocal = new Set<number>();
+  let restMin = minLen;
+  lines.push(`if (p + ${minLen} > end) return -1;`);
+  lines.push('var l = 0;');
+
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const variable = f.length === VARIABLE_LENGTH;
+    const len = variable ? 'l' : String(f.length);
+    if (variable) {
+      restMin -= 1;
+      lines.push(`l = buf[p++]; if (l === 255) { if (p + 2 > end) return -1; l = (buf[p] << 8) | buf[p + 1]; p += 2; }`);
+      lines.push(`if (p + l + ${restMin} > end) return -1;`);
+    } else {
+      restMin -= f.length;
+    }
+    const info = infos[i]!;
+    const extra = `rec.addExtra(I[${i}], buf, p, ${len});`;
+    let code = extra;
+    const isList = info.type === DataType.basicList || info.type === DataType.subTemplateList || info.type === DataType.subTemplateMultiList;
+    const scopeField = options && i < def.scopeCount;
+    if (isList) {
+      code = `rec.addExtraValue(I[${i}], H.decodeList(I[${i}], buf, p, ${len}, ctx, 0));`;
+    } else if (!scopeField && f.pen === REVERSE_PEN && (f.id === bytesSrc[0] || f.id === pktsSrc[0]) && bytesSrc.length + pktsSrc.length <= 2 && !variable && f.length >= 1 && f.length <= 8) {
+      // RFC 5103 reverse counterpart of the counter chosen for bytes / packets.
+      const name = f.id === bytesSrc[0] ? 'rb' : 'rp';
+      if (!decl.has(name)) {
+        decl.add(name);
+        code = `${name} = ${readExpr(f.length, 'p')};`;
+      }
+    } else if (!scopeField && f.pen === 0 && !variable) {
+      const id = f.id;
+      const flen = f.length;
+      const num = NUMERIC[id];
+      const addr = ADDR[id];
+      if (num !== undefined && flen >= 1 && flen <= 8 && !assignedNum.has(num)) {
+        assignedNum.add(num);
+        code = `rec.${num} = ${readExpr(flen, 'p')};`;
+      } else if (addr !== undefined && flen === addr[1]) {
+        const [prop, n] = addr;
+        const copy: string[] = [];
+        for (let k = 0; k < n; k++) copy.push(`a[${k}] = buf[p + ${k}];`);
+        if (!assignedAddr.has(prop)) {
+          assignedAddr.add(prop);
+          code = `{ const a = rec.${prop}; ${copy.join(' ')} rec.${prop}Len = ${n}; }`;
+        } else {
+          // A second address element for the same slot (e.g. IPv4 and IPv6 in one template):
+          // it wins only when the first was absent or all zero, otherwise it is kept as extra.
+          code = `if (H.isZero(rec.${prop}, rec.${prop}Len)) { const a = rec.${prop}; ${copy.join(' ')} rec.${prop}Len = ${n}; } else { ${extra} }`;
+        }
+      } else if ((id === macSrc || id === macDst) && flen === 6 && !assignedNum.has(id === macSrc ? 'srcMac' : 'dstMac')) {
+        const prop = id === macSrc ? 'srcMac' : 'dstMac';
+        assignedNum.add(prop);
+        code = `rec.${prop} = H.uN(buf, p, 6);`;
+      } else if (id >= 70 && id <= 79 && flen === 3) {
+        code = `{ const v = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]; if (v !== 0 && rec.mplsCount < 32) { rec.mplsLabel[rec.mplsCount] = v >>> 4; rec.mplsTtl[rec.mplsCount] = 0; rec.mplsCount++; } }`;
+      } else if (LOCALS.has(id) && used.has(id) && !usedLocal.has(id) && flen >= 1 && flen <= 8) {
+        usedLocal.add(id);
+        decl.add(`c${id}`);
+        decl.add(`o${id}`);
+        const ntp = id >= 154 && id <= 157;
+        if (ntp && flen !== 8) {
+          code = extra;
+          usedLocal.delete(id);
+        } else if (ntp) {
+          code = `c${id} = H.u32(buf, p); o${id} = H.u32(buf, p + 4);`;
+        } else {
+          code = `c${id} = ${readExpr(flen, 'p')}; o${id} = p;`;
+        }
+        if (id === 160) code += ` ${extra}`;
+      } else if (id === 160 && flen >= 1 && flen <= 8 && !usedLocal.has(160)) {
+        usedLocal.add(160);
+        decl.add('c160');
+        decl.add('o160');
+        code = `c160 = ${readExpr(flen, 'p')}; o160 = p; ${extra}`;
+      }
+    }
+    lines.push(code);
+    lines.push(variable ? 'p += l;' : `p += ${f.length};`);
+  }
+
+  // Post-processing: counters, times, derived fields.
+  const post: string[] = [];
+  const has = (id: number) => usedLocal.has(id);
+  const sum = (ids: number[]) => ids.filter(has).map((x) => `c${x}`).join(' + ') || '0';
+  if (bytesSrc.length > 0 && bytesSrc.some(has)) post.push(`rec.bytes = ${sum(bytesSrc)};`);
+  if (pktsSrc.length > 0 && pktsSrc.some(has)) post.push(`rec.packets = ${sum(pktsSrc)};`);
+  if (has(231) || has(232)) post.push(`rec.bytesIn = ${has(231) ? 'c231' : '0'}; rec.bytesOut = ${has(232) ? 'c232' : '0'};`);
+  if (has(298) || has(299)) post.push(`rec.packetsIn = ${has(298) ? 'c298' : '0'}; rec.packetsOut = ${has(299) ? 'c299' : '0'};`);
+  if (decl.has('rb')) post.push(`rec.bytesIn = rec.bytes; rec.bytesOut = rb; rec.bytes += rb;`);
+  if (decl.has('rp')) post.push(`rec.packetsIn = rec.packets; rec.packetsOut = rp; rec.packets += rp;`);
+  const timeCode = (id: number, start: boolean): string => {
+    const S = start ? 'Start' : 'End';
+    switch (id) {
+      case 150:
+      case 151:
+        return `H.set${S}Ms(rec, c${id} * 1000);`;
+      case 152:
+      case 153:
+        return `H.set${S}Ms(rec, c${id});`;
+      case 154:
+      case 155:
+        return `H.set${S}Ntp(rec, c${id}, o${id}, true);`;
+      case 156:
+      case 157:
+        return `H.set${S}Ntp(rec, c${id}, o${id}, false);`;
+      case 158:
+      case 159:
+        return `H.set${S}DeltaUs(rec, ctx.exportSec, c${id});`;
+      default: {
+        const base = has(160) ? 'c160' : 'ctx.uptimeBase';
+        const fi = fields.findIndex((x) => x.pen === 0 && x.id === id);
+        return `if (${base} >= 0) H.set${S}Ms(rec, ${base} + c${id}); else rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
+      }
+    }
+  };
+  if (startSrc !== undefined && has(startSrc)) post.push(timeCode(startSrc, true));
+  if (endSrc !== undefined && has(endSrc)) post.push(timeCode(endSrc, false));
+  if (has(60)) post.push(`if (rec.etype === 0) rec.etype = c60 === 4 ? 0x0800 : c60 === 6 ? 0x86dd : 0;`);
+  if (has(32)) post.push(`rec.icmpType = c32 >>> 8; rec.icmpCode = c32 & 255;`);
+  if (has(139)) post.push(`rec.icmpType = c139 >>> 8; rec.icmpCode = c139 & 255;`);
+  if (has(34)) post.push(`if (c34 > 0) rec.samplingRate = c34;`);
+  if (present.has(58) && !present.has(243)) post.push('rec.vlanId = rec.srcVlan;');
+  post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
+  if (assignedNum.has('proto')) post.push('rec.protocolName = H.protocolName(rec.proto);');
+  post.push(`rec.templateId = ${def.id};`);
+
+  const declLine = decl.size > 0 ? `var ${[...decl].map((d) => `${d} = 0`).join(', ')};` : '';
+  const body = `${declLine}\n${lines.join('\n')}\n${post.join('\n')}\nreturn p;`;
+  const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${body}\n};`);
+  const decode = factory(infos, H) as RecordFn;
+  return { def, infos, minLen, decode };
+}

@@ -1,0 +1,116 @@
+/**
+ * FlowDecoder: the one entry point for a datagram of any supported protocol. Recognises the
+ * protocol from the payload (NetFlow v1/v5/v7/v9, IPFIX, sFlow v5), keeps template state, and
+ * hands one reused FlowRecord per flow to the sink. Never throws on bad input: every problem is
+ * counted by reason in `counters`, and `decode` returns the first reason for the caller's log.
+ */
+import { FlowRecord, type FlowSink } from './record.js';
+import { Counters } from './stats.js';
+import type { Exporter } from './exporter.js';
+import { u16, u32 } from './read.js';
+import { LegacyDecoder } from './legacy.js';
+import { ExportDecoder, type FlowHook, type OptionsHook } from './export.js';
+import { compileTemplate, type CompiledTemplate } from './compile.js';
+import { SflowDecoder, type CounterSink } from './sflow/mod.js';
+import { TemplateCache, resolveLimits, type TemplateLimits } from '../templates/mod.js';
+
+export interface FlowDecoderOptions {
+  /** Receives every decoded flow (synchronously; the record is reused). */
+  sink: FlowSink;
+  /** Receives sFlow interface counter records. */
+  counterSink?: CounterSink;
+  counters?: Counters;
+  /** Template limits (snake_case or camelCase keys); validated, defaults for the rest. */
+  limits?: Partial<TemplateLimits> | Record<string, unknown>;
+  /** An existing template cache to share (e.g. several decoders over one store). */
+  templates?: TemplateCache<CompiledTemplate>;
+}
+
+export type DecodedProtocol = 'netflow_v1' | 'netflow_v5' | 'netflow_v7' | 'netflow_v9' | 'ipfix' | 'sflow_v5' | 'unknown';
+
+export class FlowDecoder {
+  readonly counters: Counters;
+  readonly templates: TemplateCache<CompiledTemplate>;
+  private readonly rec = new FlowRecord();
+  private readonly legacy: LegacyDecoder;
+  private readonly export: ExportDecoder;
+  private readonly sflow: SflowDecoder;
+  /** Protocol of the last datagram decoded. */
+  lastProtocol: DecodedProtocol = 'unknown';
+
+  constructor(opts: FlowDecoderOptions) {
+    this.counters = opts.counters ?? new Counters();
+    this.templates = opts.templates ?? new TemplateCache<CompiledTemplate>(resolveLimits(opts.limits as Record<string, unknown>), this.counters, compileTemplate);
+    this.legacy = new LegacyDecoder(this.rec, opts.sink, this.counters);
+    this.export = new ExportDecoder(this.rec, opts.sink, this.counters, this.templates);
+    this.sflow = new SflowDecoder({ counters: this.counters, flows: opts.sink, counterSink: opts.counterSink });
+  }
+
+  /** Runs on every v9/IPFIX flow before the sink (sampling and enrichment attach here). */
+  set flowHook(h: FlowHook | undefined) {
+    this.export.flowHook = h;
+  }
+
+  set optionsHook(h: OptionsHook | undefined) {
+    this.export.optionsHook = h;
+  }
+
+  /**
+   * Decodes one datagram. Returns undefined when everything in it decoded, else the first
+   * error reason (also counted). Never throws.
+   */
+  decode(buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): string | undefined {
+    this.counters.inc('datagrams');
+    try {
+      if (len < 4) {
+        this.lastProtocol = 'unknown';
+        this.counters.inc('datagram.too_short');
+        return 'datagram.too_short';
+      }
+      const version = u16(buf, off);
+      switch (version) {
+        case 9:
+        case 10:
+          this.lastProtocol = version === 9 ? 'netflow_v9' : 'ipfix';
+          return this.export.decode(version, buf, off, len, exporter, recvSec, recvNsec);
+        case 5:
+        case 1:
+        case 7:
+          this.lastProtocol = version === 5 ? 'netflow_v5' : version === 1 ? 'netflow_v1' : 'netflow_v7';
+          return this.legacy.decode(version, buf, off, len, exporter, recvSec, recvNsec);
+        case 0:
+          if (len >= 8 && u32(buf, off) === 5) {
+            this.lastProtocol = 'sflow_v5';
+            const before = this.errorTotal();
+            this.sflow.decode(buf, off, len, exporter, recvSec, recvNsec);
+            return this.errorTotal() > before ? 'sflow.error' : undefined;
+          }
+          this.lastProtocol = 'unknown';
+          this.counters.inc('datagram.unknown_version');
+          return 'datagram.unknown_version';
+        default:
+          this.lastProtocol = 'unknown';
+          this.counters.inc('datagram.unknown_version');
+          return 'datagram.unknown_version';
+      }
+    } catch (e) {
+      // A decoder bug must not take the collector down; count it and move on.
+      this.counters.inc('decode.exception');
+      if (process.env['FLOW_COLLECTOR_DEBUG']) console.error(e);
+      return 'decode.exception';
+    }
+  }
+
+  private errorTotal(): number {
+    let n = 0;
+    this.counters.forEach((r, v) => {
+      if (r.startsWith('sflow.') && (r.includes('truncated') || r.includes('bad_') || r.includes('unknown'))) n += v;
+    });
+    return n;
+  }
+
+  /** Expires pending data older than the age limit; call periodically. */
+  sweep(nowMs: number): void {
+    this.templates.sweep(nowMs);
+  }
+}

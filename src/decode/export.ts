@@ -1,0 +1,361 @@
+/**
+ * NetFlow v9 (RFC 3954) and IPFIX (RFC 7011) messages: template, options template and data
+ * sets, with templates scoped per exporter + observation domain / source id.
+ *
+ * Each message is walked in three passes over its sets: (1) template and options template
+ * sets, (2) data sets of options templates, (3) data sets of data templates. So a template
+ * later in the same datagram still decodes its data, and options data (sampler and interface
+ * tables) is applied before the flows it describes. Data whose template is unknown goes to
+ * the scope's pending buffer and is decoded when the template arrives.
+ */
+import { FlowType, type FlowRecord, type FlowSink } from './record.js';
+import type { Counters } from './stats.js';
+import type { Exporter } from './exporter.js';
+import { u16, u32 } from './read.js';
+import { compileTemplate, type CompiledTemplate, type DecodeCtx } from './compile.js';
+import { decodeGeneric } from './lists.js';
+import { VARIABLE_LENGTH, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
+
+export { compileTemplate };
+
+/** Hook run on every decoded flow before the sink (sampling, enrichment). */
+export type FlowHook = (rec: FlowRecord, scope: TemplateScope<CompiledTemplate>) => void;
+/** Hook run on every decoded options record. */
+export type OptionsHook = (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void;
+
+const MAX_SETS = 16384;
+
+export class ExportDecoder {
+  private readonly ctx: DecodeCtx;
+  private readonly setId = new Uint16Array(MAX_SETS);
+  private readonly setOff = new Int32Array(MAX_SETS);
+  private readonly setEnd = new Int32Array(MAX_SETS);
+  private readonly hdr: PendingHeader = { exportSec: 0, sysUptime: 0, sequence: 0, recvSec: 0, recvNsec: 0 };
+  private protocol: 9 | 10 = 9;
+  private exporter: Exporter | undefined;
+  private records = 0;
+  /** Records of every kind seen in this message, to check the v9 header's count. */
+  private seen = 0;
+  private pendingSets = 0;
+  private error: string | undefined;
+  flowHook: FlowHook | undefined;
+  optionsHook: OptionsHook | undefined;
+
+  constructor(
+    private readonly rec: FlowRecord,
+    private readonly sink: FlowSink,
+    private readonly counters: Counters,
+    readonly cache: TemplateCache<CompiledTemplate>,
+  ) {
+    this.ctx = { exportSec: 0, uptimeBase: -1, scope: undefined, counters };
+  }
+
+  private fail(reason: string): void {
+    this.counters.inc(reason);
+    if (this.error === undefined) this.error = reason;
+  }
+
+  /** Decodes a v9 or IPFIX message; returns the first error reason, or undefined. */
+  decode(protocol: 9 | 10, buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): string | undefined {
+    this.error = undefined;
+    this.records = 0;
+    this.seen = 0;
+    this.pendingSets = 0;
+    this.protocol = protocol;
+    this.exporter = exporter;
+    const name = protocol === 9 ? 'netflow_v9' : 'ipfix';
+    const hlen = protocol === 9 ? 20 : 16;
+    if (len < hlen) {
+      this.fail(`${name}.truncated_header`);
+      return this.error;
+    }
+    let end = off + len;
+    let domain: number;
+    const h = this.hdr;
+    if (protocol === 9) {
+      h.sysUptime = u32(buf, off + 4);
+      h.exportSec = u32(buf, off + 8);
+      h.sequence = u32(buf, off + 12);
+      domain = u32(buf, off + 16);
+    } else {
+      const mlen = u16(buf, off + 2);
+      if (mlen < hlen) {
+        this.fail('ipfix.bad_length');
+        return this.error;
+      }
+      if (mlen > len) {
+        this.fail('ipfix.truncated');
+        return this.error;
+      }
+      if (mlen < len) this.counters.inc('ipfix.trailing_bytes');
+      end = off + mlen;
+      h.sysUptime = 0;
+      h.exportSec = u32(buf, off + 4);
+      h.sequence = u32(buf, off + 8);
+      domain = u32(buf, off + 12);
+    }
+    h.recvSec = recvSec;
+    h.recvNsec = recvNsec;
+    const scope = this.cache.scope(exporter, domain, protocol);
+    const nowMs = recvSec * 1000 + Math.floor(recvNsec / 1e6);
+
+    // Collect the sets.
+    let n = 0;
+    let p = off + hlen;
+    while (p + 4 <= end) {
+      const id = u16(buf, p);
+      const slen = u16(buf, p + 2);
+      if (slen < 4) {
+        if (allZero(buf, p, end)) {
+          this.counters.inc(`${name}.zero_padding`);
+        } else {
+          this.fail(`${name}.set.bad_length`);
+        }
+        break;
+      }
+      if (p + slen > end) {
+        this.fail(`${name}.set.truncated`);
+        break;
+      }
+      if (n >= MAX_SETS) {
+        this.fail(`${name}.too_many_sets`);
+        break;
+      }
+      this.setId[n] = id;
+      this.setOff[n] = p + 4;
+      this.setEnd[n] = p + slen;
+      n++;
+      p += slen;
+    }
+    if (p < end && p + 4 > end && this.error === undefined && !allZero(buf, p, end)) {
+      this.counters.inc(`${name}.trailing_bytes`);
+    }
+
+    // Pass 1: templates.
+    const tplSet = protocol === 9 ? 0 : 2;
+    const optSet = protocol === 9 ? 1 : 3;
+    for (let i = 0; i < n; i++) {
+      const id = this.setId[i]!;
+      if (id === tplSet) this.templateSet(scope, buf, this.setOff[i]!, this.setEnd[i]!, false, nowMs);
+      else if (id === optSet) this.templateSet(scope, buf, this.setOff[i]!, this.setEnd[i]!, true, nowMs);
+      else if (id < 256) this.fail(`${name}.set.reserved_id`);
+    }
+    // Pass 2 and 3: options data, then flow data.
+    this.setCtx(scope, h);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < n; i++) {
+        const id = this.setId[i]!;
+        if (id < 256) continue;
+        const entry = scope.get(id);
+        if (pass === 0) {
+          if (entry !== undefined && entry.def.options) this.optionsSet(scope, entry.compiled, buf, this.setOff[i]!, this.setEnd[i]!, nowMs);
+          continue;
+        }
+        if (entry === undefined) {
+          this.cache.missing(scope, id);
+          if (this.error === undefined) this.error = 'template.missing';
+          scope.pending.add(id, buf, this.setOff[i]!, this.setEnd[i]! - this.setOff[i]!, h, nowMs);
+          this.pendingSets++;
+        } else if (!entry.def.options) {
+          this.dataSet(scope, entry.compiled, buf, this.setOff[i]!, this.setEnd[i]!);
+        }
+      }
+    }
+    if (this.records > 0) this.counters.inc(protocol === 9 ? 'records.netflow_v9' : 'records.ipfix', this.records);
+    // RFC 3954 says count is the number of records (template, options and data); some exporters
+    // put the number of flowsets there instead. Anything else means the message lost content.
+    if (protocol === 9 && this.pendingSets === 0 && this.error === undefined) {
+      const count = u16(buf, off + 2);
+      if (count !== this.seen && count !== n) this.fail('netflow_v9.count_mismatch');
+    }
+    return this.error;
+  }
+
+  private setCtx(scope: TemplateScope<CompiledTemplate>, h: PendingHeader): void {
+    const c = this.ctx;
+    c.scope = scope;
+    c.exportSec = h.exportSec;
+    c.uptimeBase = this.protocol === 9 ? h.exportSec * 1000 - h.sysUptime : scope.systemInitMs;
+  }
+
+  private templateSet(scope: TemplateScope<CompiledTemplate>, buf: Uint8Array, p: number, end: number, options: boolean, nowMs: number): void {
+    const v9 = this.protocol === 9;
+    const name = v9 ? 'netflow_v9' : 'ipfix';
+    while (p + 4 <= end) {
+      const tid = u16(buf, p);
+      let count: number;
+      let scopeCount = 0;
+      let fieldBytes = -1; // v9 options: byte lengths instead of counts
+      if (v9 && options) {
+        if (p + 6 > end) return; // padding
+        const scopeLen = u16(buf, p + 2);
+        const optLen = u16(buf, p + 4);
+        if (tid === 0 && scopeLen === 0 && optLen === 0) return; // padding
+        if (scopeLen % 4 !== 0 || optLen % 4 !== 0) {
+          this.fail('netflow_v9.options_template.bad_length');
+          return;
+        }
+        scopeCount = scopeLen / 4;
+        count = scopeCount + optLen / 4;
+        fieldBytes = scopeLen + optLen;
+      } else {
+        count = u16(buf, p + 2);
+        if (options && count !== 0) {
+          if (p + 6 > end) {
+            this.fail('ipfix.options_template.truncated');
+            return;
+          }
+          scopeCount = u16(buf, p + 4);
+        }
+      }
+      const bodyStart = p + (options && (v9 || count !== 0) ? 6 : 4);
+      if (tid === 0 && count === 0) return; // padding
+      if (count === 0) {
+        if (v9) {
+          this.fail('netflow_v9.template.empty');
+          return;
+        }
+        // IPFIX withdrawal (RFC 7011 8.1): one template, or all of a kind (id 2 / id 3).
+        if ((tid === 2 && !options) || (tid === 3 && options)) this.cache.withdrawAll(scope, options);
+        else if (tid >= 256) this.cache.withdraw(scope, tid);
+        else this.fail('ipfix.withdrawal.bad_id');
+        p += 4;
+        continue;
+      }
+      if (tid < 256) {
+        this.fail(`${name}.template.bad_id`);
+        return;
+      }
+      if (options && !v9 && (scopeCount === 0 || scopeCount > count)) {
+        this.fail('ipfix.options_template.bad_scope_count');
+        return;
+      }
+      const fields: TemplateField[] = [];
+      let q = bodyStart;
+      let ok = true;
+      for (let i = 0; i < count; i++) {
+        if (q + 4 > end) {
+          ok = false;
+          break;
+        }
+        let id = u16(buf, q);
+        const length = u16(buf, q + 2);
+        q += 4;
+        let pen = 0;
+        if (!v9 && id & 0x8000) {
+          if (q + 4 > end) {
+            ok = false;
+            break;
+          }
+          pen = u32(buf, q);
+          id &= 0x7fff;
+          q += 4;
+        }
+        fields.push({ id, pen, length });
+      }
+      if (!ok || (fieldBytes >= 0 && q !== bodyStart + fieldBytes)) {
+        this.fail(`${name}.template.truncated`);
+        return;
+      }
+      const def: TemplateDef = { protocol: this.protocol, id: tid, options, scopeCount, fields };
+      this.seen++;
+      const res = this.cache.learn(scope, def);
+      if (res === 'learned' || res === 'changed') this.replay(scope, tid, nowMs);
+      p = q;
+    }
+  }
+
+  /** Decodes data that waited in the pending buffer for template `tid`. */
+  private replay(scope: TemplateScope<CompiledTemplate>, tid: number, nowMs: number): void {
+    const waiting = scope.pending.take(tid);
+    if (waiting.length === 0) return;
+    const entry = scope.get(tid)!;
+    const saved = { ...this.hdr };
+    for (const w of waiting) {
+      Object.assign(this.hdr, w);
+      this.setCtx(scope, this.hdr);
+      if (entry.def.options) this.optionsSet(scope, entry.compiled, w.data, 0, w.data.length, nowMs);
+      else this.dataSet(scope, entry.compiled, w.data, 0, w.data.length);
+    }
+    Object.assign(this.hdr, saved);
+    this.setCtx(scope, this.hdr);
+  }
+
+  /** Decodes waiting data for templates that arrived from elsewhere (the shared store). */
+  replayPending(scope: TemplateScope<CompiledTemplate>, tid: number, nowMs: number): void {
+    this.protocol = scope.protocol;
+    this.replay(scope, tid, nowMs);
+  }
+
+  private dataSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number): void {
+    const min = ct.minLen;
+    if (min === 0) {
+      this.fail('template.zero_length_record');
+      return;
+    }
+    const rec = this.rec;
+    const fn = ct.decode;
+    const ctx = this.ctx;
+    const h = this.hdr;
+    const type = this.protocol === 9 ? FlowType.NETFLOW_V9 : FlowType.IPFIX;
+    const addr = this.exporter!.addr;
+    const alen = addr.length;
+    const hook = this.flowHook;
+    while (end - p >= min) {
+      rec.reset();
+      rec.type = type;
+      rec.exportVersion = this.protocol;
+      rec.timeReceivedSec = h.recvSec;
+      rec.timeReceivedNsec = h.recvNsec;
+      rec.sequenceNum = h.sequence;
+      rec.observationDomainId = scope.domain;
+      const sa = rec.samplerAddress;
+      for (let k = 0; k < alen; k++) sa[k] = addr[k]!;
+      rec.samplerAddressLen = alen;
+      const next = fn(buf, p, end, rec, ctx);
+      if (next < 0) {
+        // Fewer bytes than a record needs: trailing padding is legal, anything larger is not.
+        if (!allZero(buf, p, end)) this.fail('record.truncated');
+        break;
+      }
+      p = next;
+      if (hook !== undefined) hook(rec, scope);
+      this.sink.onFlow(rec);
+      this.records++;
+      this.seen++;
+    }
+  }
+
+  private optionsSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number, nowMs: number): void {
+    const min = Math.max(ct.minLen, 1);
+    const scopeCount = ct.def.scopeCount;
+    while (end - p >= min) {
+      const values: Record<string, unknown> = {};
+      const next = decodeGeneric(ct, buf, p, end, values, this.ctx, 0);
+      if (next < 0) {
+        if (!allZero(buf, p, end)) this.fail('options.truncated');
+        break;
+      }
+      p = next;
+      let key = '';
+      for (let i = 0; i < scopeCount; i++) {
+        const nm = ct.infos[i]!.name;
+        key += `${i > 0 ? ',' : ''}${nm}=${String(values[nm])}`;
+      }
+      const row: OptionsRow = { templateId: ct.def.id, scopeKey: key, values, at: nowMs };
+      this.cache.keepOptions(scope, row);
+      const init = values['systemInitTimeMilliseconds'];
+      if (typeof init === 'number') scope.systemInitMs = init;
+      this.counters.inc('options.records');
+      this.seen++;
+      if (this.optionsHook !== undefined) this.optionsHook(scope, row);
+    }
+  }
+}
+
+function allZero(buf: Uint8Array, p: number, end: number): boolean {
+  for (let i = p; i < end; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+export { VARIABLE_LENGTH };

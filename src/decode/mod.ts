@@ -1,0 +1,13 @@
+export { FlowRecord, FlowType, LayerStack, DataType, MAX_EXTRAS, MAX_REPEATED } from './record.js';
+export type { ElementInfo, FlowSink, DataTypeCode, StructuredValue } from './record.js';
+export { Exporter, ExporterTable, normaliseAddress, addressBytes } from './exporter.js';
+export { Counters } from './stats.js';
+export { FlowDecoder } from './decoder.js';
+export type { FlowDecoderOptions, DecodedProtocol } from './decoder.js';
+export { compileTemplate, fieldInfos } from './compile.js';
+export type { CompiledTemplate, DecodeCtx, RecordFn } from './compile.js';
+export type { FlowHook, OptionsHook } from './export.js';
+export { plainValue, hex, ipv4String, ipv6String, macString } from './values.js';
+export { ianaElement, ipfixElement, v9Element, protocolName, dataTypeFromName } from './registry/mod.js';
+export { SflowDecoder, CounterRecord, isSflowDatagram } from './sflow/mod.js';
+export type { CounterSink } from './sflow/mod.js';

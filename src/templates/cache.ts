@@ -1,0 +1,254 @@
+import type { Exporter } from '../decode/exporter.js';
+import type { Counters } from '../decode/stats.js';
+import { layoutKey } from './codec.js';
+import type { TemplateLimits } from './limits.js';
+import { PendingBudget, PendingQueue } from './pending.js';
+import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
+
+export type TemplateEvent = 'learned' | 'refreshed' | 'changed' | 'withdrawn' | 'evicted' | 'missing';
+export type LearnResult = 'learned' | 'refreshed' | 'changed' | 'rejected';
+
+export interface TemplateEntry<C> {
+  readonly def: TemplateDef;
+  readonly compiled: C;
+}
+
+/** One decoded options record (a row of a sampler table, interface table, ...). */
+export interface OptionsRow {
+  readonly templateId: number;
+  /** Scope field values joined into a key ("scopeSystem=0" / "ingressInterface=3,..."). */
+  readonly scopeKey: string;
+  /** Every field by registry name. */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** Receive time (ms) of the datagram that carried it. */
+  readonly at: number;
+}
+
+/** Observer of template changes (the shared store subscribes here). */
+export type TemplateObserver<C> = (scope: TemplateScope<C>, event: TemplateEvent, def: TemplateDef) => void;
+
+/**
+ * Template state of one exporter + observation domain (IPFIX) / source id (v9): its data and
+ * options templates, its pending buffer, and its options data.
+ */
+export class TemplateScope<C> {
+  readonly templates = new Map<number, TemplateEntry<C>>();
+  /** Options rows by template id + scope key, oldest first. */
+  readonly options = new Map<string, OptionsRow>();
+  /** systemInitTimeMilliseconds learned from options data (IPFIX), or -1. */
+  systemInitMs = -1;
+  /** Free for decoders and enrichment to hang per-scope derived state (sampler tables...). */
+  readonly state = new Map<string, unknown>();
+
+  constructor(
+    readonly key: string,
+    readonly exporterKey: string,
+    readonly port: number,
+    readonly domain: number,
+    readonly protocol: 9 | 10,
+    readonly pending: PendingQueue,
+  ) {}
+
+  get(id: number): TemplateEntry<C> | undefined {
+    return this.templates.get(id);
+  }
+}
+
+/**
+ * Per-scope template caches with limits. Scopes are found by exporter address (+ port when
+ * configured) + domain + protocol; the least-recently-used scope is evicted whole when
+ * `maxSources` is reached. Compiled decoders are shared between scopes with identical layouts.
+ */
+export class TemplateCache<C> {
+  private readonly byExporter = new Map<string, Map<number, TemplateScope<C>>>();
+  /** All scopes in least- to most-recently-used order. */
+  private readonly lru = new Map<TemplateScope<C>, true>();
+  private lastUsed: TemplateScope<C> | undefined;
+  private readonly compiledByLayout = new Map<string, C>();
+  private readonly maxCompiled = 4096;
+  private readonly budget: PendingBudget;
+  private readonly observers: TemplateObserver<C>[] = [];
+
+  constructor(
+    readonly limits: TemplateLimits,
+    private readonly counters: Counters,
+    private readonly compile: (def: TemplateDef) => C,
+  ) {
+    this.budget = new PendingBudget(limits.pendingMaxBytesTotal);
+  }
+
+  get scopeCount(): number {
+    return this.lru.size;
+  }
+
+  get pendingBytes(): number {
+    return this.budget.used;
+  }
+
+  observe(fn: TemplateObserver<C>): void {
+    this.observers.push(fn);
+  }
+
+  /** The scope for a datagram, created on first use. */
+  scope(exporter: Exporter, domain: number, protocol: 9 | 10): TemplateScope<C> {
+    const ek = this.limits.scopeIncludesPort ? `${exporter.key}|${exporter.port}` : exporter.key;
+    let byDomain = this.byExporter.get(ek);
+    if (byDomain === undefined) {
+      byDomain = new Map();
+      this.byExporter.set(ek, byDomain);
+    }
+    const dk = domain * 2 + (protocol === 10 ? 1 : 0);
+    let s = byDomain.get(dk);
+    if (s === undefined) {
+      s = this.createScope(ek, exporter, domain, protocol);
+      byDomain.set(dk, s);
+    } else if (s !== this.lastUsed) {
+      this.lru.delete(s);
+      this.lru.set(s, true);
+    }
+    this.lastUsed = s;
+    return s;
+  }
+
+  /** Finds an existing scope without creating or touching it. */
+  find(exporterKey: string, domain: number, protocol: 9 | 10): TemplateScope<C> | undefined {
+    return this.byExporter.get(exporterKey)?.get(domain * 2 + (protocol === 10 ? 1 : 0));
+  }
+
+  *scopes(): IterableIterator<TemplateScope<C>> {
+    yield* this.lru.keys();
+  }
+
+  private createScope(ek: string, exporter: Exporter, domain: number, protocol: 9 | 10): TemplateScope<C> {
+    while (this.lru.size >= this.limits.maxSources) this.evictOldest();
+    const key = `${ek}/${protocol === 10 ? 'ipfix' : 'v9'}/${domain}`;
+    const q = new PendingQueue(this.limits.pendingMaxBytesPerScope, this.limits.pendingMaxAgeMs, this.budget, this.counters);
+    const s = new TemplateScope<C>(key, exporter.key, this.limits.scopeIncludesPort ? exporter.port : 0, domain, protocol, q);
+    this.lru.set(s, true);
+    this.counters.inc('scope.created');
+    return s;
+  }
+
+  private evictOldest(): void {
+    const s = this.lru.keys().next().value as TemplateScope<C> | undefined;
+    if (s === undefined) return;
+    this.lru.delete(s);
+    const ek = this.limits.scopeIncludesPort ? `${s.exporterKey}|${s.port}` : s.exporterKey;
+    const byDomain = this.byExporter.get(ek);
+    byDomain?.delete(s.domain * 2 + (s.protocol === 10 ? 1 : 0));
+    if (byDomain !== undefined && byDomain.size === 0) this.byExporter.delete(ek);
+    if (this.lastUsed === s) this.lastUsed = undefined;
+    s.pending.clear('pending.dropped.scope_evicted');
+    this.counters.inc('scope.evicted');
+    for (const e of s.templates.values()) {
+      this.counters.inc('template.evicted');
+      this.emit(s, 'evicted', e.def);
+    }
+  }
+
+  /**
+   * Learns (or refreshes) a template in a scope. Returns what happened; rejected templates are
+   * counted by reason and leave any previous definition in place.
+   */
+  learn(scope: TemplateScope<C>, def: TemplateDef): LearnResult {
+    const old = scope.templates.get(def.id);
+    if (old !== undefined && sameDefinition(old.def, def)) {
+      this.counters.inc('template.refreshed');
+      this.emit(scope, 'refreshed', def);
+      return 'refreshed';
+    }
+    if (def.fields.length > this.limits.maxTemplateFields) {
+      this.counters.inc('template.rejected.too_many_fields');
+      return 'rejected';
+    }
+    if (minRecordLength(def) > this.limits.maxRecordLength) {
+      this.counters.inc('template.rejected.record_too_long');
+      return 'rejected';
+    }
+    if (old === undefined && scope.templates.size >= this.limits.maxTemplates) {
+      this.counters.inc('template.rejected.scope_full');
+      return 'rejected';
+    }
+    let compiled: C;
+    try {
+      compiled = this.compiledFor(def);
+    } catch {
+      this.counters.inc('template.rejected.compile_failed');
+      return 'rejected';
+    }
+    scope.templates.set(def.id, { def, compiled });
+    const ev = old === undefined ? 'learned' : 'changed';
+    this.counters.inc(`template.${ev}`);
+    this.emit(scope, ev, def);
+    return ev;
+  }
+
+  /** Withdraws one template; false if it was not known. */
+  withdraw(scope: TemplateScope<C>, id: number): boolean {
+    const old = scope.templates.get(id);
+    if (old === undefined) {
+      this.counters.inc('template.withdrawn_unknown');
+      return false;
+    }
+    scope.templates.delete(id);
+    this.counters.inc('template.withdrawn');
+    this.emit(scope, 'withdrawn', old.def);
+    return true;
+  }
+
+  /** Withdraws all data templates (options=false) or all options templates (options=true). */
+  withdrawAll(scope: TemplateScope<C>, options: boolean): number {
+    let n = 0;
+    for (const [id, e] of scope.templates) {
+      if (e.def.options === options) {
+        scope.templates.delete(id);
+        this.counters.inc('template.withdrawn');
+        this.emit(scope, 'withdrawn', e.def);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Counts a data set whose template is not known. */
+  missing(scope: TemplateScope<C>, id: number): void {
+    this.counters.inc('template.missing');
+    if (this.observers.length > 0) {
+      this.emit(scope, 'missing', { protocol: scope.protocol, id, options: false, scopeCount: 0, fields: [] });
+    }
+  }
+
+  /** Expires old pending data in every scope; call periodically (e.g. once per batch). */
+  sweep(nowMs: number): void {
+    for (const s of this.lru.keys()) if (s.pending.size > 0) s.pending.expire(nowMs);
+  }
+
+  /** Keeps an options row, bounded per scope (oldest rows go first). */
+  keepOptions(scope: TemplateScope<C>, row: OptionsRow): void {
+    const k = `${row.templateId}|${row.scopeKey}`;
+    if (scope.options.has(k)) scope.options.delete(k);
+    else if (scope.options.size >= this.limits.maxOptionsRecords) {
+      const oldest = scope.options.keys().next().value as string;
+      scope.options.delete(oldest);
+      this.counters.inc('options.evicted');
+    }
+    scope.options.set(k, row);
+  }
+
+  private compiledFor(def: TemplateDef): C {
+    const k = layoutKey(def);
+    let c = this.compiledByLayout.get(k);
+    if (c === undefined) {
+      c = this.compile(def);
+      if (this.compiledByLayout.size >= this.maxCompiled) {
+        this.compiledByLayout.delete(this.compiledByLayout.keys().next().value as string);
+      }
+      this.compiledByLayout.set(k, c);
+    }
+    return c;
+  }
+
+  private emit(scope: TemplateScope<C>, ev: TemplateEvent, def: TemplateDef): void {
+    for (const o of this.observers) o(scope, ev, def);
+  }
+}
