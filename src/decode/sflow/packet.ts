@@ -332,8 +332,9 @@ function walkTransport(b: Uint8Array, o: number, end: number, proto: number, rec
       }
       rec.tcpFlags = b[o + 13]!;
       const doff = (b[o + 12]! >> 4) * 4;
-      pushLayer(rec, LayerStack.TCP, doff < 20 ? 20 : doff);
-      return WalkResult.ok;
+      const size = doff < 20 ? 20 : doff;
+      pushLayer(rec, LayerStack.TCP, size);
+      return avail < size ? WalkResult.truncated : WalkResult.ok;
     }
     case 17: { // UDP
       if (avail < 4) return WalkResult.truncated;
