@@ -26,7 +26,7 @@ import {
   type CaptureReadResult,
   type SkipReason,
 } from '../src/capture/mod.js';
-import { makeTempDir, runChecked, skipUnlessCommands } from './support/tools.js';
+import { collectUdp, makeTempDir, runChecked, skipUnlessCommands } from './support/tools.js';
 import { decodeCflowWithTshark, decodeSflowWithTshark, field, numField, tsharkJsonFile, tsharkSkipReason } from './support/tshark.js';
 
 const A4 = { srcAddr: '192.0.2.1', dstAddr: '198.51.100.7' };
@@ -883,5 +883,50 @@ describe('tshark helper on sFlow', { skip: tsharkSkipReason() }, () => {
     assert.equal(numField(rec.fields, 'sflow_245.header.frame_length'), sampled.length + 4);
     assert.equal(field(rec.fields, 'ip.src'), '10.9.8.7');
     assert.equal(numField(rec.fields, 'tcp.dstport'), 443);
+  });
+});
+
+describe('real exporters read the traffic we write', { skip: skipUnlessCommands('softflowd') || tsharkSkipReason() }, () => {
+  test('softflowd -r on a generated pcap exports its flows as IPFIX (checked by tshark)', async () => {
+    const { dir, cleanup } = makeTempDir();
+    try {
+      const frames = [];
+      // 50 TCP packets of 140 IP bytes over 5 flows, 20 UDP/IPv6 packets of 98 IP bytes in 1 flow.
+      for (let i = 0; i < 50; i++) {
+        frames.push({
+          data: tcpFrame({ ...A4, srcPort: 1000 + (i % 5), dstPort: 80, flags: 'A', payload: Buffer.alloc(100) }),
+          tsSec: 1700000000 + i,
+        });
+      }
+      for (let i = 0; i < 20; i++) {
+        frames.push({ data: udpFrame({ ...A6, srcPort: 53, dstPort: 5353, payload: Buffer.alloc(50) }), tsSec: 1700000050 + i });
+      }
+      const path = join(dir, 'traffic.pcap');
+      writeFileSync(path, writePcap(frames));
+      // IPFIX rather than v9: softflowd's v9 header count covers only the flow records, and tshark
+      // stops a v9 datagram after that many records, i.e. inside the templates.
+      const collector = await collectUdp();
+      await runChecked('softflowd', ['-d', '-r', path, '-n', `127.0.0.1:${collector.port}`, '-v', '10']);
+      const exported = await collector.finish();
+      assert.ok(exported.length >= 1);
+      const decoded = await decodeCflowWithTshark(exported);
+      const records = decoded.flatMap((d) => d.records);
+      const byProto = new Map<number, { flows: number; octets: number; packets: number }>();
+      for (const r of records) {
+        const p = numField(r, 'cflow.protocol');
+        const acc = byProto.get(p) ?? { flows: 0, octets: 0, packets: 0 };
+        acc.flows++;
+        acc.octets += numField(r, 'cflow.octets');
+        acc.packets += numField(r, 'cflow.packets');
+        byProto.set(p, acc);
+      }
+      assert.deepEqual(byProto.get(6), { flows: 5, octets: 7000, packets: 50 });
+      assert.deepEqual(byProto.get(17), { flows: 1, octets: 1960, packets: 20 });
+      const v6 = records.find((r) => numField(r, 'cflow.protocol') === 17)!;
+      assert.equal(field(v6, 'cflow.srcaddrv6'), A6.srcAddr);
+      assert.equal(numField(v6, 'cflow.dstport'), 5353);
+    } finally {
+      cleanup();
+    }
   });
 });

@@ -97,3 +97,49 @@ export function makeTempDir(prefix = 'flow-collector-test-'): { dir: string; cle
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+export interface UdpCollector {
+  /** The port bound on 127.0.0.1 (ephemeral unless one was asked for). */
+  port: number;
+  /**
+   * Ends collection once everything already sent has arrived: sends a sentinel datagram to the
+   * socket from a second socket and returns what came before it. Call after the sender has
+   * finished (e.g. its process exited); loopback keeps the order of one receive queue.
+   */
+  finish(): Promise<Buffer[]>;
+}
+
+/** Listens on 127.0.0.1 for UDP datagrams from a tool under test (softflowd, pmacctd...). */
+export async function collectUdp(port = 0): Promise<UdpCollector> {
+  const { createSocket } = await import('node:dgram');
+  const { randomBytes } = await import('node:crypto');
+  const sentinel = randomBytes(16);
+  const sock = createSocket('udp4');
+  const got: Buffer[] = [];
+  let done: ((v: Buffer[]) => void) | undefined;
+  sock.on('message', (m: Buffer) => {
+    if (m.equals(sentinel)) {
+      sock.close();
+      done?.(got);
+    } else {
+      got.push(m);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(port, '127.0.0.1', () => resolve());
+  });
+  const bound = sock.address().port;
+  return {
+    port: bound,
+    finish: () =>
+      new Promise<Buffer[]>((resolve, reject) => {
+        done = resolve;
+        const tx = createSocket('udp4');
+        tx.send(sentinel, bound, '127.0.0.1', (err) => {
+          tx.close();
+          if (err) reject(err);
+        });
+      }),
+  };
+}
