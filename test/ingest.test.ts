@@ -1,0 +1,538 @@
+// Ingest: both batch sources (native addon and dgram) on loopback.
+
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BatchSender,
+  choosePath,
+  datagramView,
+  formatIPv6,
+  loadAddon,
+  openSource,
+  parseAddress,
+  sourceAddress,
+  timestampMs,
+  type Batch,
+  type BatchSource,
+  type SourceOptions,
+} from '../src/ingest/mod.js';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const modJs = join(root, 'dist', 'src', 'ingest', 'mod.js');
+
+// The addon must load wherever a build or a prebuild for this platform exists;
+// only where neither exists (no compiler, no prebuild) are addon tests skipped.
+const addonBuilt =
+  existsSync(join(root, 'build', 'Release', 'flow_ingest.node')) ||
+  existsSync(join(root, 'prebuilds', `${process.platform}-${process.arch}`));
+const addonLoad = loadAddon();
+const forcedDgram = process.env.FLOW_COLLECTOR_INGEST === 'dgram';
+const addonSkip = forcedDgram
+  ? 'FLOW_COLLECTOR_INGEST=dgram'
+  : !addonBuilt && !addonLoad.addon
+    ? `no native build or prebuild (${addonLoad.error})`
+    : false;
+const quiet = () => {};
+
+interface Got {
+  data: Buffer;
+  addr: string;
+  family: number;
+  port: number;
+  truncated: number;
+  length: number;
+  socket: number;
+  ts: number;
+}
+
+/** Open a source that copies every datagram out of its batch. */
+async function collect(opts: Omit<SourceOptions, 'onBatch'>) {
+  const got: Got[] = [];
+  const batchCounts: number[] = [];
+  const src = await openSource({
+    logger: quiet,
+    ...opts,
+    onBatch(b: Batch) {
+      assert.ok(b.count >= 1 && b.count <= b.capacity);
+      batchCounts.push(b.count);
+      for (let i = 0; i < b.count; i++) {
+        got.push({
+          data: Buffer.from(datagramView(b, i)),
+          addr: sourceAddress(b, i),
+          family: b.families[i]!,
+          port: b.ports[i]!,
+          truncated: b.truncated[i]!,
+          length: b.lengths[i]!,
+          socket: b.socket,
+          ts: timestampMs(b, i),
+        });
+      }
+    },
+  });
+  return { src, got, batchCounts };
+}
+
+async function until(cond: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Payload k: 8-byte header (sequence, sender) then pseudo-random bytes. */
+function payload(seq: number, sender: number, size: number): Buffer {
+  const b = Buffer.alloc(Math.max(size, 8));
+  b.writeUInt32BE(seq, 0);
+  b.writeUInt32BE(sender, 4);
+  let x = (seq * 2654435761 + sender * 40503 + 1) >>> 0;
+  for (let i = 8; i < b.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b.subarray(0, size);
+}
+
+/** Pack datagrams for BatchSender.send. */
+function pack(dgs: Buffer[]) {
+  const total = dgs.reduce((s, d) => s + d.length, 0);
+  const data = Buffer.alloc(Math.max(total, 1));
+  const offsets = new Uint32Array(dgs.length);
+  const lengths = new Uint32Array(dgs.length);
+  let o = 0;
+  dgs.forEach((d, i) => {
+    d.copy(data, o);
+    offsets[i] = o;
+    lengths[i] = d.length;
+    o += d.length;
+  });
+  return { data, offsets, lengths, count: dgs.length };
+}
+
+/** A sender on Node's dgram (works without the addon). */
+async function dgramSender(source: string): Promise<{ port: number; send(d: Buffer, host: string, port: number): Promise<void>; close(): void }> {
+  const s = dgram.createSocket(source.includes(':') ? 'udp6' : 'udp4');
+  await new Promise<void>((res) => s.bind(0, source, () => res()));
+  return {
+    port: s.address().port,
+    send: (d, host, port) => new Promise<void>((res, rej) => s.send(d, port, host, (e) => (e ? rej(e) : res()))),
+    close: () => s.close(),
+  };
+}
+
+function sendAllNative(sender: BatchSender, dgs: Buffer[]): void {
+  const p = pack(dgs);
+  let sent = 0;
+  while (sent < p.count) {
+    const n = sender.send(p.data, p.offsets.subarray(sent), p.lengths.subarray(sent), p.count - sent);
+    sent += n;
+  }
+}
+
+describe('ingest: address helpers', () => {
+  it('parses and formats IPv4, IPv6 and IPv4-mapped IPv6', () => {
+    const out = new Uint8Array(16);
+    assert.equal(parseAddress('192.0.2.33', out, 0), 4);
+    assert.deepEqual([...out.subarray(0, 4)], [192, 0, 2, 33]);
+    assert.equal(parseAddress('::ffff:10.1.2.3', out, 0), 4);
+    assert.deepEqual([...out.subarray(0, 4)], [10, 1, 2, 3]);
+    assert.equal(parseAddress('2001:db8::1', out, 0), 6);
+    assert.equal(formatIPv6(out), '2001:db8::1');
+    assert.equal(parseAddress('fe80::1%lo', out, 0), 6);
+    assert.equal(formatIPv6(out), 'fe80::1');
+    assert.equal(parseAddress('::1', out, 0), 6);
+    assert.equal(formatIPv6(out), '::1');
+    assert.equal(parseAddress('1:0:0:2:0:0:0:3', out, 0), 6);
+    assert.equal(formatIPv6(out), '1:0:0:2::3');
+    assert.equal(parseAddress('1.2.3', out, 0), 0);
+    assert.equal(parseAddress('1::2::3', out, 0), 0);
+    assert.equal(parseAddress('256.1.1.1', out, 0), 0);
+  });
+});
+
+describe('ingest: path choice', () => {
+  it('uses the addon on this machine when a build exists', { skip: addonSkip }, () => {
+    assert.ok(addonLoad.addon, `addon failed to load: ${addonLoad.error}`);
+    assert.equal(choosePath(false).path, 'addon');
+    assert.equal(choosePath(true).path, 'dgram');
+  });
+
+  it('logs the choice once and honours FLOW_COLLECTOR_INGEST=dgram', () => {
+    const script = `
+      import { openSource } from ${JSON.stringify(modJs)};
+      const lines = [];
+      const logger = (m) => lines.push(m);
+      const a = await openSource({ host: '127.0.0.1', port: 0, onBatch() {}, logger });
+      const b = await openSource({ host: '127.0.0.1', port: 0, onBatch() {}, logger });
+      await a.close(); await b.close();
+      // default logger: stderr
+      const c = await openSource({ host: '127.0.0.1', port: 0, onBatch() {}, forceDgram: true });
+      const d = await openSource({ host: '127.0.0.1', port: 0, onBatch() {}, forceDgram: true });
+      await c.close(); await d.close();
+      console.log(JSON.stringify({ lines, paths: [a.path, c.path] }));
+    `;
+    const run = (env: NodeJS.ProcessEnv) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return {
+        ...(JSON.parse(r.stdout) as { lines: string[]; paths: string[] }),
+        stderr: r.stderr.split('\n').filter((l) => l.includes('ingest path:')),
+      };
+    };
+    const forced = run({ FLOW_COLLECTOR_INGEST: 'dgram' });
+    assert.deepEqual(forced.paths, ['dgram', 'dgram']);
+    assert.deepEqual(forced.lines, ['ingest path: dgram (FLOW_COLLECTOR_INGEST=dgram)']);
+    assert.equal(forced.stderr.length, 0); // already logged once in this process
+
+    const free = run({ FLOW_COLLECTOR_INGEST: '' });
+    assert.equal(free.lines.length, 1);
+    assert.equal(free.paths[1], 'dgram');
+    assert.deepEqual(free.stderr, ['flow-collector: ingest path: dgram (forceDgram option)']);
+    if (!addonSkip) {
+      assert.equal(free.paths[0], 'addon');
+      assert.match(free.lines[0]!, /^ingest path: addon \(native addon .*\.node\)$/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Behaviour common to both paths.
+
+for (const path of ['addon', 'dgram'] as const) {
+  const skip = path === 'addon' ? addonSkip : false;
+  const forceDgram = path === 'dgram';
+
+  describe(`ingest (${path} path)`, { skip }, () => {
+    const open: BatchSource[] = [];
+    after(async () => {
+      for (const s of open) await s.close();
+    });
+
+    it('delivers every datagram with exact bytes, source address and port', async () => {
+      const { src, got } = await collect({ host: '127.0.0.1', port: 0, forceDgram, rcvbuf: 4 << 20 });
+      open.push(src);
+      assert.equal(src.path, path);
+      const senders = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((a) => dgramSender(a)));
+      const expected = new Map<string, { data: Buffer; addr: string; port: number }>();
+      let seq = 0;
+      for (let round = 0; round < 5; round++) {
+        const waits: Promise<void>[] = [];
+        for (let k = 0; k < senders.length; k++) {
+          for (let j = 0; j < 30; j++) {
+            const size = 1 + ((seq * 211) % 1470);
+            const d = payload(seq, k, Math.max(size, 8));
+            expected.set(`${seq}`, { data: d, addr: `127.0.0.${k + 2}`, port: senders[k]!.port });
+            waits.push(senders[k]!.send(d, '127.0.0.1', src.port));
+            seq++;
+          }
+        }
+        await Promise.all(waits);
+        await until(() => got.length >= seq, `${seq} datagrams`);
+      }
+      for (const s of senders) s.close();
+      assert.equal(got.length, expected.size);
+      for (const g of got) {
+        const e = expected.get(`${g.data.readUInt32BE(0)}`);
+        assert.ok(e, 'unknown datagram');
+        assert.ok(g.data.equals(e.data), 'payload differs');
+        assert.equal(g.length, e.data.length);
+        assert.equal(g.addr, e.addr);
+        assert.equal(g.family, 4);
+        assert.equal(g.port, e.port);
+        assert.equal(g.truncated, 0);
+        assert.ok(Math.abs(g.ts - Date.now()) < 3600_000, 'timestamp is not a current time');
+      }
+      const st = src.stats();
+      assert.equal(st.datagrams, expected.size);
+      assert.equal(st.bytes, [...expected.values()].reduce((s, e) => s + e.data.length, 0));
+      assert.ok(st.rcvbuf > 0);
+    });
+
+    it('cuts batches at batchSize and keeps datagram order', { skip: addonSkip ? 'needs the addon sender' : false }, async () => {
+      const { src, got, batchCounts } = await collect({ host: '127.0.0.1', port: 0, forceDgram, batchSize: 8, rcvbuf: 4 << 20 });
+      open.push(src);
+      const sender = new BatchSender({ source: '127.0.0.5', destinations: [{ host: '127.0.0.1', port: src.port }] });
+      const dgs = Array.from({ length: 50 }, (_, i) => payload(i, 5, 100));
+      sendAllNative(sender, dgs); // all 50 queued before the receiver runs
+      await until(() => got.length >= 50, '50 datagrams');
+      sender.close();
+      assert.deepEqual(
+        got.map((g) => g.data.readUInt32BE(0)),
+        dgs.map((_, i) => i),
+      );
+      assert.equal(batchCounts.reduce((a, b) => a + b, 0), 50);
+      assert.ok(batchCounts.every((c) => c <= 8));
+      assert.ok(batchCounts.length >= 7, `${batchCounts.length} batches`);
+      // Datagrams that were queued together arrive in shared batches.
+      assert.ok(batchCounts.length < 50, `${batchCounts.length} batches for 50 datagrams`);
+      assert.equal(src.stats().batches, batchCounts.length);
+    });
+
+    it('flags datagrams larger than the slot as truncated', async () => {
+      const { src, got } = await collect({ host: '127.0.0.1', port: 0, forceDgram, slotSize: 100 });
+      open.push(src);
+      const s = await dgramSender('127.0.0.6');
+      const sizes = [50, 100, 101, 3000];
+      for (let k = 0; k < sizes.length; k++) await s.send(payload(k, 6, sizes[k]!), '127.0.0.1', src.port);
+      await until(() => got.length >= sizes.length, 'truncation datagrams');
+      s.close();
+      got.sort((a, b) => a.data.readUInt32BE(0) - b.data.readUInt32BE(0));
+      assert.deepEqual(
+        got.map((g) => g.length),
+        [50, 100, 100, 100],
+      );
+      assert.deepEqual(
+        got.map((g) => g.truncated),
+        [0, 0, 1, 1],
+      );
+      for (let k = 0; k < sizes.length; k++) {
+        assert.ok(got[k]!.data.equals(payload(k, 6, sizes[k]!).subarray(0, 100)));
+      }
+      assert.equal(src.stats().truncated, 2);
+    });
+
+    it('receives IPv6 on ::1', async () => {
+      const { src, got } = await collect({ host: '::1', port: 0, forceDgram });
+      open.push(src);
+      const s = await dgramSender('::1');
+      await s.send(payload(1, 7, 64), '::1', src.port);
+      await until(() => got.length >= 1, 'IPv6 datagram');
+      s.close();
+      assert.equal(got[0]!.family, 6);
+      assert.equal(got[0]!.addr, '::1');
+      assert.equal(got[0]!.port, s.port);
+      assert.ok(got[0]!.data.equals(payload(1, 7, 64)));
+    });
+
+    it('reports IPv4 senders on a dual-stack :: socket as IPv4', async () => {
+      const { src, got } = await collect({ host: '::', port: 0, forceDgram });
+      open.push(src);
+      const s4 = await dgramSender('127.0.0.8');
+      const s6 = await dgramSender('::1');
+      await s4.send(payload(1, 8, 40), '127.0.0.1', src.port);
+      await s6.send(payload(2, 8, 40), '::1', src.port);
+      await until(() => got.length >= 2, 'dual-stack datagrams');
+      s4.close();
+      s6.close();
+      got.sort((a, b) => a.data.readUInt32BE(0) - b.data.readUInt32BE(0));
+      assert.deepEqual(
+        got.map((g) => [g.family, g.addr, g.port]),
+        [
+          [4, '127.0.0.8', s4.port],
+          [6, '::1', s6.port],
+        ],
+      );
+    });
+
+    it('closes cleanly and the port can be reopened', async () => {
+      const first = await collect({ host: '127.0.0.1', port: 0, forceDgram });
+      const port = first.src.port;
+      const s = await dgramSender('127.0.0.9');
+      await s.send(payload(1, 9, 20), '127.0.0.1', port);
+      await until(() => first.got.length >= 1, 'first datagram');
+      await first.src.close();
+      await first.src.close(); // idempotent
+      assert.equal(first.src.stats().datagrams, 1);
+      const second = await collect({ host: '127.0.0.1', port, forceDgram });
+      open.push(second.src);
+      assert.equal(second.src.port, port);
+      await s.send(payload(2, 9, 20), '127.0.0.1', port);
+      await until(() => second.got.length >= 1, 'datagram after reopen');
+      s.close();
+      assert.equal(second.got[0]!.data.readUInt32BE(0), 2);
+      assert.equal(first.got.length, 1);
+    });
+
+    it('can be closed from inside onBatch', async () => {
+      let batches = 0;
+      let closing: Promise<void> | null = null;
+      const src: BatchSource = await openSource({
+        host: '127.0.0.1',
+        port: 0,
+        forceDgram,
+        batchSize: 4,
+        logger: quiet,
+        onBatch() {
+          batches++;
+          closing ??= src.close();
+        },
+      });
+      const s = await dgramSender('127.0.0.10');
+      for (let k = 0; k < 20; k++) await s.send(payload(k, 10, 20), '127.0.0.1', src.port);
+      await until(() => closing !== null, 'first batch');
+      await closing;
+      await new Promise((r) => setTimeout(r, 20));
+      s.close();
+      assert.equal(batches, 1);
+    });
+
+    it('refuses a port in use with a system error', async () => {
+      const { src } = await collect({ host: '127.0.0.1', port: 0, forceDgram });
+      open.push(src);
+      await assert.rejects(
+        openSource({ host: '127.0.0.1', port: src.port, forceDgram, onBatch() {}, logger: quiet }),
+        (err: NodeJS.ErrnoException) => {
+          assert.equal(err.code, 'EADDRINUSE');
+          assert.equal(err.syscall, 'bind');
+          assert.equal(err.errno, -98);
+          return true;
+        },
+      );
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Addon-only behaviour.
+
+describe('ingest (addon only)', { skip: addonSkip }, () => {
+  const open: BatchSource[] = [];
+  after(async () => {
+    for (const s of open) await s.close();
+  });
+
+  it('reports the receive buffer the kernel granted', async () => {
+    const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+    const asked = 1 << 20;
+    const { src } = await collect({ host: '127.0.0.1', port: 0, rcvbuf: asked });
+    open.push(src);
+    const granted = src.stats().rcvbuf;
+    // Linux doubles the request; without CAP_NET_ADMIN it is capped at rmem_max.
+    const isRoot = process.getuid?.() === 0;
+    assert.equal(granted, 2 * (isRoot ? asked : Math.min(asked, rmemMax)));
+  });
+
+  it('counts kernel drops when a small-buffer socket is flooded', async () => {
+    const { src, got } = await collect({ host: '127.0.0.1', port: 0, rcvbuf: 8192 });
+    open.push(src);
+    const sender = new BatchSender({ source: '127.0.0.11', destinations: [{ host: '127.0.0.1', port: src.port }] });
+    const flood = Array.from({ length: 2000 }, (_, i) => payload(i, 11, 1000));
+    sendAllNative(sender, flood); // synchronous: the receiver cannot read meanwhile
+    await until(() => src.stats().kernelDrops! > 0, 'kernel drops');
+    await new Promise((r) => setTimeout(r, 50));
+    const afterFlood = src.stats();
+    assert.ok(afterFlood.kernelDrops! > 0);
+    assert.ok(got.length > 0 && got.length + afterFlood.kernelDrops! <= 2000);
+    // Datagrams queued after the drops carry the SO_RXQ_OVFL counter.
+    const before = got.length;
+    sendAllNative(sender, [payload(5000, 11, 10)]);
+    await until(() => got.length > before, 'datagram after flood');
+    sender.close();
+    const st = src.stats();
+    assert.equal(st.rxqOvfl, st.kernelDrops);
+    assert.ok(st.rxqOvfl! > 0);
+  });
+
+  it('shares the load of many exporters across SO_REUSEPORT sockets', async () => {
+    const { src, got } = await collect({ host: '127.0.0.1', port: 0, sockets: 4, rcvbuf: 4 << 20 });
+    open.push(src);
+    assert.equal(src.socketCount, 4);
+    const senders = Array.from(
+      { length: 64 },
+      (_, k) => new BatchSender({ source: `127.0.1.${k + 1}`, destinations: [{ host: '127.0.0.1', port: src.port }] }),
+    );
+    senders.forEach((s, k) => sendAllNative(s, Array.from({ length: 10 }, (_, i) => payload(k * 10 + i, k, 200))));
+    await until(() => got.length >= 640, '640 datagrams');
+    for (const s of senders) s.close();
+    const per = [0, 0, 0, 0];
+    for (const g of got) per[g.socket]!++;
+    assert.ok(per.every((n) => n > 0), `per-socket ${per}`);
+    // Without spreading, one exporter (one 4-tuple) always lands on the same socket.
+    const bySource = new Map<string, Set<number>>();
+    for (const g of got) {
+      const k = `${g.addr}:${g.port}`;
+      if (!bySource.has(k)) bySource.set(k, new Set());
+      bySource.get(k)!.add(g.socket);
+    }
+    assert.equal(bySource.size, 64);
+    for (const sockets of bySource.values()) assert.equal(sockets.size, 1);
+    assert.deepEqual(
+      src.stats().sockets.map((s) => s.datagrams),
+      per,
+    );
+  });
+
+  for (const spread of ['random', 'roundrobin'] as const) {
+    it(`spreads one exporter across sockets (${spread})`, async () => {
+      const { src, got } = await collect({ host: '127.0.0.1', port: 0, sockets: 4, spread, rcvbuf: 4 << 20 });
+      open.push(src);
+      const sender = new BatchSender({ source: '127.0.0.12', destinations: [{ host: '127.0.0.1', port: src.port }] });
+      sendAllNative(sender, Array.from({ length: 400 }, (_, i) => payload(i, 12, 100)));
+      await until(() => got.length >= 400, '400 datagrams');
+      sender.close();
+      const per = [0, 0, 0, 0];
+      for (const g of got) per[g.socket]!++;
+      if (spread === 'roundrobin') {
+        // One sender: the counter advances once per datagram.
+        assert.ok(per.every((n) => n >= 80), `per-socket ${per}`);
+      } else {
+        assert.ok(per.every((n) => n > 0), `per-socket ${per}`);
+      }
+    });
+  }
+
+  it('keeps every datagram with pacing enabled', async () => {
+    const { src, got } = await collect({ host: '127.0.0.1', port: 0, pacingUs: 2000, rcvbuf: 4 << 20 });
+    open.push(src);
+    const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: src.port }] });
+    for (let chunk = 0; chunk < 20; chunk++) {
+      sendAllNative(sender, Array.from({ length: 10 }, (_, i) => payload(chunk * 10 + i, 13, 300)));
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(() => got.length >= 200, '200 paced datagrams');
+    sender.close();
+    assert.deepEqual(
+      got.map((g) => g.data.readUInt32BE(0)),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+  });
+
+  it('sends one batch to many destinations from a chosen source address', async () => {
+    const a = await collect({ host: '127.0.0.1', port: 0 });
+    const b = await collect({ host: '127.0.0.1', port: 0 });
+    open.push(a.src, b.src);
+    const sender = new BatchSender({
+      source: '127.0.0.14',
+      destinations: [
+        { host: '127.0.0.1', port: a.src.port },
+        { host: '127.0.0.1', port: b.src.port },
+      ],
+    });
+    const p = pack(Array.from({ length: 10 }, (_, i) => payload(i, 14, 50)));
+    const dest = Uint16Array.from({ length: 10 }, (_, i) => i % 2);
+    assert.equal(sender.send(p.data, p.offsets, p.lengths, p.count, dest), 10);
+    await until(() => a.got.length + b.got.length >= 10, 'fan-out datagrams');
+    assert.throws(() => sender.send(p.data, p.offsets, p.lengths, 1, Uint16Array.of(7)), /destIndex out of range/);
+    sender.close();
+    assert.throws(() => sender.send(p.data, p.offsets, p.lengths, 1), { code: 'EBADF' });
+    assert.deepEqual(
+      a.got.map((g) => g.data.readUInt32BE(0)),
+      [0, 2, 4, 6, 8],
+    );
+    assert.deepEqual(
+      b.got.map((g) => g.data.readUInt32BE(0)),
+      [1, 3, 5, 7, 9],
+    );
+    for (const g of [...a.got, ...b.got]) {
+      assert.equal(g.addr, '127.0.0.14');
+      assert.equal(g.port, sender.port);
+    }
+  });
+
+  it('rejects bad arguments with errors, not crashes', () => {
+    assert.throws(() => new BatchSender({ source: 'not-an-ip', destinations: [{ host: '127.0.0.1', port: 9 }] }), TypeError);
+    assert.throws(() => new BatchSender({ destinations: [{ host: '127.0.0.1', port: 0 }] }), TypeError);
+    assert.throws(
+      () => new BatchSender({ source: '192.0.2.1', destinations: [{ host: '127.0.0.1', port: 9 }] }),
+      (err: NodeJS.ErrnoException) => err.code === 'EADDRNOTAVAIL' && err.syscall === 'bind' && err.errno === -99,
+    );
+  });
+});
