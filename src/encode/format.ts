@@ -122,15 +122,36 @@ export function wMacBytes(b: Buffer, p: number, src: Uint8Array, off: number): n
   return p;
 }
 
+/** Decimal digits of one byte value (<= 3 bytes). */
+function wByteDec(b: Buffer, p: number, c: number): number {
+  if (c >= 100) {
+    const h = (c / 100) | 0;
+    const r = c - h * 100;
+    const t = (r / 10) | 0;
+    b[p] = 48 + h;
+    b[p + 1] = 48 + t;
+    b[p + 2] = 48 + r - t * 10;
+    return p + 3;
+  }
+  if (c >= 10) {
+    const t = (c / 10) | 0;
+    b[p] = 48 + t;
+    b[p + 1] = 48 + c - t * 10;
+    return p + 2;
+  }
+  b[p] = 48 + c;
+  return p + 1;
+}
+
 /** Dotted quad of 4 bytes (<= 15 bytes). */
 export function wIpv4(b: Buffer, p: number, src: Uint8Array, off: number): number {
-  p = wU32(b, p, src[off]!);
+  p = wByteDec(b, p, src[off]!);
   b[p++] = 46;
-  p = wU32(b, p, src[off + 1]!);
+  p = wByteDec(b, p, src[off + 1]!);
   b[p++] = 46;
-  p = wU32(b, p, src[off + 2]!);
+  p = wByteDec(b, p, src[off + 2]!);
   b[p++] = 46;
-  return wU32(b, p, src[off + 3]!);
+  return wByteDec(b, p, src[off + 3]!);
 }
 
 function wHexGroup(b: Buffer, p: number, g: number): number {

@@ -36,12 +36,32 @@ function ascii(s: string): Uint8Array {
   return a;
 }
 
+/**
+ * A precomputed constant byte string, stored as big-endian 32-bit words plus a tail so it can
+ * be written with a few DataView stores instead of one store per byte.
+ */
+interface Raw {
+  readonly words: Uint32Array;
+  readonly tail: Uint8Array;
+  readonly length: number;
+}
+
+function raw(s: string): Raw {
+  const a = ascii(s);
+  const nw = a.length >>> 2;
+  const words = new Uint32Array(nw);
+  for (let i = 0; i < nw; i++) {
+    words[i] = ((a[4 * i]! << 24) | (a[4 * i + 1]! << 16) | (a[4 * i + 2]! << 8) | a[4 * i + 3]!) >>> 0;
+  }
+  return { words, tail: a.subarray(nw * 4), length: a.length };
+}
+
 let keysTotal = 0;
-/** Precomputed `,"name":` bytes (the first key has `{` instead of the comma). */
-function k(name: string, first = false): Uint8Array {
-  const a = ascii(`${first ? '{' : ','}"${name}":`);
-  keysTotal += a.length;
-  return a;
+/** Precomputed `,"name":` (the first key has `{` instead of the comma). */
+function k(name: string, first = false): Raw {
+  const r = raw(`${first ? '{' : ','}"${name}":`);
+  keysTotal += r.length;
+  return r;
 }
 
 const K_TYPE = k('type', true);
@@ -108,15 +128,15 @@ const K_TEMPLATE_ID = k('template_id');
 const K_RAW_BYTES = k('raw_bytes');
 const K_RAW_PACKETS = k('raw_packets');
 const K_VRF_NAME = k('vrf_name');
-const K_FIELDS = ascii(',"fields":{');
+const K_FIELDS = k('fields');
 
 /** flowpb.FlowMessage.FlowType names, quoted. */
 const TYPE_NAMES = ['FLOWUNKNOWN', 'SFLOW_5', 'NETFLOW_V5', 'NETFLOW_V9', 'IPFIX'].map((n) =>
-  ascii(`"${n}"`),
+  raw(`"${n}"`),
 );
 
 /** flowpb.FlowMessage.LayerStack names, quoted, by code. */
-const LAYER_NAMES: (Uint8Array | undefined)[] = [];
+const LAYER_NAMES: (Raw | undefined)[] = [];
 for (const [name, code] of [
   ['Ethernet', 0],
   ['IPv4', 1],
@@ -134,17 +154,22 @@ for (const [name, code] of [
   ['Teredo', 13],
   ['Custom', 99],
 ] as const) {
-  LAYER_NAMES[code] = ascii(`"${name}"`);
+  LAYER_NAMES[code] = raw(`"${name}"`);
 }
 
-const A_TRUE = ascii('true');
-const A_FALSE = ascii('false');
-const A_NULL = ascii('null');
+const A_TRUE = raw('true');
+const A_FALSE = raw('false');
+const A_NULL = raw('null');
 
-function wRaw(b: Buffer, p: number, a: Uint8Array): number {
-  const n = a.length;
-  for (let i = 0; i < n; i++) b[p + i] = a[i]!;
-  return p + n;
+function wRaw(dv: DataView, b: Buffer, p: number, r: Raw): number {
+  const words = r.words;
+  const nw = words.length;
+  for (let i = 0; i < nw; i++) dv.setUint32(p + 4 * i, words[i]!);
+  p += nw * 4;
+  const tail = r.tail;
+  const nt = tail.length;
+  for (let i = 0; i < nt; i++) b[p + i] = tail[i]!;
+  return p + nt;
 }
 
 /** A quoted address ("" when len is 0). */
@@ -222,119 +247,120 @@ function fixedBound(r: FlowRecord): number {
 export function writeFlowJson(w: ByteWriter, r: FlowRecord): void {
   w.ensure(fixedBound(r));
   const b = w.buf;
+  const dv = w.dv;
   let p = w.pos;
   let v: number;
 
-  p = wRaw(b, p, K_TYPE);
+  p = wRaw(dv, b, p, K_TYPE);
   v = r.type;
   const tn = TYPE_NAMES[v];
-  p = tn !== undefined ? wRaw(b, p, tn) : wUint(b, p, v);
-  p = wRaw(b, p, K_TIME_RECEIVED_NS);
+  p = tn !== undefined ? wRaw(dv, b, p, tn) : wUint(b, p, v);
+  p = wRaw(dv, b, p, K_TIME_RECEIVED_NS);
   p = wNs(b, p, r.timeReceivedSec, r.timeReceivedNsec);
-  p = wRaw(b, p, K_SEQUENCE_NUM);
+  p = wRaw(dv, b, p, K_SEQUENCE_NUM);
   p = wU32(b, p, r.sequenceNum >>> 0);
-  p = wRaw(b, p, K_SAMPLING_RATE);
+  p = wRaw(dv, b, p, K_SAMPLING_RATE);
   p = wUint(b, p, r.samplingRate);
-  p = wRaw(b, p, K_SAMPLER_ADDRESS);
+  p = wRaw(dv, b, p, K_SAMPLER_ADDRESS);
   p = wQIp(b, p, r.samplerAddress, r.samplerAddressLen);
-  p = wRaw(b, p, K_TIME_FLOW_START_NS);
+  p = wRaw(dv, b, p, K_TIME_FLOW_START_NS);
   p = wNs(b, p, r.timeFlowStartSec, r.timeFlowStartNsec);
-  p = wRaw(b, p, K_TIME_FLOW_END_NS);
+  p = wRaw(dv, b, p, K_TIME_FLOW_END_NS);
   p = wNs(b, p, r.timeFlowEndSec, r.timeFlowEndNsec);
-  p = wRaw(b, p, K_BYTES);
+  p = wRaw(dv, b, p, K_BYTES);
   p = wUint(b, p, r.bytes);
-  p = wRaw(b, p, K_PACKETS);
+  p = wRaw(dv, b, p, K_PACKETS);
   p = wUint(b, p, r.packets);
-  p = wRaw(b, p, K_SRC_ADDR);
+  p = wRaw(dv, b, p, K_SRC_ADDR);
   p = wQIp(b, p, r.srcAddr, r.srcAddrLen);
-  p = wRaw(b, p, K_DST_ADDR);
+  p = wRaw(dv, b, p, K_DST_ADDR);
   p = wQIp(b, p, r.dstAddr, r.dstAddrLen);
-  p = wRaw(b, p, K_ETYPE);
+  p = wRaw(dv, b, p, K_ETYPE);
   p = wU32(b, p, r.etype >>> 0);
-  p = wRaw(b, p, K_PROTO);
+  p = wRaw(dv, b, p, K_PROTO);
   p = wU32(b, p, r.proto >>> 0);
-  p = wRaw(b, p, K_SRC_PORT);
+  p = wRaw(dv, b, p, K_SRC_PORT);
   p = wU32(b, p, r.srcPort >>> 0);
-  p = wRaw(b, p, K_DST_PORT);
+  p = wRaw(dv, b, p, K_DST_PORT);
   p = wU32(b, p, r.dstPort >>> 0);
-  p = wRaw(b, p, K_IN_IF);
+  p = wRaw(dv, b, p, K_IN_IF);
   p = wU32(b, p, r.inIf >>> 0);
-  p = wRaw(b, p, K_OUT_IF);
+  p = wRaw(dv, b, p, K_OUT_IF);
   p = wU32(b, p, r.outIf >>> 0);
-  p = wRaw(b, p, K_SRC_MAC);
+  p = wRaw(dv, b, p, K_SRC_MAC);
   p = wQMac(b, p, r.srcMac);
-  p = wRaw(b, p, K_DST_MAC);
+  p = wRaw(dv, b, p, K_DST_MAC);
   p = wQMac(b, p, r.dstMac);
-  p = wRaw(b, p, K_SRC_VLAN);
+  p = wRaw(dv, b, p, K_SRC_VLAN);
   p = wU32(b, p, r.srcVlan >>> 0);
-  p = wRaw(b, p, K_DST_VLAN);
+  p = wRaw(dv, b, p, K_DST_VLAN);
   p = wU32(b, p, r.dstVlan >>> 0);
-  p = wRaw(b, p, K_VLAN_ID);
+  p = wRaw(dv, b, p, K_VLAN_ID);
   p = wU32(b, p, r.vlanId >>> 0);
-  p = wRaw(b, p, K_IP_TOS);
+  p = wRaw(dv, b, p, K_IP_TOS);
   p = wU32(b, p, r.ipTos >>> 0);
-  p = wRaw(b, p, K_FORWARDING_STATUS);
+  p = wRaw(dv, b, p, K_FORWARDING_STATUS);
   p = wU32(b, p, r.forwardingStatus >>> 0);
-  p = wRaw(b, p, K_IP_TTL);
+  p = wRaw(dv, b, p, K_IP_TTL);
   p = wU32(b, p, r.ipTtl >>> 0);
-  p = wRaw(b, p, K_IP_FLAGS);
+  p = wRaw(dv, b, p, K_IP_FLAGS);
   p = wU32(b, p, r.ipFlags >>> 0);
-  p = wRaw(b, p, K_TCP_FLAGS);
+  p = wRaw(dv, b, p, K_TCP_FLAGS);
   p = wU32(b, p, r.tcpFlags >>> 0);
-  p = wRaw(b, p, K_ICMP_TYPE);
+  p = wRaw(dv, b, p, K_ICMP_TYPE);
   p = wU32(b, p, r.icmpType >>> 0);
-  p = wRaw(b, p, K_ICMP_CODE);
+  p = wRaw(dv, b, p, K_ICMP_CODE);
   p = wU32(b, p, r.icmpCode >>> 0);
-  p = wRaw(b, p, K_IPV6_FLOW_LABEL);
+  p = wRaw(dv, b, p, K_IPV6_FLOW_LABEL);
   p = wU32(b, p, r.ipv6FlowLabel >>> 0);
-  p = wRaw(b, p, K_FRAGMENT_ID);
+  p = wRaw(dv, b, p, K_FRAGMENT_ID);
   p = wU32(b, p, r.fragmentId >>> 0);
-  p = wRaw(b, p, K_FRAGMENT_OFFSET);
+  p = wRaw(dv, b, p, K_FRAGMENT_OFFSET);
   p = wU32(b, p, r.fragmentOffset >>> 0);
-  p = wRaw(b, p, K_SRC_AS);
+  p = wRaw(dv, b, p, K_SRC_AS);
   p = wU32(b, p, r.srcAs >>> 0);
-  p = wRaw(b, p, K_DST_AS);
+  p = wRaw(dv, b, p, K_DST_AS);
   p = wU32(b, p, r.dstAs >>> 0);
-  p = wRaw(b, p, K_NEXT_HOP);
+  p = wRaw(dv, b, p, K_NEXT_HOP);
   p = wQIp(b, p, r.nextHop, r.nextHopLen);
-  p = wRaw(b, p, K_NEXT_HOP_AS);
+  p = wRaw(dv, b, p, K_NEXT_HOP_AS);
   p = wU32(b, p, r.nextHopAs >>> 0);
-  p = wRaw(b, p, K_SRC_NET);
+  p = wRaw(dv, b, p, K_SRC_NET);
   p = wU32(b, p, r.srcNet >>> 0);
-  p = wRaw(b, p, K_DST_NET);
+  p = wRaw(dv, b, p, K_DST_NET);
   p = wU32(b, p, r.dstNet >>> 0);
-  p = wRaw(b, p, K_BGP_NEXT_HOP);
+  p = wRaw(dv, b, p, K_BGP_NEXT_HOP);
   p = wQIp(b, p, r.bgpNextHop, r.bgpNextHopLen);
-  p = wRaw(b, p, K_BGP_COMMUNITIES);
+  p = wRaw(dv, b, p, K_BGP_COMMUNITIES);
   p = wU32Array(b, p, r.bgpCommunities, clampCount(r.bgpCommunitiesCount, r.bgpCommunities));
-  p = wRaw(b, p, K_AS_PATH);
+  p = wRaw(dv, b, p, K_AS_PATH);
   p = wU32Array(b, p, r.asPath, clampCount(r.asPathCount, r.asPath));
   const mc = clampCount(r.mplsCount, r.mplsTtl);
-  p = wRaw(b, p, K_MPLS_TTL);
+  p = wRaw(dv, b, p, K_MPLS_TTL);
   p = wU32Array(b, p, r.mplsTtl, mc);
-  p = wRaw(b, p, K_MPLS_LABEL);
+  p = wRaw(dv, b, p, K_MPLS_LABEL);
   p = wU32Array(b, p, r.mplsLabel, mc);
-  p = wRaw(b, p, K_MPLS_IP);
+  p = wRaw(dv, b, p, K_MPLS_IP);
   b[p++] = 91;
   if (r.mplsIpLen > 0) p = wQIp(b, p, r.mplsIp, r.mplsIpLen);
   b[p++] = 93;
-  p = wRaw(b, p, K_OBSERVATION_DOMAIN_ID);
+  p = wRaw(dv, b, p, K_OBSERVATION_DOMAIN_ID);
   p = wU32(b, p, r.observationDomainId >>> 0);
-  p = wRaw(b, p, K_OBSERVATION_POINT_ID);
+  p = wRaw(dv, b, p, K_OBSERVATION_POINT_ID);
   p = wU32(b, p, r.observationPointId >>> 0);
   const lc = clampCount(r.layerCount, r.layerStack);
-  p = wRaw(b, p, K_LAYER_STACK);
+  p = wRaw(dv, b, p, K_LAYER_STACK);
   b[p++] = 91;
   for (let i = 0; i < lc; i++) {
     if (i > 0) b[p++] = 44;
     v = r.layerStack[i]!;
     const ln = LAYER_NAMES[v];
-    p = ln !== undefined ? wRaw(b, p, ln) : wU32(b, p, v >>> 0);
+    p = ln !== undefined ? wRaw(dv, b, p, ln) : wU32(b, p, v >>> 0);
   }
   b[p++] = 93;
-  p = wRaw(b, p, K_LAYER_SIZE);
+  p = wRaw(dv, b, p, K_LAYER_SIZE);
   p = wU32Array(b, p, r.layerSize, lc);
-  p = wRaw(b, p, K_IPV6_RH_ADDRESSES);
+  p = wRaw(dv, b, p, K_IPV6_RH_ADDRESSES);
   b[p++] = 91;
   const rc = clampCount(r.ipv6RoutingHeaderAddressesCount, r.ipv6RoutingHeaderAddresses);
   for (let i = 0; i < rc; i++) {
@@ -343,37 +369,38 @@ export function writeFlowJson(w: ByteWriter, r: FlowRecord): void {
     p = wQIp(b, p, a, a.length);
   }
   b[p++] = 93;
-  p = wRaw(b, p, K_IPV6_RH_SEG_LEFT);
+  p = wRaw(dv, b, p, K_IPV6_RH_SEG_LEFT);
   p = wU32(b, p, r.ipv6RoutingHeaderSegLeft >>> 0);
-  p = wRaw(b, p, K_PROTOCOL_NAME);
+  p = wRaw(dv, b, p, K_PROTOCOL_NAME);
   p = wStr(b, p, r.protocolName);
-  p = wRaw(b, p, K_BYTES_IN);
+  p = wRaw(dv, b, p, K_BYTES_IN);
   p = wUint(b, p, r.bytesIn);
-  p = wRaw(b, p, K_BYTES_OUT);
+  p = wRaw(dv, b, p, K_BYTES_OUT);
   p = wUint(b, p, r.bytesOut);
-  p = wRaw(b, p, K_PACKETS_IN);
+  p = wRaw(dv, b, p, K_PACKETS_IN);
   p = wUint(b, p, r.packetsIn);
-  p = wRaw(b, p, K_PACKETS_OUT);
+  p = wRaw(dv, b, p, K_PACKETS_OUT);
   p = wUint(b, p, r.packetsOut);
-  p = wRaw(b, p, K_EXPORT_VERSION);
+  p = wRaw(dv, b, p, K_EXPORT_VERSION);
   p = wU32(b, p, r.exportVersion >>> 0);
-  p = wRaw(b, p, K_IN_IF_NAME);
+  p = wRaw(dv, b, p, K_IN_IF_NAME);
   p = wStr(b, p, r.inIfName);
-  p = wRaw(b, p, K_OUT_IF_NAME);
+  p = wRaw(dv, b, p, K_OUT_IF_NAME);
   p = wStr(b, p, r.outIfName);
-  p = wRaw(b, p, K_IN_IF_DESC);
+  p = wRaw(dv, b, p, K_IN_IF_DESC);
   p = wStr(b, p, r.inIfDesc);
-  p = wRaw(b, p, K_OUT_IF_DESC);
+  p = wRaw(dv, b, p, K_OUT_IF_DESC);
   p = wStr(b, p, r.outIfDesc);
-  p = wRaw(b, p, K_TEMPLATE_ID);
+  p = wRaw(dv, b, p, K_TEMPLATE_ID);
   p = wU32(b, p, r.templateId >>> 0);
-  p = wRaw(b, p, K_RAW_BYTES);
+  p = wRaw(dv, b, p, K_RAW_BYTES);
   p = wUint(b, p, r.rawBytes);
-  p = wRaw(b, p, K_RAW_PACKETS);
+  p = wRaw(dv, b, p, K_RAW_PACKETS);
   p = wUint(b, p, r.rawPackets);
-  p = wRaw(b, p, K_VRF_NAME);
+  p = wRaw(dv, b, p, K_VRF_NAME);
   p = wStr(b, p, r.vrfName);
-  p = wRaw(b, p, K_FIELDS);
+  p = wRaw(dv, b, p, K_FIELDS);
+  b[p++] = 123;
   w.pos = p;
 
   writeFields(w, r);
@@ -420,7 +447,7 @@ function writeFields(w: ByteWriter, r: FlowRecord): void {
     b[p++] = 58;
     w.pos = p;
     if (value !== undefined) writeValue(w, value, 0);
-    else if (src === undefined || info === undefined) w.pos = wRaw(b, p, A_NULL);
+    else if (src === undefined || info === undefined) w.pos = wRaw(w.dv, b, p, A_NULL);
     else writeTyped(w, info.type, src, off, len);
   }
 }
@@ -566,8 +593,8 @@ function writeTyped(w: ByteWriter, type: number, src: Uint8Array, off: number, l
       break;
     case DataType.boolean: {
       const c = src[off];
-      if (len === 1 && c === 1) p = wRaw(b, p, A_TRUE);
-      else if (len === 1 && c === 2) p = wRaw(b, p, A_FALSE);
+      if (len === 1 && c === 1) p = wRaw(w.dv, b, p, A_TRUE);
+      else if (len === 1 && c === 2) p = wRaw(w.dv, b, p, A_FALSE);
       else p = wQHex(b, p, src, off, len);
       break;
     }
@@ -661,7 +688,7 @@ function writeValue(w: ByteWriter, v: unknown, depth: number): void {
       return;
     case 'boolean':
       w.ensure(5);
-      w.pos = wRaw(w.buf, w.pos, v ? A_TRUE : A_FALSE);
+      w.pos = wRaw(w.dv, w.buf, w.pos, v ? A_TRUE : A_FALSE);
       return;
     case 'bigint': {
       const s = v.toString();
@@ -710,7 +737,7 @@ function writeValue(w: ByteWriter, v: unknown, depth: number): void {
       break;
   }
   w.ensure(4);
-  w.pos = wRaw(w.buf, w.pos, A_NULL);
+  w.pos = wRaw(w.dv, w.buf, w.pos, A_NULL);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,10 +7,13 @@
  */
 export class ByteWriter {
   buf: Buffer;
+  /** DataView over `buf` (multi-byte stores), replaced together with it. */
+  dv: DataView;
   pos = 0;
 
   constructor(initialCapacity = 4096) {
     this.buf = Buffer.allocUnsafeSlow(Math.max(64, initialCapacity | 0));
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   /** Current capacity in bytes. */
@@ -29,6 +32,7 @@ export class ByteWriter {
     const next = Buffer.allocUnsafeSlow(cap);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.dv = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /** Forgets the content; capacity is kept. */
