@@ -324,6 +324,9 @@ export class ExportDecoder {
       this.records++;
       this.seen++;
     }
+    // What is left is shorter than any record, so it is padding by RFC 7011 section 3.3.1;
+    // padding SHOULD be zero, and some exporters leave garbage there: counted, not an error.
+    if (p < end && !allZero(buf, p, end)) this.counters.inc('set.nonzero_padding');
   }
 
   private optionsSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number, nowMs: number): void {
