@@ -11,6 +11,7 @@ import { ianaElement, protocolName } from './registry/mod.js';
 const HEADER = { 1: 16, 5: 24, 7: 24 } as const;
 const RECORD = { 1: 48, 5: 48, 7: 52 } as const;
 const MAX_COUNT = { 1: 24, 5: 30, 7: 28 } as const;
+const RECORDS_REASON = { 1: 'records.netflow_v1', 5: 'records.netflow_v5', 7: 'records.netflow_v7' } as const;
 
 const ENGINE_TYPE = ianaElement(38);
 const ENGINE_ID = ianaElement(39);
@@ -119,7 +120,7 @@ export class LegacyDecoder {
       }
       this.sink.onFlow(rec);
     }
-    this.counters.inc(`records.netflow_v${version}`, count);
+    this.counters.inc(RECORDS_REASON[version], count);
     const extra = len - hlen - count * rlen;
     if (extra > 0) this.counters.inc(`netflow_v${version}.trailing_bytes`);
     return undefined;
