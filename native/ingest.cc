@@ -52,6 +52,12 @@
 #ifndef SO_SNDBUFFORCE
 #define SO_SNDBUFFORCE 32
 #endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 #ifndef SK_MEMINFO_DROPS
 #define SK_MEMINFO_DROPS 8
 #endif
@@ -140,6 +146,8 @@ int BpfSyscall(int cmd, union bpf_attr* attr) {
 // SCM_TIMESTAMPNS (struct timespec) and SO_RXQ_OVFL (uint32).
 constexpr size_t kCtrlSize =
     CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t)) + 64;
+
+constexpr size_t kSendCtrlSize = CMSG_SPACE(sizeof(uint16_t));
 
 // Limit on batches drained per readiness notification, so one busy socket
 // cannot starve the rest of the event loop.
@@ -823,6 +831,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     FreeRecv();
     free(smsgs_);
     free(siovs_);
+    free(sctrl_);
+    sctrl_ = nullptr;
     free(dests_);
     free(destLens_);
     destLens_ = nullptr;
@@ -939,11 +949,14 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   }
 
   // sendBatch(data: Uint8Array, offsets: Uint32Array, lengths: Uint32Array,
-  //           count: number, destIndex?: Uint16Array) -> number sent
-  // Datagram i is data[offsets[i] .. offsets[i]+lengths[i]) and goes to
+  //           count: number, destIndex?: Uint16Array, gsoSize?: number)
+  //   -> number of messages sent
+  // Message i is data[offsets[i] .. offsets[i]+lengths[i]) and goes to
   // destinations[destIndex ? destIndex[i] : 0]. Non-blocking: returns how
   // many the kernel accepted (may be fewer than count when the send buffer
-  // is full).
+  // is full). With gsoSize > 0 each message carries UDP_SEGMENT: the kernel
+  // splits it into datagrams of gsoSize bytes (the last may be shorter), so
+  // a load generator pays the stack traversal once per message.
   Napi::Value SendBatch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -970,6 +983,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         return ThrowType(env, "destIndex: Uint16Array of at least count");
       destIdx = static_cast<const uint16_t*>(ArrayData(env, di));
     }
+    uint32_t gso = 0;
+    if (info.Length() > 5 && info[5].IsNumber()) {
+      gso = info[5].As<Napi::Number>().Uint32Value();
+      if (gso > 65507) return ThrowType(env, "gsoSize 0..65507");
+    }
     uint8_t* base = static_cast<uint8_t*>(ArrayData(env, data));
     const uint32_t* o = static_cast<const uint32_t*>(ArrayData(env, offs));
     const uint32_t* l = static_cast<const uint32_t*>(ArrayData(env, lens));
@@ -977,13 +995,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     if (count > sendCap_) {
       free(smsgs_);
       free(siovs_);
+      free(sctrl_);
       smsgs_ = static_cast<mmsghdr*>(calloc(count, sizeof(mmsghdr)));
       siovs_ = static_cast<iovec*>(calloc(count, sizeof(iovec)));
-      if (smsgs_ == nullptr || siovs_ == nullptr) {
+      sctrl_ = static_cast<char*>(calloc(count, kSendCtrlSize));
+      if (smsgs_ == nullptr || siovs_ == nullptr || sctrl_ == nullptr) {
         free(smsgs_);
         free(siovs_);
+        free(sctrl_);
         smsgs_ = nullptr;
         siovs_ = nullptr;
+        sctrl_ = nullptr;
         sendCap_ = 0;
         return ThrowSys(env, ENOMEM, "calloc");
       }
@@ -1002,6 +1024,16 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       m.msg_iovlen = 1;
       m.msg_name = &dests_[d];
       m.msg_namelen = destLens_[d];
+      if (gso > 0 && l[i] > gso) {
+        m.msg_control = sctrl_ + size_t(i) * kSendCtrlSize;
+        m.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+        cmsghdr* c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t g = static_cast<uint16_t>(gso);
+        memcpy(CMSG_DATA(c), &g, sizeof g);
+      }
     }
     uint32_t sent = 0;
     while (sent < count) {
@@ -1067,6 +1099,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // send state
   mmsghdr* smsgs_ = nullptr;
   iovec* siovs_ = nullptr;
+  char* sctrl_ = nullptr;
   uint32_t sendCap_ = 0;
   sockaddr_storage* dests_ = nullptr;
   socklen_t* destLens_ = nullptr;

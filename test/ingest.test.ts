@@ -527,6 +527,25 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     }
   });
 
+  it('sends UDP GSO messages that arrive as separate datagrams', async () => {
+    const { src, got } = await collect({ host: '127.0.0.1', port: 0, rcvbuf: 4 << 20 });
+    open.push(src);
+    const sender = new BatchSender({ source: '127.0.0.15', destinations: [{ host: '127.0.0.1', port: src.port }] });
+    // Two messages: 10 x 100 bytes, and 3 x 100 + 40 bytes (short last segment).
+    const dgs = [...Array.from({ length: 13 }, (_, i) => payload(i, 15, 100)), payload(13, 15, 40)];
+    const p = pack(dgs);
+    const offsets = Uint32Array.of(0, 1000);
+    const lengths = Uint32Array.of(1000, p.data.length - 1000);
+    assert.equal(sender.sendSegmented(p.data, offsets, lengths, 2, 100), 2);
+    await until(() => got.length >= 14, '14 segmented datagrams');
+    sender.close();
+    assert.equal(got.length, 14);
+    got.forEach((g, i) => {
+      assert.ok(g.data.equals(dgs[i]!), `datagram ${i}`);
+      assert.equal(g.addr, '127.0.0.15');
+    });
+  });
+
   it('rejects bad arguments with errors, not crashes', () => {
     assert.throws(() => new BatchSender({ source: 'not-an-ip', destinations: [{ host: '127.0.0.1', port: 9 }] }), TypeError);
     assert.throws(() => new BatchSender({ destinations: [{ host: '127.0.0.1', port: 0 }] }), TypeError);

@@ -55,6 +55,7 @@ export interface NativeUdpSocket {
     lengths: Uint32Array,
     count: number,
     destIndex?: Uint16Array,
+    gsoSize?: number,
   ): number;
 }
 
