@@ -260,3 +260,24 @@ test('formatIp matches the WHATWG URL serialiser on random IPv6 addresses', () =
     assert.ok(isIPv6(got));
   }
 });
+
+test('json: integer digits match String() over random values of every magnitude', () => {
+  const enc = new JsonEncoder();
+  const r = new FlowRecord();
+  for (let i = 0; i < 3000; i++) {
+    const mag = 10 ** Math.floor(Math.random() * 10);
+    r.srcPort = Math.floor(Math.random() * mag) % 65536;
+    r.inIf = Math.floor(Math.random() * mag * 4.29);
+    r.srcAs = i % 2 === 0 ? 0xffffffff - (i % 1000) : i;
+    r.bytes = Math.floor(Math.random() * 10 ** Math.floor(Math.random() * 16));
+    r.timeReceivedSec = Math.floor(Math.random() * 0xffffffff);
+    r.timeReceivedNsec = Math.floor(Math.random() * 10 ** Math.floor(Math.random() * 10)) % 1e9;
+    const line = enc.encodeToString(r);
+    const o = JSON.parse(line);
+    assert.equal(o.src_port, r.srcPort);
+    assert.equal(o.in_if, r.inIf >>> 0);
+    assert.equal(o.src_as, r.srcAs);
+    assert.equal(rawNumber(line, 'bytes'), String(r.bytes));
+    assert.equal(rawNumber(line, 'time_received_ns'), ns(r.timeReceivedSec, r.timeReceivedNsec));
+  }
+});

@@ -19,32 +19,54 @@ export function wAscii(b: Buffer, p: number, s: string): number {
   return p + n;
 }
 
-/** Decimal digits of an unsigned 32-bit integer (<= 10 bytes). */
+/** "00", "01", ... "99" as ASCII pairs. */
+const DIGITS2 = new Uint8Array(200);
+for (let i = 0; i < 100; i++) {
+  DIGITS2[2 * i] = 48 + ((i / 10) | 0);
+  DIGITS2[2 * i + 1] = 48 + (i % 10);
+}
+
+/** Decimal digits of an unsigned 32-bit integer (<= 10 bytes), two digits per step. */
 export function wU32(b: Buffer, p: number, v: number): number {
   if (v < 10) {
     b[p] = 48 + v;
     return p + 1;
   }
+  if (v < 100) {
+    b[p] = DIGITS2[2 * v]!;
+    b[p + 1] = DIGITS2[2 * v + 1]!;
+    return p + 2;
+  }
   const n =
-    v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6
+    v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6
       : v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
   let q = p + n;
-  while (v >= 10) {
-    const d = (v / 10) >>> 0;
-    b[--q] = 48 + (v - d * 10);
+  while (v >= 100) {
+    const d = (v / 100) >>> 0;
+    const r = 2 * (v - d * 100);
+    b[--q] = DIGITS2[r + 1]!;
+    b[--q] = DIGITS2[r]!;
     v = d;
   }
-  b[--q] = 48 + v;
+  if (v >= 10) {
+    b[--q] = DIGITS2[2 * v + 1]!;
+    b[--q] = DIGITS2[2 * v]!;
+  } else {
+    b[--q] = 48 + v;
+  }
   return p + n;
 }
 
 /** Exactly 9 digits, zero-padded (0 <= v < 1e9). */
 function wPad9(b: Buffer, p: number, v: number): number {
-  for (let q = p + 8; q >= p; q--) {
-    const d = (v / 10) >>> 0;
-    b[q] = 48 + (v - d * 10);
+  for (let q = p + 7; q > p; q -= 2) {
+    const d = (v / 100) >>> 0;
+    const r = 2 * (v - d * 100);
+    b[q] = DIGITS2[r]!;
+    b[q + 1] = DIGITS2[r + 1]!;
     v = d;
   }
+  b[p] = 48 + v;
   return p + 9;
 }
 
