@@ -57,6 +57,12 @@ export function fieldInfos(def: TemplateDef): ElementInfo[] {
 
 /** Helpers visible to generated code. */
 const H = {
+  f32(b: Uint8Array, p: number): number {
+    return new DataView(b.buffer, b.byteOffset + p, 4).getFloat32(0);
+  },
+  f64(b: Uint8Array, p: number): number {
+    return new DataView(b.buffer, b.byteOffset + p, 8).getFloat64(0);
+  },
   u32,
   u64,
   uN,
@@ -122,7 +128,9 @@ const ADDR: Record<number, [AddrProp, 4 | 16]> = {
 };
 
 /** Counter and time elements kept in locals and resolved after the record is read. */
-const LOCALS = new Set([1, 2, 23, 24, 85, 86, 231, 232, 298, 299, 21, 22, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 60, 32, 139, 34]);
+const LOCALS = new Set([1, 2, 23, 24, 85, 86, 231, 232, 298, 299, 21, 22, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 60, 32, 139, 34, 50, 305, 306, 309, 310]);
+/** Elements kept in `fields` and also copied to an internal look-up key. */
+const KEYS: Record<number, string> = { 48: 'samplerId', 302: 'selectorId', 234: 'ingressVrfId' };
 const REVERSE_PEN = 29305;
 const START_ORDER = [152, 150, 154, 156, 158, 22];
 const END_ORDER = [153, 151, 155, 157, 159, 21];
@@ -165,7 +173,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const endSrc = END_ORDER.find((x) => present.has(x));
   if (startSrc !== undefined) used.add(startSrc);
   if (endSrc !== undefined) used.add(endSrc);
-  for (const x of [60, 32, 139, 34]) if (present.has(x)) used.add(x);
+  for (const x of [60, 32, 139, 34, 50, 305, 306, 309, 310]) if (present.has(x)) used.add(x);
   const macSrc = present.has(56) ? 56 : present.has(81) ? 81 : -1;
   const macDst = present.has(80) ? 80 : present.has(57) ? 57 : -1;
 
@@ -227,6 +235,11 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         const prop = id === macSrc ? 'srcMac' : 'dstMac';
         assignedNum.add(prop);
         code = `rec.${prop} = H.uN(buf, p, 6);`;
+      } else if (KEYS[id] !== undefined && flen >= 1 && flen <= 4) {
+        code = `rec.${KEYS[id]} = ${readExpr(flen, 'p')}; ${extra}`;
+      } else if (id === 311 && (flen === 4 || flen === 8)) {
+        // samplingProbability (float64, reduced-size float32 allowed): rate = 1 / p.
+        code = `{ const pr = ${flen === 8 ? 'H.f64(buf, p)' : 'H.f32(buf, p)'}; if (pr > 0 && pr <= 1 && rec.samplingRate === 0) rec.samplingRate = Math.round(1 / pr); } ${extra}`;
       } else if (id >= 70 && id <= 79 && flen === 3) {
         code = `{ const v = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]; if (v !== 0 && rec.mplsCount < 32) { rec.mplsLabel[rec.mplsCount] = v >>> 4; rec.mplsTtl[rec.mplsCount] = 0; rec.mplsCount++; } }`;
       } else if (LOCALS.has(id) && used.has(id) && !usedLocal.has(id) && flen >= 1 && flen <= 8) {
@@ -294,7 +307,11 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   if (has(60)) post.push(`if (rec.etype === 0) rec.etype = c60 === 4 ? 0x0800 : c60 === 6 ? 0x86dd : 0;`);
   if (has(32)) post.push(`rec.icmpType = c32 >>> 8; rec.icmpCode = c32 & 255;`);
   if (has(139)) post.push(`rec.icmpType = c139 >>> 8; rec.icmpCode = c139 & 255;`);
-  if (has(34)) post.push(`if (c34 > 0) rec.samplingRate = c34;`);
+  // In-record sampling (RFC 7014 / deprecated RFC 5102 elements); see docs/sampling.md.
+  if (has(305) && has(306)) post.push(`if (c305 > 0) rec.samplingRate = Math.round((c305 + c306) / c305);`);
+  if (has(310) && has(309)) post.push(`if (c309 > 0 && rec.samplingRate === 0) rec.samplingRate = Math.round(c310 / c309);`);
+  if (has(50)) post.push(`if (c50 > 0 && rec.samplingRate === 0) rec.samplingRate = c50;`);
+  if (has(34)) post.push(`if (c34 > 0 && rec.samplingRate === 0) rec.samplingRate = c34;`);
   if (present.has(58) && !present.has(243)) post.push('rec.vlanId = rec.srcVlan;');
   post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
   if (assignedNum.has('proto')) post.push('rec.protocolName = H.protocolName(rec.proto);');

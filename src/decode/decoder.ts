@@ -9,10 +9,11 @@ import { Counters } from './stats.js';
 import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import { LegacyDecoder } from './legacy.js';
-import { ExportDecoder, type FlowHook, type OptionsHook } from './export.js';
+import { ExportDecoder } from './export.js';
 import { compileTemplate, type CompiledTemplate } from './compile.js';
 import { SflowDecoder, type CounterSink } from './sflow/mod.js';
 import { TemplateCache, resolveLimits, type TemplateLimits } from '../templates/mod.js';
+import { Sampling, resolveSampling, type SamplingConfig } from './sampling.js';
 
 export interface FlowDecoderOptions {
   /** Receives every decoded flow (synchronously; the record is reused). */
@@ -24,6 +25,8 @@ export interface FlowDecoderOptions {
   limits?: Partial<TemplateLimits> | Record<string, unknown>;
   /** An existing template cache to share (e.g. several decoders over one store). */
   templates?: TemplateCache<CompiledTemplate>;
+  /** Per-exporter default / override sampling rates and renormalisation (validated). */
+  sampling?: Partial<SamplingConfig> | Record<string, unknown>;
 }
 
 export type DecodedProtocol = 'netflow_v1' | 'netflow_v5' | 'netflow_v7' | 'netflow_v9' | 'ipfix' | 'sflow_v5' | 'unknown';
@@ -37,22 +40,27 @@ export class FlowDecoder {
   private readonly sflow: SflowDecoder;
   /** Protocol of the last datagram decoded. */
   lastProtocol: DecodedProtocol = 'unknown';
+  readonly sampling: Sampling;
+  private exporter: Exporter | undefined;
 
   constructor(opts: FlowDecoderOptions) {
     this.counters = opts.counters ?? new Counters();
     this.templates = opts.templates ?? new TemplateCache<CompiledTemplate>(resolveLimits(opts.limits as Record<string, unknown>), this.counters, compileTemplate);
-    this.legacy = new LegacyDecoder(this.rec, opts.sink, this.counters);
-    this.export = new ExportDecoder(this.rec, opts.sink, this.counters, this.templates);
-    this.sflow = new SflowDecoder({ counters: this.counters, flows: opts.sink, counterSink: opts.counterSink });
-  }
-
-  /** Runs on every v9/IPFIX flow before the sink (sampling and enrichment attach here). */
-  set flowHook(h: FlowHook | undefined) {
-    this.export.flowHook = h;
-  }
-
-  set optionsHook(h: OptionsHook | undefined) {
-    this.export.optionsHook = h;
+    this.sampling = new Sampling(resolveSampling(opts.sampling));
+    // Every protocol's flows pass through here: configured rates, renormalisation, then the sink.
+    const user = opts.sink;
+    const sampling = this.sampling;
+    const sink = {
+      onFlow: (rec: FlowRecord) => {
+        sampling.apply(rec, this.exporter!);
+        user.onFlow(rec);
+      },
+    };
+    this.legacy = new LegacyDecoder(this.rec, sink, this.counters);
+    this.export = new ExportDecoder(this.rec, sink, this.counters, this.templates);
+    this.export.flowHook = (rec, scope) => sampling.fromScope(rec, scope);
+    this.export.optionsHook = (scope, row) => sampling.onOptions(scope, row);
+    this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
   }
 
   /**
@@ -61,6 +69,7 @@ export class FlowDecoder {
    */
   decode(buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): string | undefined {
     this.counters.inc('datagrams');
+    this.exporter = exporter;
     try {
       if (len < 4) {
         this.lastProtocol = 'unknown';

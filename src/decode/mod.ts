@@ -11,3 +11,5 @@ export { plainValue, hex, ipv4String, ipv6String, macString } from './values.js'
 export { ianaElement, ipfixElement, v9Element, protocolName, dataTypeFromName } from './registry/mod.js';
 export { SflowDecoder, CounterRecord, isSflowDatagram } from './sflow/mod.js';
 export type { CounterSink } from './sflow/mod.js';
+export { Sampling, resolveSampling, rateFromValues, SamplingConfigError, DEFAULT_SAMPLING } from './sampling.js';
+export type { SamplingConfig, SamplingRule } from './sampling.js';

@@ -197,6 +197,14 @@ export class FlowRecord {
   /** 1008: VRF name from options data. */
   vrfName = '';
 
+  // --- internal, not encoded: keys for sampler and enrichment look-ups ------------------
+  /** samplerId (48) of the record, or -1. */
+  samplerId = -1;
+  /** selectorId (302) of the record, or -1. */
+  selectorId = -1;
+  /** ingressVRFID (234) of the record, or -1. */
+  ingressVrfId = -1;
+
   // --- every other field the exporter sent ----------------------------------------------
   extraCount = 0;
   extraInfo: (ElementInfo | undefined)[] = new Array(MAX_EXTRAS).fill(undefined);
@@ -299,6 +307,9 @@ export class FlowRecord {
     this.rawBytes = 0;
     this.rawPackets = 0;
     this.vrfName = '';
+    this.samplerId = -1;
+    this.selectorId = -1;
+    this.ingressVrfId = -1;
     // Drop buffer references so a pending-buffer copy is not kept alive by a reused record.
     for (let i = 0; i < this.extraCount; i++) {
       this.extraBuf[i] = undefined;

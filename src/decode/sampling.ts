@@ -1,0 +1,248 @@
+/**
+ * Sampling rates for every protocol, and enrichment from options data.
+ *
+ * Sources of a record's rate, first match wins:
+ *   1. configured override for the exporter (address or CIDR);
+ *   2. what the record itself says: NetFlow v5 header, sFlow sample, or sampling elements inside
+ *      a v9/IPFIX data record (34, 50, 305/306, 309/310, 311);
+ *   3. the exporter's sampler table from options data, looked up by the record's samplerId (48)
+ *      or selectorId (302), then by its ingress interface, then the scope-wide entry;
+ *   4. configured default for the exporter;
+ *   5. 0: unknown.
+ * With `renormalize`, bytes and packets are multiplied by the rate and the raw values kept in
+ * raw_bytes / raw_packets.
+ */
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { FlowRecord } from './record.js';
+import type { Exporter } from './exporter.js';
+import type { OptionsRow, TemplateScope } from '../templates/mod.js';
+
+export interface SamplingRule {
+  /** Exporter address or CIDR ("192.0.2.1", "10.0.0.0/8", "2001:db8::/32"). */
+  exporter: string;
+  rate: number;
+}
+
+export interface SamplingConfig {
+  /** Rates used when nothing in the export says the rate. */
+  defaults: SamplingRule[];
+  /** Rates that replace whatever the export says. */
+  overrides: SamplingRule[];
+  /** Multiply bytes and packets by the rate (raw values kept). */
+  renormalize: boolean;
+}
+
+export class SamplingConfigError extends Error {}
+
+export const DEFAULT_SAMPLING: SamplingConfig = Object.freeze({ defaults: [], overrides: [], renormalize: false }) as SamplingConfig;
+
+/** Validates sampling configuration; errors name the field and the fix. */
+export function resolveSampling(input: unknown, prefix = 'sampling'): SamplingConfig {
+  if (input === undefined || input === null) return { defaults: [], overrides: [], renormalize: false };
+  if (typeof input !== 'object' || Array.isArray(input)) throw new SamplingConfigError(`${prefix}: must be an object with defaults, overrides and renormalize`);
+  const o = input as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!['defaults', 'overrides', 'renormalize'].includes(k)) {
+      throw new SamplingConfigError(`${prefix}.${k}: unknown setting; valid settings are defaults, overrides, renormalize`);
+    }
+  }
+  const rules = (key: string): SamplingRule[] => {
+    const v = o[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v)) throw new SamplingConfigError(`${prefix}.${key}: must be a list of { exporter, rate }`);
+    return v.map((r, i) => {
+      const name = `${prefix}.${key}[${i}]`;
+      if (typeof r !== 'object' || r === null) throw new SamplingConfigError(`${name}: must be { exporter: "address or CIDR", rate: N }`);
+      const { exporter, rate } = r as Record<string, unknown>;
+      if (typeof exporter !== 'string' || !validCidr(exporter)) {
+        throw new SamplingConfigError(`${name}.exporter: ${JSON.stringify(exporter)} is not an IP address or CIDR (e.g. "192.0.2.1" or "10.0.0.0/8")`);
+      }
+      if (typeof rate !== 'number' || !Number.isInteger(rate) || rate < 1) {
+        throw new SamplingConfigError(`${name}.rate: must be a whole number of at least 1 (1 = unsampled), got ${JSON.stringify(rate)}`);
+      }
+      return { exporter, rate };
+    });
+  };
+  const renormalize = o['renormalize'] ?? false;
+  if (typeof renormalize !== 'boolean') throw new SamplingConfigError(`${prefix}.renormalize: must be true or false`);
+  return { defaults: rules('defaults'), overrides: rules('overrides'), renormalize };
+}
+
+function splitCidr(s: string): [string, number, 'ipv4' | 'ipv6'] | undefined {
+  const [a, l] = s.split('/');
+  if (a === undefined) return undefined;
+  const fam = isIPv4(a) ? 'ipv4' : isIPv6(a) ? 'ipv6' : undefined;
+  if (fam === undefined) return undefined;
+  const max = fam === 'ipv4' ? 32 : 128;
+  const len = l === undefined ? max : Number(l);
+  if (!Number.isInteger(len) || len < 0 || len > max) return undefined;
+  return [a, len, fam];
+}
+
+function validCidr(s: string): boolean {
+  return splitCidr(s) !== undefined;
+}
+
+/** Most specific matching rule wins. */
+class RuleSet {
+  private readonly rules: { list: BlockList; len: number; rate: number }[];
+  constructor(rules: SamplingRule[]) {
+    this.rules = rules
+      .map((r) => {
+        const [a, len, fam] = splitCidr(r.exporter)!;
+        const list = new BlockList();
+        list.addSubnet(a, len, fam);
+        return { list, len: fam === 'ipv4' ? len + 96 : len, rate: r.rate };
+      })
+      .sort((x, y) => y.len - x.len);
+  }
+  match(address: string): number {
+    const fam = isIPv4(address) ? 'ipv4' : 'ipv6';
+    for (const r of this.rules) if (r.list.check(address, fam)) return r.rate;
+    return 0;
+  }
+}
+
+interface ExporterRates {
+  def: number;
+  override: number;
+}
+
+const SAMPLERS = 'samplers';
+/** Sampler table keys: samplerId as is, selectorId and interfaces offset, scope-wide -1. */
+const KEY_SELECTOR = 2 ** 36;
+const KEY_IF = 2 ** 37;
+const KEY_SCOPE = -1;
+const INTERFACES = 'interfaces';
+const VRFS = 'vrfs';
+
+interface IfInfo {
+  name: string;
+  desc: string;
+}
+
+/** The numeric value of an options field, or -1. */
+function num(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
+  return -1;
+}
+
+/** The rate an options or data record's sampling fields describe, or 0. */
+export function rateFromValues(v: Readonly<Record<string, unknown>>): number {
+  const space = num(v['samplingPacketSpace']);
+  const interval = num(v['samplingPacketInterval']);
+  if (interval > 0 && space >= 0) return Math.round((interval + space) / interval);
+  const size = num(v['samplingSize']);
+  const pop = num(v['samplingPopulation']);
+  if (size > 0 && pop > 0) return Math.round(pop / size);
+  const p = v['samplingProbability'];
+  if (typeof p === 'number' && p > 0 && p <= 1) return Math.round(1 / p);
+  const random = num(v['samplerRandomInterval']);
+  if (random > 0) return random;
+  const si = num(v['samplingInterval']);
+  if (si > 0) return si;
+  return 0;
+}
+
+export class Sampling {
+  private readonly defaults: RuleSet;
+  private readonly overrides: RuleSet;
+  private readonly renormalize: boolean;
+  private readonly byExporter = new WeakMap<Exporter, ExporterRates>();
+
+  constructor(cfg: SamplingConfig = DEFAULT_SAMPLING) {
+    this.defaults = new RuleSet(cfg.defaults);
+    this.overrides = new RuleSet(cfg.overrides);
+    this.renormalize = cfg.renormalize;
+  }
+
+  /** Learns sampler tables, interface names and VRF names from an options record. */
+  onOptions(scope: TemplateScope<unknown>, row: OptionsRow): void {
+    const v = row.values;
+    const rate = rateFromValues(v);
+    if (rate > 0) {
+      let key = KEY_SCOPE;
+      const sid = num(v['samplerId']);
+      const sel = num(v['selectorId']);
+      const ifx = num(v['ingressInterface'] ?? v['scopeInterface']);
+      if (sid >= 0) key = sid;
+      else if (sel >= 0) key = KEY_SELECTOR + sel;
+      else if (ifx >= 0 && row.scopeKey.includes('nterface')) key = KEY_IF + ifx;
+      table<number>(scope, SAMPLERS).set(key, rate);
+    }
+    const name = v['interfaceName'];
+    const desc = v['interfaceDescription'];
+    if (typeof name === 'string' || typeof desc === 'string') {
+      const ifx = num(v['ingressInterface'] ?? v['egressInterface'] ?? v['scopeInterface']);
+      if (ifx >= 0) table<IfInfo>(scope, INTERFACES).set(ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' });
+    }
+    const vrf = v['VRFname'];
+    const vrfId = num(v['ingressVRFID'] ?? v['egressVRFID']);
+    if (typeof vrf === 'string' && vrfId >= 0) table<string>(scope, VRFS).set(vrfId, vrf);
+  }
+
+  /** Per-record look-ups in the scope's tables (v9 / IPFIX). */
+  fromScope(rec: FlowRecord, scope: TemplateScope<unknown>): void {
+    const st = scope.state;
+    if (rec.samplingRate === 0) {
+      const t = st.get(SAMPLERS) as Map<number, number> | undefined;
+      if (t !== undefined) {
+        let r: number | undefined;
+        if (rec.samplerId >= 0) r = t.get(rec.samplerId);
+        if (r === undefined && rec.selectorId >= 0) r = t.get(KEY_SELECTOR + rec.selectorId);
+        if (r === undefined) r = t.get(KEY_IF + rec.inIf) ?? t.get(KEY_SCOPE);
+        if (r !== undefined) rec.samplingRate = r;
+      }
+    }
+    const ifs = st.get(INTERFACES) as Map<number, IfInfo> | undefined;
+    if (ifs !== undefined) {
+      const i = ifs.get(rec.inIf);
+      if (i !== undefined) {
+        rec.inIfName = i.name;
+        rec.inIfDesc = i.desc;
+      }
+      const o = ifs.get(rec.outIf);
+      if (o !== undefined) {
+        rec.outIfName = o.name;
+        rec.outIfDesc = o.desc;
+      }
+    }
+    if (rec.ingressVrfId >= 0) {
+      const vrfs = st.get(VRFS) as Map<number, string> | undefined;
+      const n = vrfs?.get(rec.ingressVrfId);
+      if (n !== undefined) rec.vrfName = n;
+    }
+  }
+
+  /** Configured override / default and renormalisation (every protocol). */
+  apply(rec: FlowRecord, exporter: Exporter): void {
+    let r = this.byExporter.get(exporter);
+    if (r === undefined) {
+      r = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
+      this.byExporter.set(exporter, r);
+    }
+    if (r.override > 0) rec.samplingRate = r.override;
+    else if (rec.samplingRate === 0 && r.def > 0) rec.samplingRate = r.def;
+    if (this.renormalize && rec.samplingRate > 1) {
+      rec.rawBytes = rec.bytes;
+      rec.rawPackets = rec.packets;
+      rec.bytes *= rec.samplingRate;
+      rec.packets *= rec.samplingRate;
+      rec.bytesIn *= rec.samplingRate;
+      rec.bytesOut *= rec.samplingRate;
+      rec.packetsIn *= rec.samplingRate;
+      rec.packetsOut *= rec.samplingRate;
+    }
+  }
+}
+
+function table<V>(scope: TemplateScope<unknown>, name: string): Map<string | number, V> {
+  let t = scope.state.get(name) as Map<string | number, V> | undefined;
+  if (t === undefined) {
+    t = new Map();
+    scope.state.set(name, t);
+  }
+  if (t.size >= 65536) t.delete(t.keys().next().value as string | number);
+  return t;
+}
