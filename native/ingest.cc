@@ -250,8 +250,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         return;
       }
     }
+    // Kernel receive timestamps and drop counters are best effort: where
+    // they are unsupported (ENOPROTOOPT, e.g. under qemu-user) the receive
+    // path stamps datagrams with clock_gettime and drops come from
+    // SO_MEMINFO only.
     if (GetBool(o, "timestamps", true)) {
-      if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0) {
+      if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) < 0 &&
+          errno != ENOPROTOOPT) {
         int err = errno;
         close(fd);
         ThrowSys(env, err, "setsockopt(SO_TIMESTAMPNS)");
@@ -259,7 +264,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       }
     }
     if (GetBool(o, "rxqOvfl", true)) {
-      if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0) {
+      if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0 &&
+          errno != ENOPROTOOPT) {
         int err = errno;
         close(fd);
         ThrowSys(env, err, "setsockopt(SO_RXQ_OVFL)");
