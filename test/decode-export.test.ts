@@ -141,7 +141,7 @@ test('NetFlow v9: template, options template (sampler table) and data; times fro
   const scope = [...dec.templates.scopes()][0]!;
   const rows = [...scope.options.values()];
   assert.equal(rows.length, 1);
-  assert.equal(rows[0]!.scopeKey, 'scopeSystem=0');
+  assert.equal(rows[0]!.scopeKey, 'scopeSystem=0,samplerId=1');
   assert.deepEqual(rows[0]!.values, { scopeSystem: 0, samplerId: 1, samplerMode: 2, samplerRandomInterval: 100 });
 });
 
@@ -199,4 +199,13 @@ test('zero-filled tail after the last set is padding, not an error (Palo Alto)',
   const padded = Buffer.concat([m, Buffer.alloc(600)]);
   assert.equal(feed(padded), undefined);
   assert.equal(flows.length, 1);
+});
+
+test('v9 sysUpTime times survive the 32-bit uptime wrap', () => {
+  const { flows, feed } = collectingDecoder();
+  const tpl = v9TemplateRecord(290, [{ id: 22, len: 4 }, { id: 21, len: 4 }]);
+  // Uptime just wrapped to 1000 ms; the flow started 2000 ms earlier (before the wrap).
+  feed(v9Message([set(0, tpl), set(290, [...u32(0xffffffff - 999), ...u32(500)])], { count: 2, uptime: 1000, unixSecs: 1_700_000_000 }));
+  assert.equal(String(flows[0]!.time_flow_start_ns), '1699999998000000000');
+  assert.equal(String(flows[0]!.time_flow_end_ns), '1699999999500000000');
 });

@@ -15,7 +15,9 @@ import { decodeList } from './lists.js';
 export interface DecodeCtx {
   /** Export time from the message header, in seconds. */
   exportSec: number;
-  /** Device boot time in ms since the epoch (v9: header; IPFIX: options data), or -1. */
+  /** v9: the header's sysUptime (ms); -1 for IPFIX. */
+  sysUptime: number;
+  /** IPFIX: device boot time in ms since the epoch from options data, or -1. */
   uptimeBase: number;
   scope: TemplateScope<CompiledTemplate> | undefined;
   counters: Counters;
@@ -296,9 +298,12 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
       case 159:
         return `H.set${S}DeltaUs(rec, ctx.exportSec, c${id});`;
       default: {
-        const base = has(160) ? 'c160' : 'ctx.uptimeBase';
+        // sysUpTime-relative: ms since boot. With a header sysUptime (v9) the difference to it
+        // is taken as a signed 32-bit value, so a counter that wrapped (49.7 days) still works.
         const fi = fields.findIndex((x) => x.pen === 0 && x.id === id);
-        return `if (${base} >= 0) H.set${S}Ms(rec, ${base} + c${id}); else rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
+        const keep = `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
+        if (has(160)) return `H.set${S}Ms(rec, c160 + c${id});`;
+        return `if (ctx.sysUptime >= 0) H.set${S}Ms(rec, ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)); else if (ctx.uptimeBase >= 0) H.set${S}Ms(rec, ctx.uptimeBase + c${id}); else ${keep}`;
       }
     }
   };

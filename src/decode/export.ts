@@ -24,6 +24,7 @@ export type FlowHook = (rec: FlowRecord, scope: TemplateScope<CompiledTemplate>)
 export type OptionsHook = (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void;
 
 const MAX_SETS = 16384;
+const ROW_IDS = new Set(['samplerId', 'selectorId', 'ingressInterface', 'egressInterface', 'applicationId', 'ingressVRFID', 'egressVRFID', 'lineCardId', 'portId', 'meteringProcessId', 'exportingProcessId', 'templateId', 'informationElementId', 'privateEnterpriseNumber']);
 
 export class ExportDecoder {
   private readonly ctx: DecodeCtx;
@@ -47,7 +48,7 @@ export class ExportDecoder {
     private readonly counters: Counters,
     readonly cache: TemplateCache<CompiledTemplate>,
   ) {
-    this.ctx = { exportSec: 0, uptimeBase: -1, scope: undefined, counters };
+    this.ctx = { exportSec: 0, sysUptime: -1, uptimeBase: -1, scope: undefined, counters };
   }
 
   private fail(reason: string): void {
@@ -175,7 +176,8 @@ export class ExportDecoder {
     const c = this.ctx;
     c.scope = scope;
     c.exportSec = h.exportSec;
-    c.uptimeBase = this.protocol === 9 ? h.exportSec * 1000 - h.sysUptime : scope.systemInitMs;
+    c.sysUptime = this.protocol === 9 ? h.sysUptime : -1;
+    c.uptimeBase = this.protocol === 9 ? -1 : scope.systemInitMs;
   }
 
   private templateSet(scope: TemplateScope<CompiledTemplate>, buf: Uint8Array, p: number, end: number, options: boolean, nowMs: number): void {
@@ -340,10 +342,13 @@ export class ExportDecoder {
         break;
       }
       p = next;
+      // A row is identified by its scope fields plus the identifier fields tables are keyed by
+      // (many exporters scope interface and application tables by System only).
       let key = '';
-      for (let i = 0; i < scopeCount; i++) {
+      for (let i = 0; i < ct.infos.length; i++) {
         const nm = ct.infos[i]!.name;
-        key += `${i > 0 ? ',' : ''}${nm}=${String(values[nm])}`;
+        if (i >= scopeCount && !ROW_IDS.has(nm)) continue;
+        key += `${key === '' ? '' : ','}${nm}=${String(values[nm])}`;
       }
       const row: OptionsRow = { templateId: ct.def.id, scopeKey: key, values, at: nowMs };
       this.cache.keepOptions(scope, row);

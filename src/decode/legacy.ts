@@ -51,8 +51,8 @@ export class LegacyDecoder {
       return `netflow_v${version}.bad_header`;
     }
     const sequence = version === 1 ? 0 : u32(buf, off + 16);
-    // Boot time of the device, in ms since the epoch (fractional: unix_nsecs is kept).
-    const bootMs = secs * 1000 + nsecs / 1e6 - uptime;
+    // Export time in ms since the epoch (fractional: unix_nsecs is kept).
+    const nowMs = secs * 1000 + nsecs / 1e6;
     let samplingRate = 0;
     let samplingMode = 0;
     if (version === 5) {
@@ -88,10 +88,10 @@ export class LegacyDecoder {
       rec.outIf = u16(buf, p + 14);
       rec.packets = u32(buf, p + 16);
       rec.bytes = u32(buf, p + 20);
-      const first = u32(buf, p + 24);
-      const last = u32(buf, p + 28);
-      setMs(rec, bootMs + first, true);
-      setMs(rec, bootMs + last, false);
+      // First/Last are sysUptime values; their difference to the header's is taken as a signed
+      // 32-bit number so a wrapped uptime counter (every 49.7 days) gives the right time.
+      setMs(rec, nowMs + ((u32(buf, p + 24) - uptime) | 0), true);
+      setMs(rec, nowMs + ((u32(buf, p + 28) - uptime) | 0), false);
       rec.srcPort = u16(buf, p + 32);
       rec.dstPort = u16(buf, p + 34);
       if (version === 1) {

@@ -53,10 +53,11 @@ export function macString(b: Uint8Array, p: number): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-/** UTF-8 string with trailing NUL padding removed (vendors zero-pad fixed-length strings). */
+/** UTF-8 string ending at the first NUL (vendors zero-pad fixed-length strings, some leave garbage after the NUL). */
 export function stringValue(b: Uint8Array, p: number, len: number): string {
-  let end = p + len;
-  while (end > p && b[end - 1] === 0) end--;
+  let end = p;
+  const lim = p + len;
+  while (end < lim && b[end] !== 0) end++;
   return utf8.decode(b.subarray(p, end));
 }
 

@@ -645,12 +645,14 @@ function writeTyped(w: ByteWriter, type: number, src: Uint8Array, off: number, l
 const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /**
- * A string element: trailing NUL padding trimmed, printable ASCII copied as is, anything else
- * decoded as UTF-8 (invalid sequences become U+FFFD) and escaped by JSON.stringify.
+ * A string element: ends at the first NUL (zero padding, and garbage some exporters leave after
+ * it), printable ASCII copied as is, anything else decoded as UTF-8 (invalid sequences become
+ * U+FFFD) and escaped by JSON.stringify.
  */
 function writeBytesString(w: ByteWriter, src: Uint8Array, off: number, len: number): void {
-  let end = off + len;
-  while (end > off && src[end - 1] === 0) end--;
+  let end = off;
+  const lim = off + len;
+  while (end < lim && src[end] !== 0) end++;
   const b = w.buf;
   let p = w.pos;
   b[p++] = 34;
