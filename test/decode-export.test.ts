@@ -209,3 +209,11 @@ test('v9 sysUpTime times survive the 32-bit uptime wrap', () => {
   assert.equal(String(flows[0]!.time_flow_start_ns), '1699999998000000000');
   assert.equal(String(flows[0]!.time_flow_end_ns), '1699999999500000000');
 });
+
+test('v9 count check ignores records replayed from the pending buffer', () => {
+  const { flows, feed } = collectingDecoder();
+  const tpl = v9TemplateRecord(291, [{ id: 8, len: 4 }]);
+  assert.equal(feed(v9Message([set(291, [...ip4('1.1.1.1'), ...ip4('1.1.1.2')])], { count: 2 })), 'template.missing');
+  assert.equal(feed(v9Message([set(0, tpl), set(0, v9TemplateRecord(292, [{ id: 12, len: 4 }]))], { count: 2 })), undefined);
+  assert.equal(flows.length, 2);
+});

@@ -273,6 +273,8 @@ export class ExportDecoder {
     if (waiting.length === 0) return;
     const entry = scope.get(tid)!;
     const saved = { ...this.hdr };
+    // Replayed records belong to earlier messages: keep them out of this message's count check.
+    const seen = this.seen;
     for (const w of waiting) {
       Object.assign(this.hdr, w);
       this.setCtx(scope, this.hdr);
@@ -281,6 +283,7 @@ export class ExportDecoder {
     }
     Object.assign(this.hdr, saved);
     this.setCtx(scope, this.hdr);
+    this.seen = seen;
   }
 
   /** Decodes waiting data for templates that arrived from elsewhere (the shared store). */
