@@ -19,10 +19,10 @@ import { icmpFrame, tcpFrame, udpFrame, writePcap } from '../src/capture/mod.js'
 import { Counters } from '../src/decode/stats.js';
 import { Exporter } from '../src/decode/exporter.js';
 import { FlowType } from '../src/decode/record.js';
-import { SflowDecoder, u64ToBigInt } from '../src/decode/sflow/mod.js';
+import { SflowDecoder } from '../src/decode/sflow/mod.js';
 import { Collect, type FlowSnapshot } from './support/sflow-collect.js';
 import { hasCommand, makeTempDir } from './support/tools.js';
-import { decodeSflowWithTshark, field, numField } from './support/tshark.js';
+import { decodeSflowWithTshark } from './support/tshark.js';
 
 const skipPmacct = hasCommand('pmacctd') ? false : 'pmacctd is not installed (Debian package "pmacct")';
 
