@@ -12,9 +12,10 @@
  */
 import type { Counters } from '../stats.js';
 import type { Exporter } from '../exporter.js';
-import { DataType, FlowRecord, FlowType, MAX_REPEATED, type ElementInfo, type FlowSink } from '../record.js';
+import { FlowRecord, FlowType, MAX_REPEATED, type ElementInfo, type FlowSink } from '../record.js';
 import { CounterRecord, type CounterSink } from './counters.js';
-import { walkHeader, WalkResult, sflowProtocolName } from './packet.js';
+import { walkHeader, WalkResult } from './packet.js';
+import { ianaElement, protocolName } from '../registry/mod.js';
 
 export interface SflowDecoderOptions {
   counters: Counters;
@@ -38,13 +39,7 @@ export const SflowReason = {
 } as const;
 
 /** IANA IPFIX element 244 dot1qPriority: carries extended switch's src_priority as an extra. */
-const DOT1Q_PRIORITY: ElementInfo = Object.freeze({
-  pen: 0,
-  id: 244,
-  name: 'dot1qPriority',
-  type: DataType.unsigned8,
-  known: true,
-});
+const DOT1Q_PRIORITY: ElementInfo = ianaElement(244);
 
 /** flow_sample output format 2: multiple output interfaces (goflow2 keeps the raw word). */
 const MULTIPLE_OUTPUTS = 0x80000000;
@@ -304,7 +299,7 @@ export class SflowDecoder {
     rec.bytes = u32(b, p);
     const proto = u32(b, p + 4) & 0xff;
     rec.proto = proto;
-    rec.protocolName = sflowProtocolName(proto);
+    rec.protocolName = protocolName(proto);
     const s = rec.srcAddr;
     const d = rec.dstAddr;
     for (let i = 0; i < 4; i++) {
@@ -325,7 +320,7 @@ export class SflowDecoder {
     rec.bytes = u32(b, p);
     const proto = u32(b, p + 4) & 0xff;
     rec.proto = proto;
-    rec.protocolName = sflowProtocolName(proto);
+    rec.protocolName = protocolName(proto);
     const s = rec.srcAddr;
     const d = rec.dstAddr;
     for (let i = 0; i < 16; i++) {

@@ -8,6 +8,7 @@
  * is decoded, the rest is left at its zero value.
  */
 import { LayerStack, MAX_REPEATED, type FlowRecord } from '../record.js';
+import { protocolName } from '../registry/mod.js';
 
 /** sFlow header_protocol values (sFlow v5 spec, "sampled_header"). */
 export const HeaderProtocol = {
@@ -39,38 +40,6 @@ const ETYPE_MPLS_MC = 0x8848;
 /** Bounded walk: at most this many VLAN tags and IPv6 extension headers are followed. */
 const MAX_VLAN_TAGS = 8;
 const MAX_EXT_HEADERS = 16;
-
-/** IANA protocol keywords for the protocols flows usually carry (static strings). */
-const PROTO_NAMES: string[] = new Array<string>(256).fill('');
-PROTO_NAMES[0] = 'HOPOPT';
-PROTO_NAMES[1] = 'ICMP';
-PROTO_NAMES[2] = 'IGMP';
-PROTO_NAMES[4] = 'IPv4';
-PROTO_NAMES[6] = 'TCP';
-PROTO_NAMES[8] = 'EGP';
-PROTO_NAMES[17] = 'UDP';
-PROTO_NAMES[41] = 'IPv6';
-PROTO_NAMES[43] = 'IPv6-Route';
-PROTO_NAMES[44] = 'IPv6-Frag';
-PROTO_NAMES[46] = 'RSVP';
-PROTO_NAMES[47] = 'GRE';
-PROTO_NAMES[50] = 'ESP';
-PROTO_NAMES[51] = 'AH';
-PROTO_NAMES[58] = 'IPv6-ICMP';
-PROTO_NAMES[59] = 'IPv6-NoNxt';
-PROTO_NAMES[60] = 'IPv6-Opts';
-PROTO_NAMES[88] = 'EIGRP';
-PROTO_NAMES[89] = 'OSPFIGP';
-PROTO_NAMES[103] = 'PIM';
-PROTO_NAMES[112] = 'VRRP';
-PROTO_NAMES[115] = 'L2TP';
-PROTO_NAMES[132] = 'SCTP';
-PROTO_NAMES[137] = 'MPLS-in-IP';
-
-/** IANA keyword of an IP protocol number ("" when not in the static table). */
-export function sflowProtocolName(proto: number): string {
-  return PROTO_NAMES[proto & 255]!;
-}
 
 function pushLayer(rec: FlowRecord, layer: number, size: number): void {
   const i = rec.layerCount;
@@ -210,7 +179,7 @@ function walkIPv4(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
   rec.ipTtl = b[o + 8]!;
   const proto = b[o + 9]!;
   rec.proto = proto;
-  rec.protocolName = PROTO_NAMES[proto]!;
+  rec.protocolName = protocolName(proto);
   setAddr4(rec.srcAddr, b, o + 12);
   rec.srcAddrLen = 4;
   setAddr4(rec.dstAddr, b, o + 16);
@@ -235,7 +204,7 @@ function walkIPv6(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
   setAddr16(rec.dstAddr, b, o + 24);
   rec.dstAddrLen = 16;
   rec.proto = nh;
-  rec.protocolName = PROTO_NAMES[nh]!;
+  rec.protocolName = protocolName(nh);
   pushLayer(rec, LayerStack.IPv6, 40);
   o += 40;
   for (let i = 0; i < MAX_EXT_HEADERS; i++) {
@@ -282,19 +251,19 @@ function walkIPv6(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
         o += 8;
         if ((fo >> 3) !== 0) {
           rec.proto = nh;
-          rec.protocolName = PROTO_NAMES[nh]!;
+          rec.protocolName = protocolName(nh);
           return WalkResult.ok;
         }
         break;
       }
       default:
         rec.proto = nh;
-        rec.protocolName = PROTO_NAMES[nh]!;
+        rec.protocolName = protocolName(nh);
         if (o > end) return WalkResult.truncated;
         return walkTransport(b, o, end, nh, rec);
     }
     rec.proto = nh;
-    rec.protocolName = PROTO_NAMES[nh]!;
+    rec.protocolName = protocolName(nh);
     if (o > end) return WalkResult.truncated;
   }
   return WalkResult.ok;
