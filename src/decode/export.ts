@@ -144,6 +144,8 @@ export class ExportDecoder {
     // Pass 2 and 3: options data, then flow data.
     this.setCtx(scope, h);
     for (let pass = 0; pass < 2; pass++) {
+      // Options data just read may carry systemInitTimeMilliseconds for this message's flows.
+      if (pass === 1) this.setCtx(scope, h);
       for (let i = 0; i < n; i++) {
         const id = this.setId[i]!;
         if (id < 256) continue;
