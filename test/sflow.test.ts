@@ -803,3 +803,15 @@ test('field values agree with tshark for every sample and record type', { skip: 
     assert.equal(numField(te, `sflow_245.dot3Stats${n}`), oc[0]![`dot3Stats${n}`], n);
   }
 });
+
+test('FlowDecoder recognises sFlow from the payload and returns its first error reason', async () => {
+  const { FlowDecoder, Exporter } = await import('../src/decode/mod.js');
+  const d = new FlowDecoder({ sink: { onFlow() {} } });
+  const ex = new Exporter('192.0.2.1', 6343);
+  const truncated = Buffer.from([0, 0, 0, 5, 0, 0, 0, 1, 10, 0, 0, 1]);
+  assert.equal(d.decode(truncated, 0, truncated.length, ex, 0, 0), 'sflow.truncated');
+  assert.equal(d.lastProtocol, 'sflow_v5');
+  const bad = Buffer.from([0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.equal(d.decode(bad, 0, bad.length, ex, 0, 0), 'sflow.bad_agent_address');
+  assert.equal(d.counters.get('decode.exception'), 0);
+});

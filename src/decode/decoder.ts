@@ -90,9 +90,7 @@ export class FlowDecoder {
         case 0:
           if (len >= 8 && u32(buf, off) === 5) {
             this.lastProtocol = 'sflow_v5';
-            const before = this.errorTotal();
-            this.sflow.decode(buf, off, len, exporter, recvSec, recvNsec);
-            return this.errorTotal() > before ? 'sflow.error' : undefined;
+            return this.sflow.decode(buf, off, len, exporter, recvSec, recvNsec);
           }
           this.lastProtocol = 'unknown';
           this.counters.inc('datagram.unknown_version');
@@ -110,13 +108,6 @@ export class FlowDecoder {
     }
   }
 
-  private errorTotal(): number {
-    let n = 0;
-    this.counters.forEach((r, v) => {
-      if (r.startsWith('sflow.') && (r.includes('truncated') || r.includes('bad_') || r.includes('unknown'))) n += v;
-    });
-    return n;
-  }
 
   /** Expires pending data older than the age limit; call periodically. */
   sweep(nowMs: number): void {

@@ -12,3 +12,4 @@ export {
 } from './flowpb.js';
 export { JsonEncoder, NdjsonBatchWriter, writeFlowJson } from './json.js';
 export { formatIp, formatMac } from './format.js';
+export { CounterEncoder } from './counters.js';

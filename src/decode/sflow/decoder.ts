@@ -77,15 +77,30 @@ export class SflowDecoder {
    * Decodes one sFlow v5 datagram `buf[off, off+len)` received from `exporter` at
    * recvSec.recvNsec. Never throws: malformed input is counted and skipped.
    */
-  decode(buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): void {
+  /** First error reason of the datagram being decoded (unknown sample/record types are skipped by design, not errors). */
+  private error: string | undefined;
+
+  private fail(reason: string): void {
+    this.counters.inc(reason);
+    if (this.error === undefined) this.error = reason;
+  }
+
+  /** Decodes one datagram; returns its first error reason, or undefined. Never throws. */
+  decode(buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): string | undefined {
+    this.error = undefined;
+    this.decodeDatagram(buf, off, len, exporter, recvSec, recvNsec);
+    return this.error;
+  }
+
+  private decodeDatagram(buf: Uint8Array, off: number, len: number, exporter: Exporter, recvSec: number, recvNsec: number): void {
     const end = off + len;
     const b = buf;
     if (!(off >= 0 && len >= 8 && end <= buf.length)) {
-      this.counters.inc(SflowReason.truncated);
+      this.fail(SflowReason.truncated);
       return;
     }
     if (u32(b, off) !== 5) {
-      this.counters.inc(SflowReason.badVersion);
+      this.fail(SflowReason.badVersion);
       return;
     }
     const at = u32(b, off + 4);
@@ -97,11 +112,11 @@ export class SflowDecoder {
     } else if (at === 0) {
       this.agentLen = 0; // UNKNOWN: fall back to the exporter's address below
     } else {
-      this.counters.inc(SflowReason.badAgentAddress);
+      this.fail(SflowReason.badAgentAddress);
       return;
     }
     if (end - o < this.agentLen + 16) {
-      this.counters.inc(SflowReason.truncated);
+      this.fail(SflowReason.truncated);
       return;
     }
     if (this.agentLen === 0) {
@@ -123,14 +138,14 @@ export class SflowDecoder {
 
     while (n > 0) {
       if (end - o < 8) {
-        this.counters.inc(SflowReason.truncated);
+        this.fail(SflowReason.truncated);
         return;
       }
       const fmt = u32(b, o);
       const slen = u32(b, o + 4);
       o += 8;
       if (slen > end - o) {
-        this.counters.inc(SflowReason.truncated);
+        this.fail(SflowReason.truncated);
         return;
       }
       const send = o + slen;
@@ -160,7 +175,7 @@ export class SflowDecoder {
     const rec = this.rec;
     const hdr = expanded ? 44 : 32;
     if (end - o < hdr) {
-      this.counters.inc(SflowReason.sampleTruncated);
+      this.fail(SflowReason.sampleTruncated);
       return;
     }
     rec.reset();
@@ -221,14 +236,14 @@ export class SflowDecoder {
     let hadHeader = false;
     while (nrec > 0) {
       if (end - p < 8) {
-        this.counters.inc(SflowReason.sampleTruncated);
+        this.fail(SflowReason.sampleTruncated);
         break;
       }
       const rf = u32(b, p);
       const rl = u32(b, p + 4);
       p += 8;
       if (rl > end - p) {
-        this.counters.inc(SflowReason.recordTruncated);
+        this.fail(SflowReason.recordTruncated);
         break;
       }
       switch (rf) {
@@ -237,19 +252,19 @@ export class SflowDecoder {
           hadHeader = true;
           break;
         case 2:
-          if (rl < 24) this.counters.inc(SflowReason.recordTruncated);
+          if (rl < 24) this.fail(SflowReason.recordTruncated);
           else if (!hadHeader) this.sampledEthernet(b, p);
           break;
         case 3:
-          if (rl < 32) this.counters.inc(SflowReason.recordTruncated);
+          if (rl < 32) this.fail(SflowReason.recordTruncated);
           else if (!hadHeader) this.sampledIPv4(b, p);
           break;
         case 4:
-          if (rl < 56) this.counters.inc(SflowReason.recordTruncated);
+          if (rl < 56) this.fail(SflowReason.recordTruncated);
           else if (!hadHeader) this.sampledIPv6(b, p);
           break;
         case 1001:
-          if (rl < 16) this.counters.inc(SflowReason.recordTruncated);
+          if (rl < 16) this.fail(SflowReason.recordTruncated);
           else this.extendedSwitch(b, p);
           break;
         case 1002:
@@ -271,18 +286,18 @@ export class SflowDecoder {
   private rawHeader(b: Uint8Array, p: number, rl: number): void {
     const rec = this.rec;
     if (rl < 16) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       return;
     }
     const proto = u32(b, p);
     rec.bytes = u32(b, p + 4);
     let hl = u32(b, p + 12);
     if (hl > rl - 16) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       hl = rl - 16;
     }
     const r = walkHeader(b, p + 16, hl, proto, rec);
-    if (r === WalkResult.truncated) this.counters.inc(SflowReason.headerTruncated);
+    if (r === WalkResult.truncated) this.fail(SflowReason.headerTruncated);
     else if (r === WalkResult.unsupported) this.counters.inc(SflowReason.headerUnsupported);
   }
 
@@ -353,7 +368,7 @@ export class SflowDecoder {
     const t = u32(b, p);
     const n = t === 1 ? 4 : t === 2 ? 16 : t === 0 ? 0 : -2;
     if (n === -2) {
-      this.counters.inc(SflowReason.addressUnknownType);
+      this.fail(SflowReason.addressUnknownType);
       return -2;
     }
     if (end - p - 4 < n) return -1;
@@ -366,7 +381,7 @@ export class SflowDecoder {
     const n = this.address(b, p, end, rec.nextHop);
     if (n === -2) return;
     if (n < 0 || end - p - 4 - n < 8) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       rec.nextHopLen = 0;
       return;
     }
@@ -381,7 +396,7 @@ export class SflowDecoder {
     const n = this.address(b, p, end, rec.bgpNextHop);
     if (n === -2) return;
     if (n < 0 || end - p - 4 - n < 16) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       rec.bgpNextHopLen = 0;
       return;
     }
@@ -398,13 +413,13 @@ export class SflowDecoder {
     const path = rec.asPath;
     while (segs > 0) {
       if (end - p < 8) {
-        this.counters.inc(SflowReason.recordTruncated);
+        this.fail(SflowReason.recordTruncated);
         return;
       }
       const len = u32(b, p + 4);
       p += 8;
       if (len > (end - p) / 4) {
-        this.counters.inc(SflowReason.recordTruncated);
+        this.fail(SflowReason.recordTruncated);
         return;
       }
       for (let i = 0; i < len; i++) {
@@ -426,13 +441,13 @@ export class SflowDecoder {
       rec.dstAs = routerAs;
     }
     if (end - p < 4) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       return;
     }
     const nc = u32(b, p);
     p += 4;
     if (nc > (end - p) / 4) {
-      this.counters.inc(SflowReason.recordTruncated);
+      this.fail(SflowReason.recordTruncated);
       return;
     }
     const comm = rec.bgpCommunities;
@@ -445,7 +460,7 @@ export class SflowDecoder {
     const c = this.crec;
     const hdr = expanded ? 16 : 12;
     if (end - o < hdr) {
-      this.counters.inc(SflowReason.sampleTruncated);
+      this.fail(SflowReason.sampleTruncated);
       return;
     }
     c.reset();
@@ -476,21 +491,21 @@ export class SflowDecoder {
     p += 4;
     while (nrec > 0) {
       if (end - p < 8) {
-        this.counters.inc(SflowReason.sampleTruncated);
+        this.fail(SflowReason.sampleTruncated);
         break;
       }
       const rf = u32(b, p);
       const rl = u32(b, p + 4);
       p += 8;
       if (rl > end - p) {
-        this.counters.inc(SflowReason.recordTruncated);
+        this.fail(SflowReason.recordTruncated);
         break;
       }
       if (rf === 1) {
-        if (rl < 88) this.counters.inc(SflowReason.recordTruncated);
+        if (rl < 88) this.fail(SflowReason.recordTruncated);
         else genericCounters(b, p, c);
       } else if (rf === 2) {
-        if (rl < 52) this.counters.inc(SflowReason.recordTruncated);
+        if (rl < 52) this.fail(SflowReason.recordTruncated);
         else ethernetCounters(b, p, c);
       } else {
         this.counters.inc(SflowReason.counterRecordUnknownType);
