@@ -217,3 +217,25 @@ test('v9 count check ignores records replayed from the pending buffer', () => {
   assert.equal(feed(v9Message([set(0, tpl), set(0, v9TemplateRecord(292, [{ id: 12, len: 4 }]))], { count: 2 })), undefined);
   assert.equal(flows.length, 2);
 });
+
+test('RFC 6313 subTemplateMultiList with two templates, and withdrawal of all options templates', () => {
+  const { flows, feed, dec } = collectingDecoder();
+  const a = ipfixTemplateRecord(410, [{ id: 7, len: 2 }]);
+  const b = ipfixTemplateRecord(411, [{ id: 8, len: 4 }]);
+  const outer = ipfixTemplateRecord(412, [{ id: 293, len: 0xffff }]);
+  const stml = [0x03, ...u16(410), ...u16(8), ...u16(80), ...u16(443), ...u16(411), ...u16(8), ...ip4('10.0.0.9')];
+  feed(ipfixMessage([set(2, [...a, ...b, ...outer]), set(412, varlen(stml))]));
+  assert.deepEqual(flows[0]!.fields.subTemplateMultiList, {
+    semantic: 'allOf',
+    groups: [
+      { templateId: 410, records: [{ sourceTransportPort: 80 }, { sourceTransportPort: 443 }] },
+      { templateId: 411, records: [{ sourceIPv4Address: '10.0.0.9' }] },
+    ],
+  });
+  feed(ipfixMessage([set(3, ipfixTemplateRecord(420, [{ id: 149, len: 4 }, { id: 34, len: 4 }], 1))]));
+  const scope = [...dec.templates.scopes()][0]!;
+  assert.ok(scope.get(420));
+  feed(ipfixMessage([set(3, [...u16(3), ...u16(0)])]));
+  assert.equal(scope.get(420), undefined);
+  assert.ok(scope.get(412), 'data templates stay');
+});
