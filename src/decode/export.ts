@@ -166,9 +166,12 @@ export class ExportDecoder {
     }
     if (this.records > 0) this.counters.inc(protocol === 9 ? 'records.netflow_v9' : 'records.ipfix', this.records);
     // RFC 3954 says count is the number of records (template, options and data); some exporters
-    // put the number of flowsets there instead. Anything else means the message lost content.
+    // put the number of flowsets there instead. Anything else means the message lost content or
+    // the exporter miscounts.
     if (protocol === 9 && this.pendingSets === 0 && this.error === undefined) {
       const count = u16(buf, off + 2);
+      // softflowd counts flow records only; the corpus treats that (netflow9_test_invalid01, a
+      // softflowd datagram) as invalid, so it is reported, while its flows are still decoded.
       if (count !== this.seen && count !== n) this.fail('netflow_v9.count_mismatch');
     }
     return this.error;
@@ -337,7 +340,12 @@ export class ExportDecoder {
   }
 
   private optionsSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number, nowMs: number): void {
-    const min = Math.max(ct.minLen, 1);
+    if (ct.minLen === 0) {
+      // Every field zero-length: a record takes no bytes and the set could never be consumed.
+      this.fail('template.zero_length_record');
+      return;
+    }
+    const min = ct.minLen;
     const scopeCount = ct.def.scopeCount;
     while (end - p >= min) {
       const values: Record<string, unknown> = {};
