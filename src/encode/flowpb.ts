@@ -10,7 +10,7 @@
  * into the writer's Buffer; no allocation per record in steady state.
  */
 import type { FlowRecord } from '../decode/record.js';
-import { ByteWriter } from './writer.js';
+import { ByteWriter, RecordBatchWriter } from './writer.js';
 
 const TWO32 = 4294967296;
 
@@ -376,34 +376,13 @@ export class FlowPbEncoder {
  * the same framing as Java's writeDelimitedTo / Go's protodelim). `finish()` hands out a view of
  * the batch and resets; the view is valid until the next `append`.
  */
-export class DelimitedBatchWriter {
-  readonly writer: ByteWriter;
-  private n = 0;
-
+export class DelimitedBatchWriter extends RecordBatchWriter<FlowRecord> {
   constructor(initialCapacity = 64 * 1024) {
-    this.writer = new ByteWriter(initialCapacity);
+    super(initialCapacity);
   }
 
-  append(rec: FlowRecord): void {
-    writeFlowMessageDelimited(this.writer, rec);
-    this.n++;
-  }
-
-  /** Records appended since the last finish(). */
-  get count(): number {
-    return this.n;
-  }
-
-  /** Bytes appended since the last finish(). */
-  get byteLength(): number {
-    return this.writer.pos;
-  }
-
-  finish(): Uint8Array {
-    const view = this.writer.view();
-    this.writer.reset();
-    this.n = 0;
-    return view;
+  protected write(w: ByteWriter, rec: FlowRecord): void {
+    writeFlowMessageDelimited(w, rec);
   }
 }
 

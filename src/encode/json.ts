@@ -11,7 +11,7 @@
  * JSON.stringify is used only to escape strings that are not plain printable ASCII.
  */
 import { DataType, type FlowRecord } from '../decode/record.js';
-import { ByteWriter } from './writer.js';
+import { ByteWriter, RecordBatchWriter } from './writer.js';
 import {
   wAscii,
   wHex,
@@ -775,34 +775,14 @@ export class JsonEncoder {
 }
 
 /** Batches records as NDJSON lines; `finish()` hands out a view and resets. */
-export class NdjsonBatchWriter {
-  readonly writer: ByteWriter;
-  private n = 0;
-
+export class NdjsonBatchWriter extends RecordBatchWriter<FlowRecord> {
   constructor(initialCapacity = 256 * 1024) {
-    this.writer = new ByteWriter(initialCapacity);
+    super(initialCapacity);
   }
 
-  append(rec: FlowRecord): void {
-    const w = this.writer;
+  protected write(w: ByteWriter, rec: FlowRecord): void {
     writeFlowJson(w, rec);
     w.ensure(1);
     w.buf[w.pos++] = 10;
-    this.n++;
-  }
-
-  get count(): number {
-    return this.n;
-  }
-
-  get byteLength(): number {
-    return this.writer.pos;
-  }
-
-  finish(): Uint8Array {
-    const view = this.writer.view();
-    this.writer.reset();
-    this.n = 0;
-    return view;
   }
 }

@@ -45,3 +45,41 @@ export class ByteWriter {
     return this.buf.subarray(0, this.pos);
   }
 }
+
+/**
+ * Appends many encoded records into one reused buffer and hands them out as one view per
+ * batch. Subclasses say how one record is written.
+ */
+export abstract class RecordBatchWriter<R> {
+  readonly writer: ByteWriter;
+  protected n = 0;
+
+  constructor(initialCapacity: number) {
+    this.writer = new ByteWriter(initialCapacity);
+  }
+
+  protected abstract write(w: ByteWriter, rec: R): void;
+
+  append(rec: R): void {
+    this.write(this.writer, rec);
+    this.n++;
+  }
+
+  /** Records appended since the last finish(). */
+  get count(): number {
+    return this.n;
+  }
+
+  /** Bytes appended since the last finish(). */
+  get byteLength(): number {
+    return this.writer.pos;
+  }
+
+  /** The batch (a view, valid until the next append) and a reset for the next one. */
+  finish(): Uint8Array {
+    const view = this.writer.view();
+    this.writer.reset();
+    this.n = 0;
+    return view;
+  }
+}
