@@ -150,6 +150,9 @@ export class Sampling {
   private readonly overrides: RuleSet;
   private readonly renormalize: boolean;
   private readonly byExporter = new WeakMap<Exporter, ExporterRates>();
+  /** Records come in runs from one exporter: skip the map for the same one. */
+  private lastExporter: Exporter | undefined;
+  private lastRates: ExporterRates = { def: 0, override: 0 };
 
   constructor(cfg: SamplingConfig = DEFAULT_SAMPLING) {
     this.defaults = new RuleSet(cfg.defaults);
@@ -217,10 +220,15 @@ export class Sampling {
 
   /** Configured override / default and renormalisation (every protocol). */
   apply(rec: FlowRecord, exporter: Exporter): void {
-    let r = this.byExporter.get(exporter);
-    if (r === undefined) {
-      r = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
-      this.byExporter.set(exporter, r);
+    let r = this.lastRates;
+    if (exporter !== this.lastExporter) {
+      r = this.byExporter.get(exporter);
+      if (r === undefined) {
+        r = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
+        this.byExporter.set(exporter, r);
+      }
+      this.lastExporter = exporter;
+      this.lastRates = r;
     }
     if (r.override > 0) rec.samplingRate = r.override;
     else if (rec.samplingRate === 0 && r.def > 0) rec.samplingRate = r.def;
