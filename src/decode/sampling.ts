@@ -222,11 +222,12 @@ export class Sampling {
   apply(rec: FlowRecord, exporter: Exporter): void {
     let r = this.lastRates;
     if (exporter !== this.lastExporter) {
-      r = this.byExporter.get(exporter);
-      if (r === undefined) {
-        r = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
-        this.byExporter.set(exporter, r);
+      let found = this.byExporter.get(exporter);
+      if (found === undefined) {
+        found = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
+        this.byExporter.set(exporter, found);
       }
+      r = found;
       this.lastExporter = exporter;
       this.lastRates = r;
     }
