@@ -95,3 +95,16 @@ test('NetFlow v5: count beyond the datagram or above 30 is rejected, nothing inv
   assert.equal(feed(b.subarray(0, 20)), 'netflow_v5.truncated_header');
   assert.equal(flows.length, 0);
 });
+
+test('ICMP type and code are taken from the destination port when no ICMP element is sent', () => {
+  const b = header(5, 1, 24, 48);
+  common(b, 24);
+  b.writeUInt16BE(0, 24 + 32);
+  b.writeUInt16BE(0x0b00 | 1, 24 + 34); // time exceeded, code 1
+  b[24 + 38] = 1;
+  const { flows, feed } = collectingDecoder();
+  feed(b);
+  assert.equal(flows[0]!.icmp_type, 11);
+  assert.equal(flows[0]!.icmp_code, 1);
+  assert.equal(flows[0]!.dst_port, 0x0b01, 'dst_port stays as sent');
+});

@@ -318,6 +318,11 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   if (has(50)) post.push(`if (c50 > 0 && rec.samplingRate === 0) rec.samplingRate = c50;`);
   if (has(34)) post.push(`if (c34 > 0 && rec.samplingRate === 0) rec.samplingRate = c34;`);
   if (present.has(58) && !present.has(243)) post.push('rec.vlanId = rec.srcVlan;');
+  // No ICMP type/code element: exporters (v5 style, softflowd, pmacct, many routers) put
+  // type * 256 + code in the destination port. dst_port stays as sent.
+  if (assignedNum.has('proto') && assignedNum.has('dstPort') && !assignedNum.has('icmpType') && !has(32) && !has(139)) {
+    post.push('if ((rec.proto === 1 || rec.proto === 58) && rec.srcPort === 0) { rec.icmpType = rec.dstPort >>> 8; rec.icmpCode = rec.dstPort & 255; }');
+  }
   post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
   if (assignedNum.has('proto')) post.push('rec.protocolName = H.protocolName(rec.proto);');
   post.push(`rec.templateId = ${def.id};`);

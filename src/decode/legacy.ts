@@ -108,6 +108,11 @@ export class LegacyDecoder {
         rec.dstNet = buf[p + 45]!;
       }
       rec.protocolName = protocolName(rec.proto);
+      // ICMP type and code travel in the destination port (type * 256 + code).
+      if ((rec.proto === 1 || rec.proto === 58) && rec.srcPort === 0) {
+        rec.icmpType = rec.dstPort >>> 8;
+        rec.icmpCode = rec.dstPort & 255;
+      }
       if (version === 5) {
         rec.addExtra(ENGINE_TYPE, buf, off + 20, 1);
         rec.addExtra(ENGINE_ID, buf, off + 21, 1);
