@@ -105,6 +105,7 @@ function run(name: string, encodeOne: (r: FlowRecord) => number): void {
   const rate = n / secs;
   console.log(
     `${name.padEnd(28)} ${(rate / 1e6).toFixed(2).padStart(6)} M records/s  ` +
+      `${((secs * 1e9) / n).toFixed(0).padStart(5)} ns/record  ` +
       `${(bytes / n).toFixed(0).padStart(5)} B/record  ${((bytes / secs) / 1e6).toFixed(0)} MB/s` +
       (sink < 0 ? ' ' : ''),
   );

@@ -13,6 +13,7 @@ import type { FlowRecord } from '../decode/record.js';
 import { ByteWriter, RecordBatchWriter } from './writer.js';
 
 const TWO32 = 4294967296;
+const TWO48 = 281474976710656;
 
 // Wire types.
 const VARINT = 0;
@@ -217,95 +218,756 @@ function sizeBound(r: FlowRecord): number {
   return n;
 }
 
-/** Writes the message body of `r` at `p`; returns the end position. Capacity ensured. */
+/**
+ * Writes the message body of `r` at `p`; returns the end position. Capacity ensured.
+ *
+ * Deliberately one long function with everything common written inline: V8 stops inlining
+ * small helpers into a function this size (cumulative inlining budget), and a call per field
+ * was most of the encoder's cost. Per field: a zero check, the key as literal bytes (see the
+ * K_* table above), then the varint with literal stores for values below 2^21 and a loop
+ * above; addresses of 4 and 16 bytes are copied unrolled. Only unusual inputs (non-integer times, values >= 2^64, odd address lengths, long or
+ * non-ASCII strings, repeated fields) call the general helpers above. Every path produces the
+ * same bytes as the general helpers.
+ */
 function writeBody(b: Buffer, p: number, r: FlowRecord): number {
   let v: number;
-  if ((v = r.type) !== 0) p = wVarint32(b, wKey(b, p, K_TYPE), v >>> 0);
-  if (r.timeReceivedSec !== 0 || r.timeReceivedNsec !== 0) {
-    p = wVarintNs(b, wKey(b, p, K_TIME_RECEIVED_NS), r.timeReceivedSec, r.timeReceivedNsec);
+  let u: number;
+  let hi: number;
+  let lo: number;
+  let sec: number;
+  let ns: number;
+  let a: Uint8Array;
+  let s: string;
+  let n: number;
+  let i: number;
+  let c: number;
+
+  // type = 1
+  if ((v = r.type) !== 0) {
+    b[p++] = 0x08;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
   }
-  if ((v = r.sequenceNum) !== 0) p = wVarint32(b, wKey(b, p, K_SEQUENCE_NUM), v >>> 0);
-  if ((v = r.samplingRate) !== 0) p = wVarint64(b, wKey(b, p, K_SAMPLING_RATE), v);
-  if ((v = r.samplerAddressLen) > 0) p = wBytes(b, p, K_SAMPLER_ADDRESS, r.samplerAddress, v);
-  if (r.timeFlowStartSec !== 0 || r.timeFlowStartNsec !== 0) {
-    p = wVarintNs(b, wKey(b, p, K_TIME_FLOW_START_NS), r.timeFlowStartSec, r.timeFlowStartNsec);
+  // time_received_ns = 110
+  sec = r.timeReceivedSec;
+  ns = r.timeReceivedNsec;
+  if (sec !== 0 || ns !== 0) {
+    b[p] = 0xf0; b[p + 1] = 0x06; p += 2;
+    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
+      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
+      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
+      if (hi === 0) {
+        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
+        b[p++] = lo;
+      } else {
+        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+        u = hi >>> 3;
+        lo = (lo >>> 28) | ((hi & 7) << 4);
+        if (u === 0) { b[p + 4] = lo; p += 5; } else {
+          b[p + 4] = lo | 128; p += 5;
+          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+          b[p++] = u;
+        }
+      }
+    } else p = wVarintNs(b, p, sec, ns);
   }
-  if (r.timeFlowEndSec !== 0 || r.timeFlowEndNsec !== 0) {
-    p = wVarintNs(b, wKey(b, p, K_TIME_FLOW_END_NS), r.timeFlowEndSec, r.timeFlowEndNsec);
+  // sequence_num = 4
+  if ((v = r.sequenceNum) !== 0) {
+    b[p++] = 0x20;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
   }
-  if ((v = r.bytes) !== 0) p = wVarint64(b, wKey(b, p, K_BYTES), v);
-  if ((v = r.packets) !== 0) p = wVarint64(b, wKey(b, p, K_PACKETS), v);
-  if ((v = r.srcAddrLen) > 0) p = wBytes(b, p, K_SRC_ADDR, r.srcAddr, v);
-  if ((v = r.dstAddrLen) > 0) p = wBytes(b, p, K_DST_ADDR, r.dstAddr, v);
-  if ((v = r.etype) !== 0) p = wVarint32(b, wKey(b, p, K_ETYPE), v >>> 0);
-  if ((v = r.proto) !== 0) p = wVarint32(b, wKey(b, p, K_PROTO), v >>> 0);
-  if ((v = r.srcPort) !== 0) p = wVarint32(b, wKey(b, p, K_SRC_PORT), v >>> 0);
-  if ((v = r.dstPort) !== 0) p = wVarint32(b, wKey(b, p, K_DST_PORT), v >>> 0);
-  if ((v = r.inIf) !== 0) p = wVarint32(b, wKey(b, p, K_IN_IF), v >>> 0);
-  if ((v = r.outIf) !== 0) p = wVarint32(b, wKey(b, p, K_OUT_IF), v >>> 0);
-  if ((v = r.srcMac) !== 0) p = wVarint64(b, wKey(b, p, K_SRC_MAC), v);
-  if ((v = r.dstMac) !== 0) p = wVarint64(b, wKey(b, p, K_DST_MAC), v);
-  if ((v = r.srcVlan) !== 0) p = wVarint32(b, wKey(b, p, K_SRC_VLAN), v >>> 0);
-  if ((v = r.dstVlan) !== 0) p = wVarint32(b, wKey(b, p, K_DST_VLAN), v >>> 0);
-  if ((v = r.vlanId) !== 0) p = wVarint32(b, wKey(b, p, K_VLAN_ID), v >>> 0);
-  if ((v = r.ipTos) !== 0) p = wVarint32(b, wKey(b, p, K_IP_TOS), v >>> 0);
-  if ((v = r.forwardingStatus) !== 0) p = wVarint32(b, wKey(b, p, K_FORWARDING_STATUS), v >>> 0);
-  if ((v = r.ipTtl) !== 0) p = wVarint32(b, wKey(b, p, K_IP_TTL), v >>> 0);
-  if ((v = r.ipFlags) !== 0) p = wVarint32(b, wKey(b, p, K_IP_FLAGS), v >>> 0);
-  if ((v = r.tcpFlags) !== 0) p = wVarint32(b, wKey(b, p, K_TCP_FLAGS), v >>> 0);
-  if ((v = r.icmpType) !== 0) p = wVarint32(b, wKey(b, p, K_ICMP_TYPE), v >>> 0);
-  if ((v = r.icmpCode) !== 0) p = wVarint32(b, wKey(b, p, K_ICMP_CODE), v >>> 0);
-  if ((v = r.ipv6FlowLabel) !== 0) p = wVarint32(b, wKey(b, p, K_IPV6_FLOW_LABEL), v >>> 0);
-  if ((v = r.fragmentId) !== 0) p = wVarint32(b, wKey(b, p, K_FRAGMENT_ID), v >>> 0);
-  if ((v = r.fragmentOffset) !== 0) p = wVarint32(b, wKey(b, p, K_FRAGMENT_OFFSET), v >>> 0);
-  if ((v = r.srcAs) !== 0) p = wVarint32(b, wKey(b, p, K_SRC_AS), v >>> 0);
-  if ((v = r.dstAs) !== 0) p = wVarint32(b, wKey(b, p, K_DST_AS), v >>> 0);
-  if ((v = r.nextHopLen) > 0) p = wBytes(b, p, K_NEXT_HOP, r.nextHop, v);
-  if ((v = r.nextHopAs) !== 0) p = wVarint32(b, wKey(b, p, K_NEXT_HOP_AS), v >>> 0);
-  if ((v = r.srcNet) !== 0) p = wVarint32(b, wKey(b, p, K_SRC_NET), v >>> 0);
-  if ((v = r.dstNet) !== 0) p = wVarint32(b, wKey(b, p, K_DST_NET), v >>> 0);
-  if ((v = r.bgpNextHopLen) > 0) p = wBytes(b, p, K_BGP_NEXT_HOP, r.bgpNextHop, v);
-  if ((v = clampCount(r.bgpCommunitiesCount, r.bgpCommunities)) > 0) {
+  // sampling_rate = 3 (uint64)
+  if ((v = r.samplingRate) !== 0) {
+    b[p++] = 0x18;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  // sampler_address = 11
+  if ((v = r.samplerAddressLen) > 0) {
+    a = r.samplerAddress;
+    if (v === 4) {
+      b[p] = 0x5a; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
+      p += 6;
+    } else if (v === 16) {
+      b[p] = 0x5a; b[p + 1] = 16; p += 2;
+      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
+      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
+      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
+      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
+      p += 16;
+    } else p = wBytes(b, p, K_SAMPLER_ADDRESS, a, v);
+  }
+  // time_flow_start_ns = 111
+  sec = r.timeFlowStartSec;
+  ns = r.timeFlowStartNsec;
+  if (sec !== 0 || ns !== 0) {
+    b[p] = 0xf8; b[p + 1] = 0x06; p += 2;
+    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
+      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
+      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
+      if (hi === 0) {
+        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
+        b[p++] = lo;
+      } else {
+        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+        u = hi >>> 3;
+        lo = (lo >>> 28) | ((hi & 7) << 4);
+        if (u === 0) { b[p + 4] = lo; p += 5; } else {
+          b[p + 4] = lo | 128; p += 5;
+          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+          b[p++] = u;
+        }
+      }
+    } else p = wVarintNs(b, p, sec, ns);
+  }
+  // time_flow_end_ns = 112
+  sec = r.timeFlowEndSec;
+  ns = r.timeFlowEndNsec;
+  if (sec !== 0 || ns !== 0) {
+    b[p] = 0x80; b[p + 1] = 0x07; p += 2;
+    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
+      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
+      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
+      if (hi === 0) {
+        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
+        b[p++] = lo;
+      } else {
+        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+        u = hi >>> 3;
+        lo = (lo >>> 28) | ((hi & 7) << 4);
+        if (u === 0) { b[p + 4] = lo; p += 5; } else {
+          b[p + 4] = lo | 128; p += 5;
+          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+          b[p++] = u;
+        }
+      }
+    } else p = wVarintNs(b, p, sec, ns);
+  }
+  // bytes = 9, packets = 10 (uint64)
+  if ((v = r.bytes) !== 0) {
+    b[p++] = 0x48;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.packets) !== 0) {
+    b[p++] = 0x50;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  // src_addr = 6, dst_addr = 7
+  if ((v = r.srcAddrLen) > 0) {
+    a = r.srcAddr;
+    if (v === 4) {
+      b[p] = 0x32; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
+      p += 6;
+    } else if (v === 16) {
+      b[p] = 0x32; b[p + 1] = 16; p += 2;
+      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
+      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
+      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
+      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
+      p += 16;
+    } else p = wBytes(b, p, K_SRC_ADDR, a, v);
+  }
+  if ((v = r.dstAddrLen) > 0) {
+    a = r.dstAddr;
+    if (v === 4) {
+      b[p] = 0x3a; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
+      p += 6;
+    } else if (v === 16) {
+      b[p] = 0x3a; b[p + 1] = 16; p += 2;
+      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
+      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
+      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
+      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
+      p += 16;
+    } else p = wBytes(b, p, K_DST_ADDR, a, v);
+  }
+  // etype = 30, proto = 20, src_port = 21, dst_port = 22, in_if = 18, out_if = 19
+  if ((v = r.etype) !== 0) {
+    b[p] = 0xf0; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.proto) !== 0) {
+    b[p] = 0xa0; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.srcPort) !== 0) {
+    b[p] = 0xa8; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.dstPort) !== 0) {
+    b[p] = 0xb0; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.inIf) !== 0) {
+    b[p] = 0x90; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.outIf) !== 0) {
+    b[p] = 0x98; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // src_mac = 27, dst_mac = 28 (48-bit: usually above 2^32, so the hi/lo form is inline too)
+  if ((v = r.srcMac) !== 0) {
+    b[p] = 0xd8; b[p + 1] = 0x01; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else if (v < TWO48) {
+      lo = v >>> 0;
+      u = Math.floor(v / TWO32); // 1 .. 2^16 - 1: the varint is 5 to 7 bytes
+      b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+      lo = (lo >>> 28) | ((u & 7) << 4);
+      u >>>= 3;
+      if (u === 0) { b[p + 4] = lo; p += 5; } else {
+        b[p + 4] = lo | 128; p += 5;
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.dstMac) !== 0) {
+    b[p] = 0xe0; b[p + 1] = 0x01; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else if (v < TWO48) {
+      lo = v >>> 0;
+      u = Math.floor(v / TWO32);
+      b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+      lo = (lo >>> 28) | ((u & 7) << 4);
+      u >>>= 3;
+      if (u === 0) { b[p + 4] = lo; p += 5; } else {
+        b[p + 4] = lo | 128; p += 5;
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  // src_vlan = 33, dst_vlan = 34, vlan_id = 29, ip_tos = 23, forwarding_status = 24,
+  // ip_ttl = 25, ip_flags = 38, tcp_flags = 26, icmp_type = 31, icmp_code = 32,
+  // ipv6_flow_label = 37, fragment_id = 35, fragment_offset = 36
+  if ((v = r.srcVlan) !== 0) {
+    b[p] = 0x88; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.dstVlan) !== 0) {
+    b[p] = 0x90; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.vlanId) !== 0) {
+    b[p] = 0xe8; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.ipTos) !== 0) {
+    b[p] = 0xb8; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.forwardingStatus) !== 0) {
+    b[p] = 0xc0; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.ipTtl) !== 0) {
+    b[p] = 0xc8; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.ipFlags) !== 0) {
+    b[p] = 0xb0; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.tcpFlags) !== 0) {
+    b[p] = 0xd0; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.icmpType) !== 0) {
+    b[p] = 0xf8; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.icmpCode) !== 0) {
+    b[p] = 0x80; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.ipv6FlowLabel) !== 0) {
+    b[p] = 0xa8; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.fragmentId) !== 0) {
+    b[p] = 0x98; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.fragmentOffset) !== 0) {
+    b[p] = 0xa0; b[p + 1] = 0x02; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // src_as = 14, dst_as = 15
+  if ((v = r.srcAs) !== 0) {
+    b[p++] = 0x70;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.dstAs) !== 0) {
+    b[p++] = 0x78;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // next_hop = 12, next_hop_as = 13
+  if ((v = r.nextHopLen) > 0) {
+    a = r.nextHop;
+    if (v === 4) {
+      b[p] = 0x62; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
+      p += 6;
+    } else if (v === 16) {
+      b[p] = 0x62; b[p + 1] = 16; p += 2;
+      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
+      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
+      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
+      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
+      p += 16;
+    } else p = wBytes(b, p, K_NEXT_HOP, a, v);
+  }
+  if ((v = r.nextHopAs) !== 0) {
+    b[p++] = 0x68;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // src_net = 16, dst_net = 17
+  if ((v = r.srcNet) !== 0) {
+    b[p] = 0x80; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  if ((v = r.dstNet) !== 0) {
+    b[p] = 0x88; b[p + 1] = 0x01; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // bgp_next_hop = 100
+  if ((v = r.bgpNextHopLen) > 0) {
+    a = r.bgpNextHop;
+    if (v === 4) {
+      b[p] = 0xa2; b[p + 1] = 0x06; b[p + 2] = 4;
+      b[p + 3] = a[0]!; b[p + 4] = a[1]!; b[p + 5] = a[2]!; b[p + 6] = a[3]!;
+      p += 7;
+    } else if (v === 16) {
+      b[p] = 0xa2; b[p + 1] = 0x06; b[p + 2] = 16; p += 3;
+      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
+      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
+      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
+      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
+      p += 16;
+    } else p = wBytes(b, p, K_BGP_NEXT_HOP, a, v);
+  }
+  // Repeated fields: rare outside sFlow, general helpers.
+  if (r.bgpCommunitiesCount !== 0 && (v = clampCount(r.bgpCommunitiesCount, r.bgpCommunities)) > 0) {
     p = wPacked(b, p, K_BGP_COMMUNITIES, r.bgpCommunities, v);
   }
-  if ((v = clampCount(r.asPathCount, r.asPath)) > 0) p = wPacked(b, p, K_AS_PATH, r.asPath, v);
-  if ((v = clampCount(r.mplsCount, r.mplsTtl)) > 0) {
+  if (r.asPathCount !== 0 && (v = clampCount(r.asPathCount, r.asPath)) > 0) {
+    p = wPacked(b, p, K_AS_PATH, r.asPath, v);
+  }
+  if (r.mplsCount !== 0 && (v = clampCount(r.mplsCount, r.mplsTtl)) > 0) {
     p = wPacked(b, p, K_MPLS_TTL, r.mplsTtl, v);
     p = wPacked(b, p, K_MPLS_LABEL, r.mplsLabel, v);
   }
   if ((v = r.mplsIpLen) > 0) p = wBytes(b, p, K_MPLS_IP, r.mplsIp, v);
+  // observation_domain_id = 70, observation_point_id = 71
   if ((v = r.observationDomainId) !== 0) {
-    p = wVarint32(b, wKey(b, p, K_OBSERVATION_DOMAIN_ID), v >>> 0);
+    b[p] = 0xb0; b[p + 1] = 0x04; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
   }
   if ((v = r.observationPointId) !== 0) {
-    p = wVarint32(b, wKey(b, p, K_OBSERVATION_POINT_ID), v >>> 0);
+    b[p] = 0xb8; b[p + 1] = 0x04; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
   }
-  if ((v = clampCount(r.layerCount, r.layerStack)) > 0) {
+  if (r.layerCount !== 0 && (v = clampCount(r.layerCount, r.layerStack)) > 0) {
     p = wPacked(b, p, K_LAYER_STACK, r.layerStack, v);
     p = wPacked(b, p, K_LAYER_SIZE, r.layerSize, v);
   }
-  if ((v = clampCount(r.ipv6RoutingHeaderAddressesCount, r.ipv6RoutingHeaderAddresses)) > 0) {
-    for (let i = 0; i < v; i++) {
-      const a = r.ipv6RoutingHeaderAddresses[i]!;
+  if (r.ipv6RoutingHeaderAddressesCount !== 0) {
+    v = clampCount(r.ipv6RoutingHeaderAddressesCount, r.ipv6RoutingHeaderAddresses);
+    for (i = 0; i < v; i++) {
+      a = r.ipv6RoutingHeaderAddresses[i]!;
       p = wBytes(b, p, K_IPV6_RH_ADDRESSES, a, a.length);
     }
   }
   if ((v = r.ipv6RoutingHeaderSegLeft) !== 0) {
-    p = wVarint32(b, wKey(b, p, K_IPV6_RH_SEG_LEFT), v >>> 0);
+    b[p] = 0xd0; b[p + 1] = 0x06; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
   }
-  if (r.protocolName.length !== 0) p = wString(b, p, K_PROTOCOL_NAME, r.protocolName);
-  if ((v = r.bytesIn) !== 0) p = wVarint64(b, wKey(b, p, K_BYTES_IN), v);
-  if ((v = r.bytesOut) !== 0) p = wVarint64(b, wKey(b, p, K_BYTES_OUT), v);
-  if ((v = r.packetsIn) !== 0) p = wVarint64(b, wKey(b, p, K_PACKETS_IN), v);
-  if ((v = r.packetsOut) !== 0) p = wVarint64(b, wKey(b, p, K_PACKETS_OUT), v);
-  if ((v = r.exportVersion) !== 0) p = wVarint32(b, wKey(b, p, K_EXPORT_VERSION), v >>> 0);
-  if (r.inIfName.length !== 0) p = wString(b, p, K_IN_IF_NAME, r.inIfName);
-  if (r.outIfName.length !== 0) p = wString(b, p, K_OUT_IF_NAME, r.outIfName);
+  // protocol_name = 107: short ASCII, written inline; anything else takes wString.
+  s = r.protocolName;
+  if ((n = s.length) !== 0) {
+    if (n < 128) {
+      b[p] = 0xda; b[p + 1] = 0x06; b[p + 2] = n;
+      for (i = 0; i < n; i++) {
+        if ((c = s.charCodeAt(i)) > 127) break;
+        b[p + 3 + i] = c;
+      }
+      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
+    } else p = wString(b, p, K_PROTOCOL_NAME, s);
+  }
+  // bytes_in = 113, bytes_out = 114, packets_in = 115, packets_out = 116 (uint64)
+  if ((v = r.bytesIn) !== 0) {
+    b[p] = 0x88; b[p + 1] = 0x07; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.bytesOut) !== 0) {
+    b[p] = 0x90; b[p + 1] = 0x07; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.packetsIn) !== 0) {
+    b[p] = 0x98; b[p + 1] = 0x07; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.packetsOut) !== 0) {
+    b[p] = 0xa0; b[p + 1] = 0x07; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  // export_version = 1000
+  if ((v = r.exportVersion) !== 0) {
+    b[p] = 0xc0; b[p + 1] = 0x3e; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // in_if_name = 1001, out_if_name = 1002: ASCII inline like protocol_name.
+  s = r.inIfName;
+  if ((n = s.length) !== 0) {
+    if (n < 128) {
+      b[p] = 0xca; b[p + 1] = 0x3e; b[p + 2] = n;
+      for (i = 0; i < n; i++) {
+        if ((c = s.charCodeAt(i)) > 127) break;
+        b[p + 3 + i] = c;
+      }
+      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
+    } else p = wString(b, p, K_IN_IF_NAME, s);
+  }
+  s = r.outIfName;
+  if ((n = s.length) !== 0) {
+    if (n < 128) {
+      b[p] = 0xd2; b[p + 1] = 0x3e; b[p + 2] = n;
+      for (i = 0; i < n; i++) {
+        if ((c = s.charCodeAt(i)) > 127) break;
+        b[p + 3 + i] = c;
+      }
+      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
+    } else p = wString(b, p, K_OUT_IF_NAME, s);
+  }
   if (r.inIfDesc.length !== 0) p = wString(b, p, K_IN_IF_DESC, r.inIfDesc);
   if (r.outIfDesc.length !== 0) p = wString(b, p, K_OUT_IF_DESC, r.outIfDesc);
-  if ((v = r.templateId) !== 0) p = wVarint32(b, wKey(b, p, K_TEMPLATE_ID), v >>> 0);
-  if ((v = r.rawBytes) !== 0) p = wVarint64(b, wKey(b, p, K_RAW_BYTES), v);
-  if ((v = r.rawPackets) !== 0) p = wVarint64(b, wKey(b, p, K_RAW_PACKETS), v);
+  // template_id = 1005
+  if ((v = r.templateId) !== 0) {
+    b[p] = 0xe8; b[p + 1] = 0x3e; p += 2;
+    u = v >>> 0;
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else {
+      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+      b[p++] = u;
+    }
+  }
+  // raw_bytes = 1006, raw_packets = 1007 (uint64)
+  if ((v = r.rawBytes) !== 0) {
+    b[p] = 0xf0; b[p + 1] = 0x3e; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
+  if ((v = r.rawPackets) !== 0) {
+    b[p] = 0xf8; b[p + 1] = 0x3e; p += 2;
+    if (v <= 0xffffffff) {
+      u = v >>> 0;
+      if (u < 0x80) b[p++] = u;
+      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+      else {
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = wVarint64(b, p, v);
+  }
   if (r.vrfName.length !== 0) p = wString(b, p, K_VRF_NAME, r.vrfName);
   return p;
 }
@@ -317,30 +979,40 @@ export function writeFlowMessage(w: ByteWriter, rec: FlowRecord): void {
 }
 
 /**
- * Appends varint(length) + FlowMessage to `w`. The body is written after a 2-byte gap (enough
- * for messages < 16 KiB, i.e. always in practice) and moved when the prefix size differs.
+ * Size of the length prefix the last delimited message needed (1 below 128 bytes, 2 below
+ * 16 KiB). The next body is written after a gap of that size, so the body is moved only when a
+ * message's size class differs from its predecessor's: records of one template are of similar
+ * size, and most FlowMessages are just under or just over 127 bytes. Only a hint: the output
+ * is the same whatever it holds.
+ */
+let prefixGuess = 2;
+
+/**
+ * Appends varint(length) + FlowMessage to `w`: the body is written after a gap of
+ * `prefixGuess` bytes, then moved if the minimal length prefix turns out to be another size.
  */
 export function writeFlowMessageDelimited(w: ByteWriter, rec: FlowRecord): void {
   w.ensure(sizeBound(rec) + 5);
   const b = w.buf;
   const start = w.pos;
-  const body = start + 2;
+  const gap = prefixGuess;
+  const body = start + gap;
   const end = writeBody(b, body, rec);
   const len = end - body;
-  if (len < 128) {
-    b[start] = len;
-    b.copyWithin(start + 1, body, end);
-    w.pos = end - 1;
-  } else if (len < 16384) {
-    b[start] = (len & 127) | 128;
-    b[start + 1] = len >>> 7;
-    w.pos = end;
-  } else {
-    const ps = varint32Size(len);
+  const ps = len < 128 ? 1 : len < 16384 ? 2 : varint32Size(len);
+  if (ps !== gap) {
     b.copyWithin(start + ps, body, end);
-    wVarint32(b, start, len);
-    w.pos = start + ps + len;
+    prefixGuess = ps;
   }
+  if (ps === 1) {
+    b[start] = len;
+  } else if (ps === 2) {
+    b[start] = len | 128;
+    b[start + 1] = len >>> 7;
+  } else {
+    wVarint32(b, start, len);
+  }
+  w.pos = start + ps + len;
 }
 
 /**
