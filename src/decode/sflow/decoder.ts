@@ -310,27 +310,18 @@ export class SflowDecoder {
   }
 
   private sampledIPv4(b: Uint8Array, p: number): void {
-    const rec = this.rec;
-    rec.bytes = u32(b, p);
-    const proto = u32(b, p + 4) & 0xff;
-    rec.proto = proto;
-    rec.protocolName = protocolName(proto);
-    const s = rec.srcAddr;
-    const d = rec.dstAddr;
-    for (let i = 0; i < 4; i++) {
-      s[i] = b[p + 8 + i]!;
-      d[i] = b[p + 12 + i]!;
-    }
-    rec.srcAddrLen = 4;
-    rec.dstAddrLen = 4;
-    rec.srcPort = u32(b, p + 16) & 0xffff;
-    rec.dstPort = u32(b, p + 20) & 0xffff;
-    rec.tcpFlags = u32(b, p + 24) & 0xff;
-    rec.ipTos = u32(b, p + 28) & 0xff;
-    rec.etype = 0x0800;
+    this.sampledIp(b, p, 4, 0x0800);
   }
 
   private sampledIPv6(b: Uint8Array, p: number): void {
+    this.sampledIp(b, p, 16, 0x86dd);
+  }
+
+  /**
+   * sampled_ipv4 / sampled_ipv6 (sFlow v5 flow records 3 and 4): length, protocol, source and
+   * destination address (n bytes each), then ports, TCP flags and ToS / priority as 32-bit words.
+   */
+  private sampledIp(b: Uint8Array, p: number, n: 4 | 16, etype: number): void {
     const rec = this.rec;
     rec.bytes = u32(b, p);
     const proto = u32(b, p + 4) & 0xff;
@@ -338,17 +329,18 @@ export class SflowDecoder {
     rec.protocolName = protocolName(proto);
     const s = rec.srcAddr;
     const d = rec.dstAddr;
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < n; i++) {
       s[i] = b[p + 8 + i]!;
-      d[i] = b[p + 24 + i]!;
+      d[i] = b[p + 8 + n + i]!;
     }
-    rec.srcAddrLen = 16;
-    rec.dstAddrLen = 16;
-    rec.srcPort = u32(b, p + 40) & 0xffff;
-    rec.dstPort = u32(b, p + 44) & 0xffff;
-    rec.tcpFlags = u32(b, p + 48) & 0xff;
-    rec.ipTos = u32(b, p + 52) & 0xff;
-    rec.etype = 0x86dd;
+    rec.srcAddrLen = n;
+    rec.dstAddrLen = n;
+    const q = p + 8 + 2 * n;
+    rec.srcPort = u32(b, q) & 0xffff;
+    rec.dstPort = u32(b, q + 4) & 0xffff;
+    rec.tcpFlags = u32(b, q + 8) & 0xff;
+    rec.ipTos = u32(b, q + 12) & 0xff;
+    rec.etype = etype;
   }
 
   private extendedSwitch(b: Uint8Array, p: number): void {
