@@ -218,759 +218,222 @@ function sizeBound(r: FlowRecord): number {
   return n;
 }
 
+/** Key bytes of a field (tag, wire type) as they appear on the wire. */
+function keyBytes(k: number): number[] {
+  return k < 128 ? [k] : [(k & 127) | 128, k >>> 7];
+}
+
+/** Statements writing the key bytes at p and advancing p. */
+function keyCode(k: number): string {
+  const kb = keyBytes(k);
+  return kb.length === 1 ? `b[p++] = ${kb[0]};` : `b[p] = ${kb[0]}; b[p + 1] = ${kb[1]}; p += 2;`;
+}
+
+/** Varint of u (already an unsigned 32-bit integer): literal stores below 2^21, a loop above. */
+const U32_VARINT = `
+    if (u < 0x80) b[p++] = u;
+    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
+    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
+    else { while (u > 127) { b[p++] = u | 128; u >>>= 7; } b[p++] = u; }`;
+
+/** How one FlowMessage field is written; the order of FIELDS is the order on the wire. */
+type FieldSpec =
+  | { kind: 'u32' | 'u64' | 'mac' | 'str' | 'strSlow'; prop: string; key: number }
+  | { kind: 'ns'; sec: string; nsec: string; key: number }
+  | { kind: 'addr'; prop: string; key: number }
+  | { kind: 'code'; code: string };
+
+const FIELDS: FieldSpec[] = [
+  { kind: 'u32', prop: 'type', key: K_TYPE },
+  { kind: 'ns', sec: 'timeReceivedSec', nsec: 'timeReceivedNsec', key: K_TIME_RECEIVED_NS },
+  { kind: 'u32', prop: 'sequenceNum', key: K_SEQUENCE_NUM },
+  { kind: 'u64', prop: 'samplingRate', key: K_SAMPLING_RATE },
+  { kind: 'addr', prop: 'samplerAddress', key: K_SAMPLER_ADDRESS },
+  { kind: 'ns', sec: 'timeFlowStartSec', nsec: 'timeFlowStartNsec', key: K_TIME_FLOW_START_NS },
+  { kind: 'ns', sec: 'timeFlowEndSec', nsec: 'timeFlowEndNsec', key: K_TIME_FLOW_END_NS },
+  { kind: 'u64', prop: 'bytes', key: K_BYTES },
+  { kind: 'u64', prop: 'packets', key: K_PACKETS },
+  { kind: 'addr', prop: 'srcAddr', key: K_SRC_ADDR },
+  { kind: 'addr', prop: 'dstAddr', key: K_DST_ADDR },
+  { kind: 'u32', prop: 'etype', key: K_ETYPE },
+  { kind: 'u32', prop: 'proto', key: K_PROTO },
+  { kind: 'u32', prop: 'srcPort', key: K_SRC_PORT },
+  { kind: 'u32', prop: 'dstPort', key: K_DST_PORT },
+  { kind: 'u32', prop: 'inIf', key: K_IN_IF },
+  { kind: 'u32', prop: 'outIf', key: K_OUT_IF },
+  { kind: 'mac', prop: 'srcMac', key: K_SRC_MAC },
+  { kind: 'mac', prop: 'dstMac', key: K_DST_MAC },
+  { kind: 'u32', prop: 'srcVlan', key: K_SRC_VLAN },
+  { kind: 'u32', prop: 'dstVlan', key: K_DST_VLAN },
+  { kind: 'u32', prop: 'vlanId', key: K_VLAN_ID },
+  { kind: 'u32', prop: 'ipTos', key: K_IP_TOS },
+  { kind: 'u32', prop: 'forwardingStatus', key: K_FORWARDING_STATUS },
+  { kind: 'u32', prop: 'ipTtl', key: K_IP_TTL },
+  { kind: 'u32', prop: 'ipFlags', key: K_IP_FLAGS },
+  { kind: 'u32', prop: 'tcpFlags', key: K_TCP_FLAGS },
+  { kind: 'u32', prop: 'icmpType', key: K_ICMP_TYPE },
+  { kind: 'u32', prop: 'icmpCode', key: K_ICMP_CODE },
+  { kind: 'u32', prop: 'ipv6FlowLabel', key: K_IPV6_FLOW_LABEL },
+  { kind: 'u32', prop: 'fragmentId', key: K_FRAGMENT_ID },
+  { kind: 'u32', prop: 'fragmentOffset', key: K_FRAGMENT_OFFSET },
+  { kind: 'u32', prop: 'srcAs', key: K_SRC_AS },
+  { kind: 'u32', prop: 'dstAs', key: K_DST_AS },
+  { kind: 'addr', prop: 'nextHop', key: K_NEXT_HOP },
+  { kind: 'u32', prop: 'nextHopAs', key: K_NEXT_HOP_AS },
+  { kind: 'u32', prop: 'srcNet', key: K_SRC_NET },
+  { kind: 'u32', prop: 'dstNet', key: K_DST_NET },
+  { kind: 'addr', prop: 'bgpNextHop', key: K_BGP_NEXT_HOP },
+  // Repeated fields: rare outside sFlow, general helpers.
+  { kind: 'code', code: `
+  if (r.bgpCommunitiesCount !== 0 && (v = H.clampCount(r.bgpCommunitiesCount, r.bgpCommunities)) > 0) p = H.wPacked(b, p, ${K_BGP_COMMUNITIES}, r.bgpCommunities, v);
+  if (r.asPathCount !== 0 && (v = H.clampCount(r.asPathCount, r.asPath)) > 0) p = H.wPacked(b, p, ${K_AS_PATH}, r.asPath, v);
+  if (r.mplsCount !== 0 && (v = H.clampCount(r.mplsCount, r.mplsTtl)) > 0) {
+    p = H.wPacked(b, p, ${K_MPLS_TTL}, r.mplsTtl, v);
+    p = H.wPacked(b, p, ${K_MPLS_LABEL}, r.mplsLabel, v);
+  }
+  if ((v = r.mplsIpLen) > 0) p = H.wBytes(b, p, ${K_MPLS_IP}, r.mplsIp, v);` },
+  { kind: 'u32', prop: 'observationDomainId', key: K_OBSERVATION_DOMAIN_ID },
+  { kind: 'u32', prop: 'observationPointId', key: K_OBSERVATION_POINT_ID },
+  { kind: 'code', code: `
+  if (r.layerCount !== 0 && (v = H.clampCount(r.layerCount, r.layerStack)) > 0) {
+    p = H.wPacked(b, p, ${K_LAYER_STACK}, r.layerStack, v);
+    p = H.wPacked(b, p, ${K_LAYER_SIZE}, r.layerSize, v);
+  }
+  if (r.ipv6RoutingHeaderAddressesCount !== 0) {
+    v = H.clampCount(r.ipv6RoutingHeaderAddressesCount, r.ipv6RoutingHeaderAddresses);
+    for (i = 0; i < v; i++) { a = r.ipv6RoutingHeaderAddresses[i]; p = H.wBytes(b, p, ${K_IPV6_RH_ADDRESSES}, a, a.length); }
+  }` },
+  { kind: 'u32', prop: 'ipv6RoutingHeaderSegLeft', key: K_IPV6_RH_SEG_LEFT },
+  { kind: 'str', prop: 'protocolName', key: K_PROTOCOL_NAME },
+  { kind: 'u64', prop: 'bytesIn', key: K_BYTES_IN },
+  { kind: 'u64', prop: 'bytesOut', key: K_BYTES_OUT },
+  { kind: 'u64', prop: 'packetsIn', key: K_PACKETS_IN },
+  { kind: 'u64', prop: 'packetsOut', key: K_PACKETS_OUT },
+  { kind: 'u32', prop: 'exportVersion', key: K_EXPORT_VERSION },
+  { kind: 'str', prop: 'inIfName', key: K_IN_IF_NAME },
+  { kind: 'str', prop: 'outIfName', key: K_OUT_IF_NAME },
+  { kind: 'strSlow', prop: 'inIfDesc', key: K_IN_IF_DESC },
+  { kind: 'strSlow', prop: 'outIfDesc', key: K_OUT_IF_DESC },
+  { kind: 'u32', prop: 'templateId', key: K_TEMPLATE_ID },
+  { kind: 'u64', prop: 'rawBytes', key: K_RAW_BYTES },
+  { kind: 'u64', prop: 'rawPackets', key: K_RAW_PACKETS },
+  { kind: 'strSlow', prop: 'vrfName', key: K_VRF_NAME },
+];
+
+function fieldCode(f: FieldSpec): string {
+  switch (f.kind) {
+    case 'code':
+      return f.code;
+    case 'u32':
+      return `
+  if ((v = r.${f.prop}) !== 0) {
+    ${keyCode(f.key)}
+    u = v >>> 0;${U32_VARINT}
+  }`;
+    case 'u64':
+      return `
+  if ((v = r.${f.prop}) !== 0) {
+    ${keyCode(f.key)}
+    if (v <= 0xffffffff) {
+      u = v >>> 0;${U32_VARINT}
+    } else p = H.wVarint64(b, p, v);
+  }`;
+    case 'mac':
+      // 48-bit: usually above 2^32, so the hi/lo form is written inline too.
+      return `
+  if ((v = r.${f.prop}) !== 0) {
+    ${keyCode(f.key)}
+    if (v <= 0xffffffff) {
+      u = v >>> 0;${U32_VARINT}
+    } else if (v < ${TWO48}) {
+      lo = v >>> 0;
+      u = Math.floor(v / ${TWO32});
+      b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+      lo = (lo >>> 28) | ((u & 7) << 4);
+      u >>>= 3;
+      if (u === 0) { b[p + 4] = lo; p += 5; } else {
+        b[p + 4] = lo | 128; p += 5;
+        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+        b[p++] = u;
+      }
+    } else p = H.wVarint64(b, p, v);
+  }`;
+    case 'ns':
+      // sec * 1e9 + nsec split exactly into 32-bit words; unusual values take wVarintNs.
+      return `
+  sec = r.${f.sec};
+  ns = r.${f.nsec};
+  if (sec !== 0 || ns !== 0) {
+    ${keyCode(f.key)}
+    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
+      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
+      hi = Math.round((sec * 1e9 + ns - lo) / ${TWO32});
+      if (hi === 0) {
+        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
+        b[p++] = lo;
+      } else {
+        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+        u = hi >>> 3;
+        lo = (lo >>> 28) | ((hi & 7) << 4);
+        if (u === 0) { b[p + 4] = lo; p += 5; } else {
+          b[p + 4] = lo | 128; p += 5;
+          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+          b[p++] = u;
+        }
+      }
+    } else p = H.wVarintNs(b, p, sec, ns);
+  }`;
+    case 'addr': {
+      const copy = (n: number) => Array.from({ length: n }, (_, i) => `b[p + ${i}] = a[${i}];`).join(' ');
+      return `
+  if ((v = r.${f.prop}Len) > 0) {
+    a = r.${f.prop};
+    if (v === 4) { ${keyCode(f.key)} b[p] = 4; p += 1; ${copy(4)} p += 4; }
+    else if (v === 16) { ${keyCode(f.key)} b[p] = 16; p += 1; ${copy(16)} p += 16; }
+    else p = H.wBytes(b, p, ${f.key}, a, v);
+  }`;
+    }
+    case 'str': {
+      // Short ASCII written inline; anything else takes wString / wStringSlow.
+      const kl = keyBytes(f.key).length;
+      return `
+  s = r.${f.prop};
+  if ((n = s.length) !== 0) {
+    if (n < 128) {
+      ${keyBytes(f.key).map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} b[p + ${kl}] = n;
+      for (i = 0; i < n; i++) {
+        if ((c = s.charCodeAt(i)) > 127) break;
+        b[p + ${kl + 1} + i] = c;
+      }
+      p = i === n ? p + ${kl + 1} + n : H.wStringSlow(b, p + ${kl}, s);
+    } else p = H.wString(b, p, ${f.key}, s);
+  }`;
+    }
+    case 'strSlow':
+      return `
+  if (r.${f.prop}.length !== 0) p = H.wString(b, p, ${f.key}, r.${f.prop});`;
+  }
+}
+
+type BodyWriter = (b: Buffer, p: number, r: FlowRecord) => number;
+
 /**
  * Writes the message body of `r` at `p`; returns the end position. Capacity ensured.
  *
- * Deliberately one long function with everything common written inline: V8 stops inlining
- * small helpers into a function this size (cumulative inlining budget), and a call per field
- * was most of the encoder's cost. Per field: a zero check, the key as literal bytes (see the
- * K_* table above), then the varint with literal stores for values below 2^21 and a loop
- * above; addresses of 4 and 16 bytes are copied unrolled. Only unusual inputs (non-integer times, values >= 2^64, odd address lengths, long or
- * non-ASCII strings, repeated fields) call the general helpers above. Every path produces the
- * same bytes as the general helpers.
+ * Generated once at load from FIELDS as one straight-line function: V8 stops inlining small
+ * helpers into a function this size (cumulative inlining budget), and a call per field was
+ * most of the encoder's cost. Per field: a zero check, the key as literal bytes, then the
+ * varint with literal stores below 2^21 and a loop above; 4- and 16-byte addresses copied
+ * unrolled. Unusual inputs (non-integer times, values >= 2^64, odd address lengths, long or
+ * non-ASCII strings, repeated fields) call the general helpers, which give the same bytes.
  */
-function writeBody(b: Buffer, p: number, r: FlowRecord): number {
-  let v: number;
-  let u: number;
-  let hi: number;
-  let lo: number;
-  let sec: number;
-  let ns: number;
-  let a: Uint8Array;
-  let s: string;
-  let n: number;
-  let i: number;
-  let c: number;
-
-  // type = 1
-  if ((v = r.type) !== 0) {
-    b[p++] = 0x08;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // time_received_ns = 110
-  sec = r.timeReceivedSec;
-  ns = r.timeReceivedNsec;
-  if (sec !== 0 || ns !== 0) {
-    b[p] = 0xf0; b[p + 1] = 0x06; p += 2;
-    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
-      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
-      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
-      if (hi === 0) {
-        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
-        b[p++] = lo;
-      } else {
-        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-        u = hi >>> 3;
-        lo = (lo >>> 28) | ((hi & 7) << 4);
-        if (u === 0) { b[p + 4] = lo; p += 5; } else {
-          b[p + 4] = lo | 128; p += 5;
-          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-          b[p++] = u;
-        }
-      }
-    } else p = wVarintNs(b, p, sec, ns);
-  }
-  // sequence_num = 4
-  if ((v = r.sequenceNum) !== 0) {
-    b[p++] = 0x20;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // sampling_rate = 3 (uint64)
-  if ((v = r.samplingRate) !== 0) {
-    b[p++] = 0x18;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  // sampler_address = 11
-  if ((v = r.samplerAddressLen) > 0) {
-    a = r.samplerAddress;
-    if (v === 4) {
-      b[p] = 0x5a; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
-      p += 6;
-    } else if (v === 16) {
-      b[p] = 0x5a; b[p + 1] = 16; p += 2;
-      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
-      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
-      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
-      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
-      p += 16;
-    } else p = wBytes(b, p, K_SAMPLER_ADDRESS, a, v);
-  }
-  // time_flow_start_ns = 111
-  sec = r.timeFlowStartSec;
-  ns = r.timeFlowStartNsec;
-  if (sec !== 0 || ns !== 0) {
-    b[p] = 0xf8; b[p + 1] = 0x06; p += 2;
-    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
-      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
-      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
-      if (hi === 0) {
-        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
-        b[p++] = lo;
-      } else {
-        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-        u = hi >>> 3;
-        lo = (lo >>> 28) | ((hi & 7) << 4);
-        if (u === 0) { b[p + 4] = lo; p += 5; } else {
-          b[p + 4] = lo | 128; p += 5;
-          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-          b[p++] = u;
-        }
-      }
-    } else p = wVarintNs(b, p, sec, ns);
-  }
-  // time_flow_end_ns = 112
-  sec = r.timeFlowEndSec;
-  ns = r.timeFlowEndNsec;
-  if (sec !== 0 || ns !== 0) {
-    b[p] = 0x80; b[p + 1] = 0x07; p += 2;
-    if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
-      lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
-      hi = Math.round((sec * 1e9 + ns - lo) / TWO32);
-      if (hi === 0) {
-        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
-        b[p++] = lo;
-      } else {
-        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-        u = hi >>> 3;
-        lo = (lo >>> 28) | ((hi & 7) << 4);
-        if (u === 0) { b[p + 4] = lo; p += 5; } else {
-          b[p + 4] = lo | 128; p += 5;
-          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-          b[p++] = u;
-        }
-      }
-    } else p = wVarintNs(b, p, sec, ns);
-  }
-  // bytes = 9, packets = 10 (uint64)
-  if ((v = r.bytes) !== 0) {
-    b[p++] = 0x48;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.packets) !== 0) {
-    b[p++] = 0x50;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  // src_addr = 6, dst_addr = 7
-  if ((v = r.srcAddrLen) > 0) {
-    a = r.srcAddr;
-    if (v === 4) {
-      b[p] = 0x32; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
-      p += 6;
-    } else if (v === 16) {
-      b[p] = 0x32; b[p + 1] = 16; p += 2;
-      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
-      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
-      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
-      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
-      p += 16;
-    } else p = wBytes(b, p, K_SRC_ADDR, a, v);
-  }
-  if ((v = r.dstAddrLen) > 0) {
-    a = r.dstAddr;
-    if (v === 4) {
-      b[p] = 0x3a; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
-      p += 6;
-    } else if (v === 16) {
-      b[p] = 0x3a; b[p + 1] = 16; p += 2;
-      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
-      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
-      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
-      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
-      p += 16;
-    } else p = wBytes(b, p, K_DST_ADDR, a, v);
-  }
-  // etype = 30, proto = 20, src_port = 21, dst_port = 22, in_if = 18, out_if = 19
-  if ((v = r.etype) !== 0) {
-    b[p] = 0xf0; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.proto) !== 0) {
-    b[p] = 0xa0; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.srcPort) !== 0) {
-    b[p] = 0xa8; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.dstPort) !== 0) {
-    b[p] = 0xb0; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.inIf) !== 0) {
-    b[p] = 0x90; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.outIf) !== 0) {
-    b[p] = 0x98; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // src_mac = 27, dst_mac = 28 (48-bit: usually above 2^32, so the hi/lo form is inline too)
-  if ((v = r.srcMac) !== 0) {
-    b[p] = 0xd8; b[p + 1] = 0x01; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else if (v < TWO48) {
-      lo = v >>> 0;
-      u = Math.floor(v / TWO32); // 1 .. 2^16 - 1: the varint is 5 to 7 bytes
-      b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-      lo = (lo >>> 28) | ((u & 7) << 4);
-      u >>>= 3;
-      if (u === 0) { b[p + 4] = lo; p += 5; } else {
-        b[p + 4] = lo | 128; p += 5;
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.dstMac) !== 0) {
-    b[p] = 0xe0; b[p + 1] = 0x01; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else if (v < TWO48) {
-      lo = v >>> 0;
-      u = Math.floor(v / TWO32);
-      b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-      lo = (lo >>> 28) | ((u & 7) << 4);
-      u >>>= 3;
-      if (u === 0) { b[p + 4] = lo; p += 5; } else {
-        b[p + 4] = lo | 128; p += 5;
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  // src_vlan = 33, dst_vlan = 34, vlan_id = 29, ip_tos = 23, forwarding_status = 24,
-  // ip_ttl = 25, ip_flags = 38, tcp_flags = 26, icmp_type = 31, icmp_code = 32,
-  // ipv6_flow_label = 37, fragment_id = 35, fragment_offset = 36
-  if ((v = r.srcVlan) !== 0) {
-    b[p] = 0x88; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.dstVlan) !== 0) {
-    b[p] = 0x90; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.vlanId) !== 0) {
-    b[p] = 0xe8; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.ipTos) !== 0) {
-    b[p] = 0xb8; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.forwardingStatus) !== 0) {
-    b[p] = 0xc0; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.ipTtl) !== 0) {
-    b[p] = 0xc8; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.ipFlags) !== 0) {
-    b[p] = 0xb0; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.tcpFlags) !== 0) {
-    b[p] = 0xd0; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.icmpType) !== 0) {
-    b[p] = 0xf8; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.icmpCode) !== 0) {
-    b[p] = 0x80; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.ipv6FlowLabel) !== 0) {
-    b[p] = 0xa8; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.fragmentId) !== 0) {
-    b[p] = 0x98; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.fragmentOffset) !== 0) {
-    b[p] = 0xa0; b[p + 1] = 0x02; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // src_as = 14, dst_as = 15
-  if ((v = r.srcAs) !== 0) {
-    b[p++] = 0x70;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.dstAs) !== 0) {
-    b[p++] = 0x78;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // next_hop = 12, next_hop_as = 13
-  if ((v = r.nextHopLen) > 0) {
-    a = r.nextHop;
-    if (v === 4) {
-      b[p] = 0x62; b[p + 1] = 4; b[p + 2] = a[0]!; b[p + 3] = a[1]!; b[p + 4] = a[2]!; b[p + 5] = a[3]!;
-      p += 6;
-    } else if (v === 16) {
-      b[p] = 0x62; b[p + 1] = 16; p += 2;
-      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
-      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
-      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
-      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
-      p += 16;
-    } else p = wBytes(b, p, K_NEXT_HOP, a, v);
-  }
-  if ((v = r.nextHopAs) !== 0) {
-    b[p++] = 0x68;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // src_net = 16, dst_net = 17
-  if ((v = r.srcNet) !== 0) {
-    b[p] = 0x80; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.dstNet) !== 0) {
-    b[p] = 0x88; b[p + 1] = 0x01; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // bgp_next_hop = 100
-  if ((v = r.bgpNextHopLen) > 0) {
-    a = r.bgpNextHop;
-    if (v === 4) {
-      b[p] = 0xa2; b[p + 1] = 0x06; b[p + 2] = 4;
-      b[p + 3] = a[0]!; b[p + 4] = a[1]!; b[p + 5] = a[2]!; b[p + 6] = a[3]!;
-      p += 7;
-    } else if (v === 16) {
-      b[p] = 0xa2; b[p + 1] = 0x06; b[p + 2] = 16; p += 3;
-      b[p] = a[0]!; b[p + 1] = a[1]!; b[p + 2] = a[2]!; b[p + 3] = a[3]!;
-      b[p + 4] = a[4]!; b[p + 5] = a[5]!; b[p + 6] = a[6]!; b[p + 7] = a[7]!;
-      b[p + 8] = a[8]!; b[p + 9] = a[9]!; b[p + 10] = a[10]!; b[p + 11] = a[11]!;
-      b[p + 12] = a[12]!; b[p + 13] = a[13]!; b[p + 14] = a[14]!; b[p + 15] = a[15]!;
-      p += 16;
-    } else p = wBytes(b, p, K_BGP_NEXT_HOP, a, v);
-  }
-  // Repeated fields: rare outside sFlow, general helpers.
-  if (r.bgpCommunitiesCount !== 0 && (v = clampCount(r.bgpCommunitiesCount, r.bgpCommunities)) > 0) {
-    p = wPacked(b, p, K_BGP_COMMUNITIES, r.bgpCommunities, v);
-  }
-  if (r.asPathCount !== 0 && (v = clampCount(r.asPathCount, r.asPath)) > 0) {
-    p = wPacked(b, p, K_AS_PATH, r.asPath, v);
-  }
-  if (r.mplsCount !== 0 && (v = clampCount(r.mplsCount, r.mplsTtl)) > 0) {
-    p = wPacked(b, p, K_MPLS_TTL, r.mplsTtl, v);
-    p = wPacked(b, p, K_MPLS_LABEL, r.mplsLabel, v);
-  }
-  if ((v = r.mplsIpLen) > 0) p = wBytes(b, p, K_MPLS_IP, r.mplsIp, v);
-  // observation_domain_id = 70, observation_point_id = 71
-  if ((v = r.observationDomainId) !== 0) {
-    b[p] = 0xb0; b[p + 1] = 0x04; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if ((v = r.observationPointId) !== 0) {
-    b[p] = 0xb8; b[p + 1] = 0x04; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  if (r.layerCount !== 0 && (v = clampCount(r.layerCount, r.layerStack)) > 0) {
-    p = wPacked(b, p, K_LAYER_STACK, r.layerStack, v);
-    p = wPacked(b, p, K_LAYER_SIZE, r.layerSize, v);
-  }
-  if (r.ipv6RoutingHeaderAddressesCount !== 0) {
-    v = clampCount(r.ipv6RoutingHeaderAddressesCount, r.ipv6RoutingHeaderAddresses);
-    for (i = 0; i < v; i++) {
-      a = r.ipv6RoutingHeaderAddresses[i]!;
-      p = wBytes(b, p, K_IPV6_RH_ADDRESSES, a, a.length);
-    }
-  }
-  if ((v = r.ipv6RoutingHeaderSegLeft) !== 0) {
-    b[p] = 0xd0; b[p + 1] = 0x06; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // protocol_name = 107: short ASCII, written inline; anything else takes wString.
-  s = r.protocolName;
-  if ((n = s.length) !== 0) {
-    if (n < 128) {
-      b[p] = 0xda; b[p + 1] = 0x06; b[p + 2] = n;
-      for (i = 0; i < n; i++) {
-        if ((c = s.charCodeAt(i)) > 127) break;
-        b[p + 3 + i] = c;
-      }
-      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
-    } else p = wString(b, p, K_PROTOCOL_NAME, s);
-  }
-  // bytes_in = 113, bytes_out = 114, packets_in = 115, packets_out = 116 (uint64)
-  if ((v = r.bytesIn) !== 0) {
-    b[p] = 0x88; b[p + 1] = 0x07; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.bytesOut) !== 0) {
-    b[p] = 0x90; b[p + 1] = 0x07; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.packetsIn) !== 0) {
-    b[p] = 0x98; b[p + 1] = 0x07; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.packetsOut) !== 0) {
-    b[p] = 0xa0; b[p + 1] = 0x07; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  // export_version = 1000
-  if ((v = r.exportVersion) !== 0) {
-    b[p] = 0xc0; b[p + 1] = 0x3e; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // in_if_name = 1001, out_if_name = 1002: ASCII inline like protocol_name.
-  s = r.inIfName;
-  if ((n = s.length) !== 0) {
-    if (n < 128) {
-      b[p] = 0xca; b[p + 1] = 0x3e; b[p + 2] = n;
-      for (i = 0; i < n; i++) {
-        if ((c = s.charCodeAt(i)) > 127) break;
-        b[p + 3 + i] = c;
-      }
-      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
-    } else p = wString(b, p, K_IN_IF_NAME, s);
-  }
-  s = r.outIfName;
-  if ((n = s.length) !== 0) {
-    if (n < 128) {
-      b[p] = 0xd2; b[p + 1] = 0x3e; b[p + 2] = n;
-      for (i = 0; i < n; i++) {
-        if ((c = s.charCodeAt(i)) > 127) break;
-        b[p + 3 + i] = c;
-      }
-      p = i === n ? p + 3 + n : wStringSlow(b, p + 2, s);
-    } else p = wString(b, p, K_OUT_IF_NAME, s);
-  }
-  if (r.inIfDesc.length !== 0) p = wString(b, p, K_IN_IF_DESC, r.inIfDesc);
-  if (r.outIfDesc.length !== 0) p = wString(b, p, K_OUT_IF_DESC, r.outIfDesc);
-  // template_id = 1005
-  if ((v = r.templateId) !== 0) {
-    b[p] = 0xe8; b[p + 1] = 0x3e; p += 2;
-    u = v >>> 0;
-    if (u < 0x80) b[p++] = u;
-    else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-    else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-    else {
-      while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-      b[p++] = u;
-    }
-  }
-  // raw_bytes = 1006, raw_packets = 1007 (uint64)
-  if ((v = r.rawBytes) !== 0) {
-    b[p] = 0xf0; b[p + 1] = 0x3e; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if ((v = r.rawPackets) !== 0) {
-    b[p] = 0xf8; b[p + 1] = 0x3e; p += 2;
-    if (v <= 0xffffffff) {
-      u = v >>> 0;
-      if (u < 0x80) b[p++] = u;
-      else if (u < 0x4000) { b[p] = u | 128; b[p + 1] = u >>> 7; p += 2; }
-      else if (u < 0x200000) { b[p] = u | 128; b[p + 1] = (u >>> 7) | 128; b[p + 2] = u >>> 14; p += 3; }
-      else {
-        while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-        b[p++] = u;
-      }
-    } else p = wVarint64(b, p, v);
-  }
-  if (r.vrfName.length !== 0) p = wString(b, p, K_VRF_NAME, r.vrfName);
+const writeBody = new Function(
+  'H',
+  `return function writeBody(b, p, r) {
+  var v, u, hi, lo, sec, ns, a, s, n, i, c;${FIELDS.map(fieldCode).join('')}
   return p;
-}
+};`,
+)({ wVarint64, wVarintNs, wBytes, wString, wStringSlow, wPacked, clampCount }) as BodyWriter;
 
 /** Appends one FlowMessage (no length prefix) to `w`. */
 export function writeFlowMessage(w: ByteWriter, rec: FlowRecord): void {
