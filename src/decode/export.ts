@@ -12,11 +12,10 @@ import { FlowType, type FlowRecord, type FlowSink } from './record.js';
 import type { Counters } from './stats.js';
 import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
-import { compileTemplate, type CompiledTemplate, type DecodeCtx } from './compile.js';
+import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
-import { VARIABLE_LENGTH, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
+import { type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
-export { compileTemplate };
 
 /** Hook run on every decoded flow before the sink (sampling, enrichment). */
 export type FlowHook = (rec: FlowRecord, scope: TemplateScope<CompiledTemplate>) => void;
@@ -291,11 +290,6 @@ export class ExportDecoder {
     this.seen = seen;
   }
 
-  /** Decodes waiting data for templates that arrived from elsewhere (the shared store). */
-  replayPending(scope: TemplateScope<CompiledTemplate>, tid: number, nowMs: number): void {
-    this.protocol = scope.protocol;
-    this.replay(scope, tid, nowMs);
-  }
 
   private dataSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number): void {
     const min = ct.minLen;
@@ -379,4 +373,3 @@ function allZero(buf: Uint8Array, p: number, end: number): boolean {
   return true;
 }
 
-export { VARIABLE_LENGTH };

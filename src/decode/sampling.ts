@@ -108,13 +108,19 @@ interface ExporterRates {
   override: number;
 }
 
-const SAMPLERS = 'samplers';
+const TABLES = 'sampling';
+const MAX_TABLE_ENTRIES = 65536;
+
+interface ScopeTables {
+  /** Rate by samplerId, KEY_SELECTOR + selectorId, KEY_IF + ifIndex, or KEY_SCOPE. */
+  readonly samplers: Map<number, number>;
+  readonly interfaces: Map<number, IfInfo>;
+  readonly vrfs: Map<number, string>;
+}
 /** Sampler table keys: samplerId as is, selectorId and interfaces offset, scope-wide -1. */
 const KEY_SELECTOR = 2 ** 36;
 const KEY_IF = 2 ** 37;
 const KEY_SCOPE = -1;
-const INTERFACES = 'interfaces';
-const VRFS = 'vrfs';
 
 interface IfInfo {
   name: string;
@@ -153,6 +159,8 @@ export class Sampling {
   /** Records come in runs from one exporter: skip the map for the same one. */
   private lastExporter: Exporter | undefined;
   private lastRates: ExporterRates = { def: 0, override: 0 };
+  private lastScope: TemplateScope<unknown> | undefined;
+  private lastTables: ScopeTables = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
 
   constructor(cfg: SamplingConfig = DEFAULT_SAMPLING) {
     this.defaults = new RuleSet(cfg.defaults);
@@ -163,57 +171,62 @@ export class Sampling {
   /** Learns sampler tables, interface names and VRF names from an options record. */
   onOptions(scope: TemplateScope<unknown>, row: OptionsRow): void {
     const v = row.values;
+    const t = tablesOf(scope);
     const rate = rateFromValues(v);
     if (rate > 0) {
+      // Keyed by what identifies the sampler: its id, its selector id, the interface the row
+      // is about (scope or identifier field), else the whole scope.
       let key = KEY_SCOPE;
       const sid = num(v['samplerId']);
       const sel = num(v['selectorId']);
       const ifx = num(v['ingressInterface'] ?? v['scopeInterface']);
       if (sid >= 0) key = sid;
       else if (sel >= 0) key = KEY_SELECTOR + sel;
-      else if (ifx >= 0 && row.scopeKey.includes('nterface')) key = KEY_IF + ifx;
-      table<number>(scope, SAMPLERS).set(key, rate);
+      else if (ifx >= 0) key = KEY_IF + ifx;
+      bounded(t.samplers).set(key, rate);
     }
     const name = v['interfaceName'];
     const desc = v['interfaceDescription'];
     if (typeof name === 'string' || typeof desc === 'string') {
       const ifx = num(v['ingressInterface'] ?? v['egressInterface'] ?? v['scopeInterface']);
-      if (ifx >= 0) table<IfInfo>(scope, INTERFACES).set(ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' });
+      if (ifx >= 0) bounded(t.interfaces).set(ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' });
     }
     const vrf = v['VRFname'];
     const vrfId = num(v['ingressVRFID'] ?? v['egressVRFID']);
-    if (typeof vrf === 'string' && vrfId >= 0) table<string>(scope, VRFS).set(vrfId, vrf);
+    if (typeof vrf === 'string' && vrfId >= 0) bounded(t.vrfs).set(vrfId, vrf);
   }
 
   /** Per-record look-ups in the scope's tables (v9 / IPFIX). */
   fromScope(rec: FlowRecord, scope: TemplateScope<unknown>): void {
-    const st = scope.state;
-    if (rec.samplingRate === 0) {
-      const t = st.get(SAMPLERS) as Map<number, number> | undefined;
-      if (t !== undefined) {
-        let r: number | undefined;
-        if (rec.samplerId >= 0) r = t.get(rec.samplerId);
-        if (r === undefined && rec.selectorId >= 0) r = t.get(KEY_SELECTOR + rec.selectorId);
-        if (r === undefined) r = t.get(KEY_IF + rec.inIf) ?? t.get(KEY_SCOPE);
-        if (r !== undefined) rec.samplingRate = r;
-      }
+    // Records come in runs from one scope: find its tables once per run.
+    let t = this.lastTables;
+    if (scope !== this.lastScope) {
+      t = tablesOf(scope);
+      this.lastScope = scope;
+      this.lastTables = t;
     }
-    const ifs = st.get(INTERFACES) as Map<number, IfInfo> | undefined;
-    if (ifs !== undefined) {
-      const i = ifs.get(rec.inIf);
+    if (rec.samplingRate === 0 && t.samplers.size > 0) {
+      const m = t.samplers;
+      let r: number | undefined;
+      if (rec.samplerId >= 0) r = m.get(rec.samplerId);
+      if (r === undefined && rec.selectorId >= 0) r = m.get(KEY_SELECTOR + rec.selectorId);
+      if (r === undefined) r = m.get(KEY_IF + rec.inIf) ?? m.get(KEY_SCOPE);
+      if (r !== undefined) rec.samplingRate = r;
+    }
+    if (t.interfaces.size > 0) {
+      const i = t.interfaces.get(rec.inIf);
       if (i !== undefined) {
         rec.inIfName = i.name;
         rec.inIfDesc = i.desc;
       }
-      const o = ifs.get(rec.outIf);
+      const o = t.interfaces.get(rec.outIf);
       if (o !== undefined) {
         rec.outIfName = o.name;
         rec.outIfDesc = o.desc;
       }
     }
     if (rec.ingressVrfId >= 0) {
-      const vrfs = st.get(VRFS) as Map<number, string> | undefined;
-      const n = vrfs?.get(rec.ingressVrfId);
+      const n = t.vrfs.get(rec.ingressVrfId);
       if (n !== undefined) rec.vrfName = n;
     }
   }
@@ -246,12 +259,18 @@ export class Sampling {
   }
 }
 
-function table<V>(scope: TemplateScope<unknown>, name: string): Map<string | number, V> {
-  let t = scope.state.get(name) as Map<string | number, V> | undefined;
+/** The sampling and enrichment tables of a scope, created on first use, one object per scope. */
+function tablesOf(scope: TemplateScope<unknown>): ScopeTables {
+  let t = scope.state.get(TABLES) as ScopeTables | undefined;
   if (t === undefined) {
-    t = new Map();
-    scope.state.set(name, t);
+    t = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
+    scope.state.set(TABLES, t);
   }
-  if (t.size >= 65536) t.delete(t.keys().next().value as string | number);
   return t;
+}
+
+/** A table about to take an entry, with its oldest entry dropped when full. */
+function bounded<K, V>(m: Map<K, V>): Map<K, V> {
+  if (m.size >= MAX_TABLE_ENTRIES) m.delete(m.keys().next().value as K);
+  return m;
 }
