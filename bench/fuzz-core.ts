@@ -117,16 +117,7 @@ export interface SeedCase {
   datagrams: Uint8Array[];
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+const concat = B.concat;
 
 function legacy(version: 1 | 7, n: number): Uint8Array {
   const b = new Bytes().u16(version).u16(n).u32(3_600_000).u32(1_773_489_600).u32(0);

@@ -39,7 +39,8 @@ export function tlv(format: number, data: Uint8Array, enterprise = 0): Uint8Arra
   return x.bytes();
 }
 
-function concat(parts: ReadonlyArray<Uint8Array>): Uint8Array {
+/** The parts one after another in one new array. */
+export function concat(parts: ReadonlyArray<Uint8Array>): Uint8Array {
   const n = parts.reduce((a, p) => a + p.length, 0);
   const out = new Uint8Array(n);
   let o = 0;
