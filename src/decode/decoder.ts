@@ -12,7 +12,7 @@ import { LegacyDecoder } from './legacy.js';
 import { ExportDecoder } from './export.js';
 import { compileTemplate, type CompiledTemplate } from './compile.js';
 import { SflowDecoder, type CounterSink } from './sflow/mod.js';
-import { TemplateCache, resolveLimits, type TemplateLimits } from '../templates/mod.js';
+import { TemplateCache, resolveLimits, type LearnResult, type OptionsRow, type TemplateDef, type TemplateLimits, type TemplateScope } from '../templates/mod.js';
 import { Sampling, resolveSampling, type SamplingConfig } from './sampling.js';
 
 export interface FlowDecoderOptions {
@@ -42,6 +42,7 @@ export class FlowDecoder {
   lastProtocol: DecodedProtocol = 'unknown';
   readonly sampling: Sampling;
   private exporter: Exporter | undefined;
+  private optionsObserver: ((scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void) | undefined;
 
   constructor(opts: FlowDecoderOptions) {
     this.counters = opts.counters ?? new Counters();
@@ -59,7 +60,11 @@ export class FlowDecoder {
     this.legacy = new LegacyDecoder(this.rec, sink, this.counters);
     this.export = new ExportDecoder(this.rec, sink, this.counters, this.templates);
     this.export.flowHook = (rec, scope) => sampling.fromScope(rec, scope);
-    this.export.optionsHook = (scope, row) => sampling.onOptions(scope, row);
+    this.export.optionsHook = (scope, row) => {
+      sampling.onOptions(scope, row);
+      const o = this.optionsObserver;
+      if (o !== undefined) o(scope, row);
+    };
     this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
   }
 
@@ -108,6 +113,38 @@ export class FlowDecoder {
     }
   }
 
+
+  /** Called with every options record decoded from the wire (after it is applied). */
+  observeOptions(fn: (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void): void {
+    this.optionsObserver = fn;
+  }
+
+  /**
+   * A template learned elsewhere (another worker or instance): learned into the exporter's
+   * scope, and data that waited for it in the pending buffer is decoded now, to the sink.
+   */
+  applyTemplate(exporter: Exporter, domain: number, def: TemplateDef, nowMs: number): LearnResult {
+    const scope = this.templates.scope(exporter, domain, def.protocol);
+    this.exporter = exporter;
+    return this.export.learnShared(scope, def, exporter, nowMs);
+  }
+
+  /** A template withdrawn elsewhere. False when this decoder did not know it. */
+  applyWithdrawal(exporter: Exporter, domain: number, protocol: 9 | 10, id: number): boolean {
+    const ek = this.templates.limits.scopeIncludesPort ? `${exporter.key}|${exporter.port}` : exporter.key;
+    const scope = this.templates.find(ek, domain, protocol);
+    if (scope === undefined || scope.get(id) === undefined) return false;
+    return this.templates.withdraw(scope, id);
+  }
+
+  /** Options data (sampler, interface, VRF tables; system init time) decoded elsewhere. */
+  applyOptions(exporter: Exporter, domain: number, protocol: 9 | 10, row: OptionsRow): void {
+    const scope = this.templates.scope(exporter, domain, protocol);
+    this.templates.keepOptions(scope, row);
+    const init = row.values['systemInitTimeMilliseconds'];
+    if (typeof init === 'number') scope.systemInitMs = init;
+    this.sampling.onOptions(scope, row);
+  }
 
   /** Expires pending data older than the age limit; call periodically. */
   sweep(nowMs: number): void {

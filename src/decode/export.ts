@@ -14,7 +14,7 @@ import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
-import { type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
+import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
 /** Hook run on every decoded flow before the sink (sampling, enrichment). */
@@ -269,6 +269,22 @@ export class ExportDecoder {
       if (res === 'learned' || res === 'changed') this.replay(scope, tid, nowMs);
       p = q;
     }
+  }
+
+  /**
+   * A template that arrived by another route (another worker, another instance): learns it in
+   * `scope` and decodes the data that waited for it. Returns what the cache did.
+   */
+  learnShared(scope: TemplateScope<CompiledTemplate>, def: TemplateDef, exporter: Exporter, nowMs: number): LearnResult {
+    const res = this.cache.learn(scope, def);
+    if ((res === 'learned' || res === 'changed') && scope.pending.size > 0) {
+      this.error = undefined;
+      this.protocol = def.protocol;
+      this.exporter = exporter;
+      this.hdr.sysUptime = 0;
+      this.replay(scope, def.id, nowMs);
+    }
+    return res;
   }
 
   /** Decodes data that waited in the pending buffer for template `tid`. */

@@ -7,3 +7,5 @@ export { PendingQueue, PendingBudget } from './pending.js';
 export type { PendingEntry, PendingHeader } from './pending.js';
 export { TemplateCache, TemplateScope } from './cache.js';
 export type { TemplateEntry, TemplateEvent, LearnResult, OptionsRow, TemplateObserver } from './cache.js';
+export { LocalTemplateStore, scopeKey } from './store.js';
+export type { ScopeRef, StoreChange, TemplateLookup, TemplateStore } from './store.js';
