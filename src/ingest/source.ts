@@ -71,6 +71,20 @@ export interface BatchSource {
   /** Number of sockets actually open. */
   readonly socketCount: number;
   stats(): SourceStats;
+  /**
+   * Stops reading (back-pressure): datagrams wait in the kernel buffer, and what overflows it is
+   * dropped and counted by the kernel. On the dgram path Node keeps reading; `paused` then
+   * tells the consumer to discard (and count) what arrives.
+   */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  /**
+   * Spreads the port's SO_REUSEPORT group (all sockets of all sources bound to it, e.g. one per
+   * worker) over `groupSize` sockets with `mode`. Call once all of them are bound. No-op on the
+   * dgram path.
+   */
+  spreadGroup(mode: SpreadMode, groupSize: number): void;
   /** Let the process exit while the source is open. */
   unref(): void;
   ref(): void;
@@ -141,6 +155,8 @@ class AddonSource implements BatchSource {
   readonly port: number;
   readonly socketCount: number;
   private readonly socks: NativeUdpSocket[] = [];
+  private readonly starts: (() => void)[] = [];
+  paused = false;
   private readonly counters: { datagrams: number; batches: number; bytes: number; truncated: number; rxqOvfl: number }[] =
     [];
   private closed = false;
@@ -178,7 +194,8 @@ class AddonSource implements BatchSource {
         const c = { datagrams: 0, batches: 0, bytes: 0, truncated: 0, rxqOvfl: 0 };
         this.counters.push(c);
         const onBatch = opts.onBatch;
-        this.socks[k]!.start(
+        const sock = this.socks[k]!;
+        const start = () => sock.start(
           batch,
           batchSize,
           slotSize,
@@ -197,6 +214,8 @@ class AddonSource implements BatchSource {
           },
           pacingUs,
         );
+        this.starts.push(start);
+        start();
       }
     } catch (err) {
       for (const s of this.socks) s.close();
@@ -215,6 +234,27 @@ class AddonSource implements BatchSource {
         rcvbuf: this.closed ? 0 : s.rcvbuf(),
       })),
     );
+  }
+
+  pause(): void {
+    if (this.paused || this.closed) return;
+    this.paused = true;
+    for (const s of this.socks) s.stop();
+  }
+
+  resume(): void {
+    if (!this.paused || this.closed) return;
+    this.paused = false;
+    // start() may not run inside onBatch (where pause/resume decisions are often taken).
+    setImmediate(() => {
+      if (this.paused || this.closed) return;
+      for (const start of this.starts) start();
+    });
+  }
+
+  spreadGroup(mode: SpreadMode, groupSize: number): void {
+    if (this.closed) return;
+    this.socks[0]!.spread(mode, groupSize);
   }
 
   unref(): void {
@@ -254,6 +294,7 @@ class DgramSource implements BatchSource {
   address = '';
   port = 0;
   readonly socketCount = 1;
+  paused = false;
   private readonly sock: dgram.Socket;
   private readonly batch: Batch;
   private readonly onBatch: (b: Batch) => void;
@@ -351,6 +392,16 @@ class DgramSource implements BatchSource {
   stats(): SourceStats {
     return sumStats([{ ...this.c, kernelDrops: null, rxqOvfl: null, rcvbuf: this.rcvbuf }]);
   }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  spreadGroup(): void {}
 
   unref(): void {
     this.sock.unref();

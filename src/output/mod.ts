@@ -1,0 +1,10 @@
+/**
+ * Outputs: the sink seam (`FlowOutput`) and the stream outputs (stdout, file) with their
+ * bounded queues and drop policies.
+ */
+export { DROP_REASONS, emptyDropped } from './output.js';
+export type { DrainResult, DropPolicy, DropReason, FlowOutput, OutputStats } from './output.js';
+export { StreamOutput } from './stream.js';
+export type { ChunkWriter, StreamFormat, StreamOutputOptions } from './stream.js';
+export { FileChunkWriter } from './file.js';
+export { PortChunkWriter, StdoutPump } from './stdout.js';

@@ -1,0 +1,238 @@
+/**
+ * An output that writes a byte stream: flows are encoded (NDJSON or length-delimited flowpb)
+ * into a reused buffer, cut into chunks of whole records, and queued for a ChunkWriter (a file,
+ * or stdout through the main thread). The queue is bounded in bytes and honours the drop
+ * policy; one write is in flight at a time, so chunks reach the destination in order.
+ */
+import type { FlowRecord } from '../decode/mod.js';
+import { DelimitedBatchWriter, NdjsonBatchWriter } from '../encode/mod.js';
+import { emptyDropped, type DrainResult, type DropPolicy, type DropReason, type FlowOutput, type OutputStats } from './output.js';
+
+/** Where a stream output's chunks go. */
+export interface ChunkWriter {
+  /** Writes a whole chunk; `done` once it is accepted (or failed). Never called concurrently. */
+  write(chunk: Uint8Array, done: (err: Error | null) => void): void;
+  ready(): boolean;
+  /** Reopens the destination between writes (file rotation). */
+  reopen(): void;
+  close(): Promise<void>;
+}
+
+export type StreamFormat = 'json' | 'flowpb';
+
+export interface StreamOutputOptions {
+  name: string;
+  format: StreamFormat;
+  writer: ChunkWriter;
+  /** Queue bound in bytes. */
+  maxBytes: number;
+  policy: DropPolicy;
+  /** Records are handed to the queue once this many bytes are encoded (default 64 KiB). */
+  chunkBytes?: number;
+  /** Called on write errors (rate-limit in the caller). */
+  onError?: (err: Error) => void;
+}
+
+interface Chunk {
+  buf: Uint8Array;
+  flows: number;
+}
+
+export class StreamOutput implements FlowOutput {
+  readonly name: string;
+  private readonly enc: NdjsonBatchWriter | DelimitedBatchWriter;
+  private readonly writer: ChunkWriter;
+  private readonly maxBytes: number;
+  private readonly policy: DropPolicy;
+  private readonly chunkBytes: number;
+  private readonly onError: (err: Error) => void;
+  private readonly queue: Chunk[] = [];
+  private head = 0;
+  private inFlight = false;
+  private queuedBytes = 0;
+  private queuedFlows = 0;
+  private blocked = false;
+  private backpressure: ((blocked: boolean) => void) | undefined;
+  private drainWaiter: (() => void) | undefined;
+  private closed = false;
+  private flows = 0;
+  private delivered = 0;
+  private bytes = 0;
+  private writeErrors = 0;
+  private readonly dropped = emptyDropped();
+  private readonly writeDone = (err: Error | null) => this.afterWrite(err);
+
+  constructor(opts: StreamOutputOptions) {
+    this.name = opts.name;
+    this.enc = opts.format === 'flowpb' ? new DelimitedBatchWriter(128 * 1024) : new NdjsonBatchWriter(256 * 1024);
+    this.writer = opts.writer;
+    this.maxBytes = opts.maxBytes;
+    this.policy = opts.policy;
+    this.chunkBytes = opts.chunkBytes ?? 64 * 1024;
+    this.onError = opts.onError ?? (() => {});
+  }
+
+  onFlow(rec: FlowRecord): void {
+    this.enc.append(rec);
+  }
+
+  flush(): void {
+    if (this.enc.byteLength >= this.chunkBytes) this.cut();
+  }
+
+  tick(): void {
+    if (this.enc.count > 0) this.cut();
+  }
+
+  ready(): boolean {
+    return !this.closed && this.writer.ready();
+  }
+
+  onBackpressure(fn: (blocked: boolean) => void): void {
+    this.backpressure = fn;
+  }
+
+  countDropped(reason: DropReason, flows: number): void {
+    this.flows += flows;
+    this.dropped[reason] += flows;
+  }
+
+  reopen(): void {
+    this.writer.reopen();
+  }
+
+  stats(): OutputStats {
+    return {
+      flows: this.flows + this.enc.count,
+      delivered: this.delivered,
+      dropped: { ...this.dropped },
+      bytes: this.bytes,
+      queuedBytes: this.queuedBytes + this.enc.byteLength,
+      queuedFlows: this.queuedFlows + this.enc.count,
+      maxBytes: this.maxBytes,
+      writeErrors: this.writeErrors,
+    };
+  }
+
+  async drain(deadline: number): Promise<DrainResult> {
+    this.tick();
+    const before = { delivered: this.delivered, dropped: this.totalDropped() };
+    if (this.queuedFlows > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.drainWaiter = undefined;
+          resolve();
+        }, Math.max(0, deadline - Date.now()));
+        this.drainWaiter = () => {
+          clearTimeout(timer);
+          this.drainWaiter = undefined;
+          resolve();
+        };
+      });
+    }
+    // What is still queued at the deadline is lost: count it.
+    for (let i = this.head; i < this.queue.length; i++) {
+      const c = this.queue[i]!;
+      if (i === this.head && this.inFlight) continue;
+      this.dropped.shutdown += c.flows;
+      this.queuedFlows -= c.flows;
+      this.queuedBytes -= c.buf.length;
+    }
+    if (this.inFlight) {
+      this.queue.length = this.head + 1;
+    } else {
+      this.queue.length = 0;
+      this.head = 0;
+    }
+    return { delivered: this.delivered - before.delivered, dropped: this.totalDropped() - before.dropped };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writer.close();
+  }
+
+  private totalDropped(): number {
+    let n = 0;
+    for (const v of Object.values(this.dropped)) n += v;
+    return n;
+  }
+
+  /** Moves the encoded records into the queue as one chunk (a copy: the encoder reuses its buffer). */
+  private cut(): void {
+    const flows = this.enc.count;
+    const buf = Buffer.from(this.enc.finish());
+    this.flows += flows;
+    const len = buf.length;
+    if (this.queuedBytes + len > this.maxBytes) {
+      if (this.policy === 'drop_newest' || this.closed) {
+        this.dropped.queue_full += flows;
+        return;
+      }
+      if (this.policy === 'drop_oldest') {
+        // Oldest first, never the chunk being written.
+        const first = this.inFlight ? this.head + 1 : this.head;
+        let i = first;
+        while (this.queuedBytes + len > this.maxBytes && i < this.queue.length) {
+          const old = this.queue[i]!;
+          this.dropped.queue_full += old.flows;
+          this.queuedBytes -= old.buf.length;
+          this.queuedFlows -= old.flows;
+          i++;
+        }
+        if (i > first) this.queue.splice(first, i - first);
+        if (this.queuedBytes + len > this.maxBytes) {
+          this.dropped.queue_full += flows;
+          return;
+        }
+      }
+      // block: accepted; the sockets stop until the queue has room (below).
+    }
+    this.queue.push({ buf, flows });
+    this.queuedBytes += len;
+    this.queuedFlows += flows;
+    if (this.policy === 'block' && !this.blocked && this.queuedBytes >= this.maxBytes) {
+      this.blocked = true;
+      this.backpressure?.(true);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.head >= this.queue.length) return;
+    this.inFlight = true;
+    this.writer.write(this.queue[this.head]!.buf, this.writeDone);
+  }
+
+  private afterWrite(err: Error | null): void {
+    const c = this.queue[this.head];
+    this.inFlight = false;
+    if (c !== undefined) {
+      this.head++;
+      this.queuedBytes -= c.buf.length;
+      this.queuedFlows -= c.flows;
+      if (err === null) {
+        this.delivered += c.flows;
+        this.bytes += c.buf.length;
+      } else {
+        this.writeErrors++;
+        this.dropped.write_error += c.flows;
+        this.onError(err);
+      }
+    }
+    if (this.head >= this.queue.length) {
+      this.queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.blocked && this.queuedBytes <= this.maxBytes / 2) {
+      this.blocked = false;
+      this.backpressure?.(false);
+    }
+    if (this.queuedFlows === 0 && this.drainWaiter !== undefined) this.drainWaiter();
+    this.pump();
+  }
+}

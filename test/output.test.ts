@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlowRecord } from '../src/decode/mod.js';
+import { splitDelimited } from '../src/encode/mod.js';
+import { FileChunkWriter, StreamOutput, type ChunkWriter, type DropPolicy } from '../src/output/mod.js';
+
+/** A destination that accepts a chunk only when the test says so (a slow reader). */
+class GatedWriter implements ChunkWriter {
+  readonly written: Uint8Array[] = [];
+  private waiting: { chunk: Uint8Array; done: (e: Error | null) => void }[] = [];
+  fail = false;
+  write(chunk: Uint8Array, done: (e: Error | null) => void): void {
+    this.waiting.push({ chunk: Buffer.from(chunk), done });
+  }
+  release(n = Infinity): void {
+    while (n-- > 0 && this.waiting.length > 0) {
+      const w = this.waiting.shift()!;
+      if (this.fail) w.done(new Error('EIO'));
+      else {
+        this.written.push(w.chunk);
+        w.done(null);
+      }
+    }
+  }
+  get inFlight(): number {
+    return this.waiting.length;
+  }
+  ready(): boolean {
+    return true;
+  }
+  reopen(): void {}
+  async close(): Promise<void> {}
+}
+
+function rec(i: number): FlowRecord {
+  const r = new FlowRecord();
+  r.reset();
+  r.type = 4;
+  r.sequenceNum = i;
+  r.bytes = i;
+  return r;
+}
+
+/** Sends `chunks` chunks of `per` flows each through an output, cutting after each. */
+function feed(out: StreamOutput, chunks: number, per: number, start = 100): void {
+  // Sequence numbers of three digits: every chunk of `per` flows has the same size.
+  let i = start;
+  for (let c = 0; c < chunks; c++) {
+    for (let k = 0; k < per; k++) out.onFlow(rec(i++));
+    out.tick();
+  }
+}
+
+function seqs(chunks: Uint8Array[]): number[] {
+  return chunks.flatMap((c) => Buffer.from(c).toString().trim().split('\n').map((l) => Number(JSON.parse(l).sequence_num)));
+}
+
+for (const policy of ['drop_newest', 'drop_oldest'] as DropPolicy[]) {
+  test(`${policy}: the queue stays within its bound and every flow is delivered or counted`, () => {
+    const w = new GatedWriter();
+    const probe = new StreamOutput({ name: 'x', format: 'json', writer: new GatedWriter(), maxBytes: 1 << 30, policy });
+    feed(probe, 1, 10);
+    const chunkBytes = probe.stats().queuedBytes;
+    const out = new StreamOutput({ name: 'x', format: 'json', writer: w, maxBytes: chunkBytes * 3 + 10, policy });
+    feed(out, 10, 10);
+    const s = out.stats();
+    assert.ok(s.queuedBytes <= s.maxBytes, `${s.queuedBytes} <= ${s.maxBytes}`);
+    assert.equal(s.flows, 100);
+    assert.equal(s.dropped.queue_full + s.queuedFlows, 100);
+    w.release();
+    const after = out.stats();
+    assert.equal(after.delivered + after.dropped.queue_full, 100);
+    const got = seqs(w.written);
+    if (policy === 'drop_newest') assert.deepEqual(got, Array.from({ length: 30 }, (_, k) => 100 + k), 'the first chunks are kept');
+    else {
+      // The chunk being written is never dropped; the newest are kept.
+      assert.deepEqual(got, [...Array.from({ length: 10 }, (_, k) => 100 + k), ...Array.from({ length: 20 }, (_, k) => 180 + k)]);
+    }
+  });
+}
+
+test('block: the output signals back-pressure at the bound and releases it at half', () => {
+  const w = new GatedWriter();
+  const events: boolean[] = [];
+  const probe = new StreamOutput({ name: 'x', format: 'json', writer: new GatedWriter(), maxBytes: 1 << 30, policy: 'block' });
+  feed(probe, 1, 10);
+  const chunkBytes = probe.stats().queuedBytes;
+  const out = new StreamOutput({ name: 'x', format: 'json', writer: w, maxBytes: chunkBytes * 4, policy: 'block' });
+  out.onBackpressure((b) => events.push(b));
+  feed(out, 3, 10);
+  assert.deepEqual(events, []);
+  feed(out, 1, 10, 130);
+  assert.deepEqual(events, [true]);
+  assert.equal(out.stats().dropped.queue_full, 0, 'block never drops');
+  w.release(1);
+  assert.deepEqual(events, [true]);
+  w.release(1);
+  assert.deepEqual(events, [true, false]);
+  w.release();
+  assert.deepEqual(seqs(w.written), Array.from({ length: 40 }, (_, k) => 100 + k));
+});
+
+test('write errors and undelivered flows at the drain deadline are counted by reason', async () => {
+  const w = new GatedWriter();
+  const out = new StreamOutput({ name: 'x', format: 'json', writer: w, maxBytes: 1 << 20, policy: 'drop_newest' });
+  w.fail = true;
+  feed(out, 1, 5);
+  w.release();
+  assert.equal(out.stats().dropped.write_error, 5);
+  assert.equal(out.stats().writeErrors, 1);
+  w.fail = false;
+  feed(out, 2, 5);
+  const r = await out.drain(Date.now() + 50); // the writer never finishes: the chunk behind the one in flight is dropped
+  assert.equal(r.delivered, 0);
+  assert.equal(out.stats().dropped.shutdown, 5);
+  w.release();
+  const s = out.stats();
+  assert.equal(s.delivered, 5);
+  assert.equal(s.delivered + s.dropped.write_error + s.dropped.shutdown, s.flows);
+});
+
+test('file output appends whole flowpb records and reopens after rotation', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
+  try {
+    const path = join(dir, 'flows.bin');
+    const out = new StreamOutput({ name: 'f', format: 'flowpb', writer: new FileChunkWriter(path), maxBytes: 1 << 20, policy: 'drop_newest' });
+    feed(out, 3, 7);
+    await out.drain(Date.now() + 2000);
+    renameSync(path, `${path}.1`);
+    out.reopen();
+    await new Promise((r) => setTimeout(r, 50));
+    feed(out, 1, 4, 121);
+    await out.drain(Date.now() + 2000);
+    await out.close();
+    assert.equal(splitDelimited(readFileSync(`${path}.1`)).length, 21);
+    assert.equal(splitDelimited(readFileSync(path)).length, 4);
+    assert.equal(out.stats().delivered, 25);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
