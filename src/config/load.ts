@@ -133,7 +133,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadResult {
 function readConfigFile(file: string, origins: Origins): unknown {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =

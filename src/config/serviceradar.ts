@@ -120,15 +120,16 @@ export const ServiceRadarSchema = O({
   listeners: Type.Array(Type.Union([NetflowListener, SflowListener, IpfixTlsListener]), { minItems: 1 }),
 });
 
-/** Top-level keys only our own format has. */
+/** Top-level keys only our own format has (listeners and template_store are in both). */
 const NATIVE_ONLY = ['outputs', 'workers', 'templates', 'sampling', 'queue', 'metrics', 'logging', 'shutdown', 'nats'];
 
 /** Whether a parsed file is a ServiceRadar flow-collector configuration. */
 export function isServiceRadarConfig(o: Obj): boolean {
-  if (Object.hasOwn(o, 'outputs')) return false;
+  // Any section of our own format makes it ours (and a stray nats_url an unknown key).
+  if (NATIVE_ONLY.some((k) => Object.hasOwn(o, k))) return false;
   if (Object.hasOwn(o, 'nats_url') || Object.hasOwn(o, 'stream_name')) return true;
   const ls = o['listeners'];
-  return Array.isArray(ls) && ls.some((l) => isPlainObject(l) && Object.hasOwn(l, 'listen_addr')) && !NATIVE_ONLY.some((k) => Object.hasOwn(o, k));
+  return Array.isArray(ls) && ls.some((l) => isPlainObject(l) && Object.hasOwn(l, 'listen_addr'));
 }
 
 export interface ServiceRadarMapping {
