@@ -341,8 +341,8 @@ function applyFlags(raw: Obj, flags: ServeFlags, problems: Problems): void {
     }
   }
   if (flags.format !== undefined) {
-    if (!Array.isArray(raw['outputs'])) raw['outputs'] = [{ type: 'stdout' }];
-    (raw['outputs'] as unknown[]).forEach((o, i) => {
+    if (raw['outputs'] === undefined) raw['outputs'] = [{ type: 'stdout' }];
+    (Array.isArray(raw['outputs']) ? raw['outputs'] : []).forEach((o: unknown, i: number) => {
       if (isPlainObject(o)) {
         o['format'] = flags.format;
         set.set(`outputs[${i}].format`, '--format');
