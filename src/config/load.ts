@@ -395,28 +395,6 @@ const SERVE_OPTIONS: Record<string, FlagSpec> = {
   '--log-level': { value: LOG_LEVELS.join('|') },
 };
 
-export const SERVE_USAGE = `Usage: flow-collector serve [options]
-
-Receives NetFlow v1/v5/v7/v9, IPFIX and sFlow v5 over UDP and writes the flows to the outputs.
-
-Options:
-  -c, --config FILE            configuration file, JSON or YAML (default: $FLOW_COLLECTOR_CONFIG,
-                               else the built-in defaults); a ServiceRadar flow-collector JSON
-                               file is accepted as it is
-      --check-config           check the configuration, print the effective one, and exit
-      --listen ADDRESS:PORT    receive on this UDP port (repeat for more; replaces the configured
-                               listeners); IPv6 as [::]:2055
-      --output stdout|file:PATH  the single output (replaces the configured outputs)
-      --format json|flowpb     format of every output
-      --workers N|auto         decoding worker threads (auto: one per CPU)
-      --metrics-addr ADDRESS:PORT|off   Prometheus metrics server, or off
-      --log-level LEVEL        ${LOG_LEVELS.join(', ')}
-  -h, --help                   show this help
-
-Settings can also come from FLOW_COLLECTOR_<SECTION>__<SETTING> variables, e.g.
-FLOW_COLLECTOR_WORKERS=4, FLOW_COLLECTOR_QUEUE__MAX_BYTES=1048576. Precedence: defaults < file <
-environment < options. See docs/configuration.md.
-`;
 
 /** Parses the arguments of `serve`. Throws ConfigError naming every bad option. */
 export function parseServeArgs(argv: string[]): ParsedServeArgs {
