@@ -94,7 +94,7 @@ export async function runServe(argv: string[]): Promise<number> {
       listeners: collector.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, sockets: l.sockets, receive_buffer_bytes_per_socket: l.rcvbuf })),
       ingest_path: collector.listeners[0]?.path,
       ingest_reason: collector.listeners[0]?.reason,
-      workers: config.workers,
+      workers: collector.workers,
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),
       metrics: collector.metricsAddress !== null ? `http://${collector.metricsAddress.address.includes(':') ? `[${collector.metricsAddress.address}]` : collector.metricsAddress.address}:${collector.metricsAddress.port}` : 'off',
       queue: config.queue,

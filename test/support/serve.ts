@@ -31,6 +31,14 @@ export interface ServeProcess {
   /** Sends a signal and resolves with the exit code once the process has exited. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
+  /** With `holdStdout`: start reading stdout now. */
+  releaseStdout(): void;
+}
+
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Do not read the child's stdout until releaseStdout() (a stuck consumer: the pipe fills). */
+  holdStdout?: boolean;
 }
 
 export interface RunResult {
@@ -59,13 +67,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 }
 
 /** Starts serve; resolves once it logged "flow-collector started" (rejects if it exits first). */
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<ServeProcess> {
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<ServeProcess> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   const proc = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, any>[] = [];
   const out: Buffer[] = [];
   let errText = '';
   let partial = '';
-  proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  const read = () => proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  if (opts.holdStdout !== true) read();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
@@ -97,6 +107,7 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, timeoutM
             metricsUrl: rec!['metrics'],
             started: rec!,
             exited,
+            releaseStdout: read,
             stop: async (signal = 'SIGTERM', ms = 20_000) => {
               if (proc.exitCode !== null) return proc.exitCode;
               proc.kill(signal);
