@@ -138,5 +138,7 @@ export async function runServe(argv: string[]): Promise<number> {
     },
     'flow-collector stopped',
   );
-  return why.error !== undefined || report.terminated > 0 ? 1 : 0;
+  // Exit now: a write to a consumer that stopped reading stdout could otherwise keep the
+  // process alive after the drain deadline (everything undelivered is counted above).
+  process.exit(why.error !== undefined || report.terminated > 0 ? 1 : 0);
 }
