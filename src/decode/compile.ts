@@ -184,6 +184,8 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const assignedNum = new Set<string>();
   const assignedAddr = new Set<string>();
   const usedLocal = new Set<number>();
+  /** Template index of the field each local was read from (a template may repeat an element). */
+  const localField = new Map<number, number>();
   let restMin = minLen;
   lines.push(`if (p + ${minLen} > end) return -1;`);
   lines.push('var l = 0;');
@@ -246,6 +248,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         code = `{ const v = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]; if (v !== 0 && rec.mplsCount < 32) { rec.mplsLabel[rec.mplsCount] = v >>> 4; rec.mplsTtl[rec.mplsCount] = 0; rec.mplsCount++; } }`;
       } else if (LOCALS.has(id) && used.has(id) && !usedLocal.has(id) && flen >= 1 && flen <= 8) {
         usedLocal.add(id);
+        localField.set(id, i);
         decl.add(`c${id}`);
         decl.add(`o${id}`);
         const ntp = id >= 154 && id <= 157;
@@ -260,6 +263,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         if (id === 160) code += ` ${extra}`;
       } else if (id === 160 && flen >= 1 && flen <= 8 && !usedLocal.has(160)) {
         usedLocal.add(160);
+        localField.set(160, i);
         decl.add('c160');
         decl.add('o160');
         code = `c160 = ${readExpr(flen, 'p')}; o160 = p; ${extra}`;
@@ -300,7 +304,10 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
       default: {
         // sysUpTime-relative: ms since boot. With a header sysUptime (v9) the difference to it
         // is taken as a signed 32-bit value, so a counter that wrapped (49.7 days) still works.
-        const fi = fields.findIndex((x) => x.pen === 0 && x.id === id);
+        // Kept as an extra (when there is no time base) with the offset AND length of the field
+        // the value was read from: an earlier occurrence of the same element (variable-length,
+        // or longer than 8) is not the one in the local and already went to the extras.
+        const fi = localField.get(id)!;
         const keep = `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
         if (has(160)) return `H.set${S}Ms(rec, c160 + c${id});`;
         return `if (ctx.sysUptime >= 0) H.set${S}Ms(rec, ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)); else if (ctx.uptimeBase >= 0) H.set${S}Ms(rec, ctx.uptimeBase + c${id}); else ${keep}`;
