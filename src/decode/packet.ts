@@ -1,14 +1,16 @@
 /**
- * Raw packet header walker for sFlow "sampled header" records (flow record 0:1).
+ * Raw packet header walker: sFlow "sampled header" records (flow record 0:1) today; it lives
+ * outside sflow/ so that other decoders can walk the sampled packets they carry.
  *
- * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack -> IPv4 / IPv6 (with extension
- * headers) -> TCP / UDP / ICMP / ICMPv6 and fills the fields of a reused FlowRecord. It reads
- * straight from the datagram buffer (manual big-endian reads), never allocates on the common
- * path, never throws, and stops quietly where the header was cut: whatever lies before the cut
- * is decoded, the rest is left at its zero value.
+ * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack (-> pseudowire control word ->
+ * Ethernet) -> IPv4 / IPv6 (with extension headers) -> TCP / UDP / ICMP / ICMPv6 and fills the
+ * fields of a reused FlowRecord. It reads straight from the datagram buffer (manual big-endian
+ * reads), never reads outside [off, off + len), never allocates on the common path, never throws,
+ * and stops quietly where the header was cut: whatever lies before the cut is decoded, the rest
+ * is left as it was.
  */
-import { LayerStack, MAX_REPEATED, type FlowRecord } from '../record.js';
-import { protocolName } from '../registry/mod.js';
+import { LayerStack, MAX_REPEATED, type FlowRecord } from './record.js';
+import { protocolName } from './registry/mod.js';
 
 /** sFlow header_protocol values (sFlow v5 spec, "sampled_header"). */
 export const HeaderProtocol = {
@@ -50,7 +52,7 @@ function pushLayer(rec: FlowRecord, layer: number, size: number): void {
   }
 }
 
-/** Adds `size` bytes to the last layer (IPv6 extension headers without a LayerStack value). */
+/** Adds `size` bytes to the last layer (headers without a LayerStack value of their own). */
 function growLastLayer(rec: FlowRecord, size: number): void {
   const i = rec.layerCount - 1;
   if (i >= 0) rec.layerSize[i] = rec.layerSize[i]! + size;
@@ -61,14 +63,14 @@ function mac48(b: Uint8Array, o: number): number {
 }
 
 /**
- * Decodes the sampled header `buf[off, off+len)` of header_protocol `proto` into `rec`.
+ * Decodes the sampled header `buf[off, off+len)` of sFlow header_protocol `proto` into `rec`.
  * Returns a WalkResult code; never throws.
  */
 export function walkHeader(buf: Uint8Array, off: number, len: number, proto: number, rec: FlowRecord): WalkResultCode {
   const end = off + len;
   switch (proto) {
     case HeaderProtocol.ETHERNET_ISO88023:
-      return walkEthernet(buf, off, end, rec);
+      return walkEthernet(buf, off, end, rec, false);
     case HeaderProtocol.IPV4:
       rec.etype = ETYPE_IPV4;
       return walkIPv4(buf, off, end, rec);
@@ -76,13 +78,14 @@ export function walkHeader(buf: Uint8Array, off: number, len: number, proto: num
       rec.etype = ETYPE_IPV6;
       return walkIPv6(buf, off, end, rec);
     case HeaderProtocol.MPLS:
-      return walkMpls(buf, off, end, rec);
+      return walkMpls(buf, off, end, rec, false);
     default:
       return WalkResult.unsupported;
   }
 }
 
-function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+/** `inPw`: the frame is a pseudowire's payload (a second pseudowire inside it is not followed). */
+function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   if (end - o < 14) return WalkResult.truncated;
   rec.dstMac = mac48(b, o);
   rec.srcMac = mac48(b, o + 6);
@@ -107,10 +110,10 @@ function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord): W
     return WalkResult.ok;
   }
   rec.etype = etype;
-  return walkEtype(b, o, end, etype, rec);
+  return walkEtype(b, o, end, etype, rec, inPw);
 }
 
-function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: FlowRecord): WalkResultCode {
+function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   switch (etype) {
     case ETYPE_IPV4:
       return walkIPv4(b, o, end, rec);
@@ -118,13 +121,20 @@ function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: Fl
       return walkIPv6(b, o, end, rec);
     case ETYPE_MPLS_UC:
     case ETYPE_MPLS_MC:
-      return walkMpls(b, o, end, rec);
+      return walkMpls(b, o, end, rec, inPw);
     default:
       return WalkResult.ok;
   }
 }
 
-function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+/**
+ * MPLS label stack, then the payload, which has no type field of its own. As Wireshark does by
+ * default, the first nibble after the bottom-of-stack entry decides: 4 IPv4, 6 IPv6, 0 the
+ * pseudowire control word (RFC 4385) followed by an Ethernet frame (Ethernet over MPLS,
+ * RFC 4448); anything else (1 = associated channel, RFC 4385; Ethernet without a control word,
+ * which cannot be told apart reliably) ends the walk after the labels.
+ */
+function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   const start = o;
   let bottom = false;
   while (!bottom) {
@@ -143,7 +153,6 @@ function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
     o += 4;
   }
   pushLayer(rec, LayerStack.MPLS, o - start);
-  // No EtherType after the stack: guess IPv4/IPv6 from the version nibble.
   if (o >= end) return WalkResult.truncated;
   const v = b[o]! >> 4;
   if (v === 4) {
@@ -153,6 +162,12 @@ function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
   if (v === 6) {
     rec.etype = ETYPE_IPV6;
     return walkIPv6(b, o, end, rec);
+  }
+  if (v === 0 && !inPw) {
+    // The 4-byte control word counts towards the MPLS layer, so layer sizes still add up.
+    if (end - o < 4) return WalkResult.truncated;
+    growLastLayer(rec, 4);
+    return walkEthernet(b, o + 4, end, rec, true);
   }
   return WalkResult.ok;
 }
