@@ -1,13 +1,16 @@
 /**
- * Raw packet header walker: sFlow "sampled header" records (flow record 0:1) today; it lives
- * outside sflow/ so that other decoders can walk the sampled packets they carry.
+ * Raw packet header walker, shared by sFlow "sampled header" records (flow record 0:1) and the
+ * sampled-packet sections of NetFlow v9 / IPFIX records (`layer2packetSection` 104,
+ * `dataLinkFrameSection` 315, `ipHeaderPacketSection` 313; compile.ts calls it).
  *
  * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack (-> pseudowire control word ->
  * Ethernet) -> IPv4 / IPv6 (with extension headers) -> TCP / UDP / ICMP / ICMPv6 and fills the
  * fields of a reused FlowRecord. It reads straight from the datagram buffer (manual big-endian
  * reads), never reads outside [off, off + len), never allocates on the common path, never throws,
  * and stops quietly where the header was cut: whatever lies before the cut is decoded, the rest
- * is left as it was.
+ * is left as it was. It writes every field it finds; a caller that owns some of them already
+ * (a NetFlow / IPFIX template's own elements) saves and restores those around the walk, so the
+ * sFlow path pays nothing for that.
  */
 import { LayerStack, MAX_REPEATED, type FlowRecord } from './record.js';
 import { protocolName } from './registry/mod.js';
@@ -26,7 +29,7 @@ export const WalkResult = {
   ok: 0,
   /** The header ended before the walk did; fields up to the cut are set. */
   truncated: 1,
-  /** header_protocol we do not decode (token ring, FDDI, ...): nothing set. */
+  /** header_protocol (or IP version) we do not decode (token ring, FDDI, ...): nothing set. */
   unsupported: 2,
 } as const;
 export type WalkResultCode = (typeof WalkResult)[keyof typeof WalkResult];
@@ -82,6 +85,18 @@ export function walkHeader(buf: Uint8Array, off: number, len: number, proto: num
     default:
       return WalkResult.unsupported;
   }
+}
+
+/**
+ * Decodes an IP packet that starts at `off` (IPFIX `ipHeaderPacketSection`): IPv4 or IPv6 by the
+ * version nibble; any other version is `unsupported` and sets nothing.
+ */
+export function walkIpPacket(buf: Uint8Array, off: number, len: number, rec: FlowRecord): WalkResultCode {
+  if (len < 1) return WalkResult.truncated;
+  const v = buf[off]! >> 4;
+  if (v === 4) return walkHeader(buf, off, len, HeaderProtocol.IPV4, rec);
+  if (v === 6) return walkHeader(buf, off, len, HeaderProtocol.IPV6, rec);
+  return WalkResult.unsupported;
 }
 
 /** `inPw`: the frame is a pseudowire's payload (a second pseudowire inside it is not followed). */
@@ -338,4 +353,26 @@ function walkTransport(b: Uint8Array, o: number, end: number, proto: number, rec
     default:
       return WalkResult.ok;
   }
+}
+
+/**
+ * Length of the IP packet a walk of `buf[off, off+len)` found (IPv4 total length; IPv6 40 +
+ * payload length), from the layers it recorded in `rec`; 0 when there is none, when it was cut
+ * before the length field, or for an IPv6 jumbogram (payload length 0, RFC 2675).
+ */
+export function ipPacketLength(buf: Uint8Array, off: number, len: number, rec: FlowRecord): number {
+  let o = off;
+  const n = rec.layerCount;
+  for (let i = 0; i < n; i++) {
+    const layer = rec.layerStack[i]!;
+    if (layer === LayerStack.IPv4 || layer === LayerStack.IPv6) {
+      if (o + 6 > off + len) return 0;
+      const v = (buf[o + 2]! << 8) | buf[o + 3]!;
+      if (layer === LayerStack.IPv4) return v;
+      const plen = (buf[o + 4]! << 8) | buf[o + 5]!;
+      return plen === 0 ? 0 : 40 + plen;
+    }
+    o += rec.layerSize[i]!;
+  }
+  return 0;
 }
