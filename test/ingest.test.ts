@@ -429,6 +429,11 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     const st = src.stats();
     assert.equal(st.rxqOvfl, st.kernelDrops);
     assert.ok(st.rxqOvfl! > 0);
+    // A closed source keeps reporting what the kernel dropped (the service's final snapshot is
+    // taken after its sockets are closed, and counters must not go back to 0).
+    await src.close();
+    assert.equal(src.stats().kernelDrops, st.kernelDrops);
+    assert.deepEqual(src.stats().sockets.map((x) => x.kernelDrops), st.sockets.map((x) => x.kernelDrops));
   });
 
   it('shares the load of many exporters across SO_REUSEPORT sockets', async () => {

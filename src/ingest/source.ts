@@ -160,6 +160,8 @@ class AddonSource implements BatchSource {
   private readonly counters: { datagrams: number; batches: number; bytes: number; truncated: number; rxqOvfl: number }[] =
     [];
   private closed = false;
+  /** Kernel drop counts read just before the sockets closed (a closed socket has none to read). */
+  private finalDrops: number[] = [];
 
   constructor(opts: SourceOptions, reason: string, log: (m: string) => void) {
     const addon = requireAddon();
@@ -230,7 +232,7 @@ class AddonSource implements BatchSource {
     return sumStats(
       this.socks.map((s, k) => ({
         ...this.counters[k]!,
-        kernelDrops: this.closed ? 0 : s.kernelDrops(),
+        kernelDrops: this.closed ? (this.finalDrops[k] ?? 0) : s.kernelDrops(),
         rcvbuf: this.closed ? 0 : s.rcvbuf(),
       })),
     );
@@ -267,6 +269,8 @@ class AddonSource implements BatchSource {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    // Counters never go back: what the kernel dropped stays counted after close.
+    this.finalDrops = this.socks.map((s) => s.kernelDrops());
     this.closed = true;
     for (const s of this.socks) s.close();
   }
