@@ -291,10 +291,15 @@ export class Pipeline {
   }
 
   /**
-   * Stops reading, drops (and counts) data still waiting for templates, then delivers what was
-   * decoded until the deadline.
+   * Reads and decodes what the kernel already queued on the sockets (for at most half the time
+   * left), stops reading, drops (and counts) data still waiting for templates, then delivers
+   * what was decoded until the deadline.
    */
   async stop(deadline: number): Promise<{ delivered: number; dropped: number }> {
+    // Closing a socket discards its queue uncounted: datagrams that arrived before the stop are
+    // read first, so each one sent is decoded or counted as a kernel drop.
+    const readBy = Date.now() + Math.max(0, deadline - Date.now()) / 2;
+    await Promise.all(this.listeners.map((l) => l.source?.readQueued(readBy)));
     await this.closeSources();
     this.stopped = true;
     for (const l of this.listeners) for (const s of l.decoder.templates.scopes()) s.pending.clear('pending.dropped.shutdown');
