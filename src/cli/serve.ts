@@ -37,8 +37,8 @@ Environment: FLOW_COLLECTOR_<SECTION>__<KEY> overrides a setting (e.g. FLOW_COLL
 FLOW_COLLECTOR_QUEUE__DROP_POLICY=block). Precedence: defaults < file < environment < flags.
 See docs/configuration.md.
 
-Signals: SIGTERM/SIGINT stop reading, deliver what was decoded (shutdown.drain_timeout_ms), exit 0;
-a second signal exits at once. SIGHUP reopens output files.
+Signals: SIGTERM/SIGINT read what the sockets already hold, stop reading, deliver what was decoded
+(shutdown.drain_timeout_ms), exit 0; a second signal exits at once. SIGHUP reopens output files.
 
 Exit codes: 0 stopped cleanly, 1 start-up or runtime failure (e.g. port in use), 2 bad configuration.
 `;
@@ -122,7 +122,7 @@ export async function runServe(argv: string[]): Promise<number> {
   });
 
   const why = await Promise.race([signalled.then((s) => ({ signal: s, error: undefined })), failed.then((e) => ({ signal: undefined, error: e }))]);
-  log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: no longer reading; delivering what was decoded');
+  log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: reading what the sockets hold, then delivering what was decoded');
   const report = await collector.stop();
   const t = collector.totals();
   log.info(
