@@ -257,7 +257,7 @@ test('environment overrides the file, parsed by the type of each setting', () =>
   assert.deepEqual(config.metrics, { enabled: true, address: '0.0.0.0:9191' });
   assert.equal(config.templates.scope_includes_port, true);
   assert.deepEqual(config.nats?.servers, ['nats://a:4222', 'nats://b:4222']);
-  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.raw', batch_size: 100 }]);
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.raw', batch_size: 100, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
   assert.deepEqual(
     config.listeners.map((l) => [l.name, l.address, l.port]),
     [
@@ -523,6 +523,21 @@ test('an unwritable output directory is refused at load', { skip: process.getuid
   has(problems({ flags: { output: `file:${join(ro, 'flows.ndjson')}` } }), 'is not writable by this user');
 });
 
+test('nats: subject placeholders {protocol} and {exporter}, batch and ack settings', () => {
+  const f = (subject: string, streamSubjects: string, extra = '') =>
+    file('ph.yaml', `outputs:\n  - { type: nats, subject: "${subject}"${extra} }\nnats:\n  servers: [nats://x:4222]\n  stream: { subjects: [${streamSubjects}] }\n  ack_window: 64\n  max_retries: 3\n`);
+  const { config } = load({ file: f('flows.{protocol}.{exporter}', '"flows.>"', ', max_batch_bytes: 65536, max_batch_delay_ms: 0') });
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.{protocol}.{exporter}', batch_size: 100, max_batch_bytes: 65536, max_batch_delay_ms: 0 }]);
+  assert.equal(config.nats?.ack_window, 64);
+  assert.equal(config.nats?.max_retries, 3);
+  has(problems({ file: f('flows.{proto}', '"flows.>"') }), 'outputs[0].subject: "flows.{proto}": the placeholders are the whole tokens {protocol} and {exporter}');
+  has(problems({ file: f('flows.x{exporter}', '"flows.>"') }), 'the placeholders are the whole tokens');
+  has(problems({ file: f('flows.raw', '"flows.{protocol}"') }), 'nats.stream.subjects[0]: "flows.{protocol}": "{" and "}" belong in published subjects only');
+  // A placeholder token is only stored by a wildcard.
+  has(problems({ file: f('flows.raw.{protocol}', '"flows.raw.netflow"') }), 'flows published to "flows.raw.{protocol}" would not be stored');
+  assert.equal(load({ file: f('flows.raw.{protocol}', '"flows.raw.*"') }).config.outputs[0]!.type, 'nats');
+});
+
 test('nats: servers, authentication, files, stream name and subjects', () => {
   const ca = file('ca.pem', 'x');
   const base = (nats: string, extra = '') =>
@@ -559,8 +574,10 @@ test('nats: servers, authentication, files, stream name and subjects', () => {
   const { config, warnings } = load({ file: base('servers: [nats://x:4222]\nstream:\n  manage: false\n  subjects: ["elsewhere.>"]') });
   assert.deepEqual(config.nats, {
     servers: ['nats://x:4222'],
-    stream: { name: 'flows', subjects: ['elsewhere.>'], max_bytes: 1024 ** 3, replicas: 1, manage: false },
+    stream: { name: 'flows', subjects: ['elsewhere.>'], max_bytes: 1024 ** 3, replicas: 1, manage: false, duplicate_window_s: 120 },
     publish_timeout_ms: 5000,
+    ack_window: 32,
+    max_retries: 10,
   });
   assert.deepEqual(warnings, []);
 });
@@ -766,7 +783,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
   assert.equal(limits.pendingMaxAgeMs, 300_000);
 
   // output, queue, metrics
-  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 250 }]);
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 250, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
   assert.deepEqual(config.queue, { max_bytes: 20000 * 256, drop_policy: 'drop_oldest' });
   assert.deepEqual(config.metrics, { enabled: true, address: '0.0.0.0:50046' });
 
@@ -774,8 +791,10 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
   assert.deepEqual(config.nats, {
     servers: ['nats://serviceradar-nats:4222'],
     tls: { ca_file: join(certs, 'root.pem'), cert_file: join(certs, 'flow-collector.pem'), key_file: join(certs, 'flow-collector-key.pem') },
-    stream: { name: 'events', subjects: ['events.>', 'flows.raw.ipfix', 'flows.raw.netflow', 'flows.raw.sflow'], max_bytes: 2147483648, replicas: 3, manage: true },
+    stream: { name: 'events', subjects: ['events.>', 'flows.raw.ipfix', 'flows.raw.netflow', 'flows.raw.sflow'], max_bytes: 2147483648, replicas: 3, manage: true, duplicate_window_s: 120 },
     publish_timeout_ms: 3000,
+    ack_window: 32,
+    max_retries: 10,
     partition: 'edge-east',
   });
   assert.deepEqual(config.template_store, { backend: 'nats_kv', kv_bucket: 'flow_templates', kv_history: 5, kv_ttl_s: 86400, kv_replicas: 1, servers: ['nats://kv-nats:4222'] });
@@ -841,7 +860,7 @@ test('ServiceRadar: minimal file, their defaults, and the keys of newer releases
   const tiny = load({ file: file('tiny.json', JSON.stringify({ nats_url: 'nats://n:4222', stream_name: 'flows', listeners: [{ protocol: 'netflow', listen_addr: '127.0.0.1:2055', subject: 'flows.raw.netflow' }], channel_size: 10, security: { mode: 'none', tls: { ca_file: 'x' } } })) });
   assert.equal(tiny.config.queue.max_bytes, 65536);
   assert.equal(tiny.config.nats?.stream.max_bytes, 10 * 1024 ** 3, "ServiceRadar's default stream size");
-  assert.deepEqual(tiny.config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 100 }]);
+  assert.deepEqual(tiny.config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 100, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
   has(tiny.warnings, 'is below the smallest queue (65536 bytes)');
   has(tiny.warnings, 'security.tls: ignored because security.mode is "none"');
 });

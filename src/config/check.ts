@@ -486,6 +486,8 @@ export function subjectProblem(subject: string, wildcards: boolean): string | un
       if (t === '>' && i !== tokens.length - 1) return `"${subject}": ">" must be the last token`;
     } else if (t.includes('*') || t.includes('>')) {
       return `"${subject}": wildcards "*" and ">" must be whole tokens`;
+    } else if ((t.includes('{') || t.includes('}')) && (wildcards || (t !== '{protocol}' && t !== '{exporter}'))) {
+      return wildcards ? `"${subject}": "{" and "}" belong in published subjects only` : `"${subject}": the placeholders are the whole tokens {protocol} and {exporter}`;
     }
   }
   return undefined;

@@ -4,7 +4,7 @@
  */
 export { loadConfig, parseServeArgs, configJsonSchema, formatConfig, listenerLimits, autoWorkers, envVariables, ENV_PREFIX } from './load.js';
 export type { ServeFlags, LoadOptions, LoadResult, ParsedServeArgs } from './load.js';
-export { ConfigError } from './check.js';
+export { ConfigError, subjectMatches, subjectProblem } from './check.js';
 export { FileConfigSchema, CollectorConfigSchema, DEFAULT_PORTS, DEFAULT_METRICS_ADDRESS, MIN_QUEUE_BYTES } from './schema.js';
 export type {
   CollectorConfig,

@@ -52,8 +52,8 @@ const FormatSchema = Type.Union([Type.Literal('json'), Type.Literal('flowpb')], 
   description: "'json': NDJSON, one flow per line; 'flowpb': length-delimited flowpb.FlowMessage stream",
 });
 const NatsFormatSchema = Type.Union([Type.Literal('flowpb'), Type.Literal('flowpb-batch'), Type.Literal('json')], {
-  default: 'flowpb',
-  description: "'flowpb': one flowpb.FlowMessage per NATS message (what ServiceRadar and goflow2 consumers read); 'flowpb-batch': length-delimited FlowMessages, up to batch_size per message; 'json': one JSON flow per message",
+  default: 'flowpb-batch',
+  description: "'flowpb-batch': many length-delimited FlowMessages per message (cut at batch_size flows, max_batch_bytes or max_batch_delay_ms); 'flowpb': one flowpb.FlowMessage per NATS message (what ServiceRadar's EventWriter reads); 'json': one JSON flow per message",
 });
 const LogLevelSchema = Type.Union(
   [Type.Literal('trace'), Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('fatal'), Type.Literal('silent')],
@@ -192,8 +192,10 @@ const FileOutputFileSchema = fileObject(
 const natsOutputProps = {
   type: Type.Literal('nats'),
   format: NatsFormatSchema,
-  subject: Str('subject flows are published to, unless their listener sets one', 'flows.raw'),
-  batch_size: Int(1, 10000, 100, "flows per message for 'flowpb-batch'; for the other formats, messages published before waiting for acknowledgements"),
+  subject: Str('subject flows are published to, unless their listener sets one; the tokens {protocol} and {exporter} are replaced per flow', 'flows.raw'),
+  batch_size: Int(1, 10000, 100, "'flowpb-batch': most flows per message"),
+  max_batch_bytes: Int(1024, 64 * MiB, 256 * KiB, "'flowpb-batch': most bytes per message (also kept under the server's max_payload)"),
+  max_batch_delay_ms: Int(0, 60_000, 100, 'longest a flow waits in a batch before it is published (checked every 100 ms)'),
 };
 const NatsOutputFileSchema = fileObject(natsOutputProps, ['type'], { description: 'publish flows to NATS JetStream (needs the nats section)' });
 export const OutputFileSchema = Type.Union([StdoutFileSchema, FileOutputFileSchema, NatsOutputFileSchema], { description: 'an output, chosen by its type' });
@@ -205,6 +207,7 @@ const streamProps = {
   max_age_s: Int(1, undefined, undefined, 'oldest message kept, in seconds (unset: no age limit)'),
   replicas: Int(1, 5, 1, 'stream replicas in a JetStream cluster'),
   manage: Type.Boolean({ default: true, description: 'create or update the stream at start (false: it must exist)' }),
+  duplicate_window_s: Int(1, 86_400, 120, 'how long the server remembers message ids to drop a retried message it already stored (created streams)'),
 };
 const natsProps = {
   servers: ServersSchema,
@@ -216,6 +219,9 @@ const natsProps = {
   tls: fileObject(TlsProps, [], { description: 'TLS to the NATS servers (cert_file + key_file: mutual TLS)' }),
   stream: fileObject(streamProps, [], { default: {}, description: 'the JetStream stream flows are stored in' }),
   publish_timeout_ms: Int(1, 600_000, 5000, 'how long a publish waits for its acknowledgement'),
+  ack_window: Int(1, 4096, 32, 'messages published and not yet acknowledged, per worker'),
+  max_retries: Int(0, 1000, 10, 'publish attempts after the first, while connected, before a message is dropped (retry_exhausted)'),
+  instance_id: Str('prefix of every Nats-Msg-Id (default: random per start); unique per collector'),
   partition: Str('ServiceRadar partition: label for overlapping address spaces'),
   subject_prefix: Str('prefix joined with "." before every subject published to, e.g. a tenant'),
 };
@@ -306,8 +312,12 @@ export const CollectorConfigSchema = R({
         max_age_s: Type.Optional(streamProps.max_age_s),
         replicas: streamProps.replicas,
         manage: streamProps.manage,
+        duplicate_window_s: streamProps.duplicate_window_s,
       }),
       publish_timeout_ms: natsProps.publish_timeout_ms,
+      ack_window: natsProps.ack_window,
+      max_retries: natsProps.max_retries,
+      instance_id: Type.Optional(natsProps.instance_id),
       partition: Type.Optional(natsProps.partition),
       subject_prefix: Type.Optional(natsProps.subject_prefix),
     }),
@@ -376,8 +386,12 @@ export interface NatsOutput {
   format: NatsFormat;
   /** Subject for flows whose listener has no `subject` (after nats.subject_prefix). Default "flows.raw". */
   subject: string;
-  /** 'flowpb-batch': flows per message; otherwise messages published before awaiting acks. Default 100. */
+  /** 'flowpb-batch': most flows per message. Default 100. */
   batch_size: number;
+  /** 'flowpb-batch': most bytes per message (and under the server's max_payload). Default 256 KiB. */
+  max_batch_bytes: number;
+  /** Longest a flow waits in a batch. Default 100. */
+  max_batch_delay_ms: number;
 }
 export type OutputConfig = StdoutOutput | FileOutput | NatsOutput;
 
@@ -394,8 +408,13 @@ export interface NatsConfig {
   password?: string;
   token?: string;
   tls?: { ca_file?: string; cert_file?: string; key_file?: string };
-  stream: { name: string; subjects: string[]; max_bytes: number; max_age_s?: number; replicas: number; manage: boolean };
+  stream: { name: string; subjects: string[]; max_bytes: number; max_age_s?: number; replicas: number; manage: boolean; duplicate_window_s: number };
   publish_timeout_ms: number;
+  /** Unacknowledged messages per worker. Default 32. */
+  ack_window: number;
+  /** Attempts after the first before a message is dropped. Default 10. */
+  max_retries: number;
+  instance_id?: string;
   partition?: string;
   subject_prefix?: string;
 }

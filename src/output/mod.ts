@@ -2,8 +2,9 @@
  * Outputs: the sink seam (`FlowOutput`) and the stream outputs (stdout, file) with their
  * bounded queues and drop policies.
  */
-export { DROP_REASONS, emptyDropped } from './output.js';
-export type { DrainResult, DropPolicy, DropReason, FlowOutput, OutputStats } from './output.js';
+export { DROP_REASONS, emptyDropped, LATENCY_BUCKETS_S } from './output.js';
+export type { DrainResult, DropPolicy, DropReason, FlowOutput, NatsStats, OutputStats } from './output.js';
+export { NatsPublisher } from './nats/mod.js';
 export { StreamOutput } from './stream.js';
 export type { ChunkWriter, StreamFormat, StreamOutputOptions } from './stream.js';
 export { FileChunkWriter } from './file.js';

@@ -9,9 +9,13 @@ import type { FlowRecord } from '../decode/mod.js';
 
 export type DropPolicy = 'drop_oldest' | 'drop_newest' | 'block';
 
-/** Why a flow was not delivered. */
-export type DropReason = 'queue_full' | 'write_error' | 'shutdown';
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'write_error', 'shutdown'];
+/**
+ * Why a flow was not delivered: queue_full (the byte bound and drop_policy), write_error (a
+ * file or stdout write failed), shutdown (undelivered at the drain deadline), retry_exhausted
+ * (NATS: every publish attempt failed), rejected (NATS refused it for good: permissions, size).
+ */
+export type DropReason = 'queue_full' | 'write_error' | 'shutdown' | 'retry_exhausted' | 'rejected';
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'write_error', 'shutdown', 'retry_exhausted', 'rejected'];
 
 export interface OutputStats {
   /** Flows handed to the output. */
@@ -29,7 +33,36 @@ export interface OutputStats {
   maxBytes: number;
   /** Write failures (each may drop many flows). */
   writeErrors: number;
+  /** NATS publisher details (NATS outputs only). */
+  nats?: NatsStats;
 }
+
+/** What a NATS output reports in each snapshot (see docs/metrics.md). */
+export interface NatsStats {
+  connected: boolean;
+  /** The stream is known to exist (ensured, or manage: false). */
+  streamReady: boolean;
+  reconnects: number;
+  /** First publish attempts. */
+  messagesPublished: number;
+  flowsPublished: number;
+  bytesPublished: number;
+  messagesAcked: number;
+  /** Acknowledgements that said the server already had the message (a retry that had been stored). */
+  duplicates: number;
+  retries: number;
+  /** Failed publish attempts by reason (timeout, no_responders, permission, connection, too_large, api_error, other). */
+  failures: Record<string, number>;
+  inFlight: number;
+  /** Age in seconds of the oldest message not yet acknowledged (0 when none). */
+  oldestAgeS: number;
+  /** Publish-to-ack latency: counts per bucket (upper bounds in LATENCY_BUCKETS_S, not cumulative; last = +Inf). */
+  latencyCounts: number[];
+  latencySum: number;
+}
+
+/** Upper bounds (seconds) of the publish latency histogram buckets. */
+export const LATENCY_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface DrainResult {
   delivered: number;
@@ -44,6 +77,11 @@ export interface FlowOutput {
   flush(): void;
   /** Timer: hands everything encoded to the queue, so quiet exporters' flows are not held back. */
   tick(): void;
+  /**
+   * The listener (index in config.listeners) whose flows follow, until the next call: called
+   * once per ingest batch, never per flow. Outputs that publish per listener use it.
+   */
+  source?(listener: number): void;
   /** Whether the destination can take flows (file open, server connected). */
   ready(): boolean;
   /**
@@ -60,5 +98,5 @@ export interface FlowOutput {
 }
 
 export function emptyDropped(): Record<DropReason, number> {
-  return { queue_full: 0, write_error: 0, shutdown: 0 };
+  return { queue_full: 0, write_error: 0, shutdown: 0, retry_exhausted: 0, rejected: 0 };
 }

@@ -144,10 +144,6 @@ export class Collector {
 
   private async startAll(): Promise<void> {
     const cfg = this.opts.config;
-    const nats = cfg.outputs.findIndex((o) => o.type === 'nats');
-    if (nats >= 0) {
-      throw new StartupError(`outputs[${nats}]: the NATS JetStream output is not available in this version yet; use stdout or file outputs`);
-    }
     const ports = await probePorts(cfg);
 
     // Node's dgram sockets have no SO_REUSEPORT: a second worker's socket on the same port

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WorkerSnapshot } from './messages.js';
+import { LATENCY_BUCKETS_S, type NatsStats } from '../output/mod.js';
 
 type Labels = Record<string, string>;
 
@@ -123,6 +124,79 @@ export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefi
   counter('template_store_total', 'In-process template sharing between workers: published, received, requests_sent, requests_answered, errors.', ['event'], (add, s) => {
     for (const [e, v] of Object.entries(s.store)) add({ event: e }, v);
   });
+
+  // ---- NATS publisher (outputs of type nats; one connection per worker) ----
+  const natsOf = (fn: (o: NatsStats, name: string, add: (labels: Labels, v: number) => void) => void) => (add: (labels: Labels, v: number) => void, s: WorkerSnapshot) => {
+    for (const o of s.outputs) if (o.nats !== undefined) fn(o.nats, o.name, add);
+  };
+  counter('nats_messages_published_total', 'NATS messages published (first attempts).', ['output'], natsOf((n, output, add) => add({ output }, n.messagesPublished)));
+  counter('nats_flows_published_total', 'Flows in NATS messages published (first attempts).', ['output'], natsOf((n, output, add) => add({ output }, n.flowsPublished)));
+  counter('nats_bytes_published_total', 'Payload bytes of NATS messages published (first attempts).', ['output'], natsOf((n, output, add) => add({ output }, n.bytesPublished)));
+  counter('nats_messages_acked_total', 'NATS messages acknowledged by JetStream (stored, or already stored: see duplicates).', ['output'], natsOf((n, output, add) => add({ output }, n.messagesAcked)));
+  counter('nats_duplicates_total', 'Acknowledgements saying the stream already held the message (a retry of a stored message; stored once).', ['output'], natsOf((n, output, add) => add({ output }, n.duplicates)));
+  counter('nats_retries_total', 'Publish attempts repeated after a failure.', ['output'], natsOf((n, output, add) => add({ output }, n.retries)));
+  counter('nats_publish_failures_total', 'Failed publish attempts by reason (timeout, no_responders, permission, connection, too_large, api_error, other).', ['output', 'reason'], natsOf((n, output, add) => {
+    for (const [reason, v] of Object.entries(n.failures)) add({ output, reason }, v);
+  }));
+  counter('nats_reconnects_total', 'Reconnections to NATS (summed over workers).', ['output'], natsOf((n, output, add) => add({ output }, n.reconnects)));
+  const natsGauge = (name: string, help: string, pick: (n: NatsStats) => number, max = false) =>
+    new Gauge({
+      name: `flow_collector_${name}`,
+      help,
+      labelNames: ['output'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const by = new Map<string, number>();
+        for (const s of snaps()) {
+          for (const o of s.outputs) {
+            if (o.nats === undefined) continue;
+            const v = pick(o.nats);
+            const prev = by.get(o.name);
+            by.set(o.name, prev === undefined ? v : max ? Math.max(prev, v) : prev + v);
+          }
+        }
+        for (const [output, v] of by) this.set({ output }, v);
+      },
+    });
+  natsGauge('nats_connected', 'Workers whose NATS connection is up (each worker has its own).', (n) => (n.connected ? 1 : 0));
+  natsGauge('nats_in_flight', 'NATS messages published and not yet acknowledged.', (n) => n.inFlight);
+  natsGauge('nats_oldest_age_seconds', 'Age of the oldest message not yet acknowledged (max over workers).', (n) => n.oldestAgeS, true);
+  // Publish-to-ack latency: bucket counts computed in the workers, summed here.
+  const latencyName = 'flow_collector_nats_publish_latency_seconds';
+  const latencyHelp = 'Time from publishing a NATS message to its JetStream acknowledgement.';
+  reg.registerMetric({
+    name: latencyName,
+    help: latencyHelp,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const by = new Map<string, { counts: number[]; sum: number }>();
+      for (const s of snaps()) {
+        for (const o of s.outputs) {
+          if (o.nats === undefined) continue;
+          let e = by.get(o.name);
+          if (e === undefined) by.set(o.name, (e = { counts: new Array(LATENCY_BUCKETS_S.length + 1).fill(0), sum: 0 }));
+          o.nats.latencyCounts.forEach((c, i) => (e!.counts[i] += c));
+          e.sum += o.nats.latencySum;
+        }
+      }
+      const values: { value: number; labels: Labels; metricName: string }[] = [];
+      for (const [output, e] of by) {
+        let cum = 0;
+        LATENCY_BUCKETS_S.forEach((le, i) => {
+          cum += e.counts[i]!;
+          values.push({ value: cum, labels: { le: String(le), output }, metricName: `${latencyName}_bucket` });
+        });
+        cum += e.counts[LATENCY_BUCKETS_S.length]!;
+        values.push({ value: cum, labels: { le: '+Inf', output }, metricName: `${latencyName}_bucket` });
+        values.push({ value: e.sum, labels: { output }, metricName: `${latencyName}_sum` });
+        values.push({ value: cum, labels: { output }, metricName: `${latencyName}_count` });
+      }
+      return { name: latencyName, help: latencyHelp, type: 'histogram', aggregator: 'sum', values };
+    },
+  } as unknown as Parameters<Registry['registerMetric']>[0]);
 
   gauge('queue_bytes', 'Encoded bytes waiting in the output queues (all workers).', ['output'], (set, all) => {
     for (const s of all) for (const o of s.outputs) set({ output: o.name }, o.queuedBytes);

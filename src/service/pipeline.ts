@@ -6,7 +6,7 @@
 import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate } from '../decode/mod.js';
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
-import { FileChunkWriter, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
+import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
 import { listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
 
@@ -128,7 +128,23 @@ export class Pipeline {
     const cfg = init.config;
     this.cfg = cfg;
     for (const [k, o] of cfg.outputs.entries()) {
-      if (o.type === 'nats') throw new Error(`outputs[${k}]: the NATS output is not available in this version`);
+      if (o.type === 'nats') {
+        if (cfg.nats === undefined) throw new Error(`outputs[${k}]: a nats output needs the nats section`);
+        const name = cfg.outputs.filter((x) => x.type === 'nats').length > 1 ? `nats:${k}` : 'nats';
+        const out = new NatsPublisher({
+          output: o,
+          nats: cfg.nats,
+          listeners: cfg.listeners,
+          maxBytes: cfg.queue.max_bytes,
+          policy: cfg.queue.drop_policy,
+          worker: init.index,
+          name,
+          log: (level, key, msg, fields) => hooks.log(level, `${name}:${key}`, `${name}: ${msg}`, fields),
+        });
+        out.onBackpressure((blocked) => this.backpressure(blocked));
+        this.outputs.push(out);
+        continue;
+      }
       let writer: ChunkWriter;
       if (o.type === 'file') {
         writer = new FileChunkWriter(o.path, (err) => hooks.log('warn', `reopen:${o.path}`, `cannot reopen ${o.path}; still writing to the old file`, { error: err.message }));
@@ -211,6 +227,7 @@ export class Pipeline {
     }
     const dec = l.decoder;
     const data = b.data;
+    this.sourceIs(l);
     const slot = b.slotSize;
     const want = l.want;
     for (let i = 0; i < b.count; i++) {
@@ -227,6 +244,13 @@ export class Pipeline {
     const outs = this.outputs;
     this.publish();
     for (let i = 0; i < outs.length; i++) outs[i]!.flush();
+  }
+
+  /** Tells the outputs whose flows follow (per batch, never per flow). */
+  private sourceIs(l: ListenerState): void {
+    const k = this.listeners.indexOf(l);
+    const outs = this.outputs;
+    for (let i = 0; i < outs.length; i++) outs[i]!.source?.(k);
   }
 
   private sampleError(reason: string, exporter: Exporter, listener: string): void {
@@ -387,6 +411,7 @@ export class Pipeline {
     this.applying = true;
     try {
       if (c.kind === 'template') {
+        this.sourceIs(l);
         dec.applyTemplate(exporter, c.scope.domain, c.def, Date.now());
         for (const o of this.outputs) o.flush();
       } else if (c.kind === 'withdraw') {

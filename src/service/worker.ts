@@ -17,6 +17,9 @@ async function run(): Promise<void> {
     });
     const listeners = await pipeline.open();
     send({ type: 'ready', index: init.index, listeners });
+    // At once, not after the first period: readiness (a NATS output still connecting) is
+    // known from the start.
+    send({ type: 'snapshot', snapshot: pipeline.snapshot() });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     send({ type: 'failed', index: init.index, message: e.message, code: e.code ?? null });

@@ -1,0 +1,704 @@
+/**
+ * The NATS JetStream publisher: one per worker and nats output, on its own connection.
+ *
+ * Flows are encoded at once into an open batch per subject (a reused buffer; no allocation per
+ * flow for 'flowpb-batch'), cut into a message at batch_size flows, max_batch_bytes (kept under
+ * the server's max_payload) or max_batch_delay_ms, and queued. Up to ack_window messages are in
+ * flight; each carries Nats-Msg-Id = <instance>-<worker start>-<sequence>, kept across retries,
+ * so a retry of a message the server already stored is acknowledged as a duplicate, not stored
+ * twice. One byte bound (queue.max_bytes) covers every message queued, waiting for a retry or in
+ * flight; past it queue.drop_policy applies. While disconnected nothing is sent and nothing is
+ * retried-and-counted: messages wait in the bounded queue.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
+import type { FlowRecord } from '../../decode/mod.js';
+import { ByteWriter, formatIp, writeFlowJson, writeFlowMessage, writeFlowMessageDelimited } from '../../encode/mod.js';
+import type { ListenerConfig, NatsConfig, NatsFormat, NatsOutput as NatsOutputConfig } from '../../config/mod.js';
+import { emptyDropped, LATENCY_BUCKETS_S, type DrainResult, type DropPolicy, type FlowOutput, type NatsStats, type OutputStats } from '../output.js';
+import { backoffMs, connectForever, connectionOptions, type ConnectLoop } from './connect.js';
+import { describeNatsError, ensureStream, NatsPermissionError, type NatsFailure } from './stream.js';
+
+export type PublisherLog = (level: 'info' | 'warn' | 'error', key: string, msg: string, fields?: Record<string, unknown>) => void;
+
+export interface NatsPublisherOptions {
+  output: NatsOutputConfig;
+  nats: NatsConfig;
+  listeners: readonly ListenerConfig[];
+  /** Byte bound across every pending message, and what to do past it. */
+  maxBytes: number;
+  policy: DropPolicy;
+  /** Worker index: part of the connection name and of every message id. */
+  worker: number;
+  log: PublisherLog;
+  /** Output name in metrics and logs. */
+  name?: string;
+}
+
+/** Header names every message carries. */
+export const HEADER_FORMAT = 'Flow-Format';
+export const HEADER_COUNT = 'Flow-Count';
+
+/** Bytes of max_payload left for the headers (format, count, Nats-Msg-Id). */
+const HEADER_RESERVE = 512;
+/** Assumed until the server says (nats-server's default). */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+const TYPE_NAMES: Record<number, string> = { 1: 'sflow', 2: 'netflow_v5', 3: 'netflow_v9', 4: 'ipfix' };
+
+interface PendingMsg {
+  subject: string;
+  data: Buffer;
+  flows: number;
+  msgId: string;
+  /** Failed attempts that count against max_retries. */
+  attempts: number;
+  /** Date.now() when queued (oldest age). */
+  queuedAt: number;
+  /** performance.now() of the current attempt. */
+  sentAt: number;
+  /** Date.now() before which a retry is not sent. */
+  notBefore: number;
+  /** Accounted (dropped at the drain deadline): later callbacks are ignored. */
+  done: boolean;
+}
+
+/** Flows being encoded for one subject. */
+class OpenBatch {
+  readonly w = new ByteWriter(16 * 1024);
+  count = 0;
+  /** Coarse clock (ms) when the first flow went in. */
+  firstAt = 0;
+  /** End offsets of each record (one-flow-per-message formats). */
+  ends = new Uint32Array(64);
+  constructor(readonly subject: string) {}
+}
+
+const enum Fmt {
+  Batch = 0,
+  Pb = 1,
+  Json = 2,
+}
+
+function formatOf(f: NatsFormat): Fmt {
+  return f === 'flowpb-batch' ? Fmt.Batch : f === 'flowpb' ? Fmt.Pb : Fmt.Json;
+}
+
+/** The exporter address as one subject token: "192.0.2.1" -> "192_0_2_1". */
+export function exporterToken(addr: Uint8Array, len: number): string {
+  if (len === 0) return 'unknown';
+  return formatIp(addr, len).replace(/[.:]/g, '_');
+}
+
+export class NatsPublisher implements FlowOutput {
+  readonly name: string;
+  private readonly fmt: Fmt;
+  private readonly formatName: string;
+  private readonly cfg: NatsConfig;
+  private readonly maxFlows: number;
+  private readonly maxBatchBytes: number;
+  private readonly maxDelayMs: number;
+  private readonly maxBytes: number;
+  private readonly policy: DropPolicy;
+  private readonly window: number;
+  private readonly log: PublisherLog;
+  private readonly idPrefix: string;
+  private seq = 0;
+
+  // ---- subjects and open batches ----
+  /** Per listener: its subject template. */
+  private readonly templates: string[];
+  /** Per listener: the batch when its subject has no placeholders. */
+  private readonly fixed: (OpenBatch | undefined)[];
+  private readonly dynamic = new Map<string, OpenBatch>();
+  private readonly batches: OpenBatch[] = [];
+  private listener = 0;
+  private current: OpenBatch | undefined;
+  private lastType = -1;
+  private readonly lastAddr = new Uint8Array(16);
+  private lastLen = -1;
+  private lastListener = -1;
+  private lastBatch: OpenBatch | undefined;
+  private clock = Date.now();
+
+  // ---- queue ----
+  private readonly pending: PendingMsg[] = [];
+  private head = 0;
+  private readonly retryQ: PendingMsg[] = [];
+  private readonly inFlight = new Set<PendingMsg>();
+  private bufferedBytes = 0;
+  private bufferedFlows = 0;
+  private blocked = false;
+  private backpressure: ((blocked: boolean) => void) | undefined;
+  private drainWaiter: (() => void) | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  // ---- connection ----
+  private nc: NatsConnection | undefined;
+  private js: JetStreamClient | undefined;
+  private loop: ConnectLoop | undefined;
+  private connected = false;
+  private streamReady = false;
+  private closed = false;
+  private maxPayload = DEFAULT_MAX_PAYLOAD;
+
+  // ---- stats ----
+  private flowsIn = 0;
+  private delivered = 0;
+  private bytes = 0;
+  private writeErrors = 0;
+  private readonly dropped = emptyDropped();
+  private reconnects = 0;
+  private messagesPublished = 0;
+  private flowsPublished = 0;
+  private bytesPublished = 0;
+  private messagesAcked = 0;
+  private duplicates = 0;
+  private retries = 0;
+  private readonly failures: Record<NatsFailure, number> = { timeout: 0, no_responders: 0, permission: 0, connection: 0, too_large: 0, api_error: 0, other: 0 };
+  private readonly latency = new Float64Array(LATENCY_BUCKETS_S.length + 1);
+  private latencySum = 0;
+
+  constructor(opts: NatsPublisherOptions) {
+    const o = opts.output;
+    this.name = opts.name ?? `nats:${o.subject}`;
+    this.fmt = formatOf(o.format);
+    this.formatName = o.format;
+    this.cfg = opts.nats;
+    this.maxFlows = this.fmt === Fmt.Batch ? o.batch_size : Math.max(64, o.batch_size);
+    this.maxBatchBytes = o.max_batch_bytes;
+    this.maxDelayMs = o.max_batch_delay_ms;
+    this.maxBytes = opts.maxBytes;
+    this.policy = opts.policy;
+    this.window = opts.nats.ack_window;
+    this.log = opts.log;
+    const inst = opts.nats.instance_id ?? randomBytes(4).toString('hex');
+    this.idPrefix = `${inst}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}-w${opts.worker}-`;
+    const prefix = opts.nats.subject_prefix !== undefined ? `${opts.nats.subject_prefix}.` : '';
+    this.templates = opts.listeners.map((l) => prefix + (l.subject ?? o.subject));
+    if (this.templates.length === 0) this.templates.push(prefix + o.subject);
+    this.fixed = this.templates.map((t) => {
+      if (t.includes('{')) return undefined;
+      const b = new OpenBatch(t);
+      this.batches.push(b);
+      return b;
+    });
+    this.current = this.fixed[0];
+    this.start(opts.worker);
+  }
+
+  /** The subjects published to, placeholders as `*` (for the stream's subjects). */
+  subjectFilters(): string[] {
+    return [...new Set(this.templates.map((t) => t.replace(/\{(protocol|exporter)\}/g, '*')))];
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Flow path
+
+  source(listener: number): void {
+    this.listener = listener;
+    this.current = this.fixed[listener];
+  }
+
+  onFlow(rec: FlowRecord): void {
+    const b = this.current ?? this.batchFor(rec);
+    const w = b.w;
+    const start = w.pos;
+    if (b.count === 0) b.firstAt = this.clock;
+    const fmt = this.fmt;
+    if (fmt === Fmt.Batch) writeFlowMessageDelimited(w, rec);
+    else if (fmt === Fmt.Pb) writeFlowMessage(w, rec);
+    else writeFlowJson(w, rec);
+    const limit = this.batchLimit();
+    if (fmt === Fmt.Batch) {
+      if (w.pos > limit) {
+        if (start === 0) {
+          // One flow larger than a message may be: it can never be published.
+          w.pos = 0;
+          this.flowsIn++;
+          this.dropped.rejected++;
+          this.failures.too_large++;
+          return;
+        }
+        this.cutAt(b, start);
+        b.count = 1;
+        b.firstAt = this.clock;
+        return;
+      }
+      if (++b.count >= this.maxFlows) this.cut(b);
+      return;
+    }
+    if (w.pos - start > limit) {
+      w.pos = start;
+      this.flowsIn++;
+      this.dropped.rejected++;
+      this.failures.too_large++;
+      return;
+    }
+    if (b.count >= b.ends.length) {
+      const e = new Uint32Array(b.ends.length * 2);
+      e.set(b.ends);
+      b.ends = e;
+    }
+    b.ends[b.count++] = w.pos;
+    if (b.count >= this.maxFlows || w.pos >= 256 * 1024) this.cut(b);
+  }
+
+  flush(): void {
+    this.clock = Date.now();
+    if (this.maxDelayMs === 0) this.cutAll(0);
+  }
+
+  tick(): void {
+    this.clock = Date.now();
+    this.cutAll(this.maxDelayMs);
+    if (this.dynamic.size > 4096) this.forgetIdle();
+    this.pump();
+  }
+
+  ready(): boolean {
+    return !this.closed && this.connected && this.streamReady;
+  }
+
+  onBackpressure(fn: (blocked: boolean) => void): void {
+    this.backpressure = fn;
+  }
+
+  reopen(): void {}
+
+  private batchLimit(): number {
+    return Math.min(this.maxBatchBytes, this.maxPayload - HEADER_RESERVE);
+  }
+
+  /** The open batch of a subject with placeholders (cached for runs of one exporter). */
+  private batchFor(rec: FlowRecord): OpenBatch {
+    const a = rec.samplerAddress;
+    const len = rec.samplerAddressLen;
+    if (this.lastBatch !== undefined && rec.type === this.lastType && len === this.lastLen && this.listener === this.lastListener) {
+      const l = this.lastAddr;
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (a[i] !== l[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return this.lastBatch;
+    }
+    const t = this.templates[this.listener] ?? this.templates[0]!;
+    const subject = t.replace('{protocol}', TYPE_NAMES[rec.type] ?? `type_${rec.type}`).replace('{exporter}', exporterToken(a, len));
+    let b = this.dynamic.get(subject);
+    if (b === undefined) {
+      b = new OpenBatch(subject);
+      this.dynamic.set(subject, b);
+      this.batches.push(b);
+    }
+    this.lastBatch = b;
+    this.lastType = rec.type;
+    this.lastLen = len;
+    this.lastListener = this.listener;
+    this.lastAddr.set(a.subarray(0, len));
+    return b;
+  }
+
+  private forgetIdle(): void {
+    for (const [k, b] of this.dynamic) {
+      if (b.count === 0) {
+        this.dynamic.delete(k);
+        const i = this.batches.indexOf(b);
+        if (i >= 0) this.batches.splice(i, 1);
+      }
+    }
+    this.lastBatch = undefined;
+  }
+
+  private cutAll(olderThanMs: number): void {
+    const now = this.clock;
+    for (const b of this.batches) if (b.count > 0 && now - b.firstAt >= olderThanMs) this.cut(b);
+  }
+
+  /** Everything in the batch becomes message(s). */
+  private cut(b: OpenBatch): void {
+    this.cutAt(b, b.w.pos);
+  }
+
+  /**
+   * The first `end` bytes of the batch become message(s); bytes after `end` (one record that
+   * did not fit) move to the front and the batch keeps them.
+   */
+  private cutAt(b: OpenBatch, end: number): void {
+    const w = b.w;
+    const src = w.buf;
+    if (this.fmt === Fmt.Batch) {
+      const data = Buffer.allocUnsafe(end);
+      src.copy(data, 0, 0, end);
+      this.enqueue(b.subject, data, b.count);
+    } else {
+      let s = 0;
+      for (let i = 0; i < b.count; i++) {
+        const e = b.ends[i]!;
+        const data = Buffer.allocUnsafe(e - s);
+        src.copy(data, 0, s, e);
+        this.enqueue(b.subject, data, 1);
+        s = e;
+      }
+    }
+    const rest = w.pos - end;
+    if (rest > 0) src.copy(src, 0, end, w.pos);
+    w.pos = rest;
+    b.count = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Queue
+
+  private enqueue(subject: string, data: Buffer, flows: number): void {
+    this.flowsIn += flows;
+    const len = data.length;
+    if (this.bufferedBytes + len > this.maxBytes) {
+      if (this.policy === 'drop_newest' || this.closed) {
+        this.dropped.queue_full += flows;
+        return;
+      }
+      if (this.policy === 'drop_oldest') {
+        // Oldest not yet sent first (in flight and waiting retries stay: they may be stored).
+        while (this.bufferedBytes + len > this.maxBytes && this.head < this.pending.length) {
+          const old = this.pending[this.head]!;
+          this.pending[this.head++] = undefined as unknown as PendingMsg;
+          this.dropped.queue_full += old.flows;
+          this.bufferedBytes -= old.data.length;
+          this.bufferedFlows -= old.flows;
+        }
+        this.compact();
+        if (this.bufferedBytes + len > this.maxBytes) {
+          this.dropped.queue_full += flows;
+          return;
+        }
+      }
+      // block: accepted; the sockets pause until there is room.
+    }
+    const m: PendingMsg = { subject, data, flows, msgId: this.idPrefix + this.seq++, attempts: 0, queuedAt: this.clock, sentAt: 0, notBefore: 0, done: false };
+    this.pending.push(m);
+    this.bufferedBytes += len;
+    this.bufferedFlows += flows;
+    if (this.policy === 'block' && !this.blocked && this.bufferedBytes >= this.maxBytes) {
+      this.blocked = true;
+      this.backpressure?.(true);
+    }
+    this.pump();
+  }
+
+  private compact(): void {
+    if (this.head >= this.pending.length) {
+      this.pending.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Sends what the window allows: due retries first, then the queue in order. */
+  private pump(): void {
+    const js = this.js;
+    if (js === undefined || !this.connected || !this.streamReady) return;
+    const now = Date.now();
+    while (this.inFlight.size < this.window) {
+      let m: PendingMsg | undefined;
+      if (this.retryQ.length > 0 && this.retryQ[0]!.notBefore <= now) m = this.retryQ.shift();
+      else if (this.head < this.pending.length) {
+        m = this.pending[this.head];
+        this.pending[this.head++] = undefined as unknown as PendingMsg;
+      } else break;
+      this.send(js, m!);
+    }
+    this.compact();
+    this.armRetryTimer(now);
+  }
+
+  private send(js: JetStreamClient, m: PendingMsg): void {
+    if (m.attempts === 0 && m.sentAt === 0) {
+      this.messagesPublished++;
+      this.flowsPublished += m.flows;
+      this.bytesPublished += m.data.length;
+    }
+    this.inFlight.add(m);
+    const h = headers();
+    h.set(HEADER_FORMAT, this.formatName);
+    h.set(HEADER_COUNT, String(m.flows));
+    m.sentAt = performance.now();
+    js.publish(m.subject, m.data, { msgID: m.msgId, timeout: this.cfg.publish_timeout_ms, headers: h }).then(
+      (ack) => this.acked(m, ack),
+      (err) => this.failed(m, err),
+    );
+  }
+
+  private acked(m: PendingMsg, ack: PubAck): void {
+    if (m.done) return;
+    m.done = true;
+    this.inFlight.delete(m);
+    const s = (performance.now() - m.sentAt) / 1000;
+    let i = 0;
+    while (i < LATENCY_BUCKETS_S.length && s > LATENCY_BUCKETS_S[i]!) i++;
+    this.latency[i]!++;
+    this.latencySum += s;
+    this.messagesAcked++;
+    if (ack.duplicate) this.duplicates++;
+    this.delivered += m.flows;
+    this.bytes += m.data.length;
+    this.release(m);
+  }
+
+  private failed(m: PendingMsg, err: unknown): void {
+    if (m.done) return;
+    this.inFlight.delete(m);
+    const d = describeNatsError(err);
+    this.failures[d.reason]++;
+    if (!d.retry) {
+      m.done = true;
+      this.writeErrors++;
+      this.dropped.rejected += m.flows;
+      if (d.reason === 'permission') {
+        this.log('error', `nats.permission:${d.subject ?? m.subject}`, `NATS refused to let the collector publish to ${d.subject ?? m.subject}: grant publish permission on it (and subscribe on _INBOX.>); flows dropped (rejected)`, {
+          subject: d.subject ?? m.subject,
+          error: d.message,
+        });
+      } else {
+        this.log('warn', `nats.rejected:${d.reason}`, `NATS rejected a message; flows dropped (rejected)`, { reason: d.reason, subject: m.subject, error: d.message });
+      }
+      this.release(m);
+      return;
+    }
+    // Failures while disconnected (or because of it) are the outage, not the message: they
+    // do not use up its retries.
+    if (this.connected && d.reason !== 'connection') m.attempts++;
+    if (m.attempts > this.cfg.max_retries) {
+      m.done = true;
+      this.writeErrors++;
+      this.dropped.retry_exhausted += m.flows;
+      this.log('warn', `nats.retry_exhausted:${d.reason}`, `a message failed ${m.attempts} times; flows dropped (retry_exhausted)`, { reason: d.reason, subject: m.subject, error: d.message });
+      this.release(m);
+      return;
+    }
+    this.retries++;
+    m.notBefore = Date.now() + (m.attempts === 0 ? 0 : backoffMs(m.attempts - 1, 100, 5000));
+    // Kept in notBefore order.
+    let i = this.retryQ.length;
+    while (i > 0 && this.retryQ[i - 1]!.notBefore > m.notBefore) i--;
+    this.retryQ.splice(i, 0, m);
+    this.pump();
+  }
+
+  /** A message left the buffer (acked or dropped). */
+  private release(m: PendingMsg): void {
+    this.bufferedBytes -= m.data.length;
+    this.bufferedFlows -= m.flows;
+    if (this.blocked && this.bufferedBytes <= this.maxBytes / 2) {
+      this.blocked = false;
+      this.backpressure?.(false);
+    }
+    if (this.bufferedFlows === 0 && this.drainWaiter !== undefined) this.drainWaiter();
+    this.pump();
+  }
+
+  private armRetryTimer(now: number): void {
+    if (this.retryQ.length === 0 || this.retryTimer !== undefined || this.closed) return;
+    const wait = Math.max(1, this.retryQ[0]!.notBefore - now);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, wait);
+    this.retryTimer.unref?.();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Connection
+
+  private start(worker: number): void {
+    const opts = connectionOptions(this.cfg, `flow-collector/${this.name}/w${worker}`);
+    this.loop = connectForever(opts, (err, attempt) => {
+      const d = describeNatsError(err);
+      this.log('warn', `nats.connect:${d.reason}`, 'cannot connect to NATS; retrying (flows wait in the bounded queue)', { servers: this.cfg.servers, attempt: attempt + 1, error: d.message });
+    });
+    void this.loop.connection.then((nc) => {
+      if (nc !== undefined) void this.attach(nc);
+    });
+  }
+
+  private async attach(nc: NatsConnection): Promise<void> {
+    if (this.closed) {
+      await nc.close().catch(() => {});
+      return;
+    }
+    this.nc = nc;
+    this.js = jetstream(nc, { timeout: this.cfg.publish_timeout_ms });
+    this.connected = true;
+    this.readPayload(nc);
+    this.log('info', 'nats.connected', 'connected to NATS', { server: nc.getServer(), max_payload: this.maxPayload });
+    void this.watch(nc);
+    void nc.closed().then((err) => {
+      this.connected = false;
+      if (this.closed) return;
+      this.log('warn', 'nats.closed', 'the NATS connection closed; connecting again', { error: err ? describeNatsError(err).message : undefined });
+      this.nc = undefined;
+      this.js = undefined;
+      this.start(0);
+    });
+    await this.ensure(nc);
+  }
+
+  private readPayload(nc: NatsConnection): void {
+    const mp = nc.info?.max_payload;
+    if (typeof mp === 'number' && mp > HEADER_RESERVE * 2) this.maxPayload = mp;
+  }
+
+  /** Ensures the stream, retrying until it works (permission errors: slowly, loudly). */
+  private async ensure(nc: NatsConnection): Promise<void> {
+    for (let n = 0; !this.closed && this.nc === nc; n++) {
+      try {
+        await ensureStream(nc, this.cfg, this.subjectFilters(), (level, key, msg, fields) => this.log(level, key, msg, fields));
+        this.streamReady = true;
+        this.pump();
+        return;
+      } catch (err) {
+        if (err instanceof NatsPermissionError) {
+          this.log('error', `nats.stream.permission`, err.message, { subject: err.subject });
+          await sleep(30_000);
+        } else {
+          const d = describeNatsError(err);
+          this.log('warn', `nats.stream:${d.reason}`, `cannot ensure stream ${this.cfg.stream.name}; retrying`, { error: d.message });
+          await sleep(backoffMs(n, 250, 5000));
+        }
+      }
+    }
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.log('warn', 'nats.disconnect', 'disconnected from NATS; reconnecting (flows wait in the bounded queue)', { server: s.server });
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.reconnects++;
+          this.readPayload(nc);
+          this.log('info', 'nats.reconnect', 'reconnected to NATS', { server: s.server });
+          this.pump();
+          break;
+        case 'error': {
+          const d = describeNatsError(s.error);
+          if (d.reason === 'permission') this.log('error', `nats.permission:${d.subject}`, `NATS refused ${d.subject}: the collector needs publish permission on it`, { subject: d.subject, error: d.message });
+          else this.log('warn', 'nats.error', 'NATS connection error', { error: d.message });
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Stats, drain, close
+
+  stats(): OutputStats {
+    let openFlows = 0;
+    let openBytes = 0;
+    for (const b of this.batches) {
+      openFlows += b.count;
+      openBytes += b.w.pos;
+    }
+    let oldest = Infinity;
+    const first = this.pending[this.head];
+    if (first !== undefined) oldest = first.queuedAt;
+    for (const m of this.retryQ) if (m.queuedAt < oldest) oldest = m.queuedAt;
+    for (const m of this.inFlight) if (m.queuedAt < oldest) oldest = m.queuedAt;
+    const nats: NatsStats = {
+      connected: this.connected,
+      streamReady: this.streamReady,
+      reconnects: this.reconnects,
+      messagesPublished: this.messagesPublished,
+      flowsPublished: this.flowsPublished,
+      bytesPublished: this.bytesPublished,
+      messagesAcked: this.messagesAcked,
+      duplicates: this.duplicates,
+      retries: this.retries,
+      failures: { ...this.failures },
+      inFlight: this.inFlight.size,
+      oldestAgeS: oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
+      latencyCounts: Array.from(this.latency),
+      latencySum: this.latencySum,
+    };
+    return {
+      flows: this.flowsIn + openFlows,
+      delivered: this.delivered,
+      dropped: { ...this.dropped },
+      bytes: this.bytes,
+      queuedBytes: this.bufferedBytes + openBytes,
+      queuedFlows: this.bufferedFlows + openFlows,
+      maxBytes: this.maxBytes,
+      writeErrors: this.writeErrors,
+      nats,
+    };
+  }
+
+  async drain(deadline: number): Promise<DrainResult> {
+    this.clock = Date.now();
+    this.cutAll(0);
+    const before = { delivered: this.delivered, dropped: this.totalDropped() };
+    if (this.bufferedFlows > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.drainWaiter = undefined;
+          resolve();
+        }, Math.max(0, deadline - Date.now()));
+        this.drainWaiter = () => {
+          clearTimeout(timer);
+          this.drainWaiter = undefined;
+          resolve();
+        };
+        this.pump();
+      });
+    }
+    // Undelivered at the deadline: counted once (a late ack is then ignored).
+    const lost = (m: PendingMsg) => {
+      if (m.done) return;
+      m.done = true;
+      this.dropped.shutdown += m.flows;
+      this.bufferedBytes -= m.data.length;
+      this.bufferedFlows -= m.flows;
+    };
+    for (let i = this.head; i < this.pending.length; i++) lost(this.pending[i]!);
+    for (const m of this.retryQ) lost(m);
+    for (const m of this.inFlight) lost(m);
+    this.pending.length = 0;
+    this.head = 0;
+    this.retryQ.length = 0;
+    this.inFlight.clear();
+    return { delivered: this.delivered - before.delivered, dropped: this.totalDropped() - before.dropped };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.loop?.stop();
+    const nc = this.nc;
+    this.nc = undefined;
+    this.connected = false;
+    if (nc !== undefined) await nc.close().catch(() => {});
+  }
+
+  private totalDropped(): number {
+    let n = 0;
+    for (const v of Object.values(this.dropped)) n += v;
+    return n;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref?.());
+}

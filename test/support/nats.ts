@@ -1,0 +1,145 @@
+/**
+ * Real nats-server processes for tests: started on ephemeral 127.0.0.1 ports with their own
+ * JetStream store directory, killed (SIGKILL) and restarted on the same port and store, and
+ * helpers to read a stream back. Never the shared server on 4222.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
+
+export const NATS_SERVER = process.env['NATS_SERVER'] ?? '/usr/sbin/nats-server';
+export const haveNatsServer = existsSync(NATS_SERVER);
+
+export interface NatsServer {
+  readonly dir: string;
+  readonly port: number;
+  readonly url: string;
+  proc: ChildProcess;
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>;
+  /** Starts again on the same port, config and store. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  log(): string;
+}
+
+export interface NatsServerOptions {
+  /** Config file text (without `listen`, `port` and `jetstream`: added here). */
+  conf?: string;
+  /** Extra `jetstream { }` body lines. */
+  jetstream?: boolean;
+}
+
+async function waitPortsFile(dir: string, pid: number, proc: ChildProcess, logFile: string): Promise<number> {
+  const file = join(dir, `nats-server_${pid}.ports`);
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) throw new Error(`nats-server exited (${proc.exitCode}): ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+    if (existsSync(file)) {
+      try {
+        const j = JSON.parse(readFileSync(file, 'utf8')) as { nats: string[] };
+        const u = new URL(j.nats[0]!.replace(/^tls:/, 'nats:'));
+        return Number(u.port);
+      } catch {
+        // written but not complete yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`nats-server did not report its ports: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+}
+
+/** Waits until the server accepts connections and JetStream answers. */
+async function waitReady(url: string, opts: Partial<NodeConnectionOptions>): Promise<void> {
+  const end = Date.now() + 10_000;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const nc = await connect({ servers: url, timeout: 1000, ...opts });
+      await nc.close();
+      return;
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`nats-server at ${url} not ready: ${String(last)}`);
+}
+
+/**
+ * Starts nats-server with JetStream in `dir` (its store in dir/js). `clientOpts` are what a
+ * client needs to connect (TLS, credentials) for the readiness check.
+ */
+export async function startNatsServer(dir: string, opts: NatsServerOptions = {}, clientOpts: Partial<NodeConnectionOptions> = {}): Promise<NatsServer> {
+  mkdirSync(dir, { recursive: true });
+  const confFile = join(dir, 'server.conf');
+  const logFile = join(dir, 'server.log');
+  let port = -1;
+  const write = () =>
+    writeFileSync(confFile, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_file_store: 4G, max_memory_store: 16M }`, opts.conf ?? ''].join('\n'));
+  const run = async (): Promise<ChildProcess> => {
+    write();
+    for (const f of readdirSync(dir)) if (f.endsWith('.ports')) spawnSync('rm', ['-f', join(dir, f)]);
+    const proc = spawn(NATS_SERVER, ['-c', confFile, '--ports_file_dir', dir, '-l', logFile], { stdio: 'ignore' });
+    const p = await waitPortsFile(dir, proc.pid!, proc, logFile);
+    port = p;
+    return proc;
+  };
+  let proc = await run();
+  const scheme = opts.conf?.includes('tls {') ? 'tls' : 'nats';
+  const url = () => `${scheme}://127.0.0.1:${port}`;
+  await waitReady(url(), clientOpts);
+  const exited = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r())));
+  const s: NatsServer = {
+    dir,
+    get port() {
+      return port;
+    },
+    get url() {
+      return url();
+    },
+    get proc() {
+      return proc;
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+    async restart() {
+      proc = await run();
+      await waitReady(url(), clientOpts);
+    },
+    async stop() {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited(proc);
+      clearTimeout(t);
+    },
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+  };
+  return s;
+}
+
+/** Every message of a stream, in order (direct reads by sequence). */
+export async function readStream(nc: NatsConnection, stream: string): Promise<StoredMsg[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const out: StoredMsg[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+    try {
+      const m = await jsm.streams.getMessage(stream, { seq });
+      if (m !== null) out.push(m);
+    } catch (err) {
+      if (!/no message found/i.test((err as Error).message)) throw err;
+    }
+  }
+  return out;
+}
+
+/** Connects a test client (never to 4222). */
+export function client(url: string, opts: Partial<NodeConnectionOptions> = {}): Promise<NatsConnection> {
+  if (url.endsWith(':4222')) throw new Error('tests never use the shared server on 4222');
+  return connect({ servers: url, timeout: 2000, ...opts });
+}
