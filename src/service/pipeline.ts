@@ -369,13 +369,13 @@ export class Pipeline {
     for (const l of this.listeners) {
       const name = l.cfg.name;
       l.decoder.templates.observe((scope, event, def) => {
-        if (this.applying) return;
+        if (this.applying || event === 'refreshed' || event === 'evicted') return;
         const ref = this.scopeRef(name, scope);
         if (event === 'learned' || event === 'changed') {
           const at = Date.now();
           this.outTemplates.push(() => store.learned(ref, def, at));
         } else if (event === 'withdrawn') this.outTemplates.push(() => store.withdrawn(ref, def.id));
-        else if (event === 'missing') this.outTemplates.push(() => store.missing(ref, def.id));
+        else if (event === 'missing') store.missing(ref, def.id); // rate-limited by the store; order does not matter
       });
       l.decoder.observeOptions((scope, row) => {
         if (this.applying) return;
