@@ -6,12 +6,14 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { checkServerIdentity as tlsCheck, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
-import { makeTempDir } from './support/tools.js';
+import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
 import { client, haveNatsServer, readStream, startNatsServer, type NatsServer } from './support/nats.js';
 
@@ -225,4 +227,75 @@ test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its
   assert.equal(flows.length + dropped, total);
   // Nothing had to be dropped: the queue held the outage.
   assert.equal(dropped, 0);
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate CN=flow-collector (openssl). */
+function makePki(dir: string): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
+  mkdirSync(dir, { recursive: true });
+  const f = (n: string) => join(dir, n);
+  const ssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca', '-keyout', f('ca-key.pem'), '-out', f('ca.pem'));
+  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const [name, cn] of [['server', 'nats-test'], ['client', 'flow-collector']] as const) {
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', f(`${name}-key.pem`), '-out', f(`${name}.csr`));
+    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  }
+  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server-key.pem'), clientCert: f('client.pem'), clientKey: f('client-key.pem') };
+}
+
+test('mTLS with an openssl CA (the certificate is the user); a subject the user may not publish to is reported by name and its flows counted rejected', { skip: skip || skipUnlessCommands('openssl') }, async () => {
+  const pki = makePki(join(tmp.dir, 'pki'));
+  const conf = [
+    `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", ca_file: "${pki.ca}", verify_and_map: true, timeout: 2 }`,
+    'authorization { users = [ { user: "CN=flow-collector", permissions: {',
+    '  publish: { allow: ["flows.raw.>", "$JS.API.>"] }',
+    '  subscribe: { allow: ["_INBOX.>"] } } } ] }',
+  ].join('\n');
+  // nats.js hands Node no server name for an IP address (Node would check "localhost").
+  const checkServerIdentity = (_host: string, cert: PeerCertificate) => tlsCheck('127.0.0.1', cert);
+  const tlsOpts = { tls: { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey, checkServerIdentity } as any };
+  const n = await nats('mtls', conf, tlsOpts);
+  // Without a client certificate the server refuses the connection.
+  await assert.rejects(client(n.url, { tls: { caFile: pki.ca, checkServerIdentity } as any, reconnect: false }));
+  const s = await serve('mtls', [
+    'listeners:',
+    '  - { name: allowed, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
+    '  - { name: denied, address: 127.0.0.1, port: 0, protocol: netflow, subject: secret.raw }',
+    'workers: 1',
+    'metrics: { address: 127.0.0.1:0 }',
+    'logging: { warn_interval_s: 1 }',
+    'nats:',
+    `  servers: [${n.url}]`,
+    `  tls: { ca_file: "${pki.ca}", cert_file: "${pki.clientCert}", key_file: "${pki.clientKey}" }`,
+    '  stream: { name: FLOWS, subjects: ["flows.>", "secret.>"] }',
+    'outputs:',
+    '  - { type: nats, batch_size: 10 }',
+  ]);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready over mTLS', 10_000);
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: 20 }, (_, i) => v5(i, 5)));
+  await sendUdp(s.listeners[1]!.port, Array.from({ length: 4 }, (_, i) => v5(100 + i, 5)));
+  await until(
+    async () => {
+      const m = await scrape(s.metricsUrl);
+      return metric(m, 'flow_collector_flows_delivered_total') === 100 && metric(m, 'flow_collector_flows_dropped_total', 'reason="rejected"') === 20;
+    },
+    '100 flows stored, 20 rejected',
+    15_000,
+  );
+  const m = await scrape(s.metricsUrl);
+  assert.ok(metric(m, 'flow_collector_nats_publish_failures_total', 'reason="permission"') >= 2);
+  await until(async () => s.logs.some((l) => l['subject'] === 'secret.raw' && /publish permission/.test(l['msg'])), 'the refused subject in the log', 5000);
+  const log = s.logs.find((l) => l['subject'] === 'secret.raw')!;
+  assert.equal(log['level'], 'error');
+  assert.match(log['msg'], /secret\.raw/);
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const nc = await client(n.url, tlsOpts);
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  assert.ok(msgs.every((x) => x.subject === 'flows.raw.netflow'));
+  assert.equal(decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header }))).length, 100);
 });

@@ -5,6 +5,7 @@
  * is retried by `connectForever` with backoff, so the collector starts while NATS is down.
  */
 import { readFileSync } from 'node:fs';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import {
   connect,
   credsAuthenticator,
@@ -50,9 +51,37 @@ export function connectionOptions(cfg: NatsConfig, name: string): NodeConnection
     if (t.ca_file !== undefined) tls.caFile = t.ca_file;
     if (t.cert_file !== undefined) tls.certFile = t.cert_file;
     if (t.key_file !== undefined) tls.keyFile = t.key_file;
+    // nats.js gives Node no server name for a server given by IP address, so Node checks the
+    // certificate against "localhost". Check it against the configured hosts instead: the
+    // certificate must name one of them (the names of servers learned from the cluster too).
+    const hosts = serverHosts(cfg.servers);
+    (tls as Record<string, unknown>)['checkServerIdentity'] = (host: string, cert: PeerCertificate): Error | undefined => {
+      const names = host !== '' && host !== 'localhost' ? [host, ...hosts] : hosts;
+      let first: Error | undefined;
+      for (const h of names) {
+        const err = checkServerIdentity(h, cert);
+        if (err === undefined) return undefined;
+        first ??= err;
+      }
+      return first ?? checkServerIdentity(host, cert);
+    };
     opts.tls = tls;
   }
   return opts;
+}
+
+/** Host names and addresses of the configured servers ("nats://a:4222" -> "a"). */
+function serverHosts(servers: string[]): string[] {
+  const out = new Set<string>();
+  for (const s of servers) {
+    try {
+      const u = new URL(s.includes('://') ? s : `nats://${s}`);
+      out.add(u.hostname.replace(/^\[|\]$/g, ''));
+    } catch {
+      // refused by the configuration check already
+    }
+  }
+  return [...out];
 }
 
 /** Delay before attempt `n` (0-based): 250 ms doubling to 10 s, with +-25 % jitter. */
