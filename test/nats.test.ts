@@ -7,11 +7,15 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { checkServerIdentity as tlsCheck, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { credsAuthenticator } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { encodeAccount, encodeOperator, encodeUser, fmtCreds } from '@nats-io/jwt';
+import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
@@ -298,4 +302,62 @@ test('mTLS with an openssl CA (the certificate is the user); a subject the user 
   await nc.close();
   assert.ok(msgs.every((x) => x.subject === 'flows.raw.netflow'));
   assert.equal(decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header }))).length, 100);
+});
+
+test('operator-mode .creds file (signed with @nats-io/jwt); an existing stream gets the missing subject and keeps its settings; batches stay under max_payload', { skip }, async () => {
+  const op = createOperator();
+  const sys = createAccount();
+  const acct = createAccount();
+  const user = createUser();
+  const opJwt = await encodeOperator('test-op', op, { system_account: sys.getPublicKey() });
+  const sysJwt = await encodeAccount('SYS', sys, {}, { signer: op });
+  const acctJwt = await encodeAccount('FLOWS', acct, { limits: { disk_storage: -1, mem_storage: -1, streams: -1, consumer: -1, conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, leaf: -1, wildcards: true } as any }, { signer: op });
+  const userJwt = await encodeUser('flow-collector', user, acct, { pub: { allow: ['flows.>', '$JS.API.>'] }, sub: { allow: ['_INBOX.>'] } } as any);
+  const creds = join(tmp.dir, 'fc.creds');
+  writeFileSync(creds, fmtCreds(userJwt, user));
+  const MAX_PAYLOAD = 4096;
+  const conf = [
+    `operator: ${opJwt}`,
+    `system_account: ${sys.getPublicKey()}`,
+    'resolver: MEMORY',
+    `resolver_preload: { ${sys.getPublicKey()}: ${sysJwt}, ${acct.getPublicKey()}: ${acctJwt} }`,
+    `max_payload: ${MAX_PAYLOAD}`,
+  ].join('\n');
+  const auth = { authenticator: credsAuthenticator(readFileSync(creds)) };
+  const n = await nats('creds', conf, auth);
+  // Without credentials the server refuses.
+  await assert.rejects(client(n.url, { reconnect: false }));
+  // The operator made the stream already, with other settings and another subject.
+  const nc0 = await client(n.url, auth);
+  const jsm = await jetstreamManager(nc0);
+  await jsm.streams.add({ name: 'FLOWS', subjects: ['other.>'], max_bytes: 50 * 1024 * 1024, storage: 'file' as any });
+  await nc0.close();
+
+  const s = await serve('creds', [
+    ...base(n.url, [`  creds_file: ${creds}`]),
+    'outputs:',
+    // Asks for 1 MiB batches of 1000 flows: the server's max_payload must win.
+    '  - { type: nats, batch_size: 1000, max_batch_bytes: 1048576 }',
+  ]);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready with .creds', 10_000);
+  const D = 100;
+  const P = 30;
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: D }, (_, i) => v5(i, P)));
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === D * P, 'all flows stored', 15_000);
+  assert.equal(await s.stop('SIGTERM'), 0);
+  assert.ok(s.logs.some((l) => l['msg'] === 'nats: added subjects to stream FLOWS' && l['added']?.includes('flows.>')));
+  assert.ok(s.logs.some((l) => /exists with other settings/.test(l['msg']) && l['differences']?.['max_bytes']?.['stream'] === 50 * 1024 * 1024));
+
+  const nc = await client(n.url, auth);
+  const info = await (await jetstreamManager(nc)).streams.info('FLOWS');
+  assert.deepEqual(info.config.subjects, ['other.>', 'flows.>']);
+  assert.equal(info.config.max_bytes, 50 * 1024 * 1024, "the operator's setting is kept");
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  assert.ok(msgs.length > 1);
+  for (const x of msgs) assert.ok(x.data.length <= MAX_PAYLOAD - 512, `a ${x.data.length}-byte message under max_payload ${MAX_PAYLOAD}`);
+  const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+  assert.equal(flows.length, D * P);
+  const seen = checkFlows(flows, D, P);
+  assert.equal(seen.size, D * P);
 });
