@@ -361,3 +361,76 @@ test('operator-mode .creds file (signed with @nats-io/jwt); an existing stream g
   const seen = checkFlows(flows, D, P);
   assert.equal(seen.size, D * P);
 });
+
+test('starts while NATS is down: not ready, keeps decoding, drops past the queue bound by policy (counted), publishes once the server comes up', { skip }, async () => {
+  const n = await nats('late');
+  await n.kill();
+  const s = await serve('late', [...base(n.url), 'queue: { max_bytes: 65536, drop_policy: drop_newest }', 'outputs:', '  - { type: nats, batch_size: 50 }']);
+  assert.equal((await httpGet(`${s.metricsUrl}/readyz`)).status, 503);
+  const D = 400;
+  const P = 10;
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: D }, (_, i) => v5(i, P)), { every: 32 });
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_decoded_total') === D * P, 'decoded while NATS is down', 10_000);
+  // Open batches are cut every 100 ms; then the bound is reached.
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_dropped_total', 'reason="queue_full"') > 0, 'drops past the bound', 5000);
+  const m0 = await scrape(s.metricsUrl);
+  assert.ok(metric(m0, 'flow_collector_queue_bytes') <= 2 * 65536);
+  assert.equal(metric(m0, 'flow_collector_flows_delivered_total'), 0);
+  await n.restart();
+  await until(
+    async () => {
+      const m = await scrape(s.metricsUrl);
+      return metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total') === D * P;
+    },
+    'every flow stored or counted dropped',
+    20_000,
+  );
+  assert.equal((await httpGet(`${s.metricsUrl}/readyz`)).status, 200);
+  const m = await scrape(s.metricsUrl);
+  const delivered = metric(m, 'flow_collector_flows_delivered_total');
+  assert.ok(delivered > 0);
+  assert.equal(metric(m, 'flow_collector_flows_dropped_total'), metric(m, 'flow_collector_flows_dropped_total', 'reason="queue_full"'));
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const nc = await client(n.url);
+  const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
+  await nc.close();
+  assert.equal(flows.length, delivered);
+  assert.ok([...checkFlows(flows, D, P).values()].every((c) => c === 1));
+});
+
+test('formats flowpb (one FlowMessage per message) and json, on subjects with {protocol} and {exporter}', { skip }, async () => {
+  const n = await nats('formats');
+  const s = await serve('formats', [
+    'listeners:',
+    '  - { name: nf, address: 127.0.0.1, port: 0, protocol: netflow, subject: "flows.{protocol}.{exporter}" }',
+    'workers: 1',
+    'metrics: { address: 127.0.0.1:0 }',
+    'nats:',
+    `  servers: [${n.url}]`,
+    '  stream: { name: FLOWS, subjects: ["flows.>"] }',
+    'outputs:',
+    '  - { type: nats, format: flowpb }',
+    '  - { type: nats, format: json }',
+  ]);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready', 10_000);
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: 10 }, (_, i) => v5(i, 3)));
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === 60, '30 flows in each format', 10_000);
+  const m = await scrape(s.metricsUrl);
+  assert.equal(metric(m, 'flow_collector_nats_messages_acked_total'), 60, 'one message per flow');
+  assert.equal(metric(m, 'flow_collector_nats_publish_latency_seconds_count'), 60);
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const nc = await client(n.url);
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  assert.ok(msgs.every((x) => x.subject === 'flows.netflow_v5.127_0_0_1'));
+  const pb = msgs.filter((x) => x.header.get('Flow-Format') === 'flowpb');
+  const json = msgs.filter((x) => x.header.get('Flow-Format') === 'json');
+  assert.equal(pb.length, 30);
+  assert.equal(json.length, 30);
+  assert.ok(msgs.every((x) => x.header.get('Flow-Count') === '1'));
+  const seen = checkFlows(decodeAll(pb.map((x) => ({ data: x.data, headers: x.header }))), 10, 3);
+  assert.equal(seen.size, 30);
+  const objs = json.map((x) => JSON.parse(Buffer.from(x.data).toString()) as Record<string, unknown>);
+  assert.deepEqual(objs.map((o) => `${o['src_addr']}>${o['bytes']}`).sort(), Array.from({ length: 30 }, (_, i) => `10.0.${Math.floor(i / 3)}.${i % 3}>${1000 * Math.floor(i / 3) + (i % 3)}`).sort());
+  assert.throws(() => decodeFlowBatch({ data: json[0]!.data, headers: json[0]!.header }), /JSON\.parse/);
+});
