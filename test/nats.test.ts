@@ -434,3 +434,21 @@ test('formats flowpb (one FlowMessage per message) and json, on subjects with {p
   assert.deepEqual(objs.map((o) => `${o['src_addr']}>${o['bytes']}`).sort(), Array.from({ length: 30 }, (_, i) => `10.0.${Math.floor(i / 3)}.${i % 3}>${1000 * Math.floor(i / 3) + (i % 3)}`).sort());
   assert.throws(() => decodeFlowBatch({ data: json[0]!.data, headers: json[0]!.header }), /JSON\.parse/);
 });
+
+test('SIGTERM: flows still in open batches are published and acknowledged before exit; the final log says so', { skip }, async () => {
+  const n = await nats('drain');
+  // Batches would wait 30 s: only the drain publishes them.
+  const s = await serve('drain', [...base(n.url), 'outputs:', '  - { type: nats, batch_size: 10000, max_batch_delay_ms: 30000 }']);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready', 10_000);
+  await sendUdp(s.listeners[0]!.port, Array.from({ length: 50 }, (_, i) => v5(i, 10)));
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_decoded_total') === 500, 'decoded', 5000);
+  assert.equal(metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total'), 0);
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  assert.equal(stopped['delivered'], 500);
+  assert.equal(stopped['dropped'], 0);
+  const nc = await client(n.url);
+  const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
+  await nc.close();
+  assert.equal(flows.length, 500);
+});
