@@ -19,7 +19,7 @@ import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, readStream, startNatsServer, type NatsServer } from './support/nats.js';
+import { client, haveNatsServer, readStream, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
 
 const skip = haveNatsServer ? false : 'nats-server is not installed';
 const tmp = makeTempDir('fc-nats-');
@@ -177,6 +177,8 @@ test('serve -> NATS: every flow sent over UDP is in the stream exactly once, fie
 
 /** How long the server stays down in the outage test. */
 const OUTAGE_MS = 5000;
+/** How long the killed stream leader stays down in the cluster test. */
+const CLUSTER_OUTAGE_MS = 3000;
 
 test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its store: serve keeps receiving, is not ready meanwhile, publishes again; every flow stored once or counted dropped`, { skip }, async () => {
   const n = await nats('outage');
@@ -214,7 +216,7 @@ test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its
   );
   const m = await scrape(s.metricsUrl);
   assert.ok(metric(m, 'flow_collector_nats_reconnects_total') >= 2, 'each worker reconnected');
-  assert.equal(metric(m, 'flow_collector_nats_connected'), 2);
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_nats_connected') === 2, 'both workers connected again', 10_000);
   assert.equal((await httpGet(`${s.metricsUrl}/readyz`)).status, 200);
   const delivered = metric(m, 'flow_collector_flows_delivered_total');
   const dropped = metric(m, 'flow_collector_flows_dropped_total');
@@ -385,7 +387,8 @@ test('starts while NATS is down: not ready, keeps decoding, drops past the queue
     'every flow stored or counted dropped',
     20_000,
   );
-  assert.equal((await httpGet(`${s.metricsUrl}/readyz`)).status, 200);
+  // A worker that had no flows may still be waiting out its connect backoff (at most 5 s).
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready once every worker is connected', 15_000);
   const m = await scrape(s.metricsUrl);
   const delivered = metric(m, 'flow_collector_flows_delivered_total');
   assert.ok(delivered > 0);
@@ -451,4 +454,66 @@ test('SIGTERM: flows still in open batches are published and acknowledged before
   const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
   await nc.close();
   assert.equal(flows.length, 500);
+});
+
+test('3-node JetStream cluster, R3 stream, its leader SIGKILLed mid-stream and restarted: every flow stored once or counted dropped', { skip }, async () => {
+  const nodes = await startNatsCluster(join(tmp.dir, 'cluster'));
+  servers.push(...nodes);
+  const urls = nodes.map((x) => x.url);
+  const s = await serve('cluster', [
+    'listeners:',
+    '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
+    'workers: 2',
+    'metrics: { address: 127.0.0.1:0 }',
+    'logging: { warn_interval_s: 1 }',
+    'shutdown: { drain_timeout_ms: 10000 }',
+    'nats:',
+    `  servers: [${urls.join(', ')}]`,
+    '  publish_timeout_ms: 2000',
+    '  stream: { name: FLOWS, subjects: ["flows.>"], replicas: 3 }',
+    'outputs:',
+    '  - { type: nats, batch_size: 20 }',
+  ]);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready (R3 stream created)', 20_000);
+  const nc0 = await client(urls[0]!);
+  const leaderName = (await (await jetstreamManager(nc0)).streams.info('FLOWS')).cluster?.leader;
+  await nc0.close();
+  const leader = nodes.find((_, i) => `n${i}` === leaderName)!;
+  assert.ok(leader !== undefined, `stream leader ${leaderName} is one of ours`);
+  const port = s.listeners[0]!.port;
+  const P = 10;
+  const part = (from: number, count: number) => Array.from({ length: count }, (_, i) => v5(from + i, P));
+  await Promise.all([
+    sendUdp(port, part(0, 300), { every: 10, pauseMs: 5 }),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      await leader.kill();
+    })(),
+  ]);
+  await sendUdp(port, part(300, 100), { every: 20 });
+  await new Promise((r) => setTimeout(r, CLUSTER_OUTAGE_MS));
+  await leader.restart();
+  const total = 400 * P;
+  await until(
+    async () => {
+      const m = await scrape(s.metricsUrl);
+      return metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total') === total;
+    },
+    'every flow acknowledged or counted dropped',
+    60_000,
+  );
+  const m = await scrape(s.metricsUrl);
+  const delivered = metric(m, 'flow_collector_flows_delivered_total');
+  const dropped = metric(m, 'flow_collector_flows_dropped_total');
+  assert.equal(await s.stop('SIGTERM'), 0);
+  const alive = nodes.find((x) => x !== leader)!;
+  const nc = await client(alive.url);
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+  const seen = checkFlows(flows, 400, P);
+  assert.ok([...seen.values()].every((c) => c === 1), 'no flow stored twice');
+  assert.equal(flows.length, delivered);
+  assert.equal(flows.length + dropped, total);
+  assert.equal(dropped, 0, 'retries outlast the election');
 });

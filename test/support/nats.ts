@@ -143,3 +143,29 @@ export function client(url: string, opts: Partial<NodeConnectionOptions> = {}): 
   if (url.endsWith(':4222')) throw new Error('tests never use the shared server on 4222');
   return connect({ servers: url, timeout: 2000, ...opts });
 }
+
+/** Free TCP ports on 127.0.0.1 (bound, then released: for fixed cluster route ports). */
+export async function freePorts(n: number): Promise<number[]> {
+  const { createServer } = await import('node:net');
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r(undefined)))));
+  return ports;
+}
+
+/** A JetStream cluster of `size` nodes named n0.. (routes on fixed free ports). */
+export async function startNatsCluster(dir: string, size = 3): Promise<NatsServer[]> {
+  const routes = await freePorts(size);
+  const routeList = routes.map((p) => `nats-route://127.0.0.1:${p}`).join(', ');
+  return Promise.all(
+    routes.map((p, i) =>
+      startNatsServer(join(dir, `n${i}`), { conf: [`server_name: n${i}`, `cluster { name: c1, listen: 127.0.0.1:${p}, routes: [${routeList}] }`].join('\n') }),
+    ),
+  );
+}

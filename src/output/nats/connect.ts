@@ -84,8 +84,8 @@ function serverHosts(servers: string[]): string[] {
   return [...out];
 }
 
-/** Delay before attempt `n` (0-based): 250 ms doubling to 10 s, with +-25 % jitter. */
-export function backoffMs(n: number, baseMs = 250, maxMs = 10_000): number {
+/** Delay before attempt `n` (0-based): 250 ms doubling to 5 s, with +-25 % jitter. */
+export function backoffMs(n: number, baseMs = 250, maxMs = 5000): number {
   const d = Math.min(maxMs, baseMs * 2 ** Math.min(n, 16));
   return Math.round(d * (0.75 + Math.random() * 0.5));
 }

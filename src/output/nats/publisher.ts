@@ -105,6 +105,7 @@ export class NatsPublisher implements FlowOutput {
   private readonly window: number;
   private readonly log: PublisherLog;
   private readonly idPrefix: string;
+  private readonly worker: number;
   private seq = 0;
 
   // ---- subjects and open batches ----
@@ -174,6 +175,7 @@ export class NatsPublisher implements FlowOutput {
     this.policy = opts.policy;
     this.window = opts.nats.ack_window;
     this.log = opts.log;
+    this.worker = opts.worker;
     const inst = opts.nats.instance_id ?? randomBytes(4).toString('hex');
     this.idPrefix = `${inst}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}-w${opts.worker}-`;
     const prefix = opts.nats.subject_prefix !== undefined ? `${opts.nats.subject_prefix}.` : '';
@@ -186,7 +188,7 @@ export class NatsPublisher implements FlowOutput {
       return b;
     });
     this.current = this.fixed[0];
-    this.start(opts.worker);
+    this.start();
   }
 
   /** The subjects published to, placeholders as `*` (for the stream's subjects). */
@@ -516,8 +518,8 @@ export class NatsPublisher implements FlowOutput {
   // ---------------------------------------------------------------------------------------
   // Connection
 
-  private start(worker: number): void {
-    const opts = connectionOptions(this.cfg, `flow-collector/${this.name}/w${worker}`);
+  private start(): void {
+    const opts = connectionOptions(this.cfg, `flow-collector/${this.name}/w${this.worker}`);
     this.loop = connectForever(opts, (err, attempt) => {
       const d = describeNatsError(err);
       this.log('warn', `nats.connect:${d.reason}`, 'cannot connect to NATS; retrying (flows wait in the bounded queue)', { servers: this.cfg.servers, attempt: attempt + 1, error: d.message });
@@ -544,7 +546,7 @@ export class NatsPublisher implements FlowOutput {
       this.log('warn', 'nats.closed', 'the NATS connection closed; connecting again', { error: err ? describeNatsError(err).message : undefined });
       this.nc = undefined;
       this.js = undefined;
-      this.start(0);
+      this.start();
     });
     await this.ensure(nc);
   }
