@@ -6,6 +6,7 @@
  *
  *   node dist/bench/nats.js [--rates 20000,50000,100000] [--seconds 5] [--workers 2]
  *        [--format flowpb-batch] [--window 32] [--batch 100] [--records 24] [--exporters 4]
+ *        [--profile DIR]   (writes --cpu-prof profiles of serve's threads to DIR)
  *
  * Not a test: figures depend on the machine (docs/nats.md has ours).
  */
@@ -27,15 +28,18 @@ interface Args {
   batch: number;
   records: number;
   exporters: number;
+  /** Directory for --cpu-prof profiles of the serve process (main thread and workers). */
+  profile: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rates: [20_000, 50_000, 100_000], seconds: 5, workers: 2, format: 'flowpb-batch', window: 32, batch: 100, records: 24, exporters: 4 };
+  const a: Args = { rates: [20_000, 50_000, 100_000], seconds: 5, workers: 2, format: 'flowpb-batch', window: 32, batch: 100, records: 24, exporters: 4, profile: '' };
   for (let i = 0; i < argv.length; i += 2) {
     const k = argv[i]!.replace(/^--/, '');
     const v = argv[i + 1] ?? '';
     if (k === 'rates') a.rates = v.split(',').map(Number);
     else if (k === 'format') a.format = v;
+    else if (k === 'profile') a.profile = v;
     else if (k in a) (a as unknown as Record<string, number>)[k] = Number(v);
     else throw new Error(`unknown option --${k}`);
   }
@@ -107,7 +111,7 @@ async function runOnce(args: Args, rate: number, dir: string): Promise<Row> {
         '',
       ].join('\n'),
     );
-    s = await startServe(['--config', cfg]);
+    s = await startServe(['--config', cfg], {}, args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {});
     const m0 = await (async () => {
       for (let i = 0; i < 100; i++) {
         const m = await scrape(s!.metricsUrl);

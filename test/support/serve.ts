@@ -40,6 +40,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Do not read the child's stdout until releaseStdout() (a stuck consumer: the pipe fills). */
   holdStdout?: boolean;
+  /** Extra node options before the script (benchmarks: --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export interface RunResult {
@@ -70,7 +72,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 /** Starts serve; resolves once it logged "flow-collector started" (rejects if it exits first). */
 export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<ServeProcess> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  const proc = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, any>[] = [];
   const out: Buffer[] = [];
   let errText = '';

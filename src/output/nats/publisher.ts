@@ -174,7 +174,16 @@ export class NatsPublisher implements FlowOutput {
     this.maxBytes = opts.maxBytes;
     this.policy = opts.policy;
     this.window = opts.nats.ack_window;
-    this.log = opts.log;
+    // Failures can come per message: at most one line per key and second leaves the worker
+    // (the main thread rate-limits again by logging.warn_interval_s).
+    const last = new Map<string, number>();
+    this.log = (level, key, msg, fields) => {
+      const now = Date.now();
+      if (now - (last.get(key) ?? -Infinity) < 1000) return;
+      if (last.size > 256) last.clear();
+      last.set(key, now);
+      opts.log(level, key, msg, fields);
+    };
     this.worker = opts.worker;
     const inst = opts.nats.instance_id ?? randomBytes(4).toString('hex');
     this.idPrefix = `${inst}-${Date.now().toString(36)}${randomBytes(2).toString('hex')}-w${opts.worker}-`;
