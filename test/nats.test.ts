@@ -524,3 +524,27 @@ test('3-node JetStream cluster, R3 stream, its leader SIGKILLed mid-stream and r
   assert.equal(flows.length + dropped, total);
   if (dropped !== 0) await explain(s, new Error(`${dropped} flows dropped: retries should outlast the election`));
 });
+
+test('user + password and nkey seed file authenticate; a wrong password keeps the output not ready', { skip }, async () => {
+  const nk = createUser();
+  const seedFile = join(tmp.dir, 'fc.nk');
+  writeFileSync(seedFile, `${new TextDecoder().decode(nk.getSeed())}\n`);
+  const conf = `authorization { users = [ { user: fc, password: s3cret }, { nkey: ${nk.getPublicKey()} } ] }`;
+  const n = await nats('auth', conf, { user: 'fc', pass: 's3cret' });
+  const run = async (name: string, auth: string[], flows: number) => {
+    const s = await serve(name, [...base(n.url, auth), 'outputs:', '  - { type: nats }']);
+    await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, `${name}: ready`, 10_000);
+    await sendUdp(s.listeners[0]!.port, Array.from({ length: flows / 5 }, (_, i) => v5(i, 5)));
+    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === flows, `${name}: stored`, 10_000);
+    assert.equal(await s.stop('SIGTERM'), 0);
+  };
+  await run('auth-user', ['  user: fc', '  password: s3cret'], 50);
+  await run('auth-nkey', [`  nkey_seed_file: ${seedFile}`], 50);
+  const bad = await serve('auth-bad', [...base(n.url, ['  user: fc', '  password: wrong']), 'outputs:', '  - { type: nats }']);
+  await until(async () => bad.logs.some((l) => /cannot connect to NATS/.test(l['msg']) && /authoriz/i.test(String(l['error']))), 'the refusal logged', 10_000);
+  assert.equal((await httpGet(`${bad.metricsUrl}/readyz`)).status, 503);
+  assert.equal(await bad.stop('SIGTERM'), 0);
+  const nc = await client(n.url, { user: 'fc', pass: 's3cret' });
+  assert.equal((await readStream(nc, 'FLOWS')).length > 0, true);
+  await nc.close();
+});
