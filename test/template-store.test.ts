@@ -33,7 +33,7 @@ test('a template learned by one decoder reaches another through the local store,
     () => undefined,
   );
   a.dec.templates.observe((scope, ev, def) => {
-    if (ev === 'learned') sa.learned({ protocol: scope.protocol, exporter: scope.exporterKey, port: scope.port, domain: scope.domain }, def, 1);
+    if (ev === 'learned') sa.learned({ listener: 'l', protocol: scope.protocol, exporter: scope.exporterKey, port: scope.port, domain: scope.domain }, def, 1);
   });
   sa.subscribe(() => {}, () => undefined);
   // b sees data first: it waits in b's pending buffer.
@@ -44,7 +44,7 @@ test('a template learned by one decoder reaches another through the local store,
   for (let i = 0; i < 50 && b.flows.length === 0; i++) await wait(10);
   assert.equal(got.length, 1);
   assert.equal(got[0]!.kind, 'template');
-  assert.deepEqual(got[0]!.scope, { protocol: 10, exporter: '192.0.2.7', port: 0, domain: 5 });
+  assert.deepEqual(got[0]!.scope, { listener: 'l', protocol: 10, exporter: '192.0.2.7', port: 0, domain: 5 });
   assert.equal(got[0]!.origin, 'a');
   assert.equal(b.flows.length, 1, 'pending data replayed when the shared template arrived');
   assert.equal(b.flows[0]!.src_addr, '10.0.0.1');
@@ -61,7 +61,7 @@ test('a template learned by one decoder reaches another through the local store,
 test('a member that misses a template asks, and a member that knows it answers', async () => {
   const name = `t-${Math.random()}`;
   const def: TemplateDef = { protocol: 9, id: 260, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }] };
-  const scope = { protocol: 9 as const, exporter: '198.51.100.1', port: 0, domain: 0 };
+  const scope = { listener: 'l', protocol: 9 as const, exporter: '198.51.100.1', port: 0, domain: 0 };
   const knows = new LocalTemplateStore(name, 'knows');
   const asks = new LocalTemplateStore(name, 'asks');
   let lookups = 0;

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { runDecode, DECODE_USAGE, DECODE_SUMMARY } from './decode.js';
+import { runServe, SERVE_USAGE, SERVE_SUMMARY } from './serve.js';
 
 interface Command {
   summary: string;
@@ -17,6 +18,7 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  serve: { summary: SERVE_SUMMARY, usage: SERVE_USAGE, run: runServe },
   decode: { summary: DECODE_SUMMARY, usage: DECODE_USAGE, run: runDecode },
 };
 

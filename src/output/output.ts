@@ -10,8 +10,8 @@ import type { FlowRecord } from '../decode/mod.js';
 export type DropPolicy = 'drop_oldest' | 'drop_newest' | 'block';
 
 /** Why a flow was not delivered. */
-export type DropReason = 'queue_full' | 'write_error' | 'shutdown' | 'paused';
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'write_error', 'shutdown', 'paused'];
+export type DropReason = 'queue_full' | 'write_error' | 'shutdown';
+export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'write_error', 'shutdown'];
 
 export interface OutputStats {
   /** Flows handed to the output. */
@@ -51,8 +51,6 @@ export interface FlowOutput {
    * when it has room again.
    */
   onBackpressure(fn: (blocked: boolean) => void): void;
-  /** Counts flows that could not even be decoded into the output (e.g. sockets paused). */
-  countDropped(reason: DropReason, flows: number): void;
   /** Reopens the destination (SIGHUP, after logrotate). */
   reopen(): void;
   /** Delivers everything queued, waiting at most until `deadline` (ms since epoch). */
@@ -62,5 +60,5 @@ export interface FlowOutput {
 }
 
 export function emptyDropped(): Record<DropReason, number> {
-  return { queue_full: 0, write_error: 0, shutdown: 0, paused: 0 };
+  return { queue_full: 0, write_error: 0, shutdown: 0 };
 }

@@ -6,7 +6,7 @@
  */
 import type { FlowRecord } from '../decode/mod.js';
 import { DelimitedBatchWriter, NdjsonBatchWriter } from '../encode/mod.js';
-import { emptyDropped, type DrainResult, type DropPolicy, type DropReason, type FlowOutput, type OutputStats } from './output.js';
+import { emptyDropped, type DrainResult, type DropPolicy, type FlowOutput, type OutputStats } from './output.js';
 
 /** Where a stream output's chunks go. */
 export interface ChunkWriter {
@@ -35,6 +35,8 @@ export interface StreamOutputOptions {
 
 interface Chunk {
   buf: Uint8Array;
+  /** Kept apart from buf: a writer may move (transfer) buf's memory away. */
+  bytes: number;
   flows: number;
 }
 
@@ -92,11 +94,6 @@ export class StreamOutput implements FlowOutput {
     this.backpressure = fn;
   }
 
-  countDropped(reason: DropReason, flows: number): void {
-    this.flows += flows;
-    this.dropped[reason] += flows;
-  }
-
   reopen(): void {
     this.writer.reopen();
   }
@@ -136,7 +133,7 @@ export class StreamOutput implements FlowOutput {
       if (i === this.head && this.inFlight) continue;
       this.dropped.shutdown += c.flows;
       this.queuedFlows -= c.flows;
-      this.queuedBytes -= c.buf.length;
+      this.queuedBytes -= c.bytes;
     }
     if (this.inFlight) {
       this.queue.length = this.head + 1;
@@ -177,7 +174,7 @@ export class StreamOutput implements FlowOutput {
         while (this.queuedBytes + len > this.maxBytes && i < this.queue.length) {
           const old = this.queue[i]!;
           this.dropped.queue_full += old.flows;
-          this.queuedBytes -= old.buf.length;
+          this.queuedBytes -= old.bytes;
           this.queuedFlows -= old.flows;
           i++;
         }
@@ -189,7 +186,7 @@ export class StreamOutput implements FlowOutput {
       }
       // block: accepted; the sockets stop until the queue has room (below).
     }
-    this.queue.push({ buf, flows });
+    this.queue.push({ buf, bytes: len, flows });
     this.queuedBytes += len;
     this.queuedFlows += flows;
     if (this.policy === 'block' && !this.blocked && this.queuedBytes >= this.maxBytes) {
@@ -210,11 +207,11 @@ export class StreamOutput implements FlowOutput {
     this.inFlight = false;
     if (c !== undefined) {
       this.head++;
-      this.queuedBytes -= c.buf.length;
+      this.queuedBytes -= c.bytes;
       this.queuedFlows -= c.flows;
       if (err === null) {
         this.delivered += c.flows;
-        this.bytes += c.buf.length;
+        this.bytes += c.bytes;
       } else {
         this.writeErrors++;
         this.dropped.write_error += c.flows;

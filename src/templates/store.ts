@@ -12,6 +12,11 @@ import type { TemplateDef } from './template.js';
 
 /** Which exporter scope a change belongs to. */
 export interface ScopeRef {
+  /**
+   * Name of the listener the exporter sends to: each listener keeps its own template state
+   * (with its own limits), like a collector per port.
+   */
+  readonly listener: string;
   readonly protocol: 9 | 10;
   /** Normalised exporter address ("192.0.2.1", "2001:db8::1"). */
   readonly exporter: string;
@@ -52,7 +57,7 @@ export interface TemplateStore {
 
 /** Stable text key of a scope, e.g. for coalescing and rate limits. */
 export function scopeKey(s: ScopeRef): string {
-  return `${s.protocol}|${s.exporter}|${s.port}|${s.domain}`;
+  return `${s.listener}|${s.protocol}|${s.exporter}|${s.port}|${s.domain}`;
 }
 
 type Wire =

@@ -1,0 +1,416 @@
+/**
+ * The collector's main thread: checks the listeners can bind, starts the worker threads (each a
+ * whole flow path: sockets, decoder, outputs), the metrics and health server and the stdout
+ * writer, logs a summary per interval and rate-limited warnings, and stops cleanly: stop
+ * reading, deliver what was decoded until the drain deadline, count the rest.
+ */
+import dgram from 'node:dgram';
+import { Worker } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { CollectorConfig } from '../config/mod.js';
+import { StdoutPump } from '../output/mod.js';
+import { createMetrics } from './metrics.js';
+import { startHttpServer, type HealthReport, type HttpServerHandle } from './http.js';
+import { RateLimitedLog } from './log.js';
+import type { ListenerBound, ToMain, ToWorker, WorkerInit, WorkerSnapshot } from './messages.js';
+
+/** A failure to start: exit code 1, one clear line. */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export interface CollectorOptions {
+  config: CollectorConfig;
+  logger: Logger;
+  version: string;
+  /** Use Node's dgram sockets even when the addon is available. */
+  forceDgram?: boolean;
+  /** Milliseconds between worker snapshots (metrics freshness, heartbeat). Default 1000. */
+  snapshotMs?: number;
+  /** Called when a worker dies unexpectedly; the caller stops the collector and exits 1. */
+  onFatal?: (err: Error) => void;
+}
+
+export interface StopReport {
+  delivered: number;
+  dropped: number;
+  /** Workers that did not finish draining in time and were terminated. */
+  terminated: number;
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  snapshot: WorkerSnapshot | undefined;
+  lastSeen: number;
+  listeners: ListenerBound[];
+  exited: boolean;
+  stopped: ((m: Extract<ToMain, { type: 'stopped' }>) => void) | undefined;
+}
+
+function describeBindError(code: string | undefined): string {
+  switch (code) {
+    case 'EADDRINUSE':
+      return 'the port is in use by another program (another collector?)';
+    case 'EADDRNOTAVAIL':
+      return 'the address is not on this host';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)';
+    case 'EAFNOSUPPORT':
+      return 'IPv6 is not available on this host';
+    default:
+      return code ?? 'unknown error';
+  }
+}
+
+/** Binds each listener once without SO_REUSEPORT: proves the port is free and resolves port 0. */
+async function probePorts(cfg: CollectorConfig): Promise<number[]> {
+  const ports: number[] = [];
+  for (const l of cfg.listeners) {
+    const type = l.address.includes(':') ? 'udp6' : 'udp4';
+    const s = dgram.createSocket({ type });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind({ address: l.address, port: l.port, exclusive: true }, () => resolve(s.address().port));
+      });
+      ports.push(port);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new StartupError(`listener ${l.name}: cannot bind UDP ${l.address}:${l.port}: ${describeBindError(e.code)} (${e.code ?? e.message})`, e.code ?? null);
+    } finally {
+      await new Promise<void>((resolve) => {
+        try {
+          s.close(() => resolve());
+        } catch {
+          resolve();
+        }
+      });
+    }
+  }
+  return ports;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
+  if (m === null) throw new StartupError(`metrics.address: "${addr}" is not ADDR:PORT`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+export class Collector {
+  private readonly slots: WorkerSlot[] = [];
+  private readonly rl: RateLimitedLog;
+  private readonly log: Logger;
+  private http: HttpServerHandle | undefined;
+  private pump: StdoutPump | undefined;
+  private registry: Registry | undefined;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private stopping: Promise<StopReport> | undefined;
+  private lastSummary = { at: Date.now(), datagrams: 0, flows: 0, delivered: 0 };
+  private lastWarn = { kernel: 0, dropped: 0 };
+  readonly snapshotMs: number;
+  /** Listeners as bound (address, concrete port, path). */
+  listeners: ListenerBound[] = [];
+  metricsAddress: { address: string; port: number } | null = null;
+
+  private constructor(private readonly opts: CollectorOptions) {
+    this.log = opts.logger;
+    this.rl = new RateLimitedLog(opts.logger, opts.config.logging.warn_interval_s * 1000);
+    this.snapshotMs = opts.snapshotMs ?? 1000;
+  }
+
+  static async start(opts: CollectorOptions): Promise<Collector> {
+    const c = new Collector(opts);
+    try {
+      await c.startAll();
+    } catch (err) {
+      await c.teardown();
+      throw err;
+    }
+    return c;
+  }
+
+  private async startAll(): Promise<void> {
+    const cfg = this.opts.config;
+    const nats = cfg.outputs.findIndex((o) => o.type === 'nats');
+    if (nats >= 0) {
+      throw new StartupError(`outputs[${nats}]: the NATS JetStream output is not available in this version yet; use stdout or file outputs`);
+    }
+    const ports = await probePorts(cfg);
+
+    // Metrics and health first: probes and scrapes work while workers start.
+    if (cfg.metrics.enabled) {
+      const { host, port } = splitHostPort(cfg.metrics.address);
+      this.registry = createMetrics(
+        () => this.slots.map((s) => s.snapshot),
+        { version: this.opts.version, ingestPath: 'starting', ingestReason: '', workers: cfg.workers },
+        () => this.isReady(),
+      );
+      const reg = this.registry;
+      try {
+        this.http = await startHttpServer({
+          host,
+          port,
+          metrics: async () => ({ contentType: reg.contentType, body: await reg.metrics() }),
+          healthz: () => this.healthz(),
+          readyz: () => this.readyz(),
+          onError: (err) => this.rl.emit('warn', 'http', 'metrics server error', { error: err.message }),
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new StartupError(`metrics.address ${cfg.metrics.address}: cannot listen: ${describeBindError(e.code)} (${e.code ?? e.message})`, e.code ?? null);
+      }
+      this.metricsAddress = { address: this.http.address, port: this.http.port };
+    }
+
+    const needsStdout = cfg.outputs.some((o) => o.type === 'stdout');
+    if (needsStdout) this.pump = new StdoutPump(1, (err) => this.rl.emit('error', 'stdout', 'cannot write flows to stdout', { error: err.code ?? err.message }));
+
+    const storeChannel = `flow-collector-templates-${randomUUID()}`;
+    const readies: Promise<void>[] = [];
+    for (let i = 0; i < cfg.workers; i++) {
+      let stdoutPort = null;
+      if (this.pump !== undefined) {
+        const ch = new MessageChannel();
+        this.pump.attach(ch.port1);
+        stdoutPort = ch.port2;
+      }
+      const init: WorkerInit = {
+        index: i,
+        config: cfg,
+        ports,
+        storeChannel,
+        stdoutPort,
+        snapshotMs: this.snapshotMs,
+        forceDgram: this.opts.forceDgram === true,
+      };
+      const worker = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: init,
+        transferList: stdoutPort !== null ? [stdoutPort] : [],
+      });
+      const slot: WorkerSlot = { worker, snapshot: undefined, lastSeen: Date.now(), listeners: [], exited: false, stopped: undefined };
+      this.slots.push(slot);
+      readies.push(
+        new Promise<void>((resolve, reject) => {
+          let ready = false;
+          worker.on('message', (m: ToMain) => {
+            slot.lastSeen = Date.now();
+            switch (m.type) {
+              case 'ready':
+                ready = true;
+                slot.listeners = m.listeners;
+                resolve();
+                break;
+              case 'failed':
+                reject(new StartupError(`worker ${i}: ${m.message}`, m.code));
+                break;
+              case 'snapshot':
+                slot.snapshot = m.snapshot;
+                this.onSnapshot(m.snapshot);
+                break;
+              case 'log':
+                this.rl.emit(m.level, m.key, m.msg, { worker: i, ...(m.fields ?? {}) });
+                break;
+              case 'stopped':
+                slot.snapshot = m.snapshot;
+                slot.stopped?.(m);
+                break;
+            }
+          });
+          worker.on('error', (err) => {
+            if (!ready) reject(new StartupError(`worker ${i} failed to start: ${err.message}`));
+            else this.fatal(new Error(`worker ${i} crashed: ${err.stack ?? err.message}`));
+          });
+          worker.on('exit', (code) => {
+            slot.exited = true;
+            if (!ready) reject(new StartupError(`worker ${i} exited during start-up (code ${code})`));
+            else if (this.stopping === undefined) this.fatal(new Error(`worker ${i} exited unexpectedly (code ${code})`));
+          });
+        }),
+      );
+    }
+    await Promise.all(readies);
+
+    // Every worker's sockets are in each port's SO_REUSEPORT group now: spread them.
+    for (const [k, l] of cfg.listeners.entries()) {
+      if (l.spread !== 'none') {
+        this.send(0, { type: 'spread', listener: k, mode: l.spread, groupSize: cfg.workers * l.sockets_per_worker });
+      }
+    }
+    // Per socket: getsockopt(SO_RCVBUF) reports twice what was asked for (the kernel's bookkeeping share).
+    this.listeners = this.slots[0]!.listeners.map((l) => ({ ...l, rcvbuf: Math.round(l.rcvbuf / Math.max(1, l.sockets)), sockets: l.sockets * cfg.workers }));
+    this.started = true;
+    if (this.registry !== undefined) {
+      const first = this.listeners[0];
+      const info = this.registry.getSingleMetric('flow_collector_ingest_info') as unknown as { reset(): void; set(l: Record<string, string>, v: number): void };
+      info.reset();
+      info.set({ path: first?.path ?? 'none', reason: first?.reason ?? '' }, 1);
+    }
+    if (cfg.logging.summary_interval_s > 0) {
+      this.summaryTimer = setInterval(() => this.summary(), cfg.logging.summary_interval_s * 1000);
+      this.summaryTimer.unref();
+    }
+  }
+
+  private send(i: number, m: ToWorker): void {
+    const s = this.slots[i];
+    if (s !== undefined && !s.exited) s.worker.postMessage(m);
+  }
+
+  private fatal(err: Error): void {
+    this.log.error({ error: err.message }, 'collector failure');
+    this.opts.onFatal?.(err);
+  }
+
+  isReady(): boolean {
+    if (!this.started || this.stopping !== undefined) return false;
+    for (const s of this.slots) {
+      if (s.exited) return false;
+      if (s.snapshot !== undefined && s.snapshot.outputs.some((o) => !o.ready)) return false;
+    }
+    return true;
+  }
+
+  healthz(): HealthReport {
+    const checks: HealthReport['checks'] = {};
+    const now = Date.now();
+    const limit = Math.max(5000, this.snapshotMs * 5);
+    let ok = true;
+    this.slots.forEach((s, i) => {
+      const age = now - s.lastSeen;
+      const good = !s.exited && age <= limit;
+      if (!good) ok = false;
+      checks[`worker_${i}`] = { ok: good, detail: s.exited ? 'exited' : `last heard ${age} ms ago` };
+    });
+    return { ok, checks };
+  }
+
+  readyz(): HealthReport {
+    const checks: HealthReport['checks'] = {};
+    checks['listeners'] = { ok: this.started, detail: this.started ? this.listeners.map((l) => `${l.name} ${l.address}:${l.port}`).join(', ') : 'binding' };
+    if (this.stopping !== undefined) checks['shutdown'] = { ok: false, detail: 'stopping' };
+    const outs = new Map<string, boolean>();
+    for (const s of this.slots) for (const o of s.snapshot?.outputs ?? []) outs.set(o.name, (outs.get(o.name) ?? true) && o.ready);
+    for (const [name, ok] of outs) checks[`output ${name}`] = { ok };
+    return { ok: this.isReady(), checks };
+  }
+
+  /** Totals over the workers' latest snapshots. */
+  totals(): { datagrams: number; flows: number; delivered: number; dropped: number; kernelDrops: number; decodeErrors: number; queuedBytes: number } {
+    let datagrams = 0, flows = 0, delivered = 0, dropped = 0, kernelDrops = 0, decodeErrors = 0, queuedBytes = 0;
+    for (const s of this.slots) {
+      const snap = s.snapshot;
+      if (snap === undefined) continue;
+      for (const l of snap.listeners) {
+        datagrams += l.datagrams;
+        for (const d of l.kernelDrops) kernelDrops += d ?? 0;
+      }
+      for (const v of Object.values(snap.flows)) flows += v;
+      for (const o of snap.outputs) {
+        delivered += o.delivered;
+        queuedBytes += o.queuedBytes;
+        for (const v of Object.values(o.dropped)) dropped += v;
+      }
+      for (const [r, v] of Object.entries(snap.counters)) {
+        if (r !== 'datagrams' && !r.startsWith('records.') && !r.startsWith('template.') && !r.startsWith('pending.') && !r.startsWith('scope.') && !r.startsWith('options.') && !/padding$|trailing_bytes$|\.list\./.test(r)) decodeErrors += v;
+      }
+    }
+    return { datagrams, flows, delivered, dropped, kernelDrops, decodeErrors, queuedBytes };
+  }
+
+  private onSnapshot(s: WorkerSnapshot): void {
+    for (const e of s.errors) {
+      this.rl.emit('warn', `decode:${e.reason}`, `decode error ${e.reason}`, { reason: e.reason, exporter: e.exporter, listener: e.listener, count: e.count });
+    }
+    const t = this.totals();
+    if (t.kernelDrops > this.lastWarn.kernel) {
+      this.rl.emit('warn', 'kernel_drops', 'the kernel dropped datagrams: receive buffers full (add workers or sockets, raise receive_buffer_bytes)', { kernel_drops_total: t.kernelDrops });
+      this.lastWarn.kernel = t.kernelDrops;
+    }
+    if (t.dropped > this.lastWarn.dropped) {
+      this.rl.emit('warn', 'flows_dropped', 'flows dropped before delivery (see flow_collector_flows_dropped_total by reason)', { flows_dropped_total: t.dropped });
+      this.lastWarn.dropped = t.dropped;
+    }
+  }
+
+  private summary(): void {
+    const t = this.totals();
+    const now = Date.now();
+    const secs = Math.max(0.001, (now - this.lastSummary.at) / 1000);
+    this.log.info(
+      {
+        datagrams: t.datagrams,
+        flows: t.flows,
+        delivered: t.delivered,
+        dropped: t.dropped,
+        kernel_drops: t.kernelDrops,
+        decode_errors: t.decodeErrors,
+        queue_bytes: t.queuedBytes,
+        datagrams_per_s: Math.round((t.datagrams - this.lastSummary.datagrams) / secs),
+        flows_per_s: Math.round((t.flows - this.lastSummary.flows) / secs),
+      },
+      'summary',
+    );
+    this.lastSummary = { at: now, datagrams: t.datagrams, flows: t.flows, delivered: t.delivered };
+  }
+
+  /** Asks every worker for a fresh snapshot by waiting one snapshot period (tests, shutdown). */
+  reopen(): void {
+    for (let i = 0; i < this.slots.length; i++) this.send(i, { type: 'reopen' });
+  }
+
+  /**
+   * Stops reading, lets every worker deliver what it decoded until the drain deadline, counts
+   * the rest, and closes everything. Idempotent.
+   */
+  stop(): Promise<StopReport> {
+    if (this.stopping === undefined) this.stopping = this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<StopReport> {
+    const deadline = Date.now() + this.opts.config.shutdown.drain_timeout_ms;
+    let delivered = 0;
+    let dropped = 0;
+    let terminated = 0;
+    await Promise.all(
+      this.slots.map(
+        (s, i) =>
+          new Promise<void>((resolve) => {
+            if (s.exited) return resolve();
+            const timer = setTimeout(() => {
+              terminated++;
+              resolve();
+            }, Math.max(0, deadline - Date.now()) + 2000);
+            s.stopped = (m) => {
+              clearTimeout(timer);
+              delivered += m.delivered;
+              dropped += m.dropped;
+              resolve();
+            };
+            this.send(i, { type: 'stop', deadline });
+          }),
+      ),
+    );
+    if (this.pump !== undefined) {
+      await Promise.race([this.pump.idleNow(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+    }
+    await this.teardown();
+    return { delivered, dropped, terminated };
+  }
+
+  private async teardown(): Promise<void> {
+    if (this.summaryTimer !== undefined) clearInterval(this.summaryTimer);
+    await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
+    await this.http?.close();
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * The collector service: the main thread (Collector), worker pipelines, metrics, health and
+ * logging. `flow-collector serve` is its command line.
+ */
+export { Collector, StartupError } from './collector.js';
+export type { CollectorOptions, StopReport } from './collector.js';
+export { createLogger, RateLimitedLog } from './log.js';
+export type { LogLevel } from './log.js';
+export { classify } from './metrics.js';
+export type { WorkerSnapshot, ListenerBound } from './messages.js';

@@ -1,0 +1,374 @@
+/**
+ * One worker's whole flow path: its own SO_REUSEPORT sockets on every listener, one decoder,
+ * and its own outputs. Nothing in here is shared with another thread except through the
+ * template store (template state) and the counters snapshot.
+ */
+import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate } from '../decode/mod.js';
+import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
+import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
+import { FileChunkWriter, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
+import { listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
+import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
+
+/** Flow type number -> protocol label of flow_collector_flows_decoded_total. */
+const FLOW_TYPE_NAMES: Record<number, string> = {
+  [FlowType.SFLOW_5]: 'sflow',
+  [FlowType.NETFLOW_V5]: 'netflow_v5',
+  [FlowType.NETFLOW_V9]: 'netflow_v9',
+  [FlowType.IPFIX]: 'ipfix',
+};
+
+const enum Proto {
+  Unknown = 0,
+  Netflow = 1,
+  Ipfix = 2,
+  Sflow = 3,
+}
+
+function protocolOf(buf: Uint8Array, off: number, len: number): Proto {
+  if (len < 4) return Proto.Unknown;
+  const v = (buf[off]! << 8) | buf[off + 1]!;
+  if (v === 9 || v === 5 || v === 1 || v === 7) return Proto.Netflow;
+  if (v === 10) return Proto.Ipfix;
+  if (v === 0 && len >= 8 && buf[off + 2] === 0 && buf[off + 3] === 5) return Proto.Sflow;
+  return Proto.Unknown;
+}
+
+const WANT: Record<string, Proto> = { netflow: Proto.Netflow, ipfix: Proto.Ipfix, sflow: Proto.Sflow };
+
+/** Interns exporters by source address and port without building a string per datagram. */
+class ExporterIntern {
+  private readonly v4 = new Map<number, Exporter>();
+  private readonly v6 = new Map<string, Exporter>();
+  private lastKey = -1;
+  private last: Exporter | undefined;
+  readonly table = new ExporterTable();
+
+  of(b: Batch, i: number): Exporter {
+    const o = i * 16;
+    const a = b.addrs;
+    const port = b.ports[i]!;
+    if (b.families[i] === 4) {
+      const key = ((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0;
+      const k = key * 65536 + port;
+      if (k === this.lastKey) return this.last!;
+      let e = this.v4.get(k);
+      if (e === undefined) {
+        if (this.v4.size >= 65_536) this.v4.clear();
+        e = new Exporter(`${a[o]}.${a[o + 1]}.${a[o + 2]}.${a[o + 3]}`, port);
+        this.v4.set(k, e);
+      }
+      this.lastKey = k;
+      this.last = e;
+      return e;
+    }
+    const text = `${formatIPv6(a.subarray(o, o + 16))}|${port}`;
+    let e = this.v6.get(text);
+    if (e === undefined) {
+      if (this.v6.size >= 65_536) this.v6.clear();
+      e = new Exporter(formatIPv6(a.subarray(o, o + 16)), port);
+      this.v6.set(text, e);
+    }
+    this.lastKey = -1;
+    return e;
+  }
+}
+
+interface ListenerState {
+  cfg: ListenerConfig;
+  decoder: FlowDecoder;
+  want: Proto;
+  source: BatchSource | undefined;
+  wrongProtocol: number;
+  pausedDrops: number;
+}
+
+/** Fans every decoded flow out to the outputs and counts it by protocol. */
+class Fanout implements FlowSink {
+  readonly byType = new Float64Array(16);
+  constructor(private readonly outputs: FlowOutput[]) {}
+  onFlow(rec: FlowRecord): void {
+    this.byType[rec.type & 15]!++;
+    const outs = this.outputs;
+    for (let i = 0; i < outs.length; i++) outs[i]!.onFlow(rec);
+  }
+}
+
+export interface PipelineHooks {
+  log(level: 'warn' | 'error' | 'info', key: string, msg: string, fields?: Record<string, unknown>): void;
+}
+
+export class Pipeline {
+  readonly counters = new Counters();
+  readonly outputs: FlowOutput[] = [];
+  readonly store: TemplateStore;
+  private readonly fanout: Fanout;
+  private readonly listeners: ListenerState[];
+  private readonly exporters = new ExporterIntern();
+  private readonly errors = new Map<string, ErrorSample>();
+  private blockedOutputs = 0;
+  private applying = false;
+  private stopped = false;
+  private readonly cfg: CollectorConfig;
+  private readonly byName: Map<string, ListenerState>;
+
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly hooks: PipelineHooks,
+  ) {
+    const cfg = init.config;
+    this.cfg = cfg;
+    for (const [k, o] of cfg.outputs.entries()) {
+      if (o.type === 'nats') throw new Error(`outputs[${k}]: the NATS output is not available in this version`);
+      let writer: ChunkWriter;
+      if (o.type === 'file') {
+        writer = new FileChunkWriter(o.path, (err) => hooks.log('warn', `reopen:${o.path}`, `cannot reopen ${o.path}; still writing to the old file`, { error: err.message }));
+      } else {
+        if (init.stdoutPort === null) throw new Error('stdout output without a port to the main thread');
+        writer = new PortChunkWriter(init.stdoutPort);
+      }
+      const name = o.type === 'file' ? `file:${o.path}` : 'stdout';
+      const out = new StreamOutput({
+        name,
+        format: o.format,
+        writer,
+        maxBytes: cfg.queue.max_bytes,
+        policy: cfg.queue.drop_policy,
+        onError: (err) => hooks.log('warn', `write:${name}`, `output ${name}: write failed; flows dropped (write_error)`, { error: err.message }),
+      });
+      out.onBackpressure((blocked) => this.backpressure(blocked));
+      this.outputs.push(out);
+    }
+    this.fanout = new Fanout(this.outputs);
+    // One decoder per listener: each keeps its own template state within its own limits.
+    this.listeners = cfg.listeners.map((l) => ({
+      cfg: l,
+      decoder: new FlowDecoder({
+        sink: this.fanout,
+        counters: this.counters,
+        limits: listenerLimits(cfg, l),
+        sampling: cfg.sampling,
+      }),
+      want: l.protocol === 'auto' ? Proto.Unknown : WANT[l.protocol]!,
+      source: undefined,
+      wrongProtocol: 0,
+      pausedDrops: 0,
+    }));
+    this.store = new LocalTemplateStore(init.storeChannel, `worker-${init.index}`);
+    this.byName = new Map(this.listeners.map((l) => [l.cfg.name, l]));
+    this.connectStore();
+  }
+
+  /** Binds every listener's sockets; throws the first bind error (after closing the rest). */
+  async open(): Promise<ListenerBound[]> {
+    const bound: ListenerBound[] = [];
+    try {
+      for (let k = 0; k < this.listeners.length; k++) {
+        const l = this.listeners[k]!;
+        const c = l.cfg;
+        const src = await openSource({
+          host: c.address,
+          port: this.init.ports[k]!,
+          sockets: c.sockets_per_worker,
+          reusePort: true,
+          rcvbuf: c.receive_buffer_bytes,
+          batchSize: c.batch_size,
+          forceDgram: this.init.forceDgram,
+          onBatch: (b) => this.onBatch(l, b),
+          onError: (err) => this.hooks.log('warn', `recv:${c.name}`, `listener ${c.name}: receive error`, { error: err.message }),
+          logger: () => {},
+        });
+        l.source = src;
+        bound.push({ name: c.name, address: src.address, port: src.port, sockets: src.socketCount, path: src.path, reason: src.reason, rcvbuf: src.stats().rcvbuf });
+      }
+    } catch (err) {
+      await this.closeSources();
+      throw err;
+    }
+    return bound;
+  }
+
+  spread(listener: number, mode: 'random' | 'roundrobin' | 'cpu', groupSize: number): void {
+    this.listeners[listener]?.source?.spreadGroup(mode, groupSize);
+  }
+
+  private onBatch(l: ListenerState, b: Batch): void {
+    if (this.stopped) return;
+    const src = l.source;
+    if (src !== undefined && src.paused) {
+      // Only the dgram path gets here: Node keeps reading while the outputs are full.
+      l.pausedDrops += b.count;
+      return;
+    }
+    const dec = l.decoder;
+    const data = b.data;
+    const slot = b.slotSize;
+    const want = l.want;
+    for (let i = 0; i < b.count; i++) {
+      const off = i * slot;
+      const len = b.lengths[i]!;
+      if (want !== Proto.Unknown && protocolOf(data, off, len) !== want) {
+        l.wrongProtocol++;
+        continue;
+      }
+      const exporter = this.exporters.of(b, i);
+      const err = dec.decode(data, off, len, exporter, b.tsSec[i]!, b.tsNsec[i]!);
+      if (err !== undefined) this.sampleError(err, exporter, l.cfg.name);
+    }
+    const outs = this.outputs;
+    for (let i = 0; i < outs.length; i++) outs[i]!.flush();
+  }
+
+  private sampleError(reason: string, exporter: Exporter, listener: string): void {
+    const s = this.errors.get(reason);
+    if (s !== undefined) s.count++;
+    else if (this.errors.size < 256) this.errors.set(reason, { reason, exporter: exporter.key, listener, count: 1 });
+  }
+
+  private backpressure(blocked: boolean): void {
+    this.blockedOutputs += blocked ? 1 : -1;
+    const pause = this.blockedOutputs > 0;
+    for (const l of this.listeners) {
+      if (pause) l.source?.pause();
+      else l.source?.resume();
+    }
+  }
+
+  /** Every 100 ms: hand partly filled chunks to the queues. */
+  tick(): void {
+    for (const o of this.outputs) o.tick();
+  }
+
+  /** Every second: expire old pending data. */
+  sweep(now: number): void {
+    for (const l of this.listeners) l.decoder.sweep(now);
+  }
+
+  reopen(): void {
+    for (const o of this.outputs) o.reopen();
+  }
+
+  snapshot(): WorkerSnapshot {
+    const flows: Record<string, number> = {};
+    const bt = this.fanout.byType;
+    for (let t = 0; t < bt.length; t++) {
+      if (bt[t]! > 0) flows[FLOW_TYPE_NAMES[t] ?? `type_${t}`] = bt[t]!;
+    }
+    const listeners: ListenerSnapshot[] = this.listeners.map((l) => {
+      const st = l.source?.stats();
+      return {
+        name: l.cfg.name,
+        datagrams: st?.datagrams ?? 0,
+        bytes: st?.bytes ?? 0,
+        truncated: st?.truncated ?? 0,
+        wrongProtocol: l.wrongProtocol,
+        pausedDrops: l.pausedDrops,
+        kernelDrops: st?.sockets.map((s) => s.kernelDrops) ?? [],
+        rcvbuf: st?.rcvbuf ?? 0,
+        paused: l.source?.paused ?? false,
+      };
+    });
+    const errors = [...this.errors.values()];
+    this.errors.clear();
+    let scopes = 0;
+    let pendingBytes = 0;
+    for (const l of this.listeners) {
+      scopes += l.decoder.templates.scopeCount;
+      pendingBytes += l.decoder.templates.pendingBytes;
+    }
+    return {
+      index: this.init.index,
+      at: Date.now(),
+      counters: this.counters.snapshot(),
+      flows,
+      listeners,
+      outputs: this.outputs.map((o) => ({ ...o.stats(), name: o.name, ready: o.ready() })),
+      scopes,
+      pendingBytes,
+      store: this.store.stats(),
+      errors,
+    };
+  }
+
+  /**
+   * Stops reading, drops (and counts) data still waiting for templates, then delivers what was
+   * decoded until the deadline.
+   */
+  async stop(deadline: number): Promise<{ delivered: number; dropped: number }> {
+    await this.closeSources();
+    this.stopped = true;
+    for (const l of this.listeners) for (const s of l.decoder.templates.scopes()) s.pending.clear('pending.dropped.shutdown');
+    let delivered = 0;
+    let dropped = 0;
+    const results = await Promise.all(this.outputs.map((o) => o.drain(deadline)));
+    for (const r of results) {
+      delivered += r.delivered;
+      dropped += r.dropped;
+    }
+    return { delivered, dropped };
+  }
+
+  async close(): Promise<void> {
+    await this.closeSources();
+    await Promise.all(this.outputs.map((o) => o.close()));
+    await this.store.close();
+  }
+
+  private async closeSources(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.source?.close()));
+  }
+
+  // ---- template sharing ----
+
+  private scopeRef(listener: string, s: TemplateScope<CompiledTemplate>): ScopeRef {
+    return { listener, protocol: s.protocol, exporter: s.exporterKey, port: s.port, domain: s.domain };
+  }
+
+  private connectStore(): void {
+    const store = this.store;
+    for (const l of this.listeners) {
+      const name = l.cfg.name;
+      l.decoder.templates.observe((scope, event, def) => {
+        if (this.applying) return;
+        if (event === 'learned' || event === 'changed') store.learned(this.scopeRef(name, scope), def, Date.now());
+        else if (event === 'withdrawn') store.withdrawn(this.scopeRef(name, scope), def.id);
+        else if (event === 'missing') store.missing(this.scopeRef(name, scope), def.id);
+      });
+      l.decoder.observeOptions((scope, row) => {
+        if (!this.applying) store.options(this.scopeRef(name, scope), row);
+      });
+    }
+    store.subscribe(
+      (c) => this.applyChange(c),
+      (s, id) => {
+        const cache = this.byName.get(s.listener)?.decoder.templates;
+        if (cache === undefined) return undefined;
+        const ek = cache.limits.scopeIncludesPort ? `${s.exporter}|${s.port}` : s.exporter;
+        return cache.find(ek, s.domain, s.protocol)?.get(id)?.def;
+      },
+    );
+  }
+
+  private applyChange(c: StoreChange): void {
+    const l = this.byName.get(c.scope.listener);
+    if (this.stopped || l === undefined) return;
+    const dec = l.decoder;
+    const exporter = this.exporters.table.get(c.scope.exporter, c.scope.port);
+    this.applying = true;
+    try {
+      if (c.kind === 'template') {
+        dec.applyTemplate(exporter, c.scope.domain, c.def, Date.now());
+        for (const o of this.outputs) o.flush();
+      } else if (c.kind === 'withdraw') {
+        dec.applyWithdrawal(exporter, c.scope.domain, c.scope.protocol, c.id);
+      } else {
+        dec.applyOptions(exporter, c.scope.domain, c.scope.protocol, c.row);
+      }
+    } catch (err) {
+      this.counters.inc('store.apply_failed');
+      this.hooks.log('warn', 'store.apply', 'could not apply a shared template change', { error: String(err) });
+    } finally {
+      this.applying = false;
+    }
+  }
+}
