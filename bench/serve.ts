@@ -26,6 +26,8 @@
 //                              summary takes the first quiet attempt, else the last one (marked)
 //   --json FILE                write every run and the summary as JSON
 //   --keep-output              keep serve's output files (default: deleted after counting)
+//   --out-dir DIR              where the collectors write (default: the OS temp dir; /dev/shm
+//                              takes the disk out of the measurement)
 //   --cache DIR                stream cache (default bench/.cache)
 //   --serve-args "..."         extra arguments for serve (split on spaces)
 //
@@ -79,6 +81,7 @@ interface Args {
   retryBusy: number;
   json: string | undefined;
   keepOutput: boolean;
+  outDir: string;
   cache: string;
   serveArgs: string[];
   // sender role
@@ -104,6 +107,7 @@ function parseArgs(argv: string[]): Args {
     retryBusy: 2,
     json: undefined,
     keepOutput: false,
+    outDir: tmpdir(),
     cache: defaultCacheDir(),
     serveArgs: [],
     stream: 'v9',
@@ -171,6 +175,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--keep-output':
         a.keepOutput = true;
+        break;
+      case '--out-dir':
+        a.outDir = v();
         break;
       case '--cache':
         a.cache = v();
@@ -472,7 +479,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   const notes: string[] = [];
   const quiet = await quietCheck(args);
   const port = await freeUdpPort();
-  const dir = mkdtempSync(join(tmpdir(), `serve-bench-${collector}-`));
+  const dir = mkdtempSync(join(args.outDir, `serve-bench-${collector}-`));
   const outPath = join(dir, 'flows.pb');
   const cores = collector !== 'serve' || workers === 1 ? '1' : '0,1';
   let proc: Spawned;
@@ -553,20 +560,38 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     // nfcapd writes its file in blocks as they fill: its size says little; its queue does.
     const drained = await waitDrained(port, size, collector === 'nfcapd' ? 500 : 300, 60_000);
     if (!drained) notes.push('did not drain within 60 s');
-    let metricsText = '';
-    if (metricsUrl) {
-      try {
-        metricsText = (await httpGet(`${metricsUrl}/metrics`)).body;
-      } catch (e) {
-        notes.push(`/metrics failed: ${(e as Error).message}`);
-      }
-    }
-    const udp = udpPort(port);
+    // The window ends here: the queue is empty and the output has stopped growing.
     const cpu1 = processCpu(pid)!;
     const m1 = machineCpu();
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const snmp1 = udpSnmp();
+    // serve's metrics come from once-a-second worker snapshots: scrape until received + drops
+    // account for everything sent, or nothing has changed for 2.5 s.
+    let metricsText = '';
+    if (metricsUrl) {
+      const end = Date.now() + 15_000;
+      let last = '';
+      let since = Date.now();
+      while (Date.now() < end) {
+        try {
+          metricsText = (await httpGet(`${metricsUrl}/metrics`)).body;
+        } catch (e) {
+          notes.push(`/metrics failed: ${(e as Error).message}`);
+          break;
+        }
+        const { sums } = parseMetrics(metricsText);
+        const got = (receivedMetric(sums)?.value ?? 0) + (sums.get('flow_collector_kernel_drops_total') ?? 0);
+        if (got >= sender.datagrams) break;
+        const key = `${got}`;
+        if (key !== last) {
+          last = key;
+          since = Date.now();
+        } else if (Date.now() - since > 2500) break;
+        await sleep(250);
+      }
+    }
+    const udp = udpPort(port);
     // Stop.
     const tStop = process.hrtime.bigint();
     proc.child.kill('SIGTERM');
@@ -628,6 +653,20 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const unaccounted = received === undefined ? undefined : sender.datagrams - received - drops;
     if (kdm !== undefined && kdm !== kernelDropsProc) notes.push(`kernel drops: /metrics ${kdm}, /proc/net/udp ${kernelDropsProc}`);
     for (const p of outputProblems) notes.push(p);
+    const delivered = sums.get('flow_collector_flows_delivered_total');
+    if (collector === 'serve') {
+      if (delivered !== undefined && delivered !== decoded) notes.push(`flows_delivered_total ${delivered} at the last scrape, ${decoded} records in the file`);
+      for (const smp of samples) {
+        if (smp.value > 0 && (smp.name === 'flow_collector_flows_dropped_total' || smp.name === 'flow_collector_datagrams_dropped_total' || smp.name === 'flow_collector_output_write_errors_total' || smp.name === 'flow_collector_datagrams_truncated_total'))
+          notes.push(`${smp.name}${smp.labels} = ${smp.value}`);
+      }
+      const st = stoppedLog as Record<string, number> | undefined;
+      if (st) {
+        if (typeof st['delivered'] === 'number' && st['delivered'] !== decoded) notes.push(`stopped log: delivered ${st['delivered']}, file has ${decoded}`);
+        if (typeof st['datagrams'] === 'number' && recv && st['datagrams'] !== recv.value) notes.push(`stopped log: datagrams ${st['datagrams']}, /metrics ${recv.value}`);
+        if (typeof st['dropped'] === 'number' && st['dropped'] > 0) notes.push(`stopped log: dropped ${st['dropped']}`);
+      }
+    }
     if (unaccounted) notes.push(`sent ${sender.datagrams} != received ${received} + drops ${drops} (${unaccounted} unaccounted)`);
     if (collector !== 'nfcapd' && !recv) notes.push('no datagrams-received metric found');
     if (exit.code !== 0) notes.push(`exit code ${exit.code}${exit.signal ? ` signal ${exit.signal}` : ''}`);
