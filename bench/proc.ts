@@ -238,8 +238,8 @@ export function socketRcvbufs(port: number): number[] {
 }
 
 /** CPU ticks (utime + stime) and command name of every process now. */
-export function allProcesses(): Map<number, { comm: string; ticks: number }> {
-  const out = new Map<number, { comm: string; ticks: number }>();
+export function allProcesses(): Map<number, { comm: string; ticks: number; start: number }> {
+  const out = new Map<number, { comm: string; ticks: number; start: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let s: string;
@@ -250,7 +250,8 @@ export function allProcesses(): Map<number, { comm: string; ticks: number }> {
     }
     const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(name), { comm, ticks: Number(rest[11]) + Number(rest[12]) });
+    // Kernel workers rename themselves after their current work queue: a process is its pid and start time.
+    out.set(Number(name), { comm: comm.replace(/^(kworker\/[^-]*)-.*$/, '$1'), ticks: Number(rest[11]) + Number(rest[12]), start: Number(rest[19]) });
   }
   return out;
 }
@@ -260,8 +261,8 @@ export function allProcesses(): Map<number, { comm: string; ticks: number }> {
  * largest first (processes that started and ended in between are not seen).
  */
 export function otherProcesses(
-  a: Map<number, { comm: string; ticks: number }>,
-  b: Map<number, { comm: string; ticks: number }>,
+  a: Map<number, { comm: string; ticks: number; start: number }>,
+  b: Map<number, { comm: string; ticks: number; start: number }>,
   exclude: Set<number>,
 ): { comm: string; seconds: number }[] {
   const hz = ticksPerSecond();
@@ -269,7 +270,7 @@ export function otherProcesses(
   for (const [pid, p] of b) {
     if (exclude.has(pid)) continue;
     const before = a.get(pid);
-    const d = before && before.comm === p.comm ? p.ticks - before.ticks : p.ticks;
+    const d = before && before.start === p.start ? p.ticks - before.ticks : p.ticks;
     if (d > 0) by.set(p.comm, (by.get(p.comm) ?? 0) + d / hz);
   }
   return [...by].map(([comm, seconds]) => ({ comm, seconds })).sort((x, y) => y.seconds - x.seconds);

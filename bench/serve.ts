@@ -26,10 +26,12 @@
 //                              summary takes the first quiet attempt, else the last one (marked)
 //   --json FILE                write every run and the summary as JSON
 //   --keep-output              keep serve's output files (default: deleted after counting)
-//   --out-dir DIR              where the collectors write (default: the OS temp dir; /dev/shm
-//                              takes the disk out of the measurement)
+//   --out-dir DIR              where the collectors write (default /dev/shm, a tmpfs: the disk
+//                              and its writeback threads stay out of the measurement)
 //   --cache DIR                stream cache (default bench/.cache)
 //   --serve-args "..."         extra arguments for serve (split on spaces)
+//   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
+//                              serve then gets a config file with that listener instead of --listen
 //
 // Per run: serve starts pinned, the bench waits for GET /readyz on the metrics
 // address of its "flow-collector started" log line, samples 0.5 s of idle CPU,
@@ -48,7 +50,7 @@
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +86,7 @@ interface Args {
   outDir: string;
   cache: string;
   serveArgs: string[];
+  listenerOpts: Record<string, string | number>;
   // sender role
   stream: StreamName;
   port: number;
@@ -107,9 +110,10 @@ function parseArgs(argv: string[]): Args {
     retryBusy: 2,
     json: undefined,
     keepOutput: false,
-    outDir: tmpdir(),
+    outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
     cache: defaultCacheDir(),
     serveArgs: [],
+    listenerOpts: {},
     stream: 'v9',
     port: 0,
     rate: 0,
@@ -184,6 +188,13 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--serve-args':
         a.serveArgs = v().split(' ').filter(Boolean);
+        break;
+      case '--listener':
+        for (const kv of v().split(',').filter(Boolean)) {
+          const [key, val] = kv.split('=');
+          if (!key || val === undefined) throw new Error(`--listener wants key=value[,key=value]: ${kv}`);
+          a.listenerOpts[key] = /^\d+$/.test(val) ? Number(val) : val;
+        }
         break;
       case '--stream':
         a.stream = v() as StreamName;
@@ -325,6 +336,8 @@ interface RunResult {
   /** CPU from just before the sender started to the last /proc read before the process was gone (shutdown included). */
   cpuToExitSeconds: number | undefined;
   cpuUsPerFlow: number;
+  /** CPU µs per flow written (the output file's records): higher when flows are dropped before writing. */
+  cpuUsPerWrittenFlow: number;
   /** Flows written (records in the output file, or nfdump's count). */
   decoded: number;
   decodedShare: number;
@@ -475,6 +488,14 @@ async function cpuUntilExit(pid: number, exited: Promise<unknown>): Promise<Proc
   return last;
 }
 
+/** --listen, or a config file with the listener and its --listener settings. */
+function listenArgs(dir: string, port: number, args: Args): string[] {
+  if (Object.keys(args.listenerOpts).length === 0) return ['--listen', `127.0.0.1:${port}`];
+  const path = join(dir, 'serve-config.json');
+  writeFileSync(path, JSON.stringify({ listeners: [{ address: '127.0.0.1', port, ...args.listenerOpts }] }));
+  return ['--config', path];
+}
+
 async function runOnce(collector: Collector, streamName: StreamName, stream: Stream, rate: number, workers: number, rep: number, args: Args): Promise<RunResult> {
   const notes: string[] = [];
   const quiet = await quietCheck(args);
@@ -495,8 +516,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
               process.execPath,
               SERVE_MAIN,
               'serve',
-              '--listen',
-              `127.0.0.1:${port}`,
+              ...listenArgs(dir, port, args),
               '--output',
               `file:${outPath}`,
               '--format',
@@ -566,8 +586,10 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const snmp1 = udpSnmp();
-    // serve's metrics come from once-a-second worker snapshots: scrape until received + drops
-    // account for everything sent, or nothing has changed for 2.5 s.
+    // serve's metrics come from once-a-second worker snapshots (taken on the worker's event
+    // loop, so they can lag more under load): scrape until received + drops account for
+    // everything sent and the flow counters have not moved for 1.5 s, or nothing has moved for
+    // 3 s; at most 15 s.
     let metricsText = '';
     if (metricsUrl) {
       const end = Date.now() + 15_000;
@@ -582,12 +604,11 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
         }
         const { sums } = parseMetrics(metricsText);
         const got = (receivedMetric(sums)?.value ?? 0) + (sums.get('flow_collector_kernel_drops_total') ?? 0);
-        if (got >= sender.datagrams) break;
-        const key = `${got}`;
+        const key = [got, sums.get('flow_collector_flows_delivered_total'), sums.get('flow_collector_flows_dropped_total')].join(' ');
         if (key !== last) {
           last = key;
           since = Date.now();
-        } else if (Date.now() - since > 2500) break;
+        } else if (Date.now() - since > (got >= sender.datagrams ? 1500 : 3000)) break;
         await sleep(250);
       }
     }
@@ -658,7 +679,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       if (delivered !== undefined && delivered !== decoded) notes.push(`flows_delivered_total ${delivered} at the last scrape, ${decoded} records in the file`);
       for (const smp of samples) {
         if (smp.value > 0 && (smp.name === 'flow_collector_flows_dropped_total' || smp.name === 'flow_collector_datagrams_dropped_total' || smp.name === 'flow_collector_output_write_errors_total' || smp.name === 'flow_collector_datagrams_truncated_total'))
-          notes.push(`${smp.name}${smp.labels} = ${smp.value}`);
+          notes.push(`${smp.name}${smp.labels.replace(/output="[^"]*",?/, '')} = ${smp.value}`);
       }
       const st = stoppedLog as Record<string, number> | undefined;
       if (st) {
@@ -703,6 +724,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       idleCpuShare,
       cpuToExitSeconds: lastCpu ? lastCpu.seconds - cpu0.seconds : undefined,
       cpuUsPerFlow: (d.seconds * 1e6) / sender.flows,
+      cpuUsPerWrittenFlow: (d.seconds * 1e6) / decoded,
       decoded,
       decodedShare: decoded / sender.flows,
       outputBytes,
@@ -749,6 +771,7 @@ interface CellSummary {
   achievedRate: number;
   cpuUsPerFlow: { min: number; median: number; max: number; spread: number };
   cpuShareOfCore: number;
+  cpuUsPerWrittenFlow: number;
   decodedShare: { min: number; median: number; max: number };
   kernelDropsMetric: number | undefined;
   kernelDropsProc: number;
@@ -777,6 +800,7 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
     achievedRate: median(runs.map((r) => (r.sender.datagrams - r.sender.preambleDatagrams) / r.sender.seconds)),
     cpuUsPerFlow: { min: Math.min(...cpu), median: med, max: Math.max(...cpu), spread: (Math.max(...cpu) - Math.min(...cpu)) / med },
     cpuShareOfCore: median(runs.map((r) => r.cpuSeconds / r.windowSeconds)),
+    cpuUsPerWrittenFlow: median(runs.map((r) => r.cpuUsPerWrittenFlow)),
     decodedShare: { min: Math.min(...dec), median: median(dec), max: Math.max(...dec) },
     kernelDropsMetric: sum((r) => r.kernelDropsMetric),
     kernelDropsProc: runs.reduce((s, r) => s + r.kernelDropsProc, 0),
@@ -789,14 +813,14 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
 
 function tableHeader(): string {
   return [
-    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | CPU % of a core | decoded % (min) | kernel drops /metrics · /proc | sent − recv − drops | rcvbuf MiB | busy runs |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | µs/written flow | CPU % of a core | decoded % (min) | kernel drops /metrics · /proc | sent − recv − drops | rcvbuf MiB | busy runs |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ].join('\n');
 }
 
 function tableRow(c: CellSummary): string {
   const cores = c.collector !== 'serve' ? '1 (core 1)' : c.workers === 1 ? '1 (core 1)' : `${c.workers} (cores 0,1; sender shares core 0)`;
-  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
 }
 
 // ---------------------------------------------------------------------------------------------
