@@ -9,27 +9,42 @@ import { pace, sleepSync } from './pacer.js';
 import type { Stream } from './serve-streams.js';
 
 export interface SenderResult {
-  /** Datagrams the kernel accepted, preamble included. */
+  /** Datagrams the kernel accepted, preamble and warm-up included. */
   datagrams: number;
   /** Flows in those datagrams (the FlowDecoder's count per stream datagram). */
   flows: number;
   /** Data records (IPFIX sequence units) in those datagrams. */
   records: number;
   preambleDatagrams: number;
+  /** Datagrams and flows sent during the warm-up (preamble excluded). */
+  warmupDatagrams: number;
+  warmupFlows: number;
+  /** Datagrams and flows sent in the measured part (after the warm-up). */
+  measuredDatagrams: number;
+  measuredFlows: number;
+  /** Wall seconds of the measured part. */
   seconds: number;
   stalls: number;
   calls: number;
-  /** CPU seconds of the whole sender process (user + system). */
+  /** CPU seconds of the sender process (user + system) during the measured part. */
   cpuSeconds: number;
   perExporter: number[];
+}
+
+export interface ReplayOptions {
+  /** Seconds sent at the rate before the measured part (default 0). */
+  warmup?: number;
+  /** Called between the warm-up and the measured part. */
+  onMeasure?: () => void;
 }
 
 /**
  * Replays the stream from `exporters` source addresses: first the stream's first template
  * datagram from each (the preamble), 200 ms for the collector to learn them, then the stream in
- * order, round-robin over the exporters, each with its own position and sequence numbers.
+ * order, round-robin over the exporters, each with its own position and sequence numbers: for
+ * `warmup` seconds, then (after `onMeasure`) for `duration` seconds.
  */
-export function replay(stream: Stream, port: number, rate: number, duration: number, exporters: number): SenderResult {
+export function replay(stream: Stream, port: number, rate: number, duration: number, exporters: number, opts: ReplayOptions = {}): SenderResult {
   const { data, offsets, lengths, meta } = stream;
   const n = meta.datagrams;
   const v9 = meta.version === 9;
@@ -87,30 +102,32 @@ export function replay(stream: Stream, port: number, rate: number, duration: num
     sleepSync(200);
   }
   let k = 0;
-  const t0 = process.hrtime.bigint();
-  const r = pace({
-    rate,
-    duration,
-    maxBurst: 64,
-    send: (max) => {
-      const e = state[k++ % state.length]!;
-      const from = e.pos;
-      const cnt = Math.min(max, n - from);
-      stamp(e, from, from + cnt);
-      const got = e.s.send(data, offsets.subarray(from), lengths.subarray(from), cnt);
-      account(e, from, got);
-      e.pos = (from + got) % n;
-      return got;
-    },
-  });
-  void t0;
+  const send = (max: number) => {
+    const e = state[k++ % state.length]!;
+    const from = e.pos;
+    const cnt = Math.min(max, n - from);
+    stamp(e, from, from + cnt);
+    const got = e.s.send(data, offsets.subarray(from), lengths.subarray(from), cnt);
+    account(e, from, got);
+    e.pos = (from + got) % n;
+    return got;
+  };
+  if ((opts.warmup ?? 0) > 0) pace({ rate, duration: opts.warmup!, maxBurst: 64, send });
+  const warm = { datagrams: datagrams - preamble, flows };
+  const cpu0 = process.cpuUsage();
+  opts.onMeasure?.();
+  const r = pace({ rate, duration, maxBurst: 64, send });
+  const cpu = process.cpuUsage(cpu0);
   for (const s of senders) s.close();
-  const cpu = process.cpuUsage();
   return {
     datagrams,
     flows,
     records,
     preambleDatagrams: preamble,
+    warmupDatagrams: warm.datagrams,
+    warmupFlows: warm.flows - (preamble > 0 ? meta.flows[first]! * preamble : 0),
+    measuredDatagrams: datagrams - preamble - warm.datagrams,
+    measuredFlows: flows - warm.flows,
     seconds: r.seconds,
     stalls: r.stalls,
     calls: r.calls,

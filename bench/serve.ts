@@ -9,7 +9,9 @@
 //   --workers 1,2              serve --workers values; 1 worker runs pinned to core 1
 //                              (taskset -c 1), 2 workers to cores 0,1 (the sender shares core 0)
 //   --reps 3                   repetitions of each cell
-//   --duration 5               seconds of paced sending per run
+//   --duration 5               seconds of paced sending per run, measured
+//   --warmup 2                 seconds sent at the rate before the measured part (JIT warm-up:
+//                              V8 compiles the hot paths on its own threads, in serve's CPU time)
 //   --exporters 8              source addresses 127.0.2.1.. the stream is replayed from (each its
 //                              own exporter with its own sequence numbers)
 //   --nfcapd                   also run nfcapd (nfdump) on the same cells, pinned to core 1
@@ -50,7 +52,7 @@
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +83,7 @@ interface Args {
   busyThreshold: number;
   waitQuiet: number;
   retryBusy: number;
+  warmup: number;
   json: string | undefined;
   keepOutput: boolean;
   outDir: string;
@@ -108,6 +111,7 @@ function parseArgs(argv: string[]): Args {
     busyThreshold: 0.1,
     waitQuiet: 30,
     retryBusy: 2,
+    warmup: 2,
     json: undefined,
     keepOutput: false,
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
@@ -168,6 +172,9 @@ function parseArgs(argv: string[]): Args {
       case '--busy-threshold':
         a.busyThreshold = Number(v());
         break;
+      case '--warmup':
+        a.warmup = Number(v());
+        break;
       case '--wait-quiet':
         a.waitQuiet = Number(v());
         break;
@@ -218,7 +225,10 @@ function parseArgs(argv: string[]): Args {
 
 async function runSenderRole(args: Args): Promise<void> {
   const stream = await loadStream(args.stream, args.cache);
-  const res = replay(stream, args.port, args.rate, args.duration, args.exporters);
+  const res = replay(stream, args.port, args.rate, args.duration, args.exporters, {
+    warmup: args.warmup,
+    onMeasure: () => writeSync(1, 'measure\n'),
+  });
   process.stdout.write(JSON.stringify(res) + '\n');
 }
 
@@ -336,7 +346,7 @@ interface RunResult {
   /** CPU from just before the sender started to the last /proc read before the process was gone (shutdown included). */
   cpuToExitSeconds: number | undefined;
   cpuUsPerFlow: number;
-  /** CPU µs per flow written (the output file's records): higher when flows are dropped before writing. */
+  /** CPU µs per flow written: cpuUsPerFlow / decodedShare (higher when flows are lost before the file). */
   cpuUsPerWrittenFlow: number;
   /** Flows written (records in the output file, or nfdump's count). */
   decoded: number;
@@ -381,8 +391,21 @@ interface Spawned {
   stdout: () => string;
 }
 
+/** Children still running and output directories not yet removed: cleaned up if the bench is interrupted. */
+const live = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    for (const c of live) c.kill('SIGKILL');
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
 function start(cmd: string, argv: string[]): Spawned {
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   let out = '';
   let err = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -411,7 +434,8 @@ function jsonLines(text: string): Record<string, unknown>[] {
   return out;
 }
 
-async function runSender(stream: StreamName, port: number, rate: number, args: Args): Promise<SenderResult & { pid: number }> {
+/** Runs the sender child; `onMeasure` is called when its warm-up ends and the measured part begins. */
+async function runSender(stream: StreamName, port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult & { pid: number }> {
   const s = start('taskset', [
     '-c',
     '0',
@@ -431,8 +455,18 @@ async function runSender(stream: StreamName, port: number, rate: number, args: A
     String(args.duration),
     '--exporters',
     String(args.exporters),
+    '--warmup',
+    String(args.warmup),
   ]);
+  let measuring = false;
+  s.child.stdout!.on('data', () => {
+    if (!measuring && s.stdout().includes('measure\n')) {
+      measuring = true;
+      onMeasure();
+    }
+  });
   const { code } = await s.exited;
+  if (!measuring) throw new Error(`sender never started its measured part: ${s.stderr()}`);
   if (code !== 0) throw new Error(`sender exited ${code}: ${s.stderr()}`);
   return { ...(JSON.parse(s.stdout().trim().split('\n').pop()!) as SenderResult), pid: s.child.pid! };
 }
@@ -501,6 +535,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   const quiet = await quietCheck(args);
   const port = await freeUdpPort();
   const dir = mkdtempSync(join(args.outDir, `serve-bench-${collector}-`));
+  liveDirs.add(dir);
   const outPath = join(dir, 'flows.pb');
   const cores = collector !== 'serve' || workers === 1 ? '1' : '0,1';
   let proc: Spawned;
@@ -571,11 +606,17 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const idle1 = processCpu(pid)!;
     const idleCpuShare = (idle1.seconds - idle0.seconds) / 0.5;
     const snmp0 = udpSnmp();
-    const p0 = allProcesses();
-    const m0: MachineCpu = machineCpu();
-    const cpu0 = processCpu(pid)!;
-    const t0 = process.hrtime.bigint();
-    const sender = await runSender(streamName, port, rate, args);
+    // The window opens when the sender's warm-up ends.
+    let p0 = allProcesses();
+    let m0: MachineCpu = machineCpu();
+    let cpu0 = processCpu(pid)!;
+    let t0 = process.hrtime.bigint();
+    const sender = await runSender(streamName, port, rate, args, () => {
+      p0 = allProcesses();
+      m0 = machineCpu();
+      cpu0 = processCpu(pid) ?? cpu0;
+      t0 = process.hrtime.bigint();
+    });
     const size = collector === 'nfcapd' ? () => dirSize(dir) : () => fileSize(outPath);
     // nfcapd writes its file in blocks as they fill: its size says little; its queue does.
     const drained = await waitDrained(port, size, collector === 'nfcapd' ? 500 : 300, 60_000);
@@ -706,7 +747,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
             .join(', ') || 'no process'
         })`,
       );
-    if (sender.datagrams < 0.98 * rate * args.duration) notes.push(`sender reached only ${fmt(sender.datagrams / sender.seconds)} datagrams/s`);
+    if (sender.measuredDatagrams < 0.98 * rate * args.duration) notes.push(`sender reached only ${fmt(sender.measuredDatagrams / sender.seconds)} datagrams/s`);
     return {
       collector,
       stream: streamName,
@@ -723,8 +764,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       windowSeconds,
       idleCpuShare,
       cpuToExitSeconds: lastCpu ? lastCpu.seconds - cpu0.seconds : undefined,
-      cpuUsPerFlow: (d.seconds * 1e6) / sender.flows,
-      cpuUsPerWrittenFlow: (d.seconds * 1e6) / decoded,
+      cpuUsPerFlow: (d.seconds * 1e6) / sender.measuredFlows,
+      cpuUsPerWrittenFlow: (d.seconds * 1e6) / sender.measuredFlows / (decoded / sender.flows),
       decoded,
       decodedShare: decoded / sender.flows,
       outputBytes,
@@ -752,6 +793,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       notes,
     };
   } finally {
+    liveDirs.delete(dir);
     if (!args.keepOutput) rmSync(dir, { recursive: true, force: true });
     else notes.push(`output kept in ${dir}`);
   }
@@ -797,7 +839,7 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
     cores: r0.cores,
     reps: runs.length,
     flowsPerDatagram: stream.meta.flowsPerDatagram,
-    achievedRate: median(runs.map((r) => (r.sender.datagrams - r.sender.preambleDatagrams) / r.sender.seconds)),
+    achievedRate: median(runs.map((r) => r.sender.measuredDatagrams / r.sender.seconds)),
     cpuUsPerFlow: { min: Math.min(...cpu), median: med, max: Math.max(...cpu), spread: (Math.max(...cpu) - Math.min(...cpu)) / med },
     cpuShareOfCore: median(runs.map((r) => r.cpuSeconds / r.windowSeconds)),
     cpuUsPerWrittenFlow: median(runs.map((r) => r.cpuUsPerWrittenFlow)),
@@ -873,7 +915,7 @@ async function main(): Promise<void> {
       }
       cellRuns.push(r);
       console.error(
-        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.flows, 3)}), ` +
+        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}), ` +
           `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc}, ` +
           `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
       );

@@ -70,7 +70,9 @@ async function replayAndCapture(stream: Stream, rate: number, duration: number, 
     },
   });
   try {
-    const res = replay(stream, src.port, rate, duration, exporters);
+    let measured = 0;
+    const res = replay(stream, src.port, rate, duration, exporters, { warmup: 0.2, onMeasure: () => measured++ });
+    assert.equal(measured, 1, 'onMeasure once, between warm-up and the measured part');
     for (let i = 0; i < 200 && got.length < res.datagrams; i++) await new Promise((r) => setTimeout(r, 10));
     return { res, got };
   } finally {
@@ -87,7 +89,10 @@ for (const version of [9, 10] as const) {
     const { res, got } = await replayAndCapture(stream, 2000, 0.5, 3);
     assert.equal(got.length, res.datagrams, 'every datagram sent arrived');
     assert.equal(res.preambleDatagrams, 3);
-    assert.ok(res.datagrams >= 900 && res.datagrams <= 1003, `${res.datagrams} datagrams at 2000/s for 0.5 s`);
+    assert.ok(res.measuredDatagrams >= 900 && res.measuredDatagrams <= 1000, `${res.measuredDatagrams} datagrams at 2000/s for 0.5 s`);
+    assert.ok(res.warmupDatagrams >= 350 && res.warmupDatagrams <= 400, `${res.warmupDatagrams} warm-up datagrams at 2000/s for 0.2 s`);
+    assert.equal(res.datagrams, res.preambleDatagrams + res.warmupDatagrams + res.measuredDatagrams);
+    assert.equal(res.flows, res.preambleDatagrams * flows[0]! + res.warmupFlows + res.measuredFlows);
     assert.equal(
       res.flows,
       got.reduce((s, g) => s + flows[g.index]!, 0),
