@@ -32,6 +32,8 @@
 //                              and its writeback threads stay out of the measurement)
 //   --cache DIR                stream cache (default bench/.cache)
 //   --serve-args "..."         extra arguments for serve (split on spaces)
+//   --node-args "..."          node flags for serve and the hand-wired collector (e.g. "--cpu-prof
+//                              --cpu-prof-dir=/tmp/prof"; split on spaces)
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
 //                              serve then gets a config file with that listener instead of --listen
 //
@@ -89,6 +91,7 @@ interface Args {
   outDir: string;
   cache: string;
   serveArgs: string[];
+  nodeArgs: string[];
   listenerOpts: Record<string, string | number>;
   // sender role
   stream: StreamName;
@@ -117,6 +120,7 @@ function parseArgs(argv: string[]): Args {
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
     cache: defaultCacheDir(),
     serveArgs: [],
+    nodeArgs: [],
     listenerOpts: {},
     stream: 'v9',
     port: 0,
@@ -195,6 +199,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--serve-args':
         a.serveArgs = v().split(' ').filter(Boolean);
+        break;
+      case '--node-args':
+        a.nodeArgs = v().split(' ').filter(Boolean);
         break;
       case '--listener':
         for (const kv of v().split(',').filter(Boolean)) {
@@ -551,6 +558,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
               '-c',
               cores,
               process.execPath,
+              ...args.nodeArgs,
               SERVE_MAIN,
               'serve',
               ...listenArgs(dir, port, args),
@@ -566,7 +574,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
               'info',
               ...args.serveArgs,
             ])
-          : start('taskset', ['-c', cores, process.execPath, HAND_MAIN, '--listen', `127.0.0.1:${port}`, '--output', `file:${outPath}`]);
+          : start('taskset', ['-c', cores, process.execPath, ...args.nodeArgs, HAND_MAIN, '--listen', `127.0.0.1:${port}`, '--output', `file:${outPath}`]);
       // Readiness: the start-up line names the metrics address; /readyz answers 200.
       const deadline = Date.now() + 30_000;
       let exitedEarly = false;
