@@ -263,6 +263,27 @@ function builtinSeeds(): SeedCase[] {
       ]),
     ],
   });
+  // Sampled-packet sections (walked by the packet header walker): IPFIX dataLinkFrameSection
+  // with its size and offset, ipHeaderPacketSection and ipPayloadPacketSection, v9
+  // layer2packetSection with its offset; frames with VLAN, MPLS + control word, IPv6 options.
+  const vlanTcp = tcpFrame({ srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', srcPort: 1234, dstPort: 80, flags: 'S', vlan: [5, 6] });
+  const eompls = B.mplsFrame([{ label: 100, ttl: 64 }, { label: 200, ttl: 63 }], concat([Uint8Array.from([0, 0, 0, 1]), frame]));
+  const ip6 = udpFrame({ srcAddr: '2001:db8::1', dstAddr: '2001:db8::2', srcPort: 53, dstPort: 53, link: 'raw', ipv6ExtensionHeaders: [{ type: 0 }, { type: 44, data: Uint8Array.from([0, 1, 0, 0, 0, 9]) }] });
+  const l2: Template = { id: 600, fields: [{ id: 312, len: 2 }, { id: 409, len: 2 }, { id: 6, len: 1 }, { id: 315, len: VARLEN }] };
+  const l3: Template = { id: 601, fields: [{ id: 313, len: VARLEN }, { id: 314, len: VARLEN }] };
+  const v9l2: Template = { id: 602, fields: [{ id: 10, len: 4 }, { id: 102, len: 2 }, { id: 104, len: 64 }] };
+  const l2Data = new Bytes();
+  for (const f of [vlanTcp, eompls, frame6]) l2Data.u16(f.length + 4).u16(0).u8(2).varlen(f);
+  const l3Data = new Bytes().varlen(ip6).varlen(Uint8Array.from([1, 2, 3])).varlen(vlanTcp.subarray(22, 22 + 30)).varlen([]);
+  const v9Data = new Bytes();
+  for (const f of [eompls, vlanTcp]) v9Data.u32(3).u16(0).bytes(concat([f, new Uint8Array(64)]).subarray(0, 64));
+  out.push({
+    name: 'packet sections',
+    datagrams: [
+      ipfixMessage({ domain: 11 }, [ipfixTemplateSet([l2, l3]), set(600, l2Data.done(), false), set(601, l3Data.done(), false)]),
+      v9Message({ sourceId: 12 }, [v9TemplateSet([v9l2]), set(602, v9Data.done())], 3),
+    ],
+  });
   return out;
 }
 

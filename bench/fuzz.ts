@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     const mib = (x: number) => `${(x / 2 ** 20).toFixed(1)} MiB`;
     const samples = s.heapSamples.map(([i, h]) => `${i}: ${mib(h)}`).join(', ');
     console.log(`  heap used (after gc): ${mib(s.heapBefore)} before; with the decoder alive ${samples}; ${mib(s.heapAfter)} after dropping it`);
-    const interesting = Object.entries(c).filter(([k]) => /^(template\.|scope\.|pending\.|records\.|datagram|ipfix\.list|options\.)/.test(k));
+    const interesting = Object.entries(c).filter(([k]) => /^(template\.|scope\.|pending\.|records\.|datagram|ipfix\.list|options\.|section\.)/.test(k));
     console.log(`  counters: ${interesting.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   }
   process.exitCode = findings.length > 0 ? 1 : 0;

@@ -239,3 +239,22 @@ test('RFC 6313 subTemplateMultiList with two templates, and withdrawal of all op
   assert.equal(scope.get(420), undefined);
   assert.ok(scope.get(412), 'data templates stay');
 });
+
+test('IPFIX without a time base keeps flowStartSysUpTime as an extra of its own length when the element repeats', () => {
+  // The first occurrence (12 bytes, too long for a counter) is an extra as sent; the time comes
+  // from the second (4 bytes), which is kept with ITS offset and length (fuzzer finding: the
+  // first occurrence's length was used, reaching past the record).
+  const { flows, feed } = collectingDecoder();
+  const tpl = ipfixTemplateRecord(530, [{ id: 22, len: 12 }, { id: 22, len: 4 }, { id: 8, len: 4 }]);
+  const d = [...new Array<number>(12).fill(0xaa), ...u32(5000), ...ip4('10.0.0.1')];
+  assert.equal(feed(ipfixMessage([set(2, tpl), set(530, d)])), undefined);
+  const f = flows[0]!;
+  assert.equal(f.src_addr, '10.0.0.1');
+  assert.equal(f.fields.flowStartSysUpTime, 'aaaaaaaaaaaaaaaaaaaaaaaa');
+  assert.equal(f.fields['flowStartSysUpTime#2'], 5000);
+  // Variable-length first occurrence, as the fuzzer's template had it.
+  const tplV = ipfixTemplateRecord(531, [{ id: 22, len: 0xffff }, { id: 22, len: 4 }]);
+  assert.equal(feed(ipfixMessage([set(2, tplV), set(531, [...varlen([1, 2]), ...u32(7000)])])), undefined);
+  assert.equal(flows[1]!.fields.flowStartSysUpTime, 258);
+  assert.equal(flows[1]!.fields['flowStartSysUpTime#2'], 7000);
+});

@@ -106,6 +106,16 @@ const REGRESSIONS: { name: string; datagram: string }[] = [
     name: 'IPFIX options template with only zero-length fields loops in optionsSet',
     datagram: '000a00260000000000000000000000000003000e010000010001000100000100000800000000',
   },
+  {
+    // Found by seed 1523730956 at iteration 187423 (template 43630: 22/65535 22/6 ...), reduced
+    // by hand: template 256 = flowStartSysUpTime variable-length, then flowStartSysUpTime with
+    // 4 bytes; one record. The time local is read from the second field, but without a time
+    // base (IPFIX, no systemInitTimeMilliseconds) it was kept as an extra with the offset of the
+    // second field and the length of the FIRST (65535, the variable-length marker), i.e. bytes
+    // [37, 65572) of a 41-byte datagram (compile.ts: findIndex on the element id).
+    name: 'IPFIX template repeating flowStartSysUpTime (variable, then 4 bytes): extra references bytes past the record',
+    datagram: '000a0029000000000000000100000000' + '000200100100000200' + '16ffff00160004' + '01000009' + '00' + '00001000',
+  },
 ];
 
 describe('fuzzer reproducers', () => {

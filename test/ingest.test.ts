@@ -276,6 +276,24 @@ for (const path of ['addon', 'dgram'] as const) {
       assert.equal(src.stats().batches, batchCounts.length);
     });
 
+    it('readQueued reads everything already queued before it resolves (what close() would discard)', { skip: addonSkip ? 'needs the addon sender' : false }, async () => {
+      // Small batches: the addon reads at most 64 batches per wake and the dgram path 32
+      // datagrams per poll, so this queue takes many event-loop turns to read.
+      const { src, got } = await collect({ host: '127.0.0.1', port: 0, forceDgram, batchSize: 8, rcvbuf: 16 << 20 });
+      open.push(src);
+      const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: src.port }] });
+      const n = 3000;
+      sendAllNative(sender, Array.from({ length: n }, (_, i) => payload(i, 13, 300))); // synchronous: nothing read yet
+      sender.close();
+      assert.equal(got.length, 0);
+      await src.readQueued(Date.now() + 60_000);
+      assert.equal(got.length, n, 'every queued datagram was read');
+      assert.deepEqual(got.map((g) => g.data.readUInt32BE(0)), Array.from({ length: n }, (_, i) => i));
+      await src.close();
+      assert.equal(src.stats().datagrams, n);
+      assert.equal(src.stats().kernelDrops ?? 0, 0);
+    });
+
     it('flags datagrams larger than the slot as truncated', async () => {
       const { src, got } = await collect({ host: '127.0.0.1', port: 0, forceDgram, slotSize: 100 });
       open.push(src);
@@ -429,6 +447,11 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     const st = src.stats();
     assert.equal(st.rxqOvfl, st.kernelDrops);
     assert.ok(st.rxqOvfl! > 0);
+    // A closed source keeps reporting what the kernel dropped (the service's final snapshot is
+    // taken after its sockets are closed, and counters must not go back to 0).
+    await src.close();
+    assert.equal(src.stats().kernelDrops, st.kernelDrops);
+    assert.deepEqual(src.stats().sockets.map((x) => x.kernelDrops), st.sockets.map((x) => x.kernelDrops));
   });
 
   it('shares the load of many exporters across SO_REUSEPORT sockets', async () => {

@@ -19,237 +19,16 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { icmpFrame, tcpFrame, udpFrame, writePcap, type PcapFrame } from '../src/capture/mod.js';
+import { writePcap } from '../src/capture/mod.js';
 import { Exporter } from '../src/decode/mod.js';
 import { collectingDecoder, type Flow } from './support/collect.js';
-import { hasCommand, makeTempDir } from './support/tools.js';
+import { FILLER_DST, FILLER_SRC, killPmacctd, NFPROBE_T0 as T0, nfprobeConf as conf, nfprobeTraffic as traffic, runPmacctd, skipPmacct, type ExpectedFlow } from './support/pmacct.js';
+import { makeTempDir, type CapturedDatagram as Datagram } from './support/tools.js';
 import { decodeCflowWithTshark, hasTshark, numField } from './support/tshark.js';
 
-const skipPmacct = hasCommand('pmacctd') ? false : 'pmacctd is not installed (Debian package "pmacct")';
-
-/** Process groups of pmacctd runs not yet known to be gone; `after` kills whatever is left. */
-const liveGroups = new Set<number>();
-after(() => {
-  for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
-});
-
-function killGroup(pgid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Traffic
-
-interface FlowSpec {
-  src: string;
-  dst: string;
-  proto: number;
-  srcPort: number;
-  dstPort: number;
-  /**
-   * ICMP type/code for ICMP flows. pmacctd exports these (like NetFlow v5 and softflowd) as
-   * L4_DST_PORT = type * 256 + code, with L4_SRC_PORT 0, so the specs' ports say so.
-   */
-  icmpType: number;
-  icmpCode: number;
-  tos: number;
-}
-
-interface ExpectedFlow extends FlowSpec {
-  packets: number;
-  /** Sum of IP lengths (what pmacct counts as octets). */
-  bytes: number;
-  /** Smallest and largest IP length of one packet (bounds for sampled byte counts). */
-  minLen: number;
-  maxLen: number;
-  tcpFlags: number;
-  /** First and last packet time, ms since the epoch. */
-  firstMs: number;
-  lastMs: number;
-}
-
-const T0 = 1_700_000_000;
-const FILLERS = 64;
-const FILLER_SRC = '192.0.2.200';
-
-/** Payload size of packet `i` of flow `f`: constant per flow except flow 6, which varies. */
-function payloadSize(f: number, i: number): number {
-  return f === 6 ? (i * 37) % 1400 : [100, 300, 56, 48, 1000, 32][f]!;
-}
-
-const TCP_FLAG_CYCLE = ['S', 'A', 'PA', 'PA', 'A', 'PA'];
-
-/**
- * Seven flows of `perFlow` packets each, interleaved, one round per second and flow `f` f ms
- * into the second: IPv4 UDP/TCP/ICMP, IPv6 UDP/TCP/ICMPv6, and an IPv4 UDP flow whose packet
- * sizes vary from 28 to 1427 bytes. Filler frames (not asserted on, beyond the rate) follow.
- */
-function traffic(perFlow: number): { frames: PcapFrame[]; expected: ExpectedFlow[] } {
-  const specs: FlowSpec[] = [
-    { src: '10.1.0.1', dst: '10.2.0.1', proto: 17, srcPort: 30001, dstPort: 53, icmpType: 0, icmpCode: 0, tos: 0 },
-    { src: '10.1.0.2', dst: '10.2.0.2', proto: 6, srcPort: 20001, dstPort: 443, icmpType: 0, icmpCode: 0, tos: 0x28 },
-    { src: '10.1.0.3', dst: '10.2.0.3', proto: 1, srcPort: 0, dstPort: 8 << 8, icmpType: 8, icmpCode: 0, tos: 0 },
-    { src: '2001:db8:1::1', dst: '2001:db8:2::1', proto: 17, srcPort: 40001, dstPort: 123, icmpType: 0, icmpCode: 0, tos: 0xb8 },
-    { src: '2001:db8:1::2', dst: '2001:db8:2::2', proto: 6, srcPort: 50001, dstPort: 22, icmpType: 0, icmpCode: 0, tos: 0 },
-    { src: '2001:db8:1::3', dst: '2001:db8:2::3', proto: 58, srcPort: 0, dstPort: 128 << 8, icmpType: 128, icmpCode: 0, tos: 0 },
-    { src: '10.1.0.7', dst: '10.2.0.7', proto: 17, srcPort: 30007, dstPort: 5353, icmpType: 0, icmpCode: 0, tos: 0 },
-  ];
-  const expected: ExpectedFlow[] = specs.map((s) => ({
-    ...s,
-    packets: 0,
-    bytes: 0,
-    minLen: Infinity,
-    maxLen: 0,
-    tcpFlags: 0,
-    firstMs: Infinity,
-    lastMs: 0,
-  }));
-  const frames: PcapFrame[] = [];
-  for (let i = 0; i < perFlow; i++) {
-    specs.forEach((s, f) => {
-      const v6 = s.src.includes(':');
-      const payload = new Uint8Array(payloadSize(f, i)).fill(f + 1);
-      const base = { srcAddr: s.src, dstAddr: s.dst, tos: s.tos, ipId: i };
-      let data: Buffer;
-      let flags = 0;
-      if (s.proto === 6) {
-        const letters = TCP_FLAG_CYCLE[i % TCP_FLAG_CYCLE.length]!;
-        data = tcpFrame({ ...base, srcPort: s.srcPort, dstPort: s.dstPort, flags: letters, payload, seq: 1000 + i });
-        flags = data[14 + (v6 ? 40 : 20) + 13]!;
-      } else if (s.proto === 17) {
-        data = udpFrame({ ...base, srcPort: s.srcPort, dstPort: s.dstPort, payload });
-      } else {
-        data = icmpFrame({ ...base, type: s.icmpType, code: s.icmpCode, id: 7, seq: i, payload });
-      }
-      const ipLen = data.length - 14; // Ethernet header, no VLAN tag
-      const e = expected[f]!;
-      e.packets++;
-      e.bytes += ipLen;
-      e.minLen = Math.min(e.minLen, ipLen);
-      e.maxLen = Math.max(e.maxLen, ipLen);
-      e.tcpFlags |= flags;
-      const ms = (T0 + i) * 1000 + f;
-      e.firstMs = Math.min(e.firstMs, ms);
-      e.lastMs = Math.max(e.lastMs, ms);
-      frames.push({ data, tsSec: T0 + i, tsFrac: f * 1000 });
-    });
-  }
-  // pmacctd's core hands packets to its plugins in buffers and may hold back the last frames of
-  // a savefile; trailing fillers push every frame under test through.
-  for (let i = 0; i < FILLERS; i++) {
-    frames.push({ data: udpFrame({ srcAddr: FILLER_SRC, dstAddr: '192.0.2.201', srcPort: 9, dstPort: 9 }), tsSec: T0 + perFlow + 1 });
-  }
-  return { frames, expected };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running pmacctd
-
-interface Datagram {
-  data: Buffer;
-  address: string;
-  port: number;
-}
-
-interface PmacctRun {
-  datagrams: Datagram[];
-  log: string;
-}
-
-/**
- * Runs pmacctd with `conf` (nfprobe_receiver added) in its own process group and collects
- * everything it sends to a UDP socket on 127.0.0.1. pmacctd exits by itself once the savefile is
- * replayed; the nfprobe plugin expires and exports every cached flow as it shuts down.
- */
-async function runPmacct(dir: string, conf: string): Promise<PmacctRun> {
-  const sock: Socket = createSocket('udp4');
-  const got: Datagram[] = [];
-  const sentinel = randomBytes(16);
-  let sentinelSeen: (() => void) | undefined;
-  sock.on('message', (m: Buffer, rinfo) => {
-    if (m.equals(sentinel)) sentinelSeen?.();
-    else got.push({ data: m, address: rinfo.address, port: rinfo.port });
-  });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(0, '127.0.0.1', () => resolve());
-  });
-  const port = sock.address().port;
-  const confPath = join(dir, `pmacctd-${Math.random().toString(36).slice(2)}.conf`);
-  writeFileSync(confPath, `${conf}\nnfprobe_receiver: 127.0.0.1:${port}\n`);
-  // Own process group: pmacctd forks its plugins, and stopping it must stop them too.
-  const child = spawn('pmacctd', ['-f', confPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const pgid = child.pid;
-  let log = '';
-  child.stdout.on('data', (b: Buffer) => (log += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (log += b.toString()));
-  const exited = new Promise<void>((resolve) => {
-    child.on('exit', () => resolve());
-    child.on('error', (e) => {
-      log += `spawn error: ${e.message}\n`;
-      resolve();
-    });
-  });
-  if (pgid === undefined) {
-    await exited;
-    sock.close();
-    throw new Error(`pmacctd did not start:\n${log}`);
-  }
-  liveGroups.add(pgid);
-  // Safety net only, against a hang: pmacctd exits by itself in ~3 s (2 s savefile start delay).
-  const guard = setTimeout(() => killGroup(pgid, 'SIGKILL'), 30_000);
-  try {
-    await exited;
-    // The plugin exports its cache as the core exits; let the whole group end.
-    for (let i = 0; i < 50 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
-  } finally {
-    clearTimeout(guard);
-    killGroup(pgid, 'SIGKILL');
-    liveGroups.delete(pgid);
-    child.stdout.destroy();
-    child.stderr.destroy();
-  }
-  // Everything pmacctd sent is queued on the loopback socket before a datagram we send now.
-  await new Promise<void>((resolve, reject) => {
-    sentinelSeen = resolve;
-    const tx = createSocket('udp4');
-    tx.send(sentinel, port, '127.0.0.1', (err) => {
-      tx.close();
-      if (err) reject(err);
-    });
-  });
-  sock.close();
-  return { datagrams: got, log };
-}
-
-function conf(pcap: string, version: 9 | 10, rate: number): string {
-  return [
-    'daemonize: false',
-    `pcap_savefile: ${pcap}`,
-    'plugins: nfprobe',
-    `nfprobe_version: ${version}`,
-    `sampling_rate: ${rate}`,
-    'aggregate: src_host, dst_host, src_port, dst_port, proto, tos',
-  ].join('\n');
-}
+after(killPmacctd);
 
 // ---------------------------------------------------------------------------------------------
 // Decoding and matching
@@ -296,7 +75,7 @@ const key = (src: string, dst: string, proto: number, sp: number, dp: number) =>
 /** The generated flow a decoded record belongs to; fails when it matches nothing in the pcap. */
 function matchFlow(f: Flow, expected: ExpectedFlow[]): ExpectedFlow | undefined {
   if (f['src_addr'] === FILLER_SRC) {
-    assert.equal(f['dst_addr'], '192.0.2.201');
+    assert.equal(f['dst_addr'], FILLER_DST);
     assert.equal(f['proto'], 17);
     assert.equal(f['src_port'], 9);
     assert.equal(f['dst_port'], 9);
@@ -388,7 +167,7 @@ for (const version of [9, 10] as const) {
       const { frames, expected } = traffic(24);
       const pcap = join(tmp.dir, 'traffic.pcap');
       writeFileSync(pcap, writePcap(frames));
-      const run = await runPmacct(tmp.dir, conf(pcap, version, 1));
+      const run = await runPmacctd(tmp.dir, conf(pcap, version, 1), { plugin: 'nfprobe' });
       assert.ok(run.datagrams.length > 0, `no datagrams from pmacctd:\n${run.log}`);
       const d = decodeAll(run.datagrams);
       assertCleanDecode(d, version);
@@ -421,7 +200,7 @@ for (const version of [9, 10] as const) {
       const { frames, expected } = traffic(perFlow);
       const pcap = join(tmp.dir, 'traffic.pcap');
       writeFileSync(pcap, writePcap(frames));
-      const run = await runPmacct(tmp.dir, conf(pcap, version, 4));
+      const run = await runPmacctd(tmp.dir, conf(pcap, version, 4), { plugin: 'nfprobe' });
       assert.ok(run.datagrams.length > 0, `no datagrams from pmacctd:\n${run.log}`);
       const d = decodeAll(run.datagrams);
       assertCleanDecode(d, version);

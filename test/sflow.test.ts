@@ -195,6 +195,63 @@ test('MPLS stack of 3 labels, then IPv4/UDP', () => {
   assert.deepEqual(f.layerSize, [14, 12, 20, 8]);
 });
 
+/** Ethernet over MPLS (RFC 4448) with a control word (RFC 4385), and an MPLS payload that is neither. */
+function pseudowireFrames(): { eompls: Uint8Array; unknown: Uint8Array } {
+  const inner = udpFrame({ srcAddr: '10.20.30.40', dstAddr: '10.20.30.41', srcPort: 1111, dstPort: 2222, vlan: 300, ttl: 33, srcMac: '00:12:34:56:78:9a', dstMac: '00:12:34:56:78:9b' });
+  const eompls = B.mplsFrame([{ label: 500, ttl: 60 }, { label: 501, ttl: 59 }], B.concat([Uint8Array.from([0, 0, 0, 7]), inner]));
+  // First nibble 0xa: Ethernet without a control word cannot be told from other payloads.
+  const unknown = B.mplsFrame([{ label: 502, ttl: 58 }], Uint8Array.from([0xa0, ...inner.subarray(1)]));
+  return { eompls, unknown };
+}
+
+test('MPLS payload: control word (first nibble 0) then the inner Ethernet frame; other nibbles stop after the labels', () => {
+  const { eompls, unknown } = pseudowireFrames();
+  const { c, counters } = decodeAll(B.datagram([B.flowSample([B.rawHeader(eompls, { frameLength: 1234 })]), B.flowSample([B.rawHeader(unknown)])]));
+  const [f, u] = c.flows as [NonNullable<(typeof c.flows)[0]>, NonNullable<(typeof c.flows)[0]>];
+  assert.deepEqual(f.mplsLabel, [500, 501]);
+  assert.deepEqual(f.mplsTtl, [60, 59]);
+  assert.equal(f.srcMac, '00:12:34:56:78:9a', 'the inner frame\'s MACs');
+  assert.equal(f.dstMac, '00:12:34:56:78:9b');
+  assert.equal(f.vlanId, 300);
+  assert.equal(f.etype, 0x0800);
+  assert.equal(f.srcAddr, '10.20.30.40');
+  assert.equal(f.dstAddr, '10.20.30.41');
+  assert.equal(f.proto, 17);
+  assert.equal(f.srcPort, 1111);
+  assert.equal(f.dstPort, 2222);
+  assert.equal(f.ipTtl, 33);
+  assert.equal(f.bytes, 1234, 'frame_length, not the inner IP length');
+  assert.deepEqual(f.layerStack, [LayerStack.Ethernet, LayerStack.MPLS, LayerStack.Ethernet, LayerStack.Dot1Q, LayerStack.IPv4, LayerStack.UDP]);
+  assert.deepEqual(f.layerSize, [14, 12, 14, 4, 20, 8]);
+  assert.deepEqual(u.mplsLabel, [502]);
+  assert.equal(u.etype, 0x8847);
+  assert.equal(u.srcAddr, '');
+  assert.equal(u.srcMac, '02:00:00:00:00:01', 'the outer frame\'s');
+  assert.deepEqual(u.layerStack, [LayerStack.Ethernet, LayerStack.MPLS]);
+  assert.equal(counters.get('sflow.header.truncated'), 0);
+});
+
+test('Ethernet over MPLS with a control word agrees with tshark', { skip: tsharkSkipReason() }, async () => {
+  const { eompls } = pseudowireFrames();
+  const dg = B.datagram([B.flowSample([B.rawHeader(eompls)])]);
+  const f = decodeAll(dg).c.flows[0]!;
+  const [t] = await decodeSflowWithTshark([dg]);
+  const raw = t!.samples[0]!.records[0]!.fields;
+  assert.ok(raw.has('pweth.cw.sequence_number'), 'tshark took the control word too');
+  assert.deepEqual(raw.get('mpls.label')!.map(Number), f.mplsLabel);
+  assert.deepEqual(raw.get('mpls.ttl')!.map(Number), f.mplsTtl);
+  const lastOf = (k: string) => raw.get(k)![raw.get(k)!.length - 1];
+  assert.equal(raw.get('eth.src')!.length, 2, 'outer and inner Ethernet headers');
+  assert.equal(lastOf('eth.src'), f.srcMac);
+  assert.equal(lastOf('eth.dst'), f.dstMac);
+  assert.equal(Number(lastOf('vlan.id')), f.vlanId);
+  assert.equal(field(raw, 'ip.src'), f.srcAddr);
+  assert.equal(field(raw, 'ip.dst'), f.dstAddr);
+  assert.equal(numField(raw, 'ip.ttl'), f.ipTtl);
+  assert.equal(numField(raw, 'udp.srcport'), f.srcPort);
+  assert.equal(numField(raw, 'udp.dstport'), f.dstPort);
+});
+
 test('header_protocol IPv4 (11), IPv6 (12) and MPLS (13) start the walk at the right layer', () => {
   const ip4 = tcpFrame({ srcAddr: '10.9.9.9', dstAddr: '10.8.8.8', srcPort: 22, dstPort: 50000, link: 'raw' });
   const ip6 = udpFrame({ srcAddr: '2001:db8::a', dstAddr: '2001:db8::b', srcPort: 123, dstPort: 123, link: 'raw' });

@@ -37,8 +37,8 @@ Environment: FLOW_COLLECTOR_<SECTION>__<KEY> overrides a setting (e.g. FLOW_COLL
 FLOW_COLLECTOR_QUEUE__DROP_POLICY=block). Precedence: defaults < file < environment < flags.
 See docs/configuration.md.
 
-Signals: SIGTERM/SIGINT stop reading, deliver what was decoded (shutdown.drain_timeout_ms), exit 0;
-a second signal exits at once. SIGHUP reopens output files.
+Signals: SIGTERM/SIGINT read what the sockets already hold, stop reading, deliver what was decoded
+(shutdown.drain_timeout_ms), exit 0; a second signal exits at once. SIGHUP reopens output files.
 
 Exit codes: 0 stopped cleanly, 1 start-up or runtime failure (e.g. port in use), 2 bad configuration.
 `;
@@ -94,7 +94,7 @@ export async function runServe(argv: string[]): Promise<number> {
       listeners: collector.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, sockets: l.sockets, receive_buffer_bytes_per_socket: l.rcvbuf })),
       ingest_path: collector.listeners[0]?.path,
       ingest_reason: collector.listeners[0]?.reason,
-      workers: config.workers,
+      workers: collector.workers,
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),
       metrics: collector.metricsAddress !== null ? `http://${collector.metricsAddress.address.includes(':') ? `[${collector.metricsAddress.address}]` : collector.metricsAddress.address}:${collector.metricsAddress.port}` : 'off',
       queue: config.queue,
@@ -122,7 +122,7 @@ export async function runServe(argv: string[]): Promise<number> {
   });
 
   const why = await Promise.race([signalled.then((s) => ({ signal: s, error: undefined })), failed.then((e) => ({ signal: undefined, error: e }))]);
-  log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: no longer reading; delivering what was decoded');
+  log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: reading what the sockets hold, then delivering what was decoded');
   const report = await collector.stop();
   const t = collector.totals();
   log.info(
@@ -138,5 +138,7 @@ export async function runServe(argv: string[]): Promise<number> {
     },
     'flow-collector stopped',
   );
-  return why.error !== undefined || report.terminated > 0 ? 1 : 0;
+  // Exit now: a write to a consumer that stopped reading stdout could otherwise keep the
+  // process alive after the drain deadline (everything undelivered is counted above).
+  process.exit(why.error !== undefined || report.terminated > 0 ? 1 : 0);
 }

@@ -10,6 +10,7 @@ import { setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setSta
 import { ipfixElement, protocolName, v9Element } from './registry/mod.js';
 import { VARIABLE_LENGTH, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
 import { decodeList } from './lists.js';
+import { HeaderProtocol, WalkResult, ipPacketLength, walkHeader, walkIpPacket } from './packet.js';
 
 /** Per-datagram values a compiled decoder needs besides the record bytes. */
 export interface DecodeCtx {
@@ -76,6 +77,15 @@ const H = {
   setEndDeltaUs,
   protocolName,
   decodeList,
+  walkHeader,
+  walkIpPacket,
+  ipPacketLength,
+  /** Where a record's own addresses wait while a packet section is walked. */
+  keptSrc: new Uint8Array(16),
+  keptDst: new Uint8Array(16),
+  copy(from: Uint8Array, to: Uint8Array, n: number): void {
+    for (let i = 0; i < n; i++) to[i] = from[i]!;
+  },
   isZero(a: Uint8Array, len: number): boolean {
     for (let i = 0; i < len; i++) if (a[i] !== 0) return false;
     return true;
@@ -130,12 +140,24 @@ const ADDR: Record<number, [AddrProp, 4 | 16]> = {
 };
 
 /** Counter and time elements kept in locals and resolved after the record is read. */
-const LOCALS = new Set([1, 2, 23, 24, 85, 86, 231, 232, 298, 299, 21, 22, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 60, 32, 139, 34, 50, 305, 306, 309, 310]);
+const LOCALS = new Set([1, 2, 23, 24, 85, 86, 231, 232, 298, 299, 312, 21, 22, 150, 151, 152, 153, 154, 155, 156, 157, 158, 159, 160, 60, 32, 139, 34, 50, 305, 306, 309, 310]);
 /** Elements kept in `fields` and also copied to an internal look-up key. */
 const KEYS: Record<number, string> = { 48: 'samplerId', 302: 'selectorId', 234: 'ingressVrfId' };
 const REVERSE_PEN = 29305;
 const START_ORDER = [152, 150, 154, 156, 158, 22];
 const END_ORDER = [153, 151, 155, 157, 159, 21];
+/**
+ * Sampled-packet sections, walked with the packet header walker (packet.ts). One per record:
+ * dataLinkFrameSection (315), else layer2packetSection (104, v9 and the deprecated IPFIX id),
+ * both from the Ethernet header, else ipHeaderPacketSection (313), from the IP header.
+ * ipPayloadPacketSection (314) has no headers to walk.
+ */
+const WALK_ORDER = [315, 104, 313];
+/** Elements that make each record one sampled packet (packets = 1 without a packet count). */
+const PACKET_REPORT = [104, 312, 313, 314, 315];
+/** Counted per record whose section was cut before the walk ended, or was not walked. */
+const SECTION_TRUNCATED = 'section.truncated';
+const SECTION_NOT_WALKED = 'section.not_walked';
 
 function readExpr(len: number, at: string): string {
   switch (len) {
@@ -166,7 +188,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const options = def.options;
   // Which local-held elements the post-processing actually uses (the rest become extras too).
   const used = new Set<number>();
-  const bytesSrc = present.has(1) ? [1] : present.has(23) ? [23] : present.has(231) || present.has(232) ? [231, 232] : present.has(85) ? [85] : [];
+  const bytesSrc = present.has(1) ? [1] : present.has(23) ? [23] : present.has(231) || present.has(232) ? [231, 232] : present.has(85) ? [85] : present.has(312) ? [312] : [];
   const pktsSrc = present.has(2) ? [2] : present.has(24) ? [24] : present.has(298) || present.has(299) ? [298, 299] : present.has(86) ? [86] : [];
   for (const x of [...bytesSrc, ...pktsSrc]) used.add(x);
   if (present.has(231) || present.has(232)) (used.add(231), used.add(232));
@@ -178,12 +200,26 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   for (const x of [60, 32, 139, 34, 50, 305, 306, 309, 310]) if (present.has(x)) used.add(x);
   const macSrc = present.has(56) ? 56 : present.has(81) ? 81 : -1;
   const macDst = present.has(80) ? 80 : present.has(57) ? 57 : -1;
+  // Sampled-packet section to walk, and the elements that say where it starts / what it is.
+  const dataIds = new Set<number>();
+  for (let i = options ? def.scopeCount : 0; i < fields.length; i++) if (fields[i]!.pen === 0) dataIds.add(fields[i]!.id);
+  const walkId = WALK_ORDER.find((x) => dataIds.has(x)) ?? -1;
+  const packetReport = PACKET_REPORT.some((x) => dataIds.has(x));
+  // 102 (layer2packetSectionOffset) belongs to 104; 409 (sectionOffset) to 313/314/315; 408
+  // (dataLinkFrameType) to 315. A section that does not start at its header is not walked.
+  const walkOffsetId = walkId === 104 ? 102 : walkId >= 0 ? 409 : -1;
+  let walkSeen = false;
+  let offsetSeen = false;
+  let frameTypeSeen = false;
+  let mplsAssigned = false;
 
   const lines: string[] = [];
   const decl = new Set<string>();
   const assignedNum = new Set<string>();
   const assignedAddr = new Set<string>();
   const usedLocal = new Set<number>();
+  /** Template index of the field each local was read from (a template may repeat an element). */
+  const localField = new Map<number, number>();
   let restMin = minLen;
   lines.push(`if (p + ${minLen} > end) return -1;`);
   lines.push('var l = 0;');
@@ -213,6 +249,15 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         decl.add(name);
         code = `${name} = ${readExpr(f.length, 'p')};`;
       }
+    } else if (!scopeField && f.pen === 0 && f.id === walkId && !walkSeen) {
+      walkSeen = true;
+      code = `ws = p; wn = ${len}; ${extra}`;
+    } else if (!scopeField && f.pen === 0 && !variable && f.id === walkOffsetId && !offsetSeen && f.length >= 1 && f.length <= 8) {
+      offsetSeen = true;
+      code = `wo = ${readExpr(f.length, 'p')}; ${extra}`;
+    } else if (!scopeField && f.pen === 0 && !variable && f.id === 408 && walkId === 315 && !frameTypeSeen && f.length >= 1 && f.length <= 8) {
+      frameTypeSeen = true;
+      code = `wt = ${readExpr(f.length, 'p')}; ${extra}`;
     } else if (!scopeField && f.pen === 0 && !variable) {
       const id = f.id;
       const flen = f.length;
@@ -243,9 +288,11 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         // samplingProbability (float64, reduced-size float32 allowed): rate = 1 / p.
         code = `{ const pr = ${flen === 8 ? 'H.f64(buf, p)' : 'H.f32(buf, p)'}; if (pr > 0 && pr <= 1 && rec.samplingRate === 0) rec.samplingRate = Math.round(1 / pr); } ${extra}`;
       } else if (id >= 70 && id <= 79 && flen === 3) {
+        mplsAssigned = true;
         code = `{ const v = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]; if (v !== 0 && rec.mplsCount < 32) { rec.mplsLabel[rec.mplsCount] = v >>> 4; rec.mplsTtl[rec.mplsCount] = 0; rec.mplsCount++; } }`;
       } else if (LOCALS.has(id) && used.has(id) && !usedLocal.has(id) && flen >= 1 && flen <= 8) {
         usedLocal.add(id);
+        localField.set(id, i);
         decl.add(`c${id}`);
         decl.add(`o${id}`);
         const ntp = id >= 154 && id <= 157;
@@ -260,6 +307,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         if (id === 160) code += ` ${extra}`;
       } else if (id === 160 && flen >= 1 && flen <= 8 && !usedLocal.has(160)) {
         usedLocal.add(160);
+        localField.set(160, i);
         decl.add('c160');
         decl.add('o160');
         code = `c160 = ${readExpr(flen, 'p')}; o160 = p; ${extra}`;
@@ -275,6 +323,9 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const sum = (ids: number[]) => ids.filter(has).map((x) => `c${x}`).join(' + ') || '0';
   if (bytesSrc.length > 0 && bytesSrc.some(has)) post.push(`rec.bytes = ${sum(bytesSrc)};`);
   if (pktsSrc.length > 0 && pktsSrc.some(has)) post.push(`rec.packets = ${sum(pktsSrc)};`);
+  // A record carrying a packet section or a frame size is one sampled packet, as an sFlow flow
+  // sample is (packets = 1 there too).
+  else if (packetReport) post.push('rec.packets = 1;');
   if (has(231) || has(232)) post.push(`rec.bytesIn = ${has(231) ? 'c231' : '0'}; rec.bytesOut = ${has(232) ? 'c232' : '0'};`);
   if (has(298) || has(299)) post.push(`rec.packetsIn = ${has(298) ? 'c298' : '0'}; rec.packetsOut = ${has(299) ? 'c299' : '0'};`);
   if (decl.has('rb')) post.push(`rec.bytesIn = rec.bytes; rec.bytesOut = rb; rec.bytes += rb;`);
@@ -300,12 +351,70 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
       default: {
         // sysUpTime-relative: ms since boot. With a header sysUptime (v9) the difference to it
         // is taken as a signed 32-bit value, so a counter that wrapped (49.7 days) still works.
-        const fi = fields.findIndex((x) => x.pen === 0 && x.id === id);
+        // Kept as an extra (when there is no time base) with the offset AND length of the field
+        // the value was read from: an earlier occurrence of the same element (variable-length,
+        // or longer than 8) is not the one in the local and already went to the extras.
+        const fi = localField.get(id)!;
         const keep = `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
         if (has(160)) return `H.set${S}Ms(rec, c160 + c${id});`;
         return `if (ctx.sysUptime >= 0) H.set${S}Ms(rec, ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)); else if (ctx.uptimeBase >= 0) H.set${S}Ms(rec, ctx.uptimeBase + c${id}); else ${keep}`;
       }
     }
+  };
+  /**
+   * The section walk runs after every element of the record has been read and turned into its
+   * field, and fills only what the template has no element for. The walker writes whatever it
+   * finds, so the fields this template owns are saved before it and put back after it (only
+   * templates with a section pay for this; the sFlow path does not): a field the template has an
+   * element for is the template's whatever its value, except that an address or EtherType the
+   * record left absent or zero (a template with both IPv4 and IPv6 elements zero-fills the other
+   * family) is taken from the packet.
+   */
+  const walkCode = (): string => {
+    const owned: string[] = [];
+    const own = (prop: string, also = false) => {
+      if (assignedNum.has(prop) || also) owned.push(prop);
+    };
+    own('srcMac');
+    own('dstMac');
+    own('vlanId', present.has(58) && !present.has(243));
+    own('ipTos');
+    own('ipTtl');
+    own('ipFlags');
+    own('fragmentId');
+    own('fragmentOffset');
+    own('proto'); // protocolName follows proto below, after the walk
+    own('ipv6FlowLabel');
+    own('srcPort');
+    own('dstPort');
+    own('tcpFlags');
+    own('icmpType', has(32) || has(139));
+    own('icmpCode', has(32) || has(139));
+    // The walker appends its labels after the template's: dropping them keeps the template's.
+    if (mplsAssigned) owned.push('mplsCount');
+    const save = owned.map((x) => `const k_${x} = rec.${x};`);
+    const restore = owned.map((x) => `rec.${x} = k_${x};`);
+    if (assignedNum.has('etype') || has(60)) {
+      save.push('const k_etype = rec.etype;');
+      restore.push('if (k_etype !== 0) rec.etype = k_etype;');
+    }
+    for (const [prop, scratch] of [['srcAddr', 'keptSrc'], ['dstAddr', 'keptDst']] as const) {
+      if (!assignedAddr.has(prop)) continue;
+      save.push(`const k_${prop} = H.isZero(rec.${prop}, rec.${prop}Len) ? 0 : rec.${prop}Len; if (k_${prop} !== 0) H.copy(rec.${prop}, H.${scratch}, k_${prop});`);
+      restore.push(`if (k_${prop} !== 0) { H.copy(H.${scratch}, rec.${prop}, k_${prop}); rec.${prop}Len = k_${prop}; }`);
+    }
+    // No byte count and no frame size in the record: the length of the IP packet found.
+    if (!bytesSrc.some(has)) restore.push('rec.bytes = H.ipPacketLength(buf, ws, wn, rec);');
+    const call = walkId === 313 ? 'H.walkIpPacket(buf, ws, wn, rec)' : `H.walkHeader(buf, ws, wn, ${HeaderProtocol.ETHERNET_ISO88023}, rec)`;
+    const walk = [
+      ...save,
+      `const wr = ${call};`,
+      ...restore,
+      `if (wr === ${WalkResult.truncated}) ctx.counters.inc('${SECTION_TRUNCATED}'); else if (wr !== ${WalkResult.ok}) ctx.counters.inc('${SECTION_NOT_WALKED}');`,
+    ].join(' ');
+    const cond = [offsetSeen ? 'wo === 0' : '', frameTypeSeen ? 'wt === 1' : ''].filter((c) => c !== '').join(' && ');
+    if (cond === '') return `if (wn > 0) { ${walk} }`;
+    return `if (wn > 0) { if (${cond}) { ${walk} } else ctx.counters.inc('${SECTION_NOT_WALKED}'); }`;
   };
   if (startSrc !== undefined && has(startSrc)) post.push(timeCode(startSrc, true));
   if (endSrc !== undefined && has(endSrc)) post.push(timeCode(endSrc, false));
@@ -323,11 +432,13 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   if (assignedNum.has('proto') && assignedNum.has('dstPort') && !assignedNum.has('icmpType') && !has(32) && !has(139)) {
     post.push('if ((rec.proto === 1 || rec.proto === 58) && rec.srcPort === 0) { rec.icmpType = rec.dstPort >>> 8; rec.icmpCode = rec.dstPort & 255; }');
   }
+  if (walkId >= 0) post.push(walkCode());
   post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
   if (assignedNum.has('proto')) post.push('rec.protocolName = H.protocolName(rec.proto);');
   post.push(`rec.templateId = ${def.id};`);
 
-  const declLine = decl.size > 0 ? `var ${[...decl].map((d) => `${d} = 0`).join(', ')};` : '';
+  let declLine = decl.size > 0 ? `var ${[...decl].map((d) => `${d} = 0`).join(', ')};` : '';
+  if (walkId >= 0) declLine += '\nvar ws = -1, wn = 0, wo = 0, wt = 1;';
   const body = `${declLine}\n${lines.join('\n')}\n${post.join('\n')}\nreturn p;`;
   const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${body}\n};`);
   const decode = factory(infos, H) as RecordFn;

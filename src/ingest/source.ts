@@ -88,8 +88,31 @@ export interface BatchSource {
   /** Let the process exit while the source is open. */
   unref(): void;
   ref(): void;
+  /**
+   * Reads what the kernel has already queued on the sockets, then resolves: one event-loop turn
+   * at a time (each turn reads every readable socket) until a turn reads nothing, or until
+   * `deadline` (ms since the epoch). For shutdown: close() discards whatever is still queued,
+   * uncounted, so calling this first decodes the datagrams that arrived before the stop. A
+   * paused source (addon path) reads nothing.
+   */
+  readQueued(deadline: number): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Waits turn after turn until `progress` stands still over one turn, or the deadline. */
+async function readUntilQuiet(progress: () => number, turn: () => Promise<void>, deadline: number): Promise<void> {
+  for (;;) {
+    const before = progress();
+    await turn();
+    if (progress() === before || Date.now() >= deadline) return;
+  }
+}
+
+/**
+ * At least one whole event-loop turn, poll phase (where sockets are read) included: an immediate
+ * set from the poll phase runs in that same turn, one set from an immediate in the next turn.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
 
 const DEFAULTS = { host: '0.0.0.0', batchSize: 64, slotSize: 9216 };
 
@@ -160,6 +183,9 @@ class AddonSource implements BatchSource {
   private readonly counters: { datagrams: number; batches: number; bytes: number; truncated: number; rxqOvfl: number }[] =
     [];
   private closed = false;
+  /** Kernel drop counts read just before the sockets closed (a closed socket has none to read). */
+  private finalDrops: number[] = [];
+  private readonly pacingUs: number;
 
   constructor(opts: SourceOptions, reason: string, log: (m: string) => void) {
     const addon = requireAddon();
@@ -170,6 +196,7 @@ class AddonSource implements BatchSource {
     const batchSize = opts.batchSize ?? DEFAULTS.batchSize;
     const slotSize = opts.slotSize ?? DEFAULTS.slotSize;
     const pacingUs = opts.pacingUs ?? 0;
+    this.pacingUs = pacingUs;
     const reusePort = n > 1 || opts.reusePort === true;
     const onError = opts.onError ?? ((e: Error) => log(`ingest receive error: ${e.message}`));
     let port = opts.port;
@@ -230,7 +257,7 @@ class AddonSource implements BatchSource {
     return sumStats(
       this.socks.map((s, k) => ({
         ...this.counters[k]!,
-        kernelDrops: this.closed ? 0 : s.kernelDrops(),
+        kernelDrops: this.closed ? (this.finalDrops[k] ?? 0) : s.kernelDrops(),
         rcvbuf: this.closed ? 0 : s.rcvbuf(),
       })),
     );
@@ -265,8 +292,23 @@ class AddonSource implements BatchSource {
     for (const s of this.socks) s.ref();
   }
 
+  async readQueued(deadline: number): Promise<void> {
+    if (this.closed || this.paused) return;
+    const progress = () => {
+      let n = 0;
+      for (const c of this.counters) n += c.datagrams;
+      return n;
+    };
+    // With pacing a socket is polled again only once its pacing interval has passed.
+    const pacingMs = this.pacingUs / 1000;
+    const turn = pacingMs > 0 ? () => new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(pacingMs) + 1)) : nextTurn;
+    await readUntilQuiet(progress, turn, deadline);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
+    // Counters never go back: what the kernel dropped stays counted after close.
+    this.finalDrops = this.socks.map((s) => s.kernelDrops());
     this.closed = true;
     for (const s of this.socks) s.close();
   }
@@ -300,6 +342,8 @@ class DgramSource implements BatchSource {
   private readonly onBatch: (b: Batch) => void;
   private readonly cache = new AddrCache();
   private readonly c = { datagrams: 0, batches: 0, bytes: 0, truncated: 0 };
+  /** Datagrams read from the socket (counted as they arrive, before their batch is delivered). */
+  private arrived = 0;
   private scheduled = false;
   private flushing = false;
   private closed = false;
@@ -348,6 +392,7 @@ class DgramSource implements BatchSource {
 
   private onMessage(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed) return;
+    this.arrived++;
     const b = this.batch;
     const i = b.count;
     const slot = b.slotSize;
@@ -409,6 +454,11 @@ class DgramSource implements BatchSource {
 
   ref(): void {
     this.sock.ref();
+  }
+
+  async readQueued(deadline: number): Promise<void> {
+    if (this.closed) return;
+    await readUntilQuiet(() => this.arrived, nextTurn, deadline);
   }
 
   async close(): Promise<void> {

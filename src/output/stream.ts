@@ -57,6 +57,8 @@ export class StreamOutput implements FlowOutput {
   private backpressure: ((blocked: boolean) => void) | undefined;
   private drainWaiter: (() => void) | undefined;
   private closed = false;
+  /** The write in flight at the drain deadline, already counted as dropped. */
+  private abandoned = false;
   private flows = 0;
   private delivered = 0;
   private bytes = 0;
@@ -127,20 +129,18 @@ export class StreamOutput implements FlowOutput {
         };
       });
     }
-    // What is still queued at the deadline is lost: count it.
+    // What is still queued at the deadline is lost: count it. A write still in flight counts
+    // too (its destination has not accepted it; if it does later, the flows are both written
+    // and counted, never neither).
     for (let i = this.head; i < this.queue.length; i++) {
       const c = this.queue[i]!;
-      if (i === this.head && this.inFlight) continue;
       this.dropped.shutdown += c.flows;
       this.queuedFlows -= c.flows;
       this.queuedBytes -= c.bytes;
     }
-    if (this.inFlight) {
-      this.queue.length = this.head + 1;
-    } else {
-      this.queue.length = 0;
-      this.head = 0;
-    }
+    this.queue.length = 0;
+    this.head = 0;
+    this.abandoned = this.inFlight;
     return { delivered: this.delivered - before.delivered, dropped: this.totalDropped() - before.dropped };
   }
 
@@ -203,8 +203,13 @@ export class StreamOutput implements FlowOutput {
   }
 
   private afterWrite(err: Error | null): void {
-    const c = this.queue[this.head];
     this.inFlight = false;
+    if (this.abandoned) {
+      // Counted at the drain deadline already.
+      this.abandoned = false;
+      return;
+    }
+    const c = this.queue[this.head];
     if (c !== undefined) {
       this.head++;
       this.queuedBytes -= c.bytes;

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from '../config/mod.js';
 import { StdoutPump } from '../output/mod.js';
+import { choosePath, type PathChoice } from '../ingest/mod.js';
 import { createMetrics } from './metrics.js';
 import { startHttpServer, type HealthReport, type HttpServerHandle } from './http.js';
 import { RateLimitedLog } from './log.js';
@@ -118,6 +119,8 @@ export class Collector {
   private lastSummary = { at: Date.now(), datagrams: 0, flows: 0, delivered: 0 };
   private lastWarn = { kernel: 0, dropped: 0 };
   readonly snapshotMs: number;
+  /** Worker threads running (the configured number, or 1 on the dgram path). */
+  workers = 0;
   /** Listeners as bound (address, concrete port, path). */
   listeners: ListenerBound[] = [];
   metricsAddress: { address: string; port: number } | null = null;
@@ -147,12 +150,26 @@ export class Collector {
     }
     const ports = await probePorts(cfg);
 
+    // Node's dgram sockets have no SO_REUSEPORT: a second worker's socket on the same port
+    // would take every datagram from the first. On that path one worker reads every port.
+    let choice: PathChoice;
+    try {
+      choice = choosePath(this.opts.forceDgram === true);
+    } catch (err) {
+      throw new StartupError((err as Error).message);
+    }
+    this.workers = cfg.workers;
+    if (choice.path === 'dgram' && cfg.workers > 1) {
+      this.log.warn({ configured_workers: cfg.workers, reason: choice.reason }, 'ingest on the dgram path (no native addon): one socket per port, so one worker decodes everything');
+      this.workers = 1;
+    }
+
     // Metrics and health first: probes and scrapes work while workers start.
     if (cfg.metrics.enabled) {
       const { host, port } = splitHostPort(cfg.metrics.address);
       this.registry = createMetrics(
         () => this.slots.map((s) => s.snapshot),
-        { version: this.opts.version, ingestPath: 'starting', ingestReason: '', workers: cfg.workers },
+        { version: this.opts.version, ingestPath: choice.path, ingestReason: choice.reason, workers: this.workers },
         () => this.isReady(),
       );
       const reg = this.registry;
@@ -177,7 +194,7 @@ export class Collector {
 
     const storeChannel = `flow-collector-templates-${randomUUID()}`;
     const readies: Promise<void>[] = [];
-    for (let i = 0; i < cfg.workers; i++) {
+    for (let i = 0; i < this.workers; i++) {
       let stdoutPort = null;
       if (this.pump !== undefined) {
         const ch = new MessageChannel();
@@ -186,7 +203,7 @@ export class Collector {
       }
       const init: WorkerInit = {
         index: i,
-        config: cfg,
+        config: { ...cfg, workers: this.workers },
         ports,
         storeChannel,
         stdoutPort,
@@ -243,18 +260,12 @@ export class Collector {
     // Every worker's sockets are in each port's SO_REUSEPORT group now: spread them.
     for (const [k, l] of cfg.listeners.entries()) {
       if (l.spread !== 'none') {
-        this.send(0, { type: 'spread', listener: k, mode: l.spread, groupSize: cfg.workers * l.sockets_per_worker });
+        this.send(0, { type: 'spread', listener: k, mode: l.spread, groupSize: this.workers * l.sockets_per_worker });
       }
     }
     // Per socket: getsockopt(SO_RCVBUF) reports twice what was asked for (the kernel's bookkeeping share).
-    this.listeners = this.slots[0]!.listeners.map((l) => ({ ...l, rcvbuf: Math.round(l.rcvbuf / Math.max(1, l.sockets)), sockets: l.sockets * cfg.workers }));
+    this.listeners = this.slots[0]!.listeners.map((l) => ({ ...l, rcvbuf: Math.round(l.rcvbuf / Math.max(1, l.sockets)), sockets: l.sockets * this.workers }));
     this.started = true;
-    if (this.registry !== undefined) {
-      const first = this.listeners[0];
-      const info = this.registry.getSingleMetric('flow_collector_ingest_info') as unknown as { reset(): void; set(l: Record<string, string>, v: number): void };
-      info.reset();
-      info.set({ path: first?.path ?? 'none', reason: first?.reason ?? '' }, 1);
-    }
     if (cfg.logging.summary_interval_s > 0) {
       this.summaryTimer = setInterval(() => this.summary(), cfg.logging.summary_interval_s * 1000);
       this.summaryTimer.unref();

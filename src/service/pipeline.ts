@@ -108,6 +108,15 @@ export class Pipeline {
   private readonly errors = new Map<string, ErrorSample>();
   private blockedOutputs = 0;
   private applying = false;
+  /**
+   * What this worker learned from the wire, published to the store at the end of each batch:
+   * options rows first, then templates, withdrawals and requests in the order they happened.
+   * A datagram carries its templates before its options data, but a worker whose data waited
+   * for those templates replays it the moment a template arrives: the sampler table must be
+   * there by then, or the replayed flows get no sampling rate.
+   */
+  private readonly outOptions: (() => void)[] = [];
+  private readonly outTemplates: (() => void)[] = [];
   private stopped = false;
   private readonly cfg: CollectorConfig;
   private readonly byName: Map<string, ListenerState>;
@@ -216,6 +225,7 @@ export class Pipeline {
       if (err !== undefined) this.sampleError(err, exporter, l.cfg.name);
     }
     const outs = this.outputs;
+    this.publish();
     for (let i = 0; i < outs.length; i++) outs[i]!.flush();
   }
 
@@ -236,6 +246,7 @@ export class Pipeline {
 
   /** Every 100 ms: hand partly filled chunks to the queues. */
   tick(): void {
+    this.publish();
     for (const o of this.outputs) o.tick();
   }
 
@@ -291,10 +302,15 @@ export class Pipeline {
   }
 
   /**
-   * Stops reading, drops (and counts) data still waiting for templates, then delivers what was
-   * decoded until the deadline.
+   * Reads and decodes what the kernel already queued on the sockets (for at most half the time
+   * left), stops reading, drops (and counts) data still waiting for templates, then delivers
+   * what was decoded until the deadline.
    */
   async stop(deadline: number): Promise<{ delivered: number; dropped: number }> {
+    // Closing a socket discards its queue uncounted: datagrams that arrived before the stop are
+    // read first, so each one sent is decoded or counted as a kernel drop.
+    const readBy = Date.now() + Math.max(0, deadline - Date.now()) / 2;
+    await Promise.all(this.listeners.map((l) => l.source?.readQueued(readBy)));
     await this.closeSources();
     this.stopped = true;
     for (const l of this.listeners) for (const s of l.decoder.templates.scopes()) s.pending.clear('pending.dropped.shutdown');
@@ -329,13 +345,18 @@ export class Pipeline {
     for (const l of this.listeners) {
       const name = l.cfg.name;
       l.decoder.templates.observe((scope, event, def) => {
-        if (this.applying) return;
-        if (event === 'learned' || event === 'changed') store.learned(this.scopeRef(name, scope), def, Date.now());
-        else if (event === 'withdrawn') store.withdrawn(this.scopeRef(name, scope), def.id);
-        else if (event === 'missing') store.missing(this.scopeRef(name, scope), def.id);
+        if (this.applying || event === 'refreshed' || event === 'evicted') return;
+        const ref = this.scopeRef(name, scope);
+        if (event === 'learned' || event === 'changed') {
+          const at = Date.now();
+          this.outTemplates.push(() => store.learned(ref, def, at));
+        } else if (event === 'withdrawn') this.outTemplates.push(() => store.withdrawn(ref, def.id));
+        else if (event === 'missing') store.missing(ref, def.id); // rate-limited by the store; order does not matter
       });
       l.decoder.observeOptions((scope, row) => {
-        if (!this.applying) store.options(this.scopeRef(name, scope), row);
+        if (this.applying) return;
+        const ref = this.scopeRef(name, scope);
+        this.outOptions.push(() => store.options(ref, row));
       });
     }
     store.subscribe(
@@ -347,6 +368,15 @@ export class Pipeline {
         return cache.find(ek, s.domain, s.protocol)?.get(id)?.def;
       },
     );
+  }
+
+  /** Publishes what was learned since the last call: options rows first (see outOptions). */
+  private publish(): void {
+    if (this.outOptions.length === 0 && this.outTemplates.length === 0) return;
+    for (const f of this.outOptions) f();
+    for (const f of this.outTemplates) f();
+    this.outOptions.length = 0;
+    this.outTemplates.length = 0;
   }
 
   private applyChange(c: StoreChange): void {

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { BatchSender, loadAddon } from '../../src/ingest/mod.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -31,6 +32,14 @@ export interface ServeProcess {
   /** Sends a signal and resolves with the exit code once the process has exited. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
+  /** With `holdStdout`: start reading stdout now. */
+  releaseStdout(): void;
+}
+
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Do not read the child's stdout until releaseStdout() (a stuck consumer: the pipe fills). */
+  holdStdout?: boolean;
 }
 
 export interface RunResult {
@@ -59,13 +68,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 }
 
 /** Starts serve; resolves once it logged "flow-collector started" (rejects if it exits first). */
-export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<ServeProcess> {
+export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<ServeProcess> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   const proc = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, any>[] = [];
   const out: Buffer[] = [];
   let errText = '';
   let partial = '';
-  proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  const read = () => proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  if (opts.holdStdout !== true) read();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
@@ -97,6 +108,7 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, timeoutM
             metricsUrl: rec!['metrics'],
             started: rec!,
             exited,
+            releaseStdout: read,
             stop: async (signal = 'SIGTERM', ms = 20_000) => {
               if (proc.exitCode !== null) return proc.exitCode;
               proc.kill(signal);
@@ -164,6 +176,39 @@ export async function sendUdp(port: number, datagrams: readonly Uint8Array[], op
     if ((i + 1) % every === 0) await new Promise((r) => setTimeout(r, opts.pauseMs ?? 2));
   }
   s.close();
+}
+
+/**
+ * Sends datagrams from one socket (source 127.0.0.1) as fast as the kernel takes them: in one
+ * synchronous run of sendmmsg batches through the addon (the receiver cannot read meanwhile when
+ * it shares this thread, and reads in its own threads only what keeps up), else with sendUdp
+ * and no pauses.
+ */
+export async function sendBurst(port: number, datagrams: readonly Uint8Array[]): Promise<'sendmmsg' | 'dgram'> {
+  if (!loadAddon().addon) {
+    await sendUdp(port, datagrams, { every: Number.MAX_SAFE_INTEGER });
+    return 'dgram';
+  }
+  const total = datagrams.reduce((n, d) => n + d.length, 0);
+  const data = new Uint8Array(total);
+  const offsets = new Uint32Array(datagrams.length);
+  const lengths = new Uint32Array(datagrams.length);
+  let o = 0;
+  datagrams.forEach((d, i) => {
+    data.set(d, o);
+    offsets[i] = o;
+    lengths[i] = d.length;
+    o += d.length;
+  });
+  const sender = new BatchSender({ source: '127.0.0.1', destinations: [{ host: '127.0.0.1', port }] });
+  try {
+    for (let sent = 0; sent < datagrams.length; ) {
+      sent += sender.send(data, offsets.subarray(sent), lengths.subarray(sent), datagrams.length - sent);
+    }
+  } finally {
+    sender.close();
+  }
+  return 'sendmmsg';
 }
 
 /** Waits until `cond` returns true (polling), or throws with `what`. */

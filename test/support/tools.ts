@@ -98,48 +98,119 @@ export function makeTempDir(prefix = 'flow-collector-test-'): { dir: string; cle
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-export interface UdpCollector {
-  /** The port bound on 127.0.0.1 (ephemeral unless one was asked for). */
+export interface CapturedDatagram {
+  data: Buffer;
+  /** Source address and port of the sender. */
+  address: string;
   port: number;
+}
+
+export interface UdpCapture {
+  /** The address and port bound (ephemeral unless one was asked for). */
+  host: string;
+  port: number;
+  /** Everything received so far, in arrival order (grows). */
+  readonly datagrams: CapturedDatagram[];
   /**
    * Ends collection once everything already sent has arrived: sends a sentinel datagram to the
    * socket from a second socket and returns what came before it. Call after the sender has
-   * finished (e.g. its process exited); loopback keeps the order of one receive queue.
+   * finished (e.g. its process exited); loopback keeps the order of one receive queue. With
+   * `forwardTo`, also waits until every datagram has been forwarded.
    */
-  finish(): Promise<Buffer[]>;
+  finish(): Promise<CapturedDatagram[]>;
 }
 
-/** Listens on 127.0.0.1 for UDP datagrams from a tool under test (softflowd, pmacctd...). */
-export async function collectUdp(port = 0): Promise<UdpCollector> {
+export interface CaptureOptions {
+  /** Loopback of this family: 127.0.0.1 (default) or ::1. */
+  family?: 4 | 6;
+  port?: number;
+  /**
+   * Relay: every datagram is also sent on, unchanged and in order, from one socket of ours to
+   * this port on 127.0.0.1 (e.g. a collector under test), so the capture is exactly what it got.
+   */
+  forwardTo?: number;
+}
+
+/** Listens on loopback for UDP datagrams from a tool under test (softflowd, pmacctd...). */
+export async function captureUdp(opts: CaptureOptions = {}): Promise<UdpCapture> {
   const { createSocket } = await import('node:dgram');
   const { randomBytes } = await import('node:crypto');
+  const family = opts.family ?? 4;
+  const host = family === 4 ? '127.0.0.1' : '::1';
   const sentinel = randomBytes(16);
-  const sock = createSocket('udp4');
-  const got: Buffer[] = [];
-  let done: ((v: Buffer[]) => void) | undefined;
-  sock.on('message', (m: Buffer) => {
-    if (m.equals(sentinel)) {
-      sock.close();
-      done?.(got);
-    } else {
-      got.push(m);
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(port, '127.0.0.1', () => resolve());
-  });
-  const bound = sock.address().port;
-  return {
-    port: bound,
+  const sock = createSocket(family === 4 ? 'udp4' : 'udp6');
+  const got: CapturedDatagram[] = [];
+  let done: (() => void) | undefined;
+  let failed: ((e: Error) => void) | undefined;
+  let forwarding = 0;
+  let forwardError: Error | undefined;
+  let forwarded: (() => void) | undefined;
+  let fwd: ReturnType<typeof createSocket> | undefined;
+  if (opts.forwardTo !== undefined) {
+    fwd = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      fwd!.once('error', reject);
+      fwd!.bind(0, '127.0.0.1', () => resolve());
+    });
+  }
+  const capture: UdpCapture = {
+    host,
+    port: 0,
+    datagrams: got,
     finish: () =>
-      new Promise<Buffer[]>((resolve, reject) => {
-        done = resolve;
-        const tx = createSocket('udp4');
-        tx.send(sentinel, bound, '127.0.0.1', (err) => {
+      new Promise<CapturedDatagram[]>((resolve, reject) => {
+        failed = reject;
+        done = () => {
+          sock.close();
+          if (fwd === undefined) return resolve(got);
+          const end = () => {
+            fwd!.close();
+            if (forwardError !== undefined) reject(forwardError);
+            else resolve(got);
+          };
+          if (forwarding === 0) end();
+          else forwarded = end;
+        };
+        const tx = createSocket(family === 4 ? 'udp4' : 'udp6');
+        tx.send(sentinel, capture.port, host, (err) => {
           tx.close();
           if (err) reject(err);
         });
       }),
   };
+  sock.on('message', (m: Buffer, rinfo) => {
+    if (m.equals(sentinel)) {
+      done?.();
+      return;
+    }
+    const d = { data: m, address: rinfo.address, port: rinfo.port };
+    got.push(d);
+    if (fwd !== undefined) {
+      forwarding++;
+      fwd.send(m, opts.forwardTo!, '127.0.0.1', (err) => {
+        if (err) forwardError ??= err;
+        if (--forwarding === 0) forwarded?.();
+      });
+    }
+  });
+  sock.on('error', (e) => failed?.(e));
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(opts.port ?? 0, host, () => resolve());
+  });
+  capture.port = sock.address().port;
+  return capture;
+}
+
+export interface UdpCollector {
+  /** The port bound on 127.0.0.1 (ephemeral unless one was asked for). */
+  port: number;
+  /** As UdpCapture.finish, the payloads only. */
+  finish(): Promise<Buffer[]>;
+}
+
+/** Listens on 127.0.0.1 for UDP datagrams from a tool under test (softflowd, pmacctd...). */
+export async function collectUdp(port = 0): Promise<UdpCollector> {
+  const c = await captureUdp({ port });
+  return { port: c.port, finish: async () => (await c.finish()).map((d) => d.data) };
 }

@@ -14,7 +14,7 @@ import type { Counters } from '../stats.js';
 import type { Exporter } from '../exporter.js';
 import { FlowRecord, FlowType, MAX_REPEATED, type ElementInfo, type FlowSink } from '../record.js';
 import { CounterRecord, type CounterSink } from './counters.js';
-import { walkHeader, WalkResult } from './packet.js';
+import { walkHeader, WalkResult } from '../packet.js';
 import { ianaElement, protocolName } from '../registry/mod.js';
 
 export interface SflowDecoderOptions {

@@ -1,14 +1,19 @@
 /**
- * Raw packet header walker for sFlow "sampled header" records (flow record 0:1).
+ * Raw packet header walker, shared by sFlow "sampled header" records (flow record 0:1) and the
+ * sampled-packet sections of NetFlow v9 / IPFIX records (`layer2packetSection` 104,
+ * `dataLinkFrameSection` 315, `ipHeaderPacketSection` 313; compile.ts calls it).
  *
- * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack -> IPv4 / IPv6 (with extension
- * headers) -> TCP / UDP / ICMP / ICMPv6 and fills the fields of a reused FlowRecord. It reads
- * straight from the datagram buffer (manual big-endian reads), never allocates on the common
- * path, never throws, and stops quietly where the header was cut: whatever lies before the cut
- * is decoded, the rest is left at its zero value.
+ * Walks Ethernet -> 802.1Q/802.1ad tags -> MPLS label stack (-> pseudowire control word ->
+ * Ethernet) -> IPv4 / IPv6 (with extension headers) -> TCP / UDP / ICMP / ICMPv6 and fills the
+ * fields of a reused FlowRecord. It reads straight from the datagram buffer (manual big-endian
+ * reads), never reads outside [off, off + len), never allocates on the common path, never throws,
+ * and stops quietly where the header was cut: whatever lies before the cut is decoded, the rest
+ * is left as it was. It writes every field it finds; a caller that owns some of them already
+ * (a NetFlow / IPFIX template's own elements) saves and restores those around the walk, so the
+ * sFlow path pays nothing for that.
  */
-import { LayerStack, MAX_REPEATED, type FlowRecord } from '../record.js';
-import { protocolName } from '../registry/mod.js';
+import { LayerStack, MAX_REPEATED, type FlowRecord } from './record.js';
+import { protocolName } from './registry/mod.js';
 
 /** sFlow header_protocol values (sFlow v5 spec, "sampled_header"). */
 export const HeaderProtocol = {
@@ -24,7 +29,7 @@ export const WalkResult = {
   ok: 0,
   /** The header ended before the walk did; fields up to the cut are set. */
   truncated: 1,
-  /** header_protocol we do not decode (token ring, FDDI, ...): nothing set. */
+  /** header_protocol (or IP version) we do not decode (token ring, FDDI, ...): nothing set. */
   unsupported: 2,
 } as const;
 export type WalkResultCode = (typeof WalkResult)[keyof typeof WalkResult];
@@ -50,7 +55,7 @@ function pushLayer(rec: FlowRecord, layer: number, size: number): void {
   }
 }
 
-/** Adds `size` bytes to the last layer (IPv6 extension headers without a LayerStack value). */
+/** Adds `size` bytes to the last layer (headers without a LayerStack value of their own). */
 function growLastLayer(rec: FlowRecord, size: number): void {
   const i = rec.layerCount - 1;
   if (i >= 0) rec.layerSize[i] = rec.layerSize[i]! + size;
@@ -61,14 +66,14 @@ function mac48(b: Uint8Array, o: number): number {
 }
 
 /**
- * Decodes the sampled header `buf[off, off+len)` of header_protocol `proto` into `rec`.
+ * Decodes the sampled header `buf[off, off+len)` of sFlow header_protocol `proto` into `rec`.
  * Returns a WalkResult code; never throws.
  */
 export function walkHeader(buf: Uint8Array, off: number, len: number, proto: number, rec: FlowRecord): WalkResultCode {
   const end = off + len;
   switch (proto) {
     case HeaderProtocol.ETHERNET_ISO88023:
-      return walkEthernet(buf, off, end, rec);
+      return walkEthernet(buf, off, end, rec, false);
     case HeaderProtocol.IPV4:
       rec.etype = ETYPE_IPV4;
       return walkIPv4(buf, off, end, rec);
@@ -76,13 +81,26 @@ export function walkHeader(buf: Uint8Array, off: number, len: number, proto: num
       rec.etype = ETYPE_IPV6;
       return walkIPv6(buf, off, end, rec);
     case HeaderProtocol.MPLS:
-      return walkMpls(buf, off, end, rec);
+      return walkMpls(buf, off, end, rec, false);
     default:
       return WalkResult.unsupported;
   }
 }
 
-function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+/**
+ * Decodes an IP packet that starts at `off` (IPFIX `ipHeaderPacketSection`): IPv4 or IPv6 by the
+ * version nibble; any other version is `unsupported` and sets nothing.
+ */
+export function walkIpPacket(buf: Uint8Array, off: number, len: number, rec: FlowRecord): WalkResultCode {
+  if (len < 1) return WalkResult.truncated;
+  const v = buf[off]! >> 4;
+  if (v === 4) return walkHeader(buf, off, len, HeaderProtocol.IPV4, rec);
+  if (v === 6) return walkHeader(buf, off, len, HeaderProtocol.IPV6, rec);
+  return WalkResult.unsupported;
+}
+
+/** `inPw`: the frame is a pseudowire's payload (a second pseudowire inside it is not followed). */
+function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   if (end - o < 14) return WalkResult.truncated;
   rec.dstMac = mac48(b, o);
   rec.srcMac = mac48(b, o + 6);
@@ -107,10 +125,10 @@ function walkEthernet(b: Uint8Array, o: number, end: number, rec: FlowRecord): W
     return WalkResult.ok;
   }
   rec.etype = etype;
-  return walkEtype(b, o, end, etype, rec);
+  return walkEtype(b, o, end, etype, rec, inPw);
 }
 
-function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: FlowRecord): WalkResultCode {
+function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   switch (etype) {
     case ETYPE_IPV4:
       return walkIPv4(b, o, end, rec);
@@ -118,13 +136,20 @@ function walkEtype(b: Uint8Array, o: number, end: number, etype: number, rec: Fl
       return walkIPv6(b, o, end, rec);
     case ETYPE_MPLS_UC:
     case ETYPE_MPLS_MC:
-      return walkMpls(b, o, end, rec);
+      return walkMpls(b, o, end, rec, inPw);
     default:
       return WalkResult.ok;
   }
 }
 
-function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkResultCode {
+/**
+ * MPLS label stack, then the payload, which has no type field of its own. As Wireshark does by
+ * default, the first nibble after the bottom-of-stack entry decides: 4 IPv4, 6 IPv6, 0 the
+ * pseudowire control word (RFC 4385) followed by an Ethernet frame (Ethernet over MPLS,
+ * RFC 4448); anything else (1 = associated channel, RFC 4385; Ethernet without a control word,
+ * which cannot be told apart reliably) ends the walk after the labels.
+ */
+function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord, inPw: boolean): WalkResultCode {
   const start = o;
   let bottom = false;
   while (!bottom) {
@@ -143,7 +168,6 @@ function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
     o += 4;
   }
   pushLayer(rec, LayerStack.MPLS, o - start);
-  // No EtherType after the stack: guess IPv4/IPv6 from the version nibble.
   if (o >= end) return WalkResult.truncated;
   const v = b[o]! >> 4;
   if (v === 4) {
@@ -153,6 +177,12 @@ function walkMpls(b: Uint8Array, o: number, end: number, rec: FlowRecord): WalkR
   if (v === 6) {
     rec.etype = ETYPE_IPV6;
     return walkIPv6(b, o, end, rec);
+  }
+  if (v === 0 && !inPw) {
+    // The 4-byte control word counts towards the MPLS layer, so layer sizes still add up.
+    if (end - o < 4) return WalkResult.truncated;
+    growLastLayer(rec, 4);
+    return walkEthernet(b, o + 4, end, rec, true);
   }
   return WalkResult.ok;
 }
@@ -323,4 +353,26 @@ function walkTransport(b: Uint8Array, o: number, end: number, proto: number, rec
     default:
       return WalkResult.ok;
   }
+}
+
+/**
+ * Length of the IP packet a walk of `buf[off, off+len)` found (IPv4 total length; IPv6 40 +
+ * payload length), from the layers it recorded in `rec`; 0 when there is none, when it was cut
+ * before the length field, or for an IPv6 jumbogram (payload length 0, RFC 2675).
+ */
+export function ipPacketLength(buf: Uint8Array, off: number, len: number, rec: FlowRecord): number {
+  let o = off;
+  const n = rec.layerCount;
+  for (let i = 0; i < n; i++) {
+    const layer = rec.layerStack[i]!;
+    if (layer === LayerStack.IPv4 || layer === LayerStack.IPv6) {
+      if (o + 6 > off + len) return 0;
+      const v = (buf[o + 2]! << 8) | buf[o + 3]!;
+      if (layer === LayerStack.IPv4) return v;
+      const plen = (buf[o + 4]! << 8) | buf[o + 5]!;
+      return plen === 0 ? 0 : 40 + plen;
+    }
+    o += rec.layerSize[i]!;
+  }
+  return 0;
 }

@@ -1,0 +1,80 @@
+/**
+ * The service's per-worker flow path (src/service/pipeline.ts) with two pipelines in one thread,
+ * as two workers of serve: sockets of their own, one template store between them. Deterministic
+ * orderings that serve's workers only hit by timing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, parseServeArgs } from '../src/config/mod.js';
+import { Pipeline } from '../src/service/pipeline.js';
+import type { WorkerInit } from '../src/service/messages.js';
+import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8 } from './support/export-builder.js';
+import { makeTempDir } from './support/tools.js';
+
+function pipeline(index: number, out: string, storeChannel: string): Pipeline {
+  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json', '--workers', '2']);
+  const config = loadConfig({ env: {}, flags }).config;
+  const init: WorkerInit = { index, config, ports: [0], storeChannel, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+  return new Pipeline(init, { log: () => {} });
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('flows replayed on one worker get the sampler table another worker decoded from the same datagram', async () => {
+  // As pmacctd sends IPFIX: one datagram with the data template, the options template (scope
+  // 144, samplerId 48, samplerMode 49, samplerRandomInterval 50) and the sampler row, in that
+  // order; flows naming sampler 1 in the next datagram. Here the flows reach worker B first
+  // (they wait for their template), the templates and options worker A; A shares them, B replays.
+  const tpl = set(2, ipfixTemplateRecord(1024, [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 1, len: 4 }, { id: 2, len: 4 }, { id: 48, len: 1 }]));
+  const optTpl = set(3, ipfixTemplateRecord(4096, [{ id: 144, len: 4 }, { id: 48, len: 1 }, { id: 49, len: 1 }, { id: 50, len: 4 }], 1));
+  const optData = set(4096, [...u32(0), ...u8(1), ...u8(2), ...u32(4)]);
+  const flows = 5;
+  const rec = (i: number) => [...ip4(`10.0.0.${i + 1}`), ...ip4('10.9.9.9'), ...u32(1000 + i), ...u32(2 + i), ...u8(1)];
+  const data = set(1024, Array.from({ length: flows }, (_, i) => rec(i)).flat());
+  const first = ipfixMessage([tpl, optTpl, optData], { seq: 0 });
+  const second = ipfixMessage([data], { seq: 1 });
+
+  const tmp = makeTempDir('pipeline-');
+  const channel = `pipeline-test-${randomUUID()}`;
+  const a = pipeline(0, join(tmp.dir, 'a.ndjson'), channel);
+  const b = pipeline(1, join(tmp.dir, 'b.ndjson'), channel);
+  const tx = createSocket('udp4');
+  try {
+    const [la] = await a.open();
+    const [lb] = await b.open();
+    await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+    const send = (msg: Buffer, port: number) => new Promise<void>((res, rej) => tx.send(msg, port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    // One exporter (one source address and port) for both datagrams.
+    await send(second, lb!.port);
+    await until(() => b.snapshot().counters['pending.buffered'] === 1, 'worker B to buffer the flows');
+    await send(first, la!.port);
+    await until(() => (b.snapshot().flows['ipfix'] ?? 0) === flows, 'worker B to replay the flows');
+    assert.equal(a.snapshot().counters['options.records'], 1, 'worker A decoded the sampler row');
+    assert.equal(a.snapshot().flows['ipfix'] ?? 0, 0);
+    await a.stop(Date.now() + 5000);
+    await b.stop(Date.now() + 5000);
+    const out = readFileSync(join(tmp.dir, 'b.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    assert.equal(out.length, flows);
+    out.forEach((f, i) => {
+      assert.equal(f['src_addr'], `10.0.0.${i + 1}`);
+      assert.equal(f['bytes'], 1000 + i);
+      assert.equal(f['fields']['samplerId'], 1);
+      assert.equal(f['sampling_rate'], 4, `flow ${i}: the rate from A's sampler table`);
+    });
+  } finally {
+    tx.close();
+    await a.close();
+    await b.close();
+    tmp.cleanup();
+  }
+});
