@@ -10,17 +10,21 @@ import { FileChunkWriter, StreamOutput, type ChunkWriter, type DropPolicy } from
 /** A destination that accepts a chunk only when the test says so (a slow reader). */
 class GatedWriter implements ChunkWriter {
   readonly written: Uint8Array[] = [];
-  private waiting: { chunk: Uint8Array; done: (e: Error | null) => void }[] = [];
+  private waiting: { chunks: Uint8Array[]; done: (e: Error | null) => void }[] = [];
   fail = false;
-  write(chunk: Uint8Array, done: (e: Error | null) => void): void {
-    this.waiting.push({ chunk: Buffer.from(chunk), done });
+  /** Chunks per write call, in order. */
+  readonly writes: number[] = [];
+  write(chunks: readonly Uint8Array[], done: (e: Error | null) => void): void {
+    this.writes.push(chunks.length);
+    this.waiting.push({ chunks: chunks.map((c) => Buffer.from(c)), done });
   }
+  /** Completes `n` write calls (each may carry several chunks). */
   release(n = Infinity): void {
     while (n-- > 0 && this.waiting.length > 0) {
       const w = this.waiting.shift()!;
       if (this.fail) w.done(new Error('EIO'));
       else {
-        this.written.push(w.chunk);
+        this.written.push(...w.chunks);
         w.done(null);
       }
     }
@@ -95,10 +99,11 @@ test('block: the output signals back-pressure at the bound and releases it at ha
   feed(out, 1, 10, 130);
   assert.deepEqual(events, [true]);
   assert.equal(out.stats().dropped.queue_full, 0, 'block never drops');
-  w.release(1);
+  w.release(1); // the first chunk; the three queued behind it go out as one write
   assert.deepEqual(events, [true]);
   w.release(1);
   assert.deepEqual(events, [true, false]);
+  assert.deepEqual(w.writes, [1, 3]);
   w.release();
   assert.deepEqual(seqs(w.written), Array.from({ length: 40 }, (_, k) => 100 + k));
 });

@@ -3,7 +3,7 @@
  * file and each whole-chunk write lands contiguously (O_APPEND). `reopen` (SIGHUP after
  * logrotate moved the file) switches to a fresh file at the path between two writes.
  */
-import { close, open, openSync, write, closeSync } from 'node:fs';
+import { close, open, openSync, writev, closeSync } from 'node:fs';
 import type { ChunkWriter } from './stream.js';
 
 export class FileChunkWriter implements ChunkWriter {
@@ -24,18 +24,19 @@ export class FileChunkWriter implements ChunkWriter {
     return !this.closed && this.fd >= 0;
   }
 
-  write(chunk: Uint8Array, done: (err: Error | null) => void): void {
+  write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void {
     if (this.closed) {
       done(new Error(`${this.path}: closed`));
       return;
     }
     this.writing = true;
-    let off = 0;
-    const step = (err: Error | null, n: number) => {
+    let left = chunks.slice();
+    const step = (err: NodeJS.ErrnoException | null, n: number) => {
       if (err === null) {
-        off += n;
-        if (off < chunk.length) {
-          write(this.fd, chunk, off, chunk.length - off, null, step);
+        // A short write (disk full, signal): continue after the bytes that went out.
+        left = skipBytes(left, n);
+        if (left.length > 0) {
+          writev(this.fd, left, null, step);
           return;
         }
       }
@@ -43,7 +44,7 @@ export class FileChunkWriter implements ChunkWriter {
       if (this.reopenWanted) this.doReopen(() => done(err));
       else done(err);
     };
-    write(this.fd, chunk, 0, chunk.length, null, step);
+    writev(this.fd, left, null, step);
   }
 
   reopen(): void {
@@ -75,4 +76,18 @@ export class FileChunkWriter implements ChunkWriter {
     this.fd = -1;
     await new Promise<void>((resolve) => close(fd, () => resolve()));
   }
+}
+
+/** What is left of `bufs` after the first `n` bytes. */
+export function skipBytes(bufs: readonly Uint8Array[], n: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const b of bufs) {
+    if (n >= b.length) {
+      n -= b.length;
+      continue;
+    }
+    out.push(n > 0 ? b.subarray(n) : b);
+    n = 0;
+  }
+  return out;
 }

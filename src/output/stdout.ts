@@ -4,13 +4,14 @@
  * where `StdoutPump` writes them one at a time with asynchronous writes (the main thread never
  * blocks on a slow reader: its metrics and health answers stay up) and acknowledges each.
  */
-import { write } from 'node:fs';
+import { writev } from 'node:fs';
+import { skipBytes } from './file.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { ChunkWriter } from './stream.js';
 
 interface ChunkMsg {
   id: number;
-  buf: Uint8Array;
+  bufs: Uint8Array[];
 }
 interface AckMsg {
   id: number;
@@ -36,12 +37,19 @@ export class PortChunkWriter implements ChunkWriter {
     return !this.closed;
   }
 
-  write(chunk: Uint8Array, done: (err: Error | null) => void): void {
+  write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void {
     const id = this.nextId++;
     this.pending.set(id, done);
-    // The chunk is the output's own copy: move its memory instead of copying it again.
-    const buf = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength ? chunk : chunk.slice();
-    this.port.postMessage({ id, buf } satisfies ChunkMsg, [buf.buffer as ArrayBuffer]);
+    // The chunks are the output's own copies: move their memory instead of copying it again.
+    const bufs: Uint8Array[] = [];
+    const moved: ArrayBuffer[] = [];
+    for (const c of chunks) {
+      const own = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
+      const b = own ? c : c.slice();
+      bufs.push(b);
+      moved.push(b.buffer as ArrayBuffer);
+    }
+    this.port.postMessage({ id, bufs } satisfies ChunkMsg, moved);
   }
 
   reopen(): void {}
@@ -98,22 +106,23 @@ export class StdoutPump {
       return;
     }
     this.writing = true;
-    const buf = m.buf;
-    let off = 0;
+    let left = m.bufs;
+    let total = 0;
+    for (const b of left) total += b.length;
     const step = (err: NodeJS.ErrnoException | null, n: number) => {
       if (err !== null && err.code === 'EAGAIN') {
         // stdout was left non-blocking by whoever shares it: wait for room.
-        setTimeout(() => write(this.fd, buf, off, buf.length - off, null, step), 2);
+        setTimeout(() => writev(this.fd, left, null, step), 2);
         return;
       }
       if (err === null) {
-        off += n;
-        if (off < buf.length) {
-          write(this.fd, buf, off, buf.length - off, null, step);
+        left = skipBytes(left, n);
+        if (left.length > 0) {
+          writev(this.fd, left, null, step);
           return;
         }
-        this.bytes += buf.length;
-        this.chunks++;
+        this.bytes += total;
+        this.chunks += m.bufs.length;
       } else {
         // EPIPE: the reader is gone; every later chunk fails the same way.
         if (err.code === 'EPIPE' || err.code === 'EBADF') this.failed = `stdout: ${err.code}`;
@@ -123,6 +132,6 @@ export class StdoutPump {
       port.postMessage({ id: m.id, error: err === null ? null : `stdout: ${err.code ?? err.message}` } satisfies AckMsg);
       this.next();
     };
-    write(this.fd, buf, 0, buf.length, null, step);
+    writev(this.fd, left, null, step);
   }
 }

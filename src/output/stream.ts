@@ -10,8 +10,11 @@ import { emptyDropped, type DrainResult, type DropPolicy, type FlowOutput, type 
 
 /** Where a stream output's chunks go. */
 export interface ChunkWriter {
-  /** Writes a whole chunk; `done` once it is accepted (or failed). Never called concurrently. */
-  write(chunk: Uint8Array, done: (err: Error | null) => void): void;
+  /**
+   * Writes whole chunks, in order, as one write where the destination allows it; `done` once all
+   * are accepted (or failed). Never called while a previous write is in flight.
+   */
+  write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void;
   ready(): boolean;
   /** Reopens the destination between writes (file rotation). */
   reopen(): void;
@@ -50,7 +53,8 @@ export class StreamOutput implements FlowOutput {
   private readonly onError: (err: Error) => void;
   private readonly queue: Chunk[] = [];
   private head = 0;
-  private inFlight = false;
+  /** Chunks from `head` handed to the writer and not yet acknowledged. */
+  private inFlight = 0;
   private queuedBytes = 0;
   private queuedFlows = 0;
   private blocked = false;
@@ -65,6 +69,7 @@ export class StreamOutput implements FlowOutput {
   private writeErrors = 0;
   private readonly dropped = emptyDropped();
   private readonly writeDone = (err: Error | null) => this.afterWrite(err);
+  private readonly bufs: Uint8Array[] = [];
 
   constructor(opts: StreamOutputOptions) {
     this.name = opts.name;
@@ -140,7 +145,7 @@ export class StreamOutput implements FlowOutput {
     }
     this.queue.length = 0;
     this.head = 0;
-    this.abandoned = this.inFlight;
+    this.abandoned = this.inFlight > 0;
     return { delivered: this.delivered - before.delivered, dropped: this.totalDropped() - before.dropped };
   }
 
@@ -169,7 +174,7 @@ export class StreamOutput implements FlowOutput {
       }
       if (this.policy === 'drop_oldest') {
         // Oldest first, never the chunk being written.
-        const first = this.inFlight ? this.head + 1 : this.head;
+        const first = this.head + this.inFlight;
         let i = first;
         while (this.queuedBytes + len > this.maxBytes && i < this.queue.length) {
           const old = this.queue[i]!;
@@ -196,32 +201,46 @@ export class StreamOutput implements FlowOutput {
     this.pump();
   }
 
+  /**
+   * Hands everything queued to the writer at once: while the worker is busy decoding, write
+   * completions wait for its event loop, so one write per completion must carry all that queued
+   * up meanwhile, not one chunk.
+   */
   private pump(): void {
-    if (this.inFlight || this.head >= this.queue.length) return;
-    this.inFlight = true;
-    this.writer.write(this.queue[this.head]!.buf, this.writeDone);
+    if (this.inFlight > 0 || this.head >= this.queue.length) return;
+    const n = this.queue.length - this.head;
+    const bufs = this.bufs;
+    bufs.length = 0;
+    for (let i = 0; i < n; i++) bufs.push(this.queue[this.head + i]!.buf);
+    this.inFlight = n;
+    this.writer.write(bufs, this.writeDone);
   }
 
   private afterWrite(err: Error | null): void {
-    this.inFlight = false;
+    const n = this.inFlight;
+    this.inFlight = 0;
     if (this.abandoned) {
       // Counted at the drain deadline already.
       this.abandoned = false;
       return;
     }
-    const c = this.queue[this.head];
-    if (c !== undefined) {
-      this.head++;
-      this.queuedBytes -= c.bytes;
-      this.queuedFlows -= c.flows;
-      if (err === null) {
-        this.delivered += c.flows;
-        this.bytes += c.bytes;
-      } else {
-        this.writeErrors++;
-        this.dropped.write_error += c.flows;
-        this.onError(err);
-      }
+    let flows = 0;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const c = this.queue[this.head + i]!;
+      flows += c.flows;
+      bytes += c.bytes;
+    }
+    this.head += n;
+    this.queuedBytes -= bytes;
+    this.queuedFlows -= flows;
+    if (err === null) {
+      this.delivered += flows;
+      this.bytes += bytes;
+    } else {
+      this.writeErrors++;
+      this.dropped.write_error += flows;
+      this.onError(err);
     }
     if (this.head >= this.queue.length) {
       this.queue.length = 0;
