@@ -39,6 +39,7 @@
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
 
 interface Args {
@@ -394,26 +395,17 @@ function runSender(args: Args): void {
   const offsets = Uint32Array.from({ length: msgs }, (_, i) => i * segs * args.size);
   const lengths = new Uint32Array(msgs).fill(segs * args.size);
   process.stdout.write('ready\n');
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  const t0 = process.hrtime.bigint();
-  const total = Math.round(args.rate * args.duration);
-  let sent = 0;
   let k = 0;
-  for (;;) {
-    const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (elapsed >= args.duration || sent >= total) break;
-    const due = Math.floor((Math.min(total, Math.floor(args.rate * elapsed)) - sent) / segs);
-    if (due > 0) {
-      const n = Math.min(due, msgs);
+  const { sent, seconds } = pace({
+    rate: args.rate,
+    duration: args.duration,
+    quantum: segs,
+    maxBurst: msgs,
+    send: (n) => {
       const s = ss[k++ % ss.length]!;
-      const got = segs > 1 ? s.sendSegmented(data, offsets, lengths, n, args.size) : s.send(data, offsets, lengths, n);
-      sent += got * segs;
-      if (got === 0) Atomics.wait(sleeper, 0, 0, 0.05);
-    } else {
-      Atomics.wait(sleeper, 0, 0, 0.2); // ~200 us
-    }
-  }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      return segs > 1 ? s.sendSegmented(data, offsets, lengths, n, args.size) : s.send(data, offsets, lengths, n);
+    },
+  });
   for (const s of ss) s.close();
   process.stdout.write(JSON.stringify({ sent, seconds }) + '\n');
 }

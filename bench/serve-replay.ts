@@ -1,0 +1,202 @@
+// Pieces of the serve benchmark (bench/serve.ts) that tests exercise on
+// their own: the stream replay (sender role), counting length-delimited
+// output files, parsing Prometheus text.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { splitDelimited } from '../src/encode/mod.js';
+import { BatchSender } from '../src/ingest/mod.js';
+import { pace, sleepSync } from './pacer.js';
+import type { Stream } from './serve-streams.js';
+
+export interface SenderResult {
+  /** Datagrams the kernel accepted, preamble and warm-up included. */
+  datagrams: number;
+  /** Flows in those datagrams (the FlowDecoder's count per stream datagram). */
+  flows: number;
+  /** Data records (IPFIX sequence units) in those datagrams. */
+  records: number;
+  preambleDatagrams: number;
+  /** Datagrams and flows sent during the warm-up (preamble excluded). */
+  warmupDatagrams: number;
+  warmupFlows: number;
+  /** Datagrams and flows sent in the measured part (after the warm-up). */
+  measuredDatagrams: number;
+  measuredFlows: number;
+  /** Wall seconds of the measured part. */
+  seconds: number;
+  stalls: number;
+  calls: number;
+  /** CPU seconds of the sender process (user + system) during the measured part. */
+  cpuSeconds: number;
+  perExporter: number[];
+}
+
+export interface ReplayOptions {
+  /** Seconds sent at the rate before the measured part (default 0). */
+  warmup?: number;
+  /** Called between the warm-up and the measured part. */
+  onMeasure?: () => void;
+}
+
+/**
+ * Replays the stream from `exporters` source addresses: first the stream's first template
+ * datagram from each (the preamble), 200 ms for the collector to learn them, then the stream in
+ * order, round-robin over the exporters, each with its own position and sequence numbers: for
+ * `warmup` seconds, then (after `onMeasure`) for `duration` seconds.
+ */
+export function replay(stream: Stream, port: number, rate: number, duration: number, exporters: number, opts: ReplayOptions = {}): SenderResult {
+  const { data, offsets, lengths, meta } = stream;
+  const n = meta.datagrams;
+  const v9 = meta.version === 9;
+  const senders = Array.from(
+    { length: exporters },
+    (_, k) => new BatchSender({ source: `127.0.2.${k + 1}`, sndbuf: 4 << 20, destinations: [{ host: '127.0.0.1', port }] }),
+  );
+  const state = senders.map((s, k) => ({ s, pos: (k * 97) % n, seq: 1000 * (k + 1), sent: 0 }));
+  let datagrams = 0;
+  let flows = 0;
+  let records = 0;
+  /** Stamps datagrams [from, to) with the exporter's running sequence and the time. */
+  const stamp = (e: (typeof state)[number], from: number, to: number) => {
+    const now = Math.floor(Date.now() / 1000);
+    let seq = e.seq;
+    for (let i = from; i < to; i++) {
+      const o = offsets[i]!;
+      if (v9) {
+        data.writeUInt32BE(now >>> 0, o + 8);
+        data.writeUInt32BE(seq >>> 0, o + 12);
+        seq++;
+      } else {
+        data.writeUInt32BE(now >>> 0, o + 4);
+        data.writeUInt32BE(seq >>> 0, o + 8);
+        seq += meta.records[i]!;
+      }
+    }
+  };
+  /** Counts datagrams [from, from+got) as sent and advances the exporter's sequence. */
+  const account = (e: (typeof state)[number], from: number, got: number) => {
+    for (let i = from; i < from + got; i++) {
+      flows += meta.flows[i]!;
+      records += meta.records[i]!;
+      e.seq += v9 ? 1 : meta.records[i]!;
+    }
+    e.sent += got;
+    datagrams += got;
+  };
+  // Preamble: the first datagram with templates, from every exporter.
+  const first = meta.hasTemplates.indexOf(true);
+  let preamble = 0;
+  if (first >= 0) {
+    for (const e of state) {
+      for (let tries = 0; tries < 1000; tries++) {
+        stamp(e, first, first + 1);
+        const got = e.s.send(data, offsets.subarray(first), lengths.subarray(first), 1);
+        if (got === 1) {
+          account(e, first, 1);
+          preamble++;
+          break;
+        }
+        sleepSync(1);
+      }
+    }
+    sleepSync(200);
+  }
+  let k = 0;
+  const send = (max: number) => {
+    const e = state[k++ % state.length]!;
+    const from = e.pos;
+    const cnt = Math.min(max, n - from);
+    stamp(e, from, from + cnt);
+    const got = e.s.send(data, offsets.subarray(from), lengths.subarray(from), cnt);
+    account(e, from, got);
+    e.pos = (from + got) % n;
+    return got;
+  };
+  if ((opts.warmup ?? 0) > 0) pace({ rate, duration: opts.warmup!, maxBurst: 64, send });
+  const warm = { datagrams: datagrams - preamble, flows };
+  const cpu0 = process.cpuUsage();
+  opts.onMeasure?.();
+  const r = pace({ rate, duration, maxBurst: 64, send });
+  const cpu = process.cpuUsage(cpu0);
+  for (const s of senders) s.close();
+  return {
+    datagrams,
+    flows,
+    records,
+    preambleDatagrams: preamble,
+    warmupDatagrams: warm.datagrams,
+    warmupFlows: warm.flows - (preamble > 0 ? meta.flows[first]! * preamble : 0),
+    measuredDatagrams: datagrams - preamble - warm.datagrams,
+    measuredFlows: flows - warm.flows,
+    seconds: r.seconds,
+    stalls: r.stalls,
+    calls: r.calls,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    perExporter: state.map((e) => e.sent),
+  };
+}
+
+/** Prometheus text format → metric name → value summed over label sets (and the labelled samples). */
+export function parseMetrics(text: string): { sums: Map<string, number>; samples: { name: string; labels: string; value: number }[] } {
+  const sums = new Map<string, number>();
+  const samples: { name: string; labels: string; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const value = Number(m[3]);
+    if (!Number.isFinite(value)) continue;
+    samples.push({ name: m[1]!, labels: m[2] ?? '', value });
+    sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + value);
+  }
+  return { sums, samples };
+}
+
+/**
+ * Counts the length-delimited records of a file: reads it in chunks, finds each chunk's last
+ * complete frame, and counts the frames with splitDelimited (which also validates them).
+ */
+export function countDelimitedFile(path: string, chunk = 32 << 20): { records: number; bytes: number; trailingBytes: number } {
+  const fd = openSync(path, 'r');
+  const CHUNK = chunk;
+  const buf = Buffer.alloc(CHUNK * 2);
+  let carry = 0;
+  let records = 0;
+  let bytes = 0;
+  try {
+    for (;;) {
+      const got = readSync(fd, buf, carry, CHUNK, null);
+      bytes += got;
+      const end = carry + got;
+      if (got === 0) break;
+      // Last complete frame boundary in buf[0, end).
+      let p = 0;
+      let boundary = 0;
+      for (;;) {
+        let len = 0;
+        let shift = 0;
+        let q = p;
+        let ok = false;
+        while (q < end && shift <= 28) {
+          const c = buf[q++]!;
+          len += (c & 127) * 2 ** shift;
+          if (c < 128) {
+            ok = true;
+            break;
+          }
+          shift += 7;
+        }
+        if (!ok || q + len > end) break;
+        p = q + len;
+        boundary = p;
+      }
+      if (boundary === 0 && end >= CHUNK) throw new Error(`${path}: a frame longer than ${CHUNK} bytes or a malformed prefix`);
+      records += splitDelimited(buf.subarray(0, boundary)).length;
+      buf.copy(buf, 0, boundary, end);
+      carry = end - boundary;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { records, bytes, trailingBytes: carry };
+}

@@ -1,0 +1,983 @@
+// Benchmark of the collector service (`flow-collector serve`), and optionally
+// of nfcapd on the same load.
+//
+//   npm run bench:serve -- [options]      (= npm run build && node dist/bench/serve.js)
+//
+//   --streams v9,ipfix         replay streams (bench/serve-streams.ts): softflowd NetFlow v9,
+//                              pmacctd nfprobe IPFIX
+//   --rates 20000,50000,100000 offered datagrams/s
+//   --workers 1,2              serve --workers values; 1 worker runs pinned to core 1
+//                              (taskset -c 1), 2 workers to cores 0,1 (the sender shares core 0)
+//   --reps 3                   repetitions of each cell
+//   --duration 5               seconds of paced sending per run, measured
+//   --warmup 2                 seconds sent at the rate before the measured part (JIT warm-up:
+//                              V8 compiles the hot paths on its own threads, in serve's CPU time)
+//   --exporters 8              source addresses 127.0.2.1.. the stream is replayed from (each its
+//                              own exporter with its own sequence numbers)
+//   --nfcapd                   also run nfcapd (nfdump) on the same cells, pinned to core 1
+//                              (once per stream and rate: it has no workers)
+//   --hand                     also run the library wired by hand (bench/serve-hand.ts: one
+//                              thread, recvmmsg → FlowDecoder → flowpb → file), pinned to core 1
+//   --collectors serve,hand,nfcapd  which collectors to run (default serve)
+//   --nfcapd-rcvbuf BYTES      nfcapd -B (default 64 MiB, what serve's addon asks for)
+//   --quiet-sample S           seconds of /proc/stat sampled before each run (default 1)
+//   --busy-threshold F         CPU share of the machine, outside the measured processes, above which
+//                              a run is marked busy (default 0.1 = 10 % of the 2 cores)
+//   --wait-quiet S             before each run, wait up to S seconds for a quiet sample (default 30)
+//   --retry-busy N             run a busy repetition again, up to N more times (default 2); the
+//                              summary takes the first quiet attempt, else the last one (marked)
+//   --json FILE                write every run and the summary as JSON
+//   --keep-output              keep serve's output files (default: deleted after counting)
+//   --out-dir DIR              where the collectors write (default /dev/shm, a tmpfs: the disk
+//                              and its writeback threads stay out of the measurement)
+//   --cache DIR                stream cache (default bench/.cache)
+//   --serve-args "..."         extra arguments for serve (split on spaces)
+//   --node-args "..."          node flags for serve and the hand-wired collector (e.g. "--cpu-prof
+//                              --cpu-prof-dir=/tmp/prof"; split on spaces)
+//   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
+//                              serve then gets a config file with that listener instead of --listen
+//
+// Per run: serve starts pinned, the bench waits for GET /readyz on the metrics
+// address of its "flow-collector started" log line, samples 0.5 s of idle CPU,
+// then a sender child pinned to core 0 sends the template datagram of the
+// stream from every exporter, waits 200 ms, and replays the stream at the
+// rate with the addon's sendmmsg (bench/pacer.ts, the ingest bench's pacer),
+// rewriting sequence numbers (v9: packet count at offset 12; IPFIX: data
+// record count at offset 8) and export times per exporter. When the socket
+// queue is empty and the output file stops growing, the bench scrapes
+// /metrics, reads /proc/net/udp, and reads the CPU time of serve (utime+stime
+// of /proc/PID/stat, threads included) - the CPU window runs from just before
+// the sender starts to here: start-up, idle time before it and shutdown are
+// excluded. Then SIGTERM; serve drains and exits; the records in the output
+// file are counted with splitDelimited.
+//
+// Internal role: --role sender (the load generator child).
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../src/ingest/mod.js';
+import { countDelimitedFile, parseMetrics, replay, type SenderResult } from './serve-replay.js';
+import { allProcesses, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
+import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SERVE_MAIN = join(ROOT, 'dist/src/cli/main.js');
+const HAND_MAIN = join(ROOT, 'dist/bench/serve-hand.js');
+
+type Collector = 'serve' | 'hand' | 'nfcapd';
+
+interface Args {
+  role: 'main' | 'sender';
+  streams: StreamName[];
+  rates: number[];
+  workers: number[];
+  reps: number;
+  duration: number;
+  exporters: number;
+  collectors: Collector[];
+  nfcapdRcvbuf: number;
+  quietSample: number;
+  busyThreshold: number;
+  waitQuiet: number;
+  retryBusy: number;
+  warmup: number;
+  json: string | undefined;
+  keepOutput: boolean;
+  outDir: string;
+  cache: string;
+  serveArgs: string[];
+  nodeArgs: string[];
+  listenerOpts: Record<string, string | number>;
+  // sender role
+  stream: StreamName;
+  port: number;
+  rate: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    role: 'main',
+    streams: [...STREAM_NAMES],
+    rates: [20000, 50000, 100000],
+    workers: [1, 2],
+    reps: 3,
+    duration: 5,
+    exporters: 8,
+    collectors: ['serve'],
+    nfcapdRcvbuf: 64 << 20,
+    quietSample: 1,
+    busyThreshold: 0.1,
+    waitQuiet: 30,
+    retryBusy: 2,
+    warmup: 2,
+    json: undefined,
+    keepOutput: false,
+    outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
+    cache: defaultCacheDir(),
+    serveArgs: [],
+    nodeArgs: [],
+    listenerOpts: {},
+    stream: 'v9',
+    port: 0,
+    rate: 0,
+  };
+  const nums = (v: string) => v.split(',').filter(Boolean).map(Number);
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    switch (k) {
+      case '--role':
+        a.role = v() as Args['role'];
+        break;
+      case '--streams':
+        a.streams = v().split(',').filter(Boolean) as StreamName[];
+        for (const s of a.streams) if (!STREAM_NAMES.includes(s)) throw new Error(`unknown stream ${s} (${STREAM_NAMES.join(', ')})`);
+        break;
+      case '--rates':
+        a.rates = nums(v());
+        break;
+      case '--workers':
+        a.workers = nums(v());
+        break;
+      case '--reps':
+        a.reps = Number(v());
+        break;
+      case '--duration':
+        a.duration = Number(v());
+        break;
+      case '--exporters':
+        a.exporters = Number(v());
+        break;
+      case '--hand':
+        if (!a.collectors.includes('hand')) a.collectors.push('hand');
+        break;
+      case '--nfcapd':
+        if (!a.collectors.includes('nfcapd')) a.collectors.push('nfcapd');
+        break;
+      case '--collectors':
+        a.collectors = v().split(',').filter(Boolean) as Collector[];
+        for (const c of a.collectors) if (c !== 'serve' && c !== 'hand' && c !== 'nfcapd') throw new Error(`unknown collector ${c}`);
+        break;
+      case '--nfcapd-rcvbuf':
+        a.nfcapdRcvbuf = Number(v());
+        break;
+      case '--quiet-sample':
+        a.quietSample = Number(v());
+        break;
+      case '--busy-threshold':
+        a.busyThreshold = Number(v());
+        break;
+      case '--warmup':
+        a.warmup = Number(v());
+        break;
+      case '--wait-quiet':
+        a.waitQuiet = Number(v());
+        break;
+      case '--retry-busy':
+        a.retryBusy = Number(v());
+        break;
+      case '--json':
+        a.json = v();
+        break;
+      case '--keep-output':
+        a.keepOutput = true;
+        break;
+      case '--out-dir':
+        a.outDir = v();
+        break;
+      case '--cache':
+        a.cache = v();
+        break;
+      case '--serve-args':
+        a.serveArgs = v().split(' ').filter(Boolean);
+        break;
+      case '--node-args':
+        a.nodeArgs = v().split(' ').filter(Boolean);
+        break;
+      case '--listener':
+        for (const kv of v().split(',').filter(Boolean)) {
+          const [key, val] = kv.split('=');
+          if (!key || val === undefined) throw new Error(`--listener wants key=value[,key=value]: ${kv}`);
+          a.listenerOpts[key] = /^\d+$/.test(val) ? Number(val) : val;
+        }
+        break;
+      case '--stream':
+        a.stream = v() as StreamName;
+        break;
+      case '--port':
+        a.port = Number(v());
+        break;
+      case '--rate':
+        a.rate = Number(v());
+        break;
+      default:
+        throw new Error(`unknown argument ${k}`);
+    }
+  }
+  if (!(a.reps >= 1) || !(a.duration > 0) || !(a.exporters >= 1 && a.exporters <= 254)) throw new Error('bad --reps, --duration or --exporters');
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sender (child role)
+
+async function runSenderRole(args: Args): Promise<void> {
+  const stream = await loadStream(args.stream, args.cache);
+  const res = replay(stream, args.port, args.rate, args.duration, args.exporters, {
+    warmup: args.warmup,
+    onMeasure: () => writeSync(1, 'measure\n'),
+  });
+  process.stdout.write(JSON.stringify(res) + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function hasCommand(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Datagrams received per /metrics: the first of the known names present, else any *datagram*_total. */
+function receivedMetric(sums: Map<string, number>): { name: string; value: number } | undefined {
+  const known = [
+    'flow_collector_datagrams_received_total',
+    'flow_collector_received_datagrams_total',
+    'flow_collector_datagrams_total',
+    'flow_collector_ingest_datagrams_total',
+  ];
+  for (const n of known) if (sums.has(n)) return { name: n, value: sums.get(n)! };
+  for (const [n, v] of sums) if (/datagram/.test(n) && n.endsWith('_total') && !/drop|error|truncat|invalid|fail/.test(n)) return { name: n, value: v };
+  return undefined;
+}
+
+async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    const r = await fetch(url, { signal: ac.signal });
+    return { status: r.status, body: await r.text() };
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quiet-machine check
+
+interface QuietCheck {
+  loadavg: number[];
+  /** Busy share of the whole machine (0..1) over the sample, before the run. */
+  busyBefore: number;
+  perCpuBusy: number[];
+  /** Seconds spent waiting for a quiet sample. */
+  waitedSeconds: number;
+}
+
+async function quietSample(seconds: number): Promise<QuietCheck> {
+  const a = machineCpu();
+  await sleep(seconds * 1000);
+  const d = machineDelta(a, machineCpu());
+  return { loadavg: loadAverage(), busyBefore: d.busy / (d.seconds * d.perCpuBusy.length), perCpuBusy: d.perCpuBusy, waitedSeconds: 0 };
+}
+
+/** Samples until the machine is quiet or `maxWait` seconds have passed; returns the last sample. */
+async function quietCheck(args: Args): Promise<QuietCheck> {
+  const t0 = Date.now();
+  for (;;) {
+    const q = await quietSample(args.quietSample);
+    q.waitedSeconds = (Date.now() - t0) / 1000;
+    if (q.busyBefore <= args.busyThreshold || q.waitedSeconds >= args.waitQuiet) return q;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+interface RunResult {
+  collector: Collector;
+  stream: StreamName;
+  rate: number;
+  workers: number;
+  rep: number;
+  cores: string;
+  port: number;
+  sender: SenderResult;
+  /** CPU seconds of the collector over the window (just before the sender started → just before SIGTERM). */
+  cpuSeconds: number;
+  cpuUser: number;
+  cpuSystem: number;
+  /** Same window from /proc/PID/task/.../schedstat (ns resolution), a cross-check. */
+  cpuSchedstatSeconds: number;
+  /** Window length, wall seconds. */
+  windowSeconds: number;
+  /** CPU of the collector in the 0.5 s idle sample after readiness, as a share of a core. */
+  idleCpuShare: number;
+  /** CPU from just before the sender started to the last /proc read before the process was gone (shutdown included). */
+  cpuToExitSeconds: number | undefined;
+  cpuUsPerFlow: number;
+  /** CPU µs per flow written: cpuUsPerFlow / decodedShare (higher when flows are lost before the file). */
+  cpuUsPerWrittenFlow: number;
+  /** Flows written (records in the output file, or nfdump's count). */
+  decoded: number;
+  decodedShare: number;
+  outputBytes: number;
+  outputProblems: string[];
+  /** Datagrams read: serve's metric; for nfcapd the kernel's UDP InDatagrams over the window. */
+  received: number | undefined;
+  receivedMetric: string | undefined;
+  kernelDropsMetric: number | undefined;
+  kernelDropsProc: number;
+  sockets: number;
+  rcvbufs: number[];
+  /** sent - (received + drops); 0 when the counts reconcile. */
+  unaccounted: number | undefined;
+  snmp: Record<string, number>;
+  quiet: QuietCheck;
+  /** Busy CPU-seconds of the machine over the window outside collector and sender (softirq/irq shown apart). */
+  otherCpuShare: number;
+  /** CPU seconds of other processes over the window, by command name. */
+  otherProcesses: { comm: string; seconds: number }[];
+  softirqSeconds: number;
+  /** CPU time the hypervisor gave to others (steal), all CPUs, over the window. */
+  stealSeconds: number;
+  busy: boolean;
+  exitCode: number | null;
+  exitSignal: string | null;
+  exitSeconds: number;
+  startedLog: Record<string, unknown> | undefined;
+  stoppedLog: Record<string, unknown> | undefined;
+  logProblems: string[];
+  metricsSample: Record<string, number>;
+  notes: string[];
+  /** Attempt number of this repetition (runs of a busy machine are retried). */
+  attempt?: number;
+  /** A busy attempt that was run again: not in the summary. */
+  discarded?: boolean;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+  stdout: () => string;
+}
+
+/** Children still running and output directories not yet removed: cleaned up if the bench is interrupted. */
+const live = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    for (const c of live) c.kill('SIGKILL');
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+
+function start(cmd: string, argv: string[]): Spawned {
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', (e) => {
+      err += `spawn error: ${e.message}\n`;
+      resolve({ code: -1, signal: null });
+    });
+  });
+  return { child, exited, stderr: () => err, stdout: () => out };
+}
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const l of text.split('\n')) {
+    const t = l.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(t) as Record<string, unknown>);
+    } catch {
+      // not JSON
+    }
+  }
+  return out;
+}
+
+/** Runs the sender child; `onMeasure` is called when its warm-up ends and the measured part begins. */
+async function runSender(stream: StreamName, port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult & { pid: number }> {
+  const s = start('taskset', [
+    '-c',
+    '0',
+    process.execPath,
+    SELF,
+    '--role',
+    'sender',
+    '--stream',
+    stream,
+    '--cache',
+    args.cache,
+    '--port',
+    String(port),
+    '--rate',
+    String(rate),
+    '--duration',
+    String(args.duration),
+    '--exporters',
+    String(args.exporters),
+    '--warmup',
+    String(args.warmup),
+  ]);
+  let measuring = false;
+  s.child.stdout!.on('data', () => {
+    if (!measuring && s.stdout().includes('measure\n')) {
+      measuring = true;
+      onMeasure();
+    }
+  });
+  const { code } = await s.exited;
+  if (!measuring) throw new Error(`sender never started its measured part: ${s.stderr()}`);
+  if (code !== 0) throw new Error(`sender exited ${code}: ${s.stderr()}`);
+  return { ...(JSON.parse(s.stdout().trim().split('\n').pop()!) as SenderResult), pid: s.child.pid! };
+}
+
+/** Waits until the port's queue is empty and `size()` has not changed for `stableMs`. */
+async function waitDrained(port: number, size: () => number, stableMs: number, maxMs: number): Promise<boolean> {
+  const end = Date.now() + maxMs;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < end) {
+    const q = udpPort(port).rxQueue;
+    const s = size();
+    if (q !== 0 || s !== last) {
+      last = s;
+      since = Date.now();
+    } else if (Date.now() - since >= stableMs) {
+      return true;
+    }
+    await sleep(50);
+  }
+  return false;
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+function dirSize(dir: string): number {
+  let s = 0;
+  for (const f of readdirSync(dir)) s += fileSize(join(dir, f));
+  return s;
+}
+
+function cpuDelta(a: ProcCpu, b: ProcCpu) {
+  return { seconds: b.seconds - a.seconds, user: b.user - a.user, system: b.system - a.system, sched: b.schedstatSeconds - a.schedstatSeconds };
+}
+
+/** Polls the process's CPU every 10 ms until it is gone; returns the last reading. */
+async function cpuUntilExit(pid: number, exited: Promise<unknown>): Promise<ProcCpu | undefined> {
+  let last: ProcCpu | undefined;
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    const c = processCpu(pid);
+    if (c === undefined) break;
+    last = c;
+    await sleep(10);
+  }
+  return last;
+}
+
+/** --listen, or a config file with the listener and its --listener settings. */
+function listenArgs(dir: string, port: number, args: Args): string[] {
+  if (Object.keys(args.listenerOpts).length === 0) return ['--listen', `127.0.0.1:${port}`];
+  const path = join(dir, 'serve-config.json');
+  writeFileSync(path, JSON.stringify({ listeners: [{ address: '127.0.0.1', port, ...args.listenerOpts }] }));
+  return ['--config', path];
+}
+
+async function runOnce(collector: Collector, streamName: StreamName, stream: Stream, rate: number, workers: number, rep: number, args: Args): Promise<RunResult> {
+  const notes: string[] = [];
+  const quiet = await quietCheck(args);
+  const port = await freeUdpPort();
+  const dir = mkdtempSync(join(args.outDir, `serve-bench-${collector}-`));
+  liveDirs.add(dir);
+  const outPath = join(dir, 'flows.pb');
+  const cores = collector !== 'serve' || workers === 1 ? '1' : '0,1';
+  let proc: Spawned;
+  let startedLog: Record<string, unknown> | undefined;
+  let metricsUrl: string | undefined;
+  try {
+    if (collector === 'serve' || collector === 'hand') {
+      proc =
+        collector === 'serve'
+          ? start('taskset', [
+              '-c',
+              cores,
+              process.execPath,
+              ...args.nodeArgs,
+              SERVE_MAIN,
+              'serve',
+              ...listenArgs(dir, port, args),
+              '--output',
+              `file:${outPath}`,
+              '--format',
+              'flowpb',
+              '--workers',
+              String(workers),
+              '--metrics-addr',
+              '127.0.0.1:0',
+              '--log-level',
+              'info',
+              ...args.serveArgs,
+            ])
+          : start('taskset', ['-c', cores, process.execPath, ...args.nodeArgs, HAND_MAIN, '--listen', `127.0.0.1:${port}`, '--output', `file:${outPath}`]);
+      // Readiness: the start-up line names the metrics address; /readyz answers 200.
+      const deadline = Date.now() + 30_000;
+      let exitedEarly = false;
+      void proc.exited.then(() => (exitedEarly = true));
+      while (Date.now() < deadline && !exitedEarly) {
+        if (!metricsUrl) {
+          startedLog = jsonLines(proc.stderr() + proc.stdout()).find((l) => l['msg'] === 'flow-collector started');
+          const m = startedLog?.['metrics'];
+          if (typeof m === 'string') metricsUrl = m.replace(/\/$/, '');
+        }
+        if (metricsUrl) {
+          try {
+            if ((await httpGet(`${metricsUrl}/readyz`, 1000)).status === 200) break;
+          } catch {
+            // not yet
+          }
+        }
+        await sleep(20);
+      }
+      if (!metricsUrl || exitedEarly || Date.now() >= deadline) {
+        proc.child.kill('SIGKILL');
+        throw new Error(`${collector} did not become ready (metrics ${metricsUrl ?? 'not logged'}):\n${proc.stderr()}\n${proc.stdout()}`);
+      }
+    } else {
+      proc = start('taskset', ['-c', cores, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(args.nfcapdRcvbuf), '-t', '3600']);
+      const deadline = Date.now() + 10_000;
+      while (udpPort(port).sockets === 0 && Date.now() < deadline) await sleep(20);
+      if (udpPort(port).sockets === 0) {
+        proc.child.kill('SIGKILL');
+        throw new Error(`nfcapd did not open port ${port}:\n${proc.stderr()}\n${proc.stdout()}`);
+      }
+      await sleep(100);
+    }
+    const pid = proc.child.pid!;
+    const rcvbufs = socketRcvbufs(port);
+    // Idle sample, then the window.
+    const idle0 = processCpu(pid)!;
+    await sleep(500);
+    const idle1 = processCpu(pid)!;
+    const idleCpuShare = (idle1.seconds - idle0.seconds) / 0.5;
+    const snmp0 = udpSnmp();
+    // The window opens when the sender's warm-up ends.
+    let p0 = allProcesses();
+    let m0: MachineCpu = machineCpu();
+    let cpu0 = processCpu(pid)!;
+    let t0 = process.hrtime.bigint();
+    const sender = await runSender(streamName, port, rate, args, () => {
+      p0 = allProcesses();
+      m0 = machineCpu();
+      cpu0 = processCpu(pid) ?? cpu0;
+      t0 = process.hrtime.bigint();
+    });
+    const size = collector === 'nfcapd' ? () => dirSize(dir) : () => fileSize(outPath);
+    // nfcapd writes its file in blocks as they fill: its size says little; its queue does.
+    const drained = await waitDrained(port, size, collector === 'nfcapd' ? 500 : 300, 60_000);
+    if (!drained) notes.push('did not drain within 60 s');
+    // The window ends here: the queue is empty and the output has stopped growing.
+    const cpu1 = processCpu(pid)!;
+    const m1 = machineCpu();
+    const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
+    const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const snmp1 = udpSnmp();
+    // serve's metrics come from once-a-second worker snapshots (taken on the worker's event
+    // loop, so they can lag more under load): scrape until received + drops account for
+    // everything sent and the flow counters have not moved for 1.5 s, or nothing has moved for
+    // 3 s; at most 15 s.
+    let metricsText = '';
+    if (metricsUrl) {
+      const end = Date.now() + 15_000;
+      let last = '';
+      let since = Date.now();
+      while (Date.now() < end) {
+        try {
+          metricsText = (await httpGet(`${metricsUrl}/metrics`)).body;
+        } catch (e) {
+          notes.push(`/metrics failed: ${(e as Error).message}`);
+          break;
+        }
+        const { sums } = parseMetrics(metricsText);
+        const got = (receivedMetric(sums)?.value ?? 0) + (sums.get('flow_collector_kernel_drops_total') ?? 0);
+        const key = [got, sums.get('flow_collector_flows_delivered_total'), sums.get('flow_collector_flows_dropped_total')].join(' ');
+        if (key !== last) {
+          last = key;
+          since = Date.now();
+        } else if (Date.now() - since > (got >= sender.datagrams ? 1500 : 3000)) break;
+        await sleep(250);
+      }
+    }
+    const udp = udpPort(port);
+    // Stop.
+    const tStop = process.hrtime.bigint();
+    proc.child.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      notes.push('no exit within 60 s of SIGTERM: SIGKILL');
+      proc.child.kill('SIGKILL');
+    }, 60_000);
+    const [lastCpu, exit] = await Promise.all([cpuUntilExit(pid, proc.exited), proc.exited]);
+    clearTimeout(killer);
+    const exitSeconds = Number(process.hrtime.bigint() - tStop) / 1e9;
+
+    // Counts.
+    const { sums, samples } = parseMetrics(metricsText);
+    const recv = receivedMetric(sums);
+    const kdm = sums.get('flow_collector_kernel_drops_total');
+    const metricsSample: Record<string, number> = {};
+    for (const s of samples) if (s.name.startsWith('flow_collector_')) metricsSample[s.name + s.labels] = s.value;
+    let decoded = 0;
+    let outputBytes = 0;
+    const outputProblems: string[] = [];
+    let stoppedLog: Record<string, unknown> | undefined;
+    const logProblems: string[] = [];
+    if (collector !== 'nfcapd') {
+      const c = countDelimitedFile(outPath);
+      decoded = c.records;
+      outputBytes = c.bytes;
+      if (c.trailingBytes) outputProblems.push(`${c.trailingBytes} bytes of a truncated record at the end`);
+      const lines = jsonLines(proc.stderr() + '\n' + proc.stdout());
+      stoppedLog = lines.find((l) => l['msg'] === 'flow-collector stopped');
+      for (const l of lines) {
+        const level = Number(l['level']);
+        if (level >= 40 || l['level'] === 'warn' || l['level'] === 'error') logProblems.push(JSON.stringify(l).slice(0, 400));
+      }
+    } else {
+      const files = readdirSync(dir).filter((f) => f.startsWith('nfcapd.'));
+      outputBytes = dirSize(dir);
+      for (const f of files) {
+        const out = execFileSync('nfdump', ['-r', join(dir, f), '-I'], { encoding: 'utf8' });
+        const m = /^Flows:\s+(\d+)/m.exec(out);
+        if (m) decoded += Number(m[1]);
+        else outputProblems.push(`nfdump -I ${f}: no Flows line`);
+        const sf = /^Sequence failures:\s+(\d+)/m.exec(out);
+        if (sf && sf[1] !== '0') notes.push(`nfcapd: ${sf[1]} sequence failures`);
+      }
+      if (files.length === 0) outputProblems.push('no nfcapd file written');
+    }
+    const kernelDropsProc = udp.drops;
+    const snmp: Record<string, number> = {};
+    for (const k of Object.keys(snmp1)) snmp[k] = snmp1[k]! - (snmp0[k] ?? 0);
+    // UDP InDatagrams counts datagrams read by applications (udp_recvmsg), network-namespace wide:
+    // nfcapd's only count of what it read; for serve a cross-check of its metric.
+    // Other UDP traffic in the namespace shows as OutDatagrams beyond what the sender sent.
+    const foreign = Math.max(0, (snmp['OutDatagrams'] ?? 0) - sender.datagrams);
+    const snmpRead = snmp['InDatagrams'] === undefined ? undefined : snmp['InDatagrams'] - foreign;
+    const received = recv?.value ?? (collector === 'nfcapd' ? snmpRead : undefined);
+    if (recv && snmpRead !== undefined && snmpRead !== recv.value)
+      notes.push(`received: ${recv.name} ${recv.value}, kernel UDP InDatagrams ${snmpRead} (${foreign} foreign datagrams subtracted)`);
+    const drops = kdm ?? kernelDropsProc;
+    const unaccounted = received === undefined ? undefined : sender.datagrams - received - drops;
+    if (kdm !== undefined && kdm !== kernelDropsProc) notes.push(`kernel drops: /metrics ${kdm}, /proc/net/udp ${kernelDropsProc}`);
+    for (const p of outputProblems) notes.push(p);
+    const delivered = sums.get('flow_collector_flows_delivered_total');
+    if (collector === 'serve') {
+      if (delivered !== undefined && delivered !== decoded) notes.push(`flows_delivered_total ${delivered} at the last scrape, ${decoded} records in the file`);
+      for (const smp of samples) {
+        if (smp.value > 0 && (smp.name === 'flow_collector_flows_dropped_total' || smp.name === 'flow_collector_datagrams_dropped_total' || smp.name === 'flow_collector_output_write_errors_total' || smp.name === 'flow_collector_datagrams_truncated_total'))
+          notes.push(`${smp.name}${smp.labels.replace(/output="[^"]*",?/, '')} = ${smp.value}`);
+      }
+      const st = stoppedLog as Record<string, number> | undefined;
+      if (st) {
+        if (typeof st['delivered'] === 'number' && st['delivered'] !== decoded) notes.push(`stopped log: delivered ${st['delivered']}, file has ${decoded}`);
+        if (typeof st['datagrams'] === 'number' && recv && st['datagrams'] !== recv.value) notes.push(`stopped log: datagrams ${st['datagrams']}, /metrics ${recv.value}`);
+        if (typeof st['dropped'] === 'number' && st['dropped'] > 0) notes.push(`stopped log: dropped ${st['dropped']}`);
+      }
+    }
+    if (unaccounted) notes.push(`sent ${sender.datagrams} != received ${received} + drops ${drops} (${unaccounted} unaccounted)`);
+    if (collector !== 'nfcapd' && !recv) notes.push('no datagrams-received metric found');
+    if (exit.code !== 0) notes.push(`exit code ${exit.code}${exit.signal ? ` signal ${exit.signal}` : ''}`);
+    if (collector !== 'nfcapd' && !stoppedLog) notes.push('no "flow-collector stopped" log line');
+    const d = cpuDelta(cpu0, cpu1);
+    const md = machineDelta(m0, m1);
+    // Loopback delivery (softirq) runs in the sender's context; subtracting /proc/stat's softirq
+    // column as well made quiet runs come out negative (-3 to -8 %): it is in the tasks' times.
+    const other = md.busy - d.seconds - sender.cpuSeconds;
+    const otherCpuShare = other / (md.seconds * md.perCpuBusy.length);
+    const busy = quiet.busyBefore > args.busyThreshold || otherCpuShare > args.busyThreshold;
+    if (busy)
+      notes.push(
+        `busy machine (before: ${fmt(100 * quiet.busyBefore, 0)} % of the cores busy; during: ${fmt(100 * otherCpuShare, 0)} % busy outside collector and sender; top: ${
+          others
+            .slice(0, 3)
+            .map((o) => `${o.comm} ${fmt(o.seconds, 2)} s`)
+            .join(', ') || 'no process'
+        })`,
+      );
+    if (sender.measuredDatagrams < 0.98 * rate * args.duration) notes.push(`sender reached only ${fmt(sender.measuredDatagrams / sender.seconds)} datagrams/s`);
+    return {
+      collector,
+      stream: streamName,
+      rate,
+      workers,
+      rep,
+      cores,
+      port,
+      sender,
+      cpuSeconds: d.seconds,
+      cpuUser: d.user,
+      cpuSystem: d.system,
+      cpuSchedstatSeconds: d.sched,
+      windowSeconds,
+      idleCpuShare,
+      cpuToExitSeconds: lastCpu ? lastCpu.seconds - cpu0.seconds : undefined,
+      cpuUsPerFlow: (d.seconds * 1e6) / sender.measuredFlows,
+      cpuUsPerWrittenFlow: (d.seconds * 1e6) / sender.measuredFlows / (decoded / sender.flows),
+      decoded,
+      decodedShare: decoded / sender.flows,
+      outputBytes,
+      outputProblems,
+      received,
+      receivedMetric: recv?.name,
+      kernelDropsMetric: kdm,
+      kernelDropsProc,
+      sockets: udp.sockets,
+      rcvbufs,
+      unaccounted,
+      snmp,
+      quiet,
+      otherCpuShare,
+      otherProcesses: others,
+      softirqSeconds: md.softirq,
+      stealSeconds: md.steal,
+      busy,
+      exitCode: exit.code,
+      exitSignal: exit.signal,
+      exitSeconds,
+      startedLog,
+      stoppedLog,
+      logProblems,
+      metricsSample,
+      notes,
+    };
+  } finally {
+    liveDirs.delete(dir);
+    if (!args.keepOutput) rmSync(dir, { recursive: true, force: true });
+    else notes.push(`output kept in ${dir}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+
+interface CellSummary {
+  collector: Collector;
+  stream: StreamName;
+  rate: number;
+  workers: number;
+  cores: string;
+  reps: number;
+  flowsPerDatagram: number;
+  achievedRate: number;
+  cpuUsPerFlow: { min: number; median: number; max: number; spread: number };
+  cpuShareOfCore: number;
+  cpuUsPerWrittenFlow: number;
+  decodedShare: { min: number; median: number; max: number };
+  kernelDropsMetric: number | undefined;
+  kernelDropsProc: number;
+  unaccounted: number;
+  busyRuns: number;
+  /** Receive buffers granted (ss skmem rb), first run. */
+  rcvbufs: number[];
+  notes: string[];
+}
+
+function summarise(runs: RunResult[], stream: Stream): CellSummary {
+  const r0 = runs[0]!;
+  const cpu = runs.map((r) => r.cpuUsPerFlow);
+  const dec = runs.map((r) => r.decodedShare);
+  const med = median(cpu);
+  const notes = runs.flatMap((r) => r.notes.map((n) => `rep ${r.rep}: ${n}`));
+  const sum = (f: (r: RunResult) => number | undefined) => (runs.some((r) => f(r) === undefined) ? undefined : runs.reduce((s, r) => s + f(r)!, 0));
+  return {
+    collector: r0.collector,
+    stream: r0.stream,
+    rate: r0.rate,
+    workers: r0.workers,
+    cores: r0.cores,
+    reps: runs.length,
+    flowsPerDatagram: stream.meta.flowsPerDatagram,
+    achievedRate: median(runs.map((r) => r.sender.measuredDatagrams / r.sender.seconds)),
+    cpuUsPerFlow: { min: Math.min(...cpu), median: med, max: Math.max(...cpu), spread: (Math.max(...cpu) - Math.min(...cpu)) / med },
+    cpuShareOfCore: median(runs.map((r) => r.cpuSeconds / r.windowSeconds)),
+    cpuUsPerWrittenFlow: median(runs.map((r) => r.cpuUsPerWrittenFlow)),
+    decodedShare: { min: Math.min(...dec), median: median(dec), max: Math.max(...dec) },
+    kernelDropsMetric: sum((r) => r.kernelDropsMetric),
+    kernelDropsProc: runs.reduce((s, r) => s + r.kernelDropsProc, 0),
+    unaccounted: runs.reduce((s, r) => s + Math.abs(r.unaccounted ?? 0), 0),
+    busyRuns: runs.filter((r) => r.busy).length,
+    rcvbufs: r0.rcvbufs,
+    notes,
+  };
+}
+
+function tableHeader(): string {
+  return [
+    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | µs/written flow | CPU % of a core | decoded % (min) | kernel drops /metrics · /proc | sent − recv − drops | rcvbuf MiB | busy runs |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ].join('\n');
+}
+
+function tableRow(c: CellSummary): string {
+  const cores = c.collector !== 'serve' ? '1 (core 1)' : c.workers === 1 ? '1 (core 1)' : `${c.workers} (cores 0,1; sender shares core 0)`;
+  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.role === 'sender') return runSenderRole(args);
+  const addon = loadAddon();
+  if (!addon.addon) throw new Error(`the bench needs the native addon (sender): ${addon.error}`);
+  for (const cmd of ['taskset', ...(args.collectors.includes('nfcapd') ? ['nfcapd', 'nfdump'] : [])]) if (!hasCommand(cmd)) throw new Error(`${cmd} is not installed`);
+  if (cpus().length < 2) throw new Error('the bench pins to cores 0 and 1: it needs 2 cores');
+  // The harness itself stays on core 0 with the sender, away from the collector's core 1.
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    console.error('warning: could not pin the harness to core 0');
+  }
+  const streams = new Map<StreamName, Stream>();
+  for (const s of args.streams) {
+    const st = await loadStream(s, args.cache, (m) => console.error(m));
+    streams.set(s, st);
+    const m = st.meta;
+    console.error(
+      `stream ${s}: ${m.exporter}, ${fmt(m.datagrams)} datagrams, ${fmt(m.totalFlows)} flows (${fmt(m.flowsPerDatagram, 2)} per datagram, FlowDecoder), ${fmt(m.bytes / m.datagrams)} bytes per datagram${m.problems.length ? `; PROBLEMS: ${m.problems.join('; ')}` : ''}`,
+    );
+  }
+  const cells: { collector: Collector; stream: StreamName; rate: number; workers: number }[] = [];
+  for (const stream of args.streams)
+    for (const rate of args.rates) {
+      if (args.collectors.includes('serve')) for (const workers of args.workers) cells.push({ collector: 'serve', stream, rate, workers });
+      if (args.collectors.includes('hand')) cells.push({ collector: 'hand', stream, rate, workers: 1 });
+      if (args.collectors.includes('nfcapd')) cells.push({ collector: 'nfcapd', stream, rate, workers: 1 });
+    }
+  const runs: RunResult[] = [];
+  const summaries: CellSummary[] = [];
+  console.error(`${cells.length} cells x ${args.reps} reps x ${args.duration} s, ${args.exporters} exporters`);
+  for (const cell of cells) {
+    const st = streams.get(cell.stream)!;
+    const cellRuns: RunResult[] = [];
+    for (let rep = 1; rep <= args.reps; rep++) {
+      let r: RunResult;
+      for (let attempt = 0; ; attempt++) {
+        r = await runOnce(cell.collector, cell.stream, st, cell.rate, cell.workers, rep, args);
+        r.attempt = attempt + 1;
+        runs.push(r);
+        if (!r.busy || attempt >= args.retryBusy) break;
+        r.discarded = true;
+        console.error(`${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: busy machine (${r.notes.join('; ')}), again`);
+      }
+      cellRuns.push(r);
+      console.error(
+        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}), ` +
+          `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc}, ` +
+          `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
+      );
+    }
+    summaries.push(summarise(cellRuns, st));
+  }
+  const lines: string[] = [];
+  lines.push(`### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`);
+  lines.push('');
+  for (const s of args.streams) {
+    const m = streams.get(s)!.meta;
+    lines.push(`- ${s}: ${m.exporter}, ${fmt(m.datagrams)} distinct datagrams, ${fmt(m.flowsPerDatagram, 2)} flows per datagram (FlowDecoder), ${fmt(m.bytes / m.datagrams)} bytes per datagram`);
+  }
+  lines.push('');
+  lines.push(tableHeader());
+  for (const c of summaries) lines.push(tableRow(c));
+  const notes = summaries.filter((c) => c.notes.length > 0);
+  if (notes.length > 0) {
+    lines.push('');
+    for (const c of notes) lines.push(`- ${c.collector} ${c.stream} ${fmt(c.rate)}/s w${c.workers}: ${c.notes.join('; ')}`);
+  }
+  const ratios: string[] = [];
+  for (const c of summaries.filter((x) => x.collector === 'serve')) {
+    for (const other of ['hand', 'nfcapd'] as const) {
+      const n = summaries.find((x) => x.collector === other && x.stream === c.stream && x.rate === c.rate);
+      if (n) ratios.push(`- ${c.stream} ${fmt(c.rate)}/s, ${c.workers} worker(s): serve/${other} CPU per flow = ${fmt(c.cpuUsPerFlow.median / n.cpuUsPerFlow.median, 2)}x`);
+    }
+  }
+  if (ratios.length > 0) lines.push('', ...ratios);
+  console.log(lines.join('\n'));
+  if (args.json) {
+    writeFileSync(
+      args.json,
+      JSON.stringify(
+        {
+          args: { ...args, role: undefined, stream: undefined, port: undefined, rate: undefined },
+          machine: { nproc: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadavg: loadAverage() },
+          streams: Object.fromEntries([...streams].map(([k, v]) => [k, { ...v.meta, flows: undefined, records: undefined, hasTemplates: undefined }])),
+          summaries,
+          runs,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

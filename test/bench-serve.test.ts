@@ -1,0 +1,164 @@
+/**
+ * The serve benchmark's instruments (bench/serve-replay.ts): the replay sender rewrites sequence
+ * numbers per exporter the way the export formats define them and counts exactly what it sent;
+ * the output counter agrees with splitDelimited at any chunk boundary; the metrics parser sums
+ * label sets.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { splitDelimited } from '../src/encode/mod.js';
+import { loadAddon, openSource, sourceAddress, type Batch } from '../src/ingest/mod.js';
+import { countDelimitedFile, parseMetrics, replay } from '../bench/serve-replay.js';
+import type { Stream, StreamMeta } from '../bench/serve-streams.js';
+import { makeTempDir } from './support/tools.js';
+
+const skipNoAddon = loadAddon().addon ? false : 'the native addon is not built';
+
+/** A fake stream: datagram i is `sizes[i]` bytes, header version `version`, its index at byte 20. */
+function fakeStream(version: 9 | 10, flows: number[], records: number[], hasTemplates: boolean[]): Stream {
+  const n = flows.length;
+  const offsets = new Uint32Array(n);
+  const lengths = new Uint32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    offsets[i] = total;
+    lengths[i] = 40 + i * 8;
+    total += lengths[i]!;
+  }
+  const data = Buffer.alloc(total);
+  for (let i = 0; i < n; i++) {
+    data.writeUInt16BE(version, offsets[i]!);
+    data.writeUInt16BE(i, offsets[i]! + 20);
+  }
+  const meta: StreamMeta = {
+    name: version === 9 ? 'v9' : 'ipfix',
+    version,
+    exporter: 'fake',
+    pcapFlows: 0,
+    datagrams: n,
+    bytes: total,
+    flows,
+    records,
+    hasTemplates,
+    totalFlows: flows.reduce((s, x) => s + x, 0),
+    flowsPerDatagram: 0,
+    distinctKeys: 0,
+    counters: {},
+    problems: [],
+    cacheKey: 'fake',
+  };
+  return { meta, data, offsets, lengths };
+}
+
+async function replayAndCapture(stream: Stream, rate: number, duration: number, exporters: number) {
+  const got: { src: string; index: number; seq: number; time: number }[] = [];
+  const v9 = stream.meta.version === 9;
+  const src = await openSource({
+    host: '127.0.0.1',
+    port: 0,
+    rcvbuf: 8 << 20,
+    batchSize: 64,
+    slotSize: 2048,
+    logger: () => {},
+    onBatch: (b: Batch) => {
+      for (let i = 0; i < b.count; i++) {
+        const d = b.data.subarray(i * b.slotSize, i * b.slotSize + b.lengths[i]!);
+        got.push({ src: sourceAddress(b, i), index: d.readUInt16BE(20), seq: d.readUInt32BE(v9 ? 12 : 8), time: d.readUInt32BE(v9 ? 8 : 4) });
+      }
+    },
+  });
+  try {
+    let measured = 0;
+    const res = replay(stream, src.port, rate, duration, exporters, { warmup: 0.2, onMeasure: () => measured++ });
+    assert.equal(measured, 1, 'onMeasure once, between warm-up and the measured part');
+    for (let i = 0; i < 200 && got.length < res.datagrams; i++) await new Promise((r) => setTimeout(r, 10));
+    return { res, got };
+  } finally {
+    await src.close();
+  }
+}
+
+for (const version of [9, 10] as const) {
+  test(`replay: ${version === 9 ? 'v9 packet' : 'IPFIX record'} sequence numbers per exporter, exact flow counts`, { skip: skipNoAddon }, async () => {
+    const flows = [3, 10, 10, 9, 10, 4, 10];
+    const records = flows.map((f, i) => f + (i === 0 ? 1 : 0)); // an options record in datagram 0
+    const hasTemplates = flows.map((_, i) => i === 0 || i === 5);
+    const stream = fakeStream(version, flows, records, hasTemplates);
+    const { res, got } = await replayAndCapture(stream, 2000, 0.5, 3);
+    assert.equal(got.length, res.datagrams, 'every datagram sent arrived');
+    assert.equal(res.preambleDatagrams, 3);
+    assert.ok(res.measuredDatagrams >= 900 && res.measuredDatagrams <= 1000, `${res.measuredDatagrams} datagrams at 2000/s for 0.5 s`);
+    assert.ok(res.warmupDatagrams >= 350 && res.warmupDatagrams <= 400, `${res.warmupDatagrams} warm-up datagrams at 2000/s for 0.2 s`);
+    assert.equal(res.datagrams, res.preambleDatagrams + res.warmupDatagrams + res.measuredDatagrams);
+    assert.equal(res.flows, res.preambleDatagrams * flows[0]! + res.warmupFlows + res.measuredFlows);
+    assert.equal(
+      res.flows,
+      got.reduce((s, g) => s + flows[g.index]!, 0),
+      'flows sent = sum of the flows of the datagrams received',
+    );
+    assert.equal(
+      res.records,
+      got.reduce((s, g) => s + records[g.index]!, 0),
+    );
+    const bySrc = new Map<string, typeof got>();
+    for (const g of got) bySrc.set(g.src, [...(bySrc.get(g.src) ?? []), g]);
+    assert.deepEqual([...bySrc.keys()].sort(), ['127.0.2.1', '127.0.2.2', '127.0.2.3']);
+    const now = Date.now() / 1000;
+    for (const [srcAddr, list] of bySrc) {
+      // The preamble: the first template datagram, then the stream in order from a start offset.
+      assert.equal(list[0]!.index, 0, `${srcAddr} starts with the template datagram`);
+      for (let i = 1; i < list.length; i++) {
+        const prev = list[i - 1]!;
+        const step = (list[i]!.seq - prev.seq) >>> 0;
+        assert.equal(step, version === 9 ? 1 : records[prev.index], `${srcAddr} datagram ${i}: sequence step`);
+        if (i > 1) assert.equal(list[i]!.index, (prev.index + 1) % flows.length, `${srcAddr} datagram ${i}: stream order`);
+      }
+      for (const g of list) assert.ok(Math.abs(g.time - now) < 5, 'export time rewritten to now');
+    }
+  });
+}
+
+test('countDelimitedFile agrees with splitDelimited across chunk boundaries, reports a cut tail', () => {
+  const tmp = makeTempDir('bench-serve-');
+  try {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 500; i++) {
+      const len = (i * 37) % 300; // 0..299: one- and two-byte length prefixes
+      const pre = len < 128 ? Buffer.of(len) : Buffer.of((len & 127) | 128, len >> 7);
+      parts.push(pre, Buffer.alloc(len, i & 255));
+    }
+    const file = Buffer.concat(parts);
+    const path = join(tmp.dir, 'out.pb');
+    writeFileSync(path, file);
+    const expected = splitDelimited(file).length;
+    assert.equal(expected, 500);
+    for (const chunk of [301, 512, 4096, 1 << 20]) {
+      const c = countDelimitedFile(path, chunk);
+      assert.deepEqual(c, { records: 500, bytes: file.length, trailingBytes: 0 }, `chunk ${chunk}`);
+    }
+    writeFileSync(path, file.subarray(0, file.length - 5));
+    const cut = countDelimitedFile(path, 512);
+    assert.equal(cut.records, 499);
+    assert.ok(cut.trailingBytes > 0);
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('parseMetrics sums label sets and skips comments', () => {
+  const { sums, samples } = parseMetrics(
+    [
+      '# HELP flow_collector_kernel_drops_total Kernel drops',
+      '# TYPE flow_collector_kernel_drops_total counter',
+      'flow_collector_kernel_drops_total{worker="0"} 3',
+      'flow_collector_kernel_drops_total{worker="1"} 4',
+      'flow_collector_up 1',
+      'bad line',
+    ].join('\n'),
+  );
+  assert.equal(sums.get('flow_collector_kernel_drops_total'), 7);
+  assert.equal(sums.get('flow_collector_up'), 1);
+  assert.equal(samples.length, 3);
+});
