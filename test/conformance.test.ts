@@ -273,9 +273,9 @@ interface OurRun {
 class RecordingCache extends TemplateCache<CompiledTemplate> {
   readonly rows: Array<{ templateId: number; values: Json }> = [];
 
-  override keepOptions(scope: TemplateScope<CompiledTemplate>, row: OptionsRow): void {
+  override keepOptions(scope: TemplateScope<CompiledTemplate>, row: OptionsRow): boolean {
     this.rows.push({ templateId: row.templateId, values: { ...row.values } });
-    super.keepOptions(scope, row);
+    return super.keepOptions(scope, row);
   }
 }
 

@@ -109,3 +109,19 @@ test('shared options data gives another decoder the exporter sampling rate; with
   assert.equal(b.feed(v9Message([data]), ex), 'template.missing');
   void u16;
 });
+
+test('options rows are observed (and so shared) when new or changed, not when an exporter repeats them', () => {
+  const a = collectingDecoder();
+  const ex = new Exporter('203.0.113.10', 2055);
+  const optTpl = set(1, v9OptionsTemplateRecord(400, [{ id: 1, len: 4 }], [{ id: 48, len: 1 }, { id: 50, len: 4 }]), true);
+  const row = (rate: number) => set(400, [...u32(0), ...u8(1), ...u32(rate)], true);
+  const seen: number[] = [];
+  a.dec.observeOptions((_scope, r) => seen.push(r.values['samplerRandomInterval'] as number));
+  a.feed(v9Message([optTpl, row(100)]), ex);
+  a.feed(v9Message([optTpl, row(100)]), ex);
+  a.feed(v9Message([row(100)]), ex);
+  a.feed(v9Message([row(50)]), ex);
+  a.feed(v9Message([row(50)]), ex);
+  assert.deepEqual(seen, [100, 50]);
+  assert.equal(a.dec.counters.get('options.records'), 5);
+});

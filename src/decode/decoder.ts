@@ -60,10 +60,10 @@ export class FlowDecoder {
     this.legacy = new LegacyDecoder(this.rec, sink, this.counters);
     this.export = new ExportDecoder(this.rec, sink, this.counters, this.templates);
     this.export.flowHook = (rec, scope) => sampling.fromScope(rec, scope);
-    this.export.optionsHook = (scope, row) => {
+    this.export.optionsHook = (scope, row, changed) => {
       sampling.onOptions(scope, row);
       const o = this.optionsObserver;
-      if (o !== undefined) o(scope, row);
+      if (o !== undefined && changed) o(scope, row);
     };
     this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
   }
@@ -114,7 +114,10 @@ export class FlowDecoder {
   }
 
 
-  /** Called with every options record decoded from the wire (after it is applied). */
+  /**
+   * Called with every options record decoded from the wire that is new or differs from the one
+   * it replaces (after it is applied): exporters repeat unchanged sampler and interface tables.
+   */
   observeOptions(fn: (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void): void {
     this.optionsObserver = fn;
   }

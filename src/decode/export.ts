@@ -20,7 +20,8 @@ import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCac
 /** Hook run on every decoded flow before the sink (sampling, enrichment). */
 export type FlowHook = (rec: FlowRecord, scope: TemplateScope<CompiledTemplate>) => void;
 /** Hook run on every decoded options record. */
-export type OptionsHook = (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void;
+/** `changed`: the row is new, or its values differ from the row it replaces. */
+export type OptionsHook = (scope: TemplateScope<CompiledTemplate>, row: OptionsRow, changed: boolean) => void;
 
 const MAX_SETS = 16384;
 const ROW_IDS = new Set(['samplerId', 'selectorId', 'ingressInterface', 'egressInterface', 'applicationId', 'ingressVRFID', 'egressVRFID', 'lineCardId', 'portId', 'meteringProcessId', 'exportingProcessId', 'templateId', 'informationElementId', 'privateEnterpriseNumber']);
@@ -374,12 +375,12 @@ export class ExportDecoder {
         key += `${key === '' ? '' : ','}${nm}=${String(values[nm])}`;
       }
       const row: OptionsRow = { templateId: ct.def.id, scopeKey: key, values, at: nowMs };
-      this.cache.keepOptions(scope, row);
+      const changed = this.cache.keepOptions(scope, row);
       const init = values['systemInitTimeMilliseconds'];
       if (typeof init === 'number') scope.systemInitMs = init;
       this.counters.inc('options.records');
       this.seen++;
-      if (this.optionsHook !== undefined) this.optionsHook(scope, row);
+      if (this.optionsHook !== undefined) this.optionsHook(scope, row, changed);
     }
   }
 }

@@ -16,6 +16,11 @@ export interface ChunkWriter {
    */
   write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void;
   ready(): boolean;
+  /**
+   * True when a write moves the chunks' memory away (to another thread): the output then cannot
+   * reuse it for later chunks.
+   */
+  readonly movesBuffers?: boolean;
   /** Reopens the destination between writes (file rotation). */
   reopen(): void;
   close(): Promise<void>;
@@ -38,6 +43,8 @@ export interface StreamOutputOptions {
 
 interface Chunk {
   buf: Uint8Array;
+  /** The whole buffer `buf` is cut from, returned to the pool once written. */
+  backing: Buffer;
   /** Kept apart from buf: a writer may move (transfer) buf's memory away. */
   bytes: number;
   flows: number;
@@ -70,6 +77,8 @@ export class StreamOutput implements FlowOutput {
   private readonly dropped = emptyDropped();
   private readonly writeDone = (err: Error | null) => this.afterWrite(err);
   private readonly bufs: Uint8Array[] = [];
+  /** Chunk buffers already written, for reuse. */
+  private readonly pool: Buffer[] = [];
 
   constructor(opts: StreamOutputOptions) {
     this.name = opts.name;
@@ -164,11 +173,11 @@ export class StreamOutput implements FlowOutput {
   /** Moves the encoded records into the queue as one chunk (a copy: the encoder reuses its buffer). */
   private cut(): void {
     const flows = this.enc.count;
-    const buf = Buffer.from(this.enc.finish());
+    const len = this.enc.byteLength;
     this.flows += flows;
-    const len = buf.length;
     if (this.queuedBytes + len > this.maxBytes) {
       if (this.policy === 'drop_newest' || this.closed) {
+        this.enc.finish();
         this.dropped.queue_full += flows;
         return;
       }
@@ -181,17 +190,24 @@ export class StreamOutput implements FlowOutput {
           this.dropped.queue_full += old.flows;
           this.queuedBytes -= old.bytes;
           this.queuedFlows -= old.flows;
+          this.recycle(old.backing);
           i++;
         }
         if (i > first) this.queue.splice(first, i - first);
         if (this.queuedBytes + len > this.maxBytes) {
+          this.enc.finish();
           this.dropped.queue_full += flows;
           return;
         }
       }
       // block: accepted; the sockets stop until the queue has room (below).
     }
-    this.queue.push({ buf, bytes: len, flows });
+    // A copy (the encoder reuses its buffer) into memory reused from earlier chunks: no garbage
+    // per chunk in steady state.
+    const backing = this.take(len);
+    backing.set(this.enc.finish());
+    const buf = backing.subarray(0, len);
+    this.queue.push({ buf, backing, bytes: len, flows });
     this.queuedBytes += len;
     this.queuedFlows += flows;
     if (this.policy === 'block' && !this.blocked && this.queuedBytes >= this.maxBytes) {
@@ -199,6 +215,19 @@ export class StreamOutput implements FlowOutput {
       this.backpressure?.(true);
     }
     this.pump();
+  }
+
+  private take(len: number): Buffer {
+    const pool = this.pool;
+    while (pool.length > 0) {
+      const b = pool.pop()!;
+      if (b.length >= len) return b;
+    }
+    return Buffer.allocUnsafeSlow(Math.max(len, this.chunkBytes * 2));
+  }
+
+  private recycle(b: Buffer): void {
+    if (this.pool.length < 16) this.pool.push(b);
   }
 
   /**
@@ -226,10 +255,12 @@ export class StreamOutput implements FlowOutput {
     }
     let flows = 0;
     let bytes = 0;
+    const reuse = this.writer.movesBuffers !== true;
     for (let i = 0; i < n; i++) {
       const c = this.queue[this.head + i]!;
       flows += c.flows;
       bytes += c.bytes;
+      if (reuse) this.recycle(c.backing);
     }
     this.head += n;
     this.queuedBytes -= bytes;

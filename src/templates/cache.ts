@@ -224,15 +224,20 @@ export class TemplateCache<C> {
   }
 
   /** Keeps an options row, bounded per scope (oldest rows go first). */
-  keepOptions(scope: TemplateScope<C>, row: OptionsRow): void {
+  keepOptions(scope: TemplateScope<C>, row: OptionsRow): boolean {
     const k = `${row.templateId}|${row.scopeKey}`;
-    if (scope.options.has(k)) scope.options.delete(k);
-    else if (scope.options.size >= this.limits.maxOptionsRecords) {
+    const old = scope.options.get(k);
+    let changed = true;
+    if (old !== undefined) {
+      changed = !sameValues(old.values, row.values);
+      scope.options.delete(k);
+    } else if (scope.options.size >= this.limits.maxOptionsRecords) {
       const oldest = scope.options.keys().next().value as string;
       scope.options.delete(oldest);
       this.counters.inc('options.evicted');
     }
     scope.options.set(k, row);
+    return changed;
   }
 
   private compiledFor(def: TemplateDef): C {
@@ -251,4 +256,22 @@ export class TemplateCache<C> {
   private emit(scope: TemplateScope<C>, ev: TemplateEvent, def: TemplateDef): void {
     for (const o of this.observers) o(scope, ev, def);
   }
+}
+
+/** Whether two options rows carry the same values (primitives, or bytes compared bytewise). */
+function sameValues(a: Readonly<Record<string, unknown>>, b: Readonly<Record<string, unknown>>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (x instanceof Uint8Array && y instanceof Uint8Array) {
+      if (x.length !== y.length) return false;
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
 }
