@@ -5,8 +5,7 @@
  * reading, deliver what was decoded until the drain deadline, count the rest.
  */
 import dgram from 'node:dgram';
-import { Worker } from 'node:worker_threads';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -370,7 +369,7 @@ export class Collector {
     this.lastSummary = { at: now, datagrams: t.datagrams, flows: t.flows, delivered: t.delivered };
   }
 
-  /** Asks every worker for a fresh snapshot by waiting one snapshot period (tests, shutdown). */
+  /** Reopens every worker's output files (SIGHUP, after logrotate moved them). */
   reopen(): void {
     for (let i = 0; i < this.slots.length; i++) this.send(i, { type: 'reopen' });
   }
