@@ -100,3 +100,19 @@ export interface FlowOutput {
 export function emptyDropped(): Record<DropReason, number> {
   return { queue_full: 0, write_error: 0, shutdown: 0, retry_exhausted: 0, rejected: 0 };
 }
+
+/**
+ * Waits for an output to report it is done (it calls the `wake` it was given through `arm`) or
+ * for `deadline` (ms since the epoch), whichever comes first; `arm(undefined)` disarms it.
+ */
+export function waitOrDeadline(deadline: number, arm: (wake: (() => void) | undefined) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      arm(undefined);
+      resolve();
+    };
+    const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
+    arm(wake);
+  });
+}

@@ -6,7 +6,7 @@
  */
 import type { FlowRecord } from '../decode/mod.js';
 import { DelimitedBatchWriter, NdjsonBatchWriter } from '../encode/mod.js';
-import { emptyDropped, type DrainResult, type DropPolicy, type FlowOutput, type OutputStats } from './output.js';
+import { emptyDropped, waitOrDeadline, type DrainResult, type DropPolicy, type FlowOutput, type OutputStats } from './output.js';
 
 /** Where a stream output's chunks go. */
 export interface ChunkWriter {
@@ -130,19 +130,7 @@ export class StreamOutput implements FlowOutput {
   async drain(deadline: number): Promise<DrainResult> {
     this.tick();
     const before = { delivered: this.delivered, dropped: this.totalDropped() };
-    if (this.queuedFlows > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.drainWaiter = undefined;
-          resolve();
-        }, Math.max(0, deadline - Date.now()));
-        this.drainWaiter = () => {
-          clearTimeout(timer);
-          this.drainWaiter = undefined;
-          resolve();
-        };
-      });
-    }
+    if (this.queuedFlows > 0) await waitOrDeadline(deadline, (wake) => (this.drainWaiter = wake));
     // What is still queued at the deadline is lost: count it. A write still in flight counts
     // too (its destination has not accepted it; if it does later, the flows are both written
     // and counted, never neither).

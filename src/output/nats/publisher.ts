@@ -17,7 +17,7 @@ import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream
 import type { FlowRecord } from '../../decode/mod.js';
 import { ByteWriter, formatIp, writeFlowJson, writeFlowMessage, writeFlowMessageDelimited } from '../../encode/mod.js';
 import type { ListenerConfig, NatsConfig, NatsFormat, NatsOutput as NatsOutputConfig } from '../../config/mod.js';
-import { emptyDropped, LATENCY_BUCKETS_S, type DrainResult, type DropPolicy, type FlowOutput, type NatsStats, type OutputStats } from '../output.js';
+import { emptyDropped, waitOrDeadline, LATENCY_BUCKETS_S, type DrainResult, type DropPolicy, type FlowOutput, type NatsStats, type OutputStats } from '../output.js';
 import { backoffMs, connectForever, connectionOptions, type ConnectLoop } from './connect.js';
 import { describeNatsError, ensureStream, NatsPermissionError, type NatsFailure } from './stream.js';
 
@@ -661,18 +661,9 @@ export class NatsPublisher implements FlowOutput {
     this.cutAll(0);
     const before = { delivered: this.delivered, dropped: this.totalDropped() };
     if (this.bufferedFlows > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          this.drainWaiter = undefined;
-          resolve();
-        }, Math.max(0, deadline - Date.now()));
-        this.drainWaiter = () => {
-          clearTimeout(timer);
-          this.drainWaiter = undefined;
-          resolve();
-        };
-        this.pump();
-      });
+      const idle = waitOrDeadline(deadline, (wake) => (this.drainWaiter = wake));
+      this.pump();
+      await idle;
     }
     // Undelivered at the deadline: counted once (a late ack is then ignored).
     const lost = (m: PendingMsg) => {
