@@ -2,7 +2,7 @@
  * Outputs: the sink seam (`FlowOutput`) and the stream outputs (stdout, file) with their
  * bounded queues and drop policies.
  */
-export { DROP_REASONS, emptyDropped, LATENCY_BUCKETS_S } from './output.js';
+export { emptyDropped, LATENCY_BUCKETS_S } from './output.js';
 export type { DrainResult, DropPolicy, DropReason, FlowOutput, NatsStats, OutputStats } from './output.js';
 export { NatsPublisher } from './nats/mod.js';
 export { StreamOutput } from './stream.js';

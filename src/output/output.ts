@@ -15,7 +15,6 @@ export type DropPolicy = 'drop_oldest' | 'drop_newest' | 'block';
  * (NATS: every publish attempt failed), rejected (NATS refused it for good: permissions, size).
  */
 export type DropReason = 'queue_full' | 'write_error' | 'shutdown' | 'retry_exhausted' | 'rejected';
-export const DROP_REASONS: readonly DropReason[] = ['queue_full', 'write_error', 'shutdown', 'retry_exhausted', 'rejected'];
 
 export interface OutputStats {
   /** Flows handed to the output. */

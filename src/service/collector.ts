@@ -12,7 +12,7 @@ import type { Registry } from 'prom-client';
 import type { CollectorConfig } from '../config/mod.js';
 import { StdoutPump } from '../output/mod.js';
 import { choosePath, type PathChoice } from '../ingest/mod.js';
-import { createMetrics } from './metrics.js';
+import { classify, createMetrics } from './metrics.js';
 import { startHttpServer, type HealthReport, type HttpServerHandle } from './http.js';
 import { RateLimitedLog } from './log.js';
 import type { ListenerBound, ToMain, ToWorker, WorkerInit, WorkerSnapshot } from './messages.js';
@@ -115,7 +115,7 @@ export class Collector {
   private summaryTimer: NodeJS.Timeout | undefined;
   private started = false;
   private stopping: Promise<StopReport> | undefined;
-  private lastSummary = { at: Date.now(), datagrams: 0, flows: 0, delivered: 0 };
+  private lastSummary = { at: Date.now(), datagrams: 0, flows: 0 };
   private lastWarn = { kernel: 0, dropped: 0 };
   readonly snapshotMs: number;
   /** Worker threads running (the configured number, or 1 on the dgram path). */
@@ -327,7 +327,7 @@ export class Collector {
         for (const v of Object.values(o.dropped)) dropped += v;
       }
       for (const [r, v] of Object.entries(snap.counters)) {
-        if (r !== 'datagrams' && !r.startsWith('records.') && !r.startsWith('template.') && !r.startsWith('pending.') && !r.startsWith('scope.') && !r.startsWith('options.') && !/padding$|trailing_bytes$|\.list\./.test(r)) decodeErrors += v;
+        if (classify(r)?.metric === 'decode_errors') decodeErrors += v;
       }
     }
     return { datagrams, flows, delivered, dropped, kernelDrops, decodeErrors, queuedBytes };
@@ -366,7 +366,7 @@ export class Collector {
       },
       'summary',
     );
-    this.lastSummary = { at: now, datagrams: t.datagrams, flows: t.flows, delivered: t.delivered };
+    this.lastSummary = { at: now, datagrams: t.datagrams, flows: t.flows };
   }
 
   /** Reopens every worker's output files (SIGHUP, after logrotate moved them). */

@@ -118,7 +118,6 @@ export class Pipeline {
   private readonly outOptions: (() => void)[] = [];
   private readonly outTemplates: (() => void)[] = [];
   private stopped = false;
-  private readonly cfg: CollectorConfig;
   private readonly byName: Map<string, ListenerState>;
 
   constructor(
@@ -126,7 +125,6 @@ export class Pipeline {
     private readonly hooks: PipelineHooks,
   ) {
     const cfg = init.config;
-    this.cfg = cfg;
     for (const [k, o] of cfg.outputs.entries()) {
       if (o.type === 'nats') {
         if (cfg.nats === undefined) throw new Error(`outputs[${k}]: a nats output needs the nats section`);
