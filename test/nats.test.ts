@@ -20,6 +20,7 @@ import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
 import { client, haveNatsServer, readStream, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
+import { v5Message } from './support/export-builder.js';
 
 const skip = haveNatsServer ? false : 'nats-server is not installed';
 const tmp = makeTempDir('fc-nats-');
@@ -53,27 +54,18 @@ async function serve(name: string, lines: string[]): Promise<ServeProcess> {
  * 172.16.<k>.1, ports 1000+k -> 2000+seq%1000, proto 6 or 17, packets k+1, bytes 1000*seq+k.
  */
 function v5(seq: number, n: number): Buffer {
-  const b = Buffer.alloc(24 + 48 * n);
-  b.writeUInt16BE(5, 0);
-  b.writeUInt16BE(n, 2);
-  b.writeUInt32BE(3_600_000, 4);
-  b.writeUInt32BE(1_700_000_000, 8);
-  b.writeUInt32BE(seq * n, 16);
-  for (let k = 0; k < n; k++) {
-    const o = 24 + 48 * k;
-    Buffer.from([10, (seq >> 8) & 255, seq & 255, k]).copy(b, o);
-    Buffer.from([172, 16, k, 1]).copy(b, o + 4);
-    b.writeUInt16BE(3 + k, o + 12); // input
-    b.writeUInt16BE(7, o + 14); // output
-    b.writeUInt32BE(k + 1, o + 16);
-    b.writeUInt32BE(1000 * seq + k, o + 20);
-    b.writeUInt32BE(3_500_000, o + 24);
-    b.writeUInt32BE(3_599_000, o + 28);
-    b.writeUInt16BE(1000 + k, o + 32);
-    b.writeUInt16BE(2000 + (seq % 1000), o + 34);
-    b[o + 38] = k % 2 === 0 ? 6 : 17;
-  }
-  return b;
+  const recs = Array.from({ length: n }, (_, k) => ({
+    src: [10, (seq >> 8) & 255, seq & 255, k],
+    dst: [172, 16, k, 1],
+    input: 3 + k,
+    output: 7,
+    packets: k + 1,
+    bytes: 1000 * seq + k,
+    srcPort: 1000 + k,
+    dstPort: 2000 + (seq % 1000),
+    proto: k % 2 === 0 ? 6 : 17,
+  }));
+  return v5Message(recs, seq * n);
 }
 
 /** The key of a flow sent by v5(): "seq/k". */

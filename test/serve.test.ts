@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { makeTempDir } from './support/tools.js';
 import { httpGet, metric, runCli, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { ip4, ipfixMessage, ipfixTemplateRecord, set, u16, u32, u8, v9Message, v9TemplateRecord } from './support/export-builder.js';
+import { ip4, ipfixMessage, ipfixTemplateRecord, set, u16, u32, u8, v5Message, v9Message, v9TemplateRecord } from './support/export-builder.js';
 import { datagram, flowSample, sampledIPv4 } from './support/sflow-builder.js';
 
 const tmp = makeTempDir('fc-serve-');
@@ -32,25 +32,8 @@ async function serve(args: string[], env: NodeJS.ProcessEnv = {}, opts: Paramete
 
 /** NetFlow v5 with `n` records; record k: 10.5.<seq>.<k> -> 10.6.0.1, bytes 100+k. */
 function v5(n: number, seq = 0): Buffer {
-  const b = Buffer.alloc(24 + 48 * n);
-  b.writeUInt16BE(5, 0);
-  b.writeUInt16BE(n, 2);
-  b.writeUInt32BE(3_600_000, 4);
-  b.writeUInt32BE(1_700_000_000, 8);
-  b.writeUInt32BE(seq * n, 16);
-  for (let k = 0; k < n; k++) {
-    const o = 24 + 48 * k;
-    Buffer.from([10, 5, seq & 255, k]).copy(b, o);
-    Buffer.from([10, 6, 0, 1]).copy(b, o + 4);
-    b.writeUInt32BE(1, o + 16); // packets
-    b.writeUInt32BE(100 + k, o + 20); // bytes
-    b.writeUInt32BE(3_500_000, o + 24);
-    b.writeUInt32BE(3_599_000, o + 28);
-    b.writeUInt16BE(40000 + k, o + 32);
-    b.writeUInt16BE(443, o + 34);
-    b[o + 38] = 6;
-  }
-  return b;
+  const recs = Array.from({ length: n }, (_, k) => ({ src: [10, 5, seq & 255, k], dst: [10, 6, 0, 1], packets: 1, bytes: 100 + k, srcPort: 40000 + k, dstPort: 443, proto: 6 }));
+  return v5Message(recs, seq * n);
 }
 
 const IPFIX_FIELDS = [

@@ -84,3 +84,43 @@ export function str(s: string): number[] {
 export function varlen(b: number[]): number[] {
   return b.length < 255 ? [b.length, ...b] : [255, ...be16(b.length), ...b];
 }
+
+/** One NetFlow v5 record (48 bytes); times are sysUptime milliseconds. */
+export interface V5Record {
+  src: number[];
+  dst: number[];
+  input?: number;
+  output?: number;
+  packets: number;
+  bytes: number;
+  first?: number;
+  last?: number;
+  srcPort: number;
+  dstPort: number;
+  proto: number;
+}
+
+/** A NetFlow v5 datagram: uptime 3,600,000 ms, export time 1,700,000,000, flow sequence `flowSeq`. */
+export function v5Message(records: readonly V5Record[], flowSeq = 0): Buffer {
+  const b = Buffer.alloc(24 + 48 * records.length);
+  b.writeUInt16BE(5, 0);
+  b.writeUInt16BE(records.length, 2);
+  b.writeUInt32BE(3_600_000, 4);
+  b.writeUInt32BE(1_700_000_000, 8);
+  b.writeUInt32BE(flowSeq >>> 0, 16);
+  records.forEach((r, k) => {
+    const o = 24 + 48 * k;
+    Buffer.from(r.src).copy(b, o);
+    Buffer.from(r.dst).copy(b, o + 4);
+    b.writeUInt16BE(r.input ?? 0, o + 12);
+    b.writeUInt16BE(r.output ?? 0, o + 14);
+    b.writeUInt32BE(r.packets, o + 16);
+    b.writeUInt32BE(r.bytes, o + 20);
+    b.writeUInt32BE(r.first ?? 3_500_000, o + 24);
+    b.writeUInt32BE(r.last ?? 3_599_000, o + 28);
+    b.writeUInt16BE(r.srcPort, o + 32);
+    b.writeUInt16BE(r.dstPort, o + 34);
+    b[o + 38] = r.proto;
+  });
+  return b;
+}
