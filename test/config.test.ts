@@ -98,6 +98,7 @@ test('defaults: three auto listeners, stdout JSON, every default filled in', () 
   assert.deepEqual(config.outputs, [{ type: 'stdout', format: 'json' }]);
   assert.deepEqual(config.queue, { max_bytes: 64 * 1024 * 1024, drop_policy: 'drop_newest' });
   assert.deepEqual(config.metrics, { enabled: true, address: '127.0.0.1:9191' });
+  assert.deepEqual(config.health, {});
   assert.deepEqual(config.logging, { level: 'info', summary_interval_s: 60, warn_interval_s: 60 });
   assert.deepEqual(config.shutdown, { drain_timeout_ms: 5000 });
   assert.equal(config.nats, undefined);
@@ -491,6 +492,8 @@ test('semantic checks between settings', () => {
         '  - { type: nats, subject: "flows.>" }',
         'metrics:',
         '  address: localhost:9191',
+        'health:',
+        '  address: "9191"',
         'template_store:',
         '  backend: nats_kv',
         '  kv_bucket: "flow.templates"',
@@ -507,6 +510,14 @@ test('semantic checks between settings', () => {
   has(p, 'outputs[4]: a nats output needs the nats section');
   has(p, 'outputs[4].subject: "flows.>" contains the wildcard ">"');
   has(p, 'metrics.address: "localhost" in "localhost:9191" is not an IP address');
+  has(p, 'health.address: ');
+  // health.address on the metrics port at another overlapping address: two servers cannot share it.
+  const h = problems({ file: file('health.yaml', 'metrics: { address: "0.0.0.0:9191" }\nhealth: { address: "127.0.0.1:9191" }\n') });
+  assert.equal(h.length, 1, h.join('\n'));
+  assert.match(h[0]!, /^health\.address: 127\.0\.0\.1:9191 overlaps metrics\.address 0\.0\.0\.0:9191/);
+  // The same address is one server for both; with metrics off, health.address alone is fine.
+  assert.deepEqual(load({ file: file('health-same.yaml', 'metrics: { address: "0.0.0.0:9191" }\nhealth: { address: "0.0.0.0:9191" }\n') }).config.health, { address: '0.0.0.0:9191' });
+  assert.deepEqual(load({ file: file('health-alone.yaml', 'metrics: { enabled: false, address: "0.0.0.0:9191" }\nhealth: { address: "127.0.0.1:9191" }\n') }).config.health, { address: '127.0.0.1:9191' });
   has(p, 'template_store.backend: "nats_kv" needs NATS servers: set template_store.servers or the nats section');
   has(p, 'template_store.kv_bucket: "flow.templates" is not a bucket name');
   // The listener override is checked against the global total only when the global one is sound.
@@ -934,7 +945,7 @@ test('a native file with ServiceRadar-looking listener keys is not mistaken for 
   has(p, 'listeners[0].listen_addr: unknown setting');
   has(p, 'listeners[0].port: missing');
   const q = problems({ file: file('stray.yaml', 'workers: 2\nnats_url: nats://x:4222\n') });
-  assert.deepEqual(q, ['nats_url: unknown setting; valid settings here are listeners, workers, templates, sampling, outputs, queue, metrics, logging, shutdown, nats, template_store (line 2)']);
+  assert.deepEqual(q, ['nats_url: unknown setting; valid settings here are listeners, workers, templates, sampling, outputs, queue, metrics, health, logging, shutdown, nats, template_store (line 2)']);
   // A byte order mark in front of JSON is fine.
   assert.equal(load({ file: file('bom.json', '\uFEFF{"workers": 3}') }).config.workers, 3);
 });

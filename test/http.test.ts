@@ -138,6 +138,20 @@ test('routes: /metrics, /healthz, /readyz answer 200 with no-store; HEAD has hea
   });
 });
 
+test('a health-only server (no metrics callback) answers /healthz and /readyz, and 404 on /metrics', LIMIT, async () => {
+  const { metrics: _unused, ...noMetrics } = baseOptions();
+  await withServer(noMetrics, async (h) => {
+    for (const path of ['/healthz', '/readyz']) {
+      const r = await request(h.port, path);
+      assert.equal(r.status, 200, path);
+      assert.deepEqual(JSON.parse(r.body), { status: 'ok', checks: { decoder: { ok: true } } });
+    }
+    const m = await request(h.port, '/metrics');
+    assert.equal(m.status, 404);
+    assert.equal(m.body, 'not found\n');
+  });
+});
+
 test('a failing readiness or liveness report answers 503 with status "fail" and the checks', LIMIT, async () => {
   let ready: HealthReport = { ok: false, checks: { kafka: { ok: false, detail: 'broker unreachable' }, decoder: { ok: true } } };
   const live: HealthReport = { ok: false, checks: { loop: { ok: false, detail: 'stalled' } } };

@@ -210,6 +210,37 @@ test('the dgram path (no addon) runs one worker, says why, and decodes', async (
   assert.equal(lines(s.stdout()).length, 2);
 });
 
+test('health.address: probes answer with metrics off (no /metrics there), and share the metrics server when it is the same address', async () => {
+  const cfg = join(tmp.dir, 'health.yaml');
+  writeFileSync(cfg, ['listeners: [{ address: 127.0.0.1, port: 0 }]', 'workers: 1', 'metrics: { enabled: false }', 'health: { address: "127.0.0.1:0" }', ''].join('\n'));
+  const s = await serve(['--config', cfg]);
+  assert.equal(s.metricsUrl, 'off');
+  const health = s.started['health'] as string;
+  assert.match(health, /^http:\/\/127\.0\.0\.1:\d+$/);
+  assert.equal((await httpGet(`${health}/healthz`)).status, 200);
+  await until(async () => (await httpGet(`${health}/readyz`)).status === 200, 'ready');
+  assert.equal((await httpGet(`${health}/metrics`)).status, 404);
+  await sendUdp(s.listeners[0]!.port, [v5(3)]);
+  await until(async () => lines(s.stdout()).length === 3, '3 flows');
+  assert.equal(await s.stop(), 0);
+
+  // One address for both: one server answers metrics and health.
+  const port = await new Promise<number>((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const both = join(tmp.dir, 'health-both.yaml');
+  writeFileSync(both, ['listeners: [{ address: 127.0.0.1, port: 0 }]', 'workers: 1', `metrics: { address: "127.0.0.1:${port}" }`, `health: { address: "127.0.0.1:${port}" }`, ''].join('\n'));
+  const b = await serve(['--config', both]);
+  assert.equal(b.metricsUrl, `http://127.0.0.1:${port}`);
+  assert.equal(b.started['health'], b.metricsUrl);
+  assert.equal((await httpGet(`${b.metricsUrl}/healthz`)).status, 200);
+  assert.equal((await httpGet(`${b.metricsUrl}/metrics`)).status, 200);
+  assert.equal(await b.stop(), 0);
+});
+
 test('a listener fixed to sflow counts and skips other protocols', async () => {
   const cfg = join(tmp.dir, 'proto.yaml');
   writeFileSync(cfg, ['listeners:', '  - { address: 127.0.0.1, port: 0, protocol: sflow }', 'workers: 1', 'metrics: { address: "127.0.0.1:0" }', ''].join('\n'));

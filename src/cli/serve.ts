@@ -96,7 +96,8 @@ export async function runServe(argv: string[]): Promise<number> {
       ingest_reason: collector.listeners[0]?.reason,
       workers: collector.workers,
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),
-      metrics: collector.metricsAddress !== null ? `http://${collector.metricsAddress.address.includes(':') ? `[${collector.metricsAddress.address}]` : collector.metricsAddress.address}:${collector.metricsAddress.port}` : 'off',
+      metrics: httpUrl(collector.metricsAddress),
+      health: httpUrl(collector.healthAddress),
       queue: config.queue,
       config_source: loaded.source,
     },
@@ -141,4 +142,9 @@ export async function runServe(argv: string[]): Promise<number> {
   // Exit now: a write to a consumer that stopped reading stdout could otherwise keep the
   // process alive after the drain deadline (everything undelivered is counted above).
   process.exit(why.error !== undefined || report.terminated > 0 ? 1 : 0);
+}
+
+function httpUrl(a: { address: string; port: number } | null): string {
+  if (a === null) return 'off';
+  return `http://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
 }

@@ -783,6 +783,19 @@ function resolveConfig(raw: Obj, problems: Problems, warnings: string[]): Collec
     }
   }
 
+  // health
+  if (clean('health.address') && isPlainObject(v['health']) && v['health']['address'] !== undefined) {
+    const h = v['health'] as Obj;
+    const hp = parseHostPort(h['address'] as string);
+    if (typeof hp === 'string') problems.add('health.address', hp);
+    else if (isPlainObject(v['metrics']) && v['metrics']['enabled'] === true && typeof v['metrics']['address'] === 'string') {
+      const mp = parseHostPort(v['metrics']['address']);
+      if (typeof mp !== 'string' && mp.port === hp.port && mp.port !== 0 && v['metrics']['address'] !== h['address'] && addressesOverlap(mp.address, hp.address)) {
+        problems.add('health.address', `${String(h['address'])} overlaps metrics.address ${String(v['metrics']['address'])} (the same port); give the same ADDRESS:PORT to serve both on one server, or another port`);
+      }
+    }
+  }
+
   // nats
   const nats = v['nats'] as Obj | undefined;
   if (nats !== undefined && clean('nats')) {

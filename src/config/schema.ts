@@ -126,6 +126,14 @@ const MetricsSchema = Type.Object(
   },
   { additionalProperties: false, default: {}, description: 'Prometheus metrics (/metrics)' },
 );
+const HealthSchema = Type.Object(
+  {
+    address: Type.Optional(
+      Str('ADDRESS:PORT where /healthz and /readyz are served whether or not metrics are enabled (the same address as metrics.address: one server for both); unset: health is served only with the metrics, on metrics.address'),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'liveness and readiness endpoints (/healthz, /readyz) for probes' },
+);
 const LoggingSchema = Type.Object(
   {
     level: LogLevelSchema,
@@ -246,6 +254,7 @@ export const FileConfigSchema = fileObject(
     outputs: Type.Array(OutputFileSchema, { minItems: 1, default: [{ type: 'stdout', format: 'json' }], description: 'where flows go; every flow goes to every output' }),
     queue: filePartial(QueueSchema),
     metrics: filePartial(MetricsSchema),
+    health: filePartial(HealthSchema),
     logging: filePartial(LoggingSchema),
     shutdown: filePartial(ShutdownSchema),
     nats: fileObject(natsProps, ['servers'], { description: 'NATS connection and JetStream stream (needed by nats outputs and the nats_kv template store)' }),
@@ -294,6 +303,7 @@ export const CollectorConfigSchema = R({
   ),
   queue: QueueSchema,
   metrics: MetricsSchema,
+  health: HealthSchema,
   logging: LoggingSchema,
   shutdown: ShutdownSchema,
   nats: Type.Optional(
@@ -438,6 +448,8 @@ export interface CollectorConfig {
   outputs: OutputConfig[];
   queue: { max_bytes: number; drop_policy: DropPolicy };
   metrics: { enabled: boolean; address: string };
+  /** Where /healthz and /readyz are served besides the metrics server (also when metrics are off). */
+  health: { address?: string };
   logging: { level: LogLevel; summary_interval_s: number; warn_interval_s: number };
   shutdown: { drain_timeout_ms: number };
   nats?: NatsConfig;

@@ -110,6 +110,8 @@ export class Collector {
   private readonly rl: RateLimitedLog;
   private readonly log: Logger;
   private http: HttpServerHandle | undefined;
+  /** The health-only server (health.address apart from the metrics server). */
+  private healthHttp: HttpServerHandle | undefined;
   private pump: StdoutPump | undefined;
   private registry: Registry | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
@@ -123,6 +125,8 @@ export class Collector {
   /** Listeners as bound (address, concrete port, path). */
   listeners: ListenerBound[] = [];
   metricsAddress: { address: string; port: number } | null = null;
+  /** Where /healthz and /readyz are served (the metrics server's address when they share it); null: nowhere. */
+  healthAddress: { address: string; port: number } | null = null;
 
   private constructor(private readonly opts: CollectorOptions) {
     this.log = opts.logger;
@@ -182,6 +186,26 @@ export class Collector {
         throw new StartupError(`metrics.address ${cfg.metrics.address}: cannot listen: ${describeBindError(e.code)} (${e.code ?? e.message})`, e.code ?? null);
       }
       this.metricsAddress = { address: this.http.address, port: this.http.port };
+      this.healthAddress = this.metricsAddress;
+    }
+    // Probes must work whether or not metrics are on: health.address gets its own server unless
+    // the metrics server already listens there.
+    const healthAddr = cfg.health.address;
+    if (healthAddr !== undefined && !(cfg.metrics.enabled && healthAddr === cfg.metrics.address)) {
+      const { host, port } = splitHostPort(healthAddr);
+      try {
+        this.healthHttp = await startHttpServer({
+          host,
+          port,
+          healthz: () => this.healthz(),
+          readyz: () => this.readyz(),
+          onError: (err) => this.rl.emit('warn', 'http', 'health server error', { error: err.message }),
+        });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new StartupError(`health.address ${healthAddr}: cannot listen: ${describeBindError(e.code)} (${e.code ?? e.message})`, e.code ?? null);
+      }
+      this.healthAddress = { address: this.healthHttp.address, port: this.healthHttp.port };
     }
 
     const needsStdout = cfg.outputs.some((o) => o.type === 'stdout');
@@ -418,5 +442,6 @@ export class Collector {
     if (this.summaryTimer !== undefined) clearInterval(this.summaryTimer);
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
     await this.http?.close();
+    await this.healthHttp?.close();
   }
 }

@@ -1,4 +1,5 @@
-// The metrics and health HTTP server of the `serve` service: GET/HEAD /metrics, /healthz, /readyz.
+// The metrics and health HTTP server of the `serve` service: GET/HEAD /metrics, /healthz, /readyz
+// (or /healthz and /readyz only, for a health server while metrics are off).
 //
 // It must keep answering Prometheus scrapes and kubelet probes while something else misbehaves on the
 // port (a scanner, a connection flood, a slowloris client), so it bounds everything a client can hold:
@@ -15,8 +16,8 @@ export interface HttpServerOptions {
   host: string;
   /** TCP port; 0 lets the system pick one (read it back from the handle). */
   port: number;
-  /** The exposition, e.g. `{ contentType: registry.contentType, body: await registry.metrics() }`. */
-  metrics: () => Promise<{ contentType: string; body: string }>;
+  /** The exposition, e.g. `{ contentType: registry.contentType, body: await registry.metrics() }`. Absent: a health-only server, /metrics is 404. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
   /** Liveness. */
   healthz: () => HealthReport;
   /** Readiness. */
@@ -102,9 +103,10 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
   try {
     if (typeof opts.host !== 'string' || opts.host === '') throw new TypeError('host must be a literal address such as 127.0.0.1 or ::');
     if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) throw new RangeError(`port must be an integer from 0 to 65535, got ${String(opts.port)}`);
-    for (const name of ['metrics', 'healthz', 'readyz'] as const) {
+    for (const name of ['healthz', 'readyz'] as const) {
       if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
     }
+    if (opts.metrics !== undefined && typeof opts.metrics !== 'function') throw new TypeError('metrics must be a function when given');
     maxConnections = positiveInt('maxConnections', opts.maxConnections, DEFAULTS.maxConnections);
     headersTimeoutMs = positiveInt('headersTimeoutMs', opts.headersTimeoutMs, DEFAULTS.headersTimeoutMs);
     requestTimeoutMs = positiveInt('requestTimeoutMs', opts.requestTimeoutMs, DEFAULTS.requestTimeoutMs);
@@ -257,7 +259,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
     send(req, res, ok ? 200 : 503, JSON_TYPE, body);
   };
 
-  const metrics = (req: IncomingMessage, res: ServerResponse): void => {
+  const metrics = (req: IncomingMessage, res: ServerResponse, collect: NonNullable<HttpServerOptions['metrics']>): void => {
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
@@ -269,7 +271,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
     res.once('close', () => { settled = true; clearTimeout(timer); });
     let pending: Promise<{ contentType: string; body: string }>;
     try {
-      pending = Promise.resolve(opts.metrics());
+      pending = Promise.resolve(collect());
     } catch (e) {
       pending = Promise.reject(e);
     }
@@ -307,14 +309,14 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const route: Route | undefined =
-      path === '/metrics' ? 'metrics' : path === '/healthz' ? 'healthz' : path === '/readyz' ? 'readyz' : undefined;
+      path === '/metrics' && opts.metrics !== undefined ? 'metrics' : path === '/healthz' ? 'healthz' : path === '/readyz' ? 'readyz' : undefined;
     if (route === undefined) { send(req, res, 404, TEXT, 'not found\n'); return; }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', ALLOW);
       send(req, res, 405, TEXT, 'method not allowed\n');
       return;
     }
-    if (route === 'metrics') metrics(req, res);
+    if (route === 'metrics') metrics(req, res, opts.metrics!);
     else health(req, res, route);
   };
   server.on('request', onRequest);
