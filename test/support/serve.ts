@@ -42,6 +42,8 @@ export interface StartOptions {
   holdStdout?: boolean;
   /** Extra node options before the script (benchmarks: --cpu-prof). */
   nodeArgs?: string[];
+  /** Run this executable (e.g. an installed `flow-collector` bin) instead of `node CLI`; `serve` and the args follow. */
+  command?: string;
 }
 
 export interface RunResult {
@@ -72,7 +74,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 /** Starts serve; resolves once it logged "flow-collector started" (rejects if it exits first). */
 export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<ServeProcess> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, pre] = opts.command !== undefined ? [opts.command, []] : [process.execPath, [...(opts.nodeArgs ?? []), CLI]];
+  const proc = spawn(cmd, [...pre, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, any>[] = [];
   const out: Buffer[] = [];
   let errText = '';
