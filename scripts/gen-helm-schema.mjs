@@ -179,6 +179,11 @@ const schema = {
       if: { properties: { monitoring: { properties: { serviceMonitor: { properties: { enabled: { const: true } } } } } } },
       then: { properties: { config: { not: metricsOff }, metricsService: { properties: { enabled: { const: true } } } } },
     },
+    // hostNetwork pods bind the node's ports: a surge pod could not start beside the old one.
+    {
+      if: { properties: { hostNetwork: { const: true } }, required: ['hostNetwork'] },
+      then: { properties: { updateStrategy: { properties: { rollingUpdate: { properties: { maxSurge: { enum: [0, '0%'] } } } } } } },
+    },
     {
       if: { properties: { monitoring: { properties: { podMonitor: { properties: { enabled: { const: true } } } } } } },
       then: { properties: { config: { not: metricsOff } } },

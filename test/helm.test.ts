@@ -336,6 +336,7 @@ describe('helm chart', { skip }, () => {
         /config\.health\.address is needed for the liveness and readiness probes/],
       ['creds Secret plus a password', { nats: { credsSecret: { name: 's' } }, config: { nats: { user: 'u', password: 'p' } } }, /config\/nats\/user': false schema/,
         /config\.nats\.user and nats\.credsSecret both authenticate/],
+      ['a surge pod with hostNetwork', { hostNetwork: true, updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } }, /updateStrategy\/rollingUpdate\/maxSurge': value must be one of 0, '0%'/],
       ['a ServiceMonitor with metrics off', { monitoring: { serviceMonitor: { enabled: true } }, config: { metrics: { enabled: false }, health: { address: '0.0.0.0:8080' } } }, /at '\/config': 'not' failed/,
         /serviceMonitor\.enabled needs config\.metrics\.enabled/],
     ];

@@ -50,7 +50,10 @@ describe('container image install path (npm pack, install --omit=dev without a c
       const p = run(process.execPath, [join(root, 'scripts', 'prebuild.mjs'), '--arch', 'x64']);
       assert.equal(p.status, 0, p.stderr);
     }
-    const pack = run('npm', ['pack', '--pack-destination', work]);
+    // --ignore-scripts: dist/ is already built (npm test builds first); running "prepare" again would
+    // rewrite dist/ under the other test files running at the same time. The Dockerfile's pack runs it.
+    assert.ok(existsSync(join(root, 'dist', 'src', 'cli', 'main.js')), 'build first: npm run build');
+    const pack = run('npm', ['pack', '--ignore-scripts', '--pack-destination', work]);
     assert.equal(pack.status, 0, pack.stderr);
     const tgz = readdirSync(work).find((f) => f.endsWith('.tgz'));
     assert.ok(tgz, 'npm pack made no tarball');
