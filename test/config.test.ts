@@ -101,7 +101,7 @@ test('defaults: three auto listeners, stdout JSON, every default filled in', () 
   assert.deepEqual(config.logging, { level: 'info', summary_interval_s: 60, warn_interval_s: 60 });
   assert.deepEqual(config.shutdown, { drain_timeout_ms: 5000 });
   assert.equal(config.nats, undefined);
-  assert.deepEqual(config.template_store, { backend: 'local', kv_bucket: 'flow_templates', kv_history: 1, kv_ttl_s: 0, kv_replicas: 1 });
+  assert.deepEqual(config.template_store, { backend: 'local', kv_bucket: 'flow_templates', kv_history: 1, kv_ttl_s: 0, kv_replicas: 1, kv_refresh_s: 0 });
   assert.ok(Value.Check(CollectorConfigSchema, config));
   assert.deepEqual(listenerLimits(config, config.listeners[0]!), { ...DEFAULT_LIMITS });
 });
@@ -762,6 +762,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     receive_buffer_bytes: 8 * 1024 * 1024,
     batch_size: 64,
     spread: 'none',
+    shared: false,
     subject: 'flows.raw.netflow',
     templates: {
       max_templates: 2000,
@@ -797,7 +798,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     max_retries: 10,
     partition: 'edge-east',
   });
-  assert.deepEqual(config.template_store, { backend: 'nats_kv', kv_bucket: 'flow_templates', kv_history: 5, kv_ttl_s: 86400, kv_replicas: 1, servers: ['nats://kv-nats:4222'] });
+  assert.deepEqual(config.template_store, { backend: 'nats_kv', kv_bucket: 'flow_templates', kv_history: 5, kv_ttl_s: 86400, kv_replicas: 1, kv_refresh_s: 0, servers: ['nats://kv-nats:4222'] });
 
   // Everything else is ours by default.
   const defaults = load().config;
