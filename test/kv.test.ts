@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
-import { writePcap } from '../src/capture/mod.js';
+import { udpFrame, writePcap } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { JsonEncoder } from '../src/encode/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
@@ -181,4 +181,120 @@ test('template and sampler table to A only, data to B only: B decodes every reco
   await nc2.close();
   assert.ok(e === null || e.operation !== 'PUT', 'the key is deleted');
   await c.stop();
+});
+
+test('NATS stopped: both keep decoding what they know; a template learned meanwhile reaches the other when NATS is back', { skip }, async () => {
+  const n = await startNatsServer(join(tmp.dir, 'n2'));
+  servers.push(n);
+  const a = await collector('a2', [n.url], 'kv2');
+  const b = await collector('b2', [n.url], 'kv2');
+  await until(async () => (await m(b, 'flow_collector_template_kv_connected')) === 1 && (await m(a, 'flow_collector_template_kv_connected')) === 1, 'both connected');
+  const host = '127.0.0.4';
+  await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
+  await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B has the templates and the sampler table');
+
+  await n.kill();
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 0 && (await m(b, 'flow_collector_template_kv_connected')) === 0, 'both see NATS gone');
+  // What they know keeps decoding; readiness does not depend on the store.
+  await sendUdp(port(b), [data256(1, 4)], { host });
+  await until(() => flows(b).length === 4, 'B decodes with what it knows');
+  for (const s of [a, b]) {
+    const r = await fetch(`${s.metricsUrl}/readyz`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
+    assert.equal(body.checks['template_store']!.ok, false);
+    assert.match(body.checks['template_store']!.detail, /not required for readiness/);
+  }
+  // A learns template 257 while NATS is down; B gets its data first (pending).
+  const TPL257 = set(0, v9TemplateRecord(257, [{ id: 8, len: 4 }, { id: 1, len: 4 }]));
+  await sendUdp(port(a), [v9Message([TPL257], { seq: 2 })], { host });
+  await sendUdp(port(b), [v9Message([set(257, [...ip4('10.57.0.1'), ...u32(5700)], true)], { seq: 3 })], { host });
+  await until(async () => (await m(a, 'flow_collector_template_kv_outbox')) >= 1, 'A holds the write');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(flows(b).length, 4, 'not decodable yet');
+
+  await n.restart();
+  await until(() => flows(b).length === 5, 'B decodes the waiting data once NATS is back', 30_000);
+  const f = flows(b).at(-1)!;
+  assert.equal(f.src_addr, '10.57.0.1');
+  assert.equal(f.bytes, 5700);
+  assert.ok((await m(a, 'flow_collector_template_kv_reconnects_total')) >= 1);
+  assert.ok((await m(a, 'flow_collector_template_kv_backend_errors_total')) + (await m(a, 'flow_collector_template_kv_writes_total', 'op="put"')) >= 4);
+  await Promise.all([a.stop(), b.stop()]);
+});
+
+test('3-node cluster, R3 bucket, one node killed: sharing carries on', { skip }, async () => {
+  const cluster = await startNatsCluster(join(tmp.dir, 'cluster'), 3);
+  servers.push(...cluster);
+  const urls = cluster.map((c) => c.url);
+  const a = await collector('a3', urls, 'kv3', { replicas: 3 });
+  const b = await collector('b3', urls, 'kv3', { replicas: 3 });
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected', 30_000);
+  const nc = await client(cluster[1]!.url);
+  const st = await (await new Kvm(nc).open('kv3')).status();
+  await nc.close();
+  assert.equal(st.replicas, 3);
+  const host = '127.0.0.5';
+  await sendUdp(port(a), [v9Message([TPL], { seq: 0 })], { host });
+  await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 1, 'B has template 256', 20_000);
+
+  await cluster[0]!.kill();
+  const TPL258 = set(0, v9TemplateRecord(258, [{ id: 8, len: 4 }, { id: 1, len: 4 }]));
+  await sendUdp(port(a), [v9Message([TPL258], { seq: 1 })], { host });
+  await sendUdp(port(b), [v9Message([set(258, [...ip4('10.58.0.1'), ...u32(5800)], true)], { seq: 2 })], { host });
+  await until(() => flows(b).some((f) => f.src_addr === '10.58.0.1' && f.bytes === 5800), 'B decodes data of the template A learned after the kill', 45_000);
+  await sendUdp(port(b), [data256(3, 2)], { host });
+  await until(() => flows(b).length === 3, 'and what it knew before');
+  await Promise.all([a.stop(), b.stop()]);
+});
+
+test('scale-out: three collectors on one shared port spread at random, softflowd v9 and pmacctd IPFIX: every flow once', { skip: skip || skipUnlessCommands('softflowd') || pm.skipPmacct }, async () => {
+  const n = await startNatsServer(join(tmp.dir, 'n4'));
+  servers.push(n);
+  const a = await collector('s1', [n.url], 'kv4', { shared: true, spread: 'random', workers: 1 });
+  const p = port(a);
+  const b = await collector('s2', [n.url], 'kv4', { port: p, shared: true, spread: 'random', workers: 1 });
+  const c = await collector('s3', [n.url], 'kv4', { port: p, shared: true, spread: 'random', workers: 1 });
+  const all = [a, b, c];
+  for (const s of all) await until(async () => (await m(s, 'flow_collector_template_kv_connected')) === 1, 'connected');
+  // Each process re-attaches the spread program for the whole group within 2 s of it changing.
+  await new Promise((r) => setTimeout(r, 2500));
+
+  // 1000 UDP flows of one packet each: enough flows for tens of export datagrams per exporter.
+  const frames = Array.from({ length: 1000 }, (_, i) => ({
+    data: udpFrame({ srcAddr: `10.9.${i >> 8}.${i & 255}`, dstAddr: '192.0.2.9', srcPort: 10_000 + i, dstPort: 53, payload: new Uint8Array(20 + (i % 50)) }),
+    tsSec: sf.T0 + Math.floor(i / 500),
+    tsFrac: (i % 500) * 2000,
+  }));
+  const pcap = join(tmp.dir, 'flows.pcap');
+  writeFileSync(pcap, writePcap(frames));
+  const [sfRun, pmRun] = await Promise.all([
+    sf.exportWithSoftflowd(tmp.dir, pcap, ['-v', '9', '-A', 'milli'], p),
+    pm.runPmacctd(tmp.dir, pm.nfprobeConf(pcap, 10, 1), { plugin: 'nfprobe', forwardTo: p }),
+  ]);
+  // The reference: the library decoder over every datagram the two exporters sent.
+  const ref = new Map<string, number>();
+  const json = new JsonEncoder();
+  let total = 0;
+  const keyOf = (f: Record<string, any>) => `${f.type} ${f.src_addr}:${f.src_port} > ${f.dst_addr}:${f.dst_port} ${f.proto} ${f.packets} ${f.bytes}`;
+  const dec = new FlowDecoder({ sink: { onFlow: (r: FlowRecord) => {
+    const k = keyOf(JSON.parse(json.encodeToString(r)));
+    ref.set(k, (ref.get(k) ?? 0) + 1);
+    total++;
+  } } });
+  const ex = new ExporterTable();
+  for (const d of [...sfRun.datagrams, ...pmRun.datagrams]) dec.decode(d.data, 0, d.data.length, ex.get(d.address, d.port), 0, 0);
+  assert.ok(total >= 1000 && sfRun.datagrams.length >= 10 && pmRun.datagrams.length >= 10, `reference: ${total} flows in ${sfRun.datagrams.length} + ${pmRun.datagrams.length} datagrams`);
+  await until(() => all.reduce((s, x) => s + flows(x).length, 0) >= total, `the three collectors decode ${total} flows`, 60_000);
+  await new Promise((r) => setTimeout(r, 500));
+  const got = new Map<string, number>();
+  for (const s of all) for (const f of flows(s)) got.set(keyOf(f), (got.get(keyOf(f)) ?? 0) + 1);
+  assert.deepEqual(got, ref, 'every flow once');
+  const received = await Promise.all(all.map((s) => m(s, 'flow_collector_datagrams_received_total')));
+  const datagrams = sfRun.datagrams.length + pmRun.datagrams.length;
+  assert.equal(received.reduce((x, y) => x + y, 0), datagrams, 'each datagram received once');
+  assert.ok(received.filter((x) => x > 0).length >= 2, `spread over the processes: ${received.join(', ')} datagrams`);
+  const restored = await Promise.all(all.map((s) => m(s, 'flow_collector_template_store_restored_flows_total')));
+  console.log(`# scale-out: ${datagrams} datagrams, ${total} flows; datagrams per collector ${received.join('/')}; flows per collector ${all.map((s) => flows(s).length).join('/')}; restored through the store ${restored.join('/')}`);
+  await Promise.all(all.map((s) => s.stop()));
 });
