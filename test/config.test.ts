@@ -11,6 +11,7 @@ import {
   formatConfig,
   listenerLimits,
   envVariables,
+  kvRefreshMs,
   ConfigError,
   FileConfigSchema,
   CollectorConfigSchema,
@@ -938,4 +939,30 @@ test('a native file with ServiceRadar-looking listener keys is not mistaken for 
   assert.deepEqual(q, ['nats_url: unknown setting; valid settings here are listeners, workers, templates, sampling, outputs, queue, metrics, logging, shutdown, nats, template_store (line 2)']);
   // A byte order mark in front of JSON is fine.
   assert.equal(load({ file: file('bom.json', '\uFEFF{"workers": 3}') }).config.workers, 3);
+});
+
+test('template_store: kv_refresh_s under kv_ttl_s; listener names as key tokens; shared listeners', () => {
+  const p = problems({
+    file: file(
+      'kv-bad.yaml',
+      [
+        'listeners:',
+        '  - { name: "edge.a", port: 2055 }',
+        '  - { name: "edge:a", port: 2056 }',
+        'template_store: { backend: nats_kv, servers: ["nats://x:4222"], kv_ttl_s: 60, kv_refresh_s: 60 }',
+      ].join('\n'),
+    ),
+  });
+  has(p, 'template_store.kv_refresh_s: 60 is not under kv_ttl_s (60)');
+  has(p, 'listeners[1].name: "edge:a" and listeners[0].name both become "edge_a" in template store keys');
+  const r = load({
+    file: file('kv-ok.yaml', 'listeners:\n  - { port: 2055, shared: true, spread: random }\nworkers: 1\ntemplate_store: { backend: nats_kv, servers: ["nats://x:4222"], kv_ttl_s: 90, kv_refresh_s: 50 }\n'),
+  });
+  assert.equal(r.config.listeners[0]!.shared, true);
+  assert.equal(r.config.template_store.kv_refresh_s, 50);
+  assert.ok(r.warnings.some((w) => w.includes('kv_refresh_s (50) is more than half of kv_ttl_s (90)')), r.warnings.join('\n'));
+  assert.ok(!r.warnings.some((w) => w.includes('nothing to spread over')), 'a shared port spreads over other processes');
+  assert.equal(kvRefreshMs({ kv_refresh_s: 0, kv_ttl_s: 90 }), 30_000);
+  assert.equal(kvRefreshMs({ kv_refresh_s: 0, kv_ttl_s: 0 }), 0);
+  assert.equal(kvRefreshMs({ kv_refresh_s: 7, kv_ttl_s: 0 }), 7000);
 });
