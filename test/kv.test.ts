@@ -242,7 +242,12 @@ test('3-node cluster, R3 bucket, one node killed: sharing carries on', { skip },
   const TPL258 = set(0, v9TemplateRecord(258, [{ id: 8, len: 4 }, { id: 1, len: 4 }]));
   await sendUdp(port(a), [v9Message([TPL258], { seq: 1 })], { host });
   await sendUdp(port(b), [v9Message([set(258, [...ip4('10.58.0.1'), ...u32(5800)], true)], { seq: 2 })], { host });
-  await until(() => flows(b).some((f) => f.src_addr === '10.58.0.1' && f.bytes === 5800), 'B decodes data of the template A learned after the kill', 45_000);
+  try {
+    await until(() => flows(b).some((f) => f.src_addr === '10.58.0.1' && f.bytes === 5800), 'B decodes data of the template A learned after the kill', 45_000);
+  } catch (err) {
+    const logs = (s: ServeProcess) => s.logs.filter((l) => String(l['msg']).startsWith('template store')).map((l) => JSON.stringify(l)).join('\n');
+    throw new Error(`${(err as Error).message}\nA:\n${logs(a)}\nB:\n${logs(b)}\nA metrics: puts ${await m(a, 'flow_collector_template_kv_writes_total')} errors ${await m(a, 'flow_collector_template_kv_backend_errors_total')}; B applied ${await m(b, 'flow_collector_template_kv_applied_total')} gets ${await m(b, 'flow_collector_template_kv_gets_total')}`);
+  }
   await sendUdp(port(b), [data256(3, 2)], { host });
   await until(() => flows(b).length === 3, 'and what it knew before');
   await Promise.all([a.stop(), b.stop()]);
@@ -290,8 +295,13 @@ test('scale-out: three collectors on one shared port spread at random, softflowd
   const got = new Map<string, number>();
   for (const s of all) for (const f of flows(s)) got.set(keyOf(f), (got.get(keyOf(f)) ?? 0) + 1);
   assert.deepEqual(got, ref, 'every flow once');
-  const received = await Promise.all(all.map((s) => m(s, 'flow_collector_datagrams_received_total')));
   const datagrams = sfRun.datagrams.length + pmRun.datagrams.length;
+  let received: number[] = [];
+  // Counters come in the workers' once-a-second snapshots.
+  await until(async () => {
+    received = await Promise.all(all.map((s) => m(s, 'flow_collector_datagrams_received_total')));
+    return received.reduce((x, y) => x + y, 0) >= datagrams;
+  }, 'the datagram counters');
   assert.equal(received.reduce((x, y) => x + y, 0), datagrams, 'each datagram received once');
   assert.ok(received.filter((x) => x > 0).length >= 2, `spread over the processes: ${received.join(', ')} datagrams`);
   const restored = await Promise.all(all.map((s) => m(s, 'flow_collector_template_store_restored_flows_total')));

@@ -174,6 +174,7 @@ export class NatsKvTemplateStore implements TemplateStore {
   private pumpTimer: NodeJS.Timeout | undefined;
   private getTimer: NodeJS.Timeout | undefined;
   private putFailures = 0;
+  private rewatch = false;
   private closed = false;
   private started: Promise<void> | undefined;
 
@@ -592,7 +593,19 @@ export class NatsKvTemplateStore implements TemplateStore {
 
   // ---- connection, bucket, watch, writes, gets ----
 
+  /** Sessions one after the other: a connection the client gives up on is replaced (forever). */
   private async run(): Promise<void> {
+    for (let round = 0; !this.closed; round++) {
+      await this.session();
+      if (this.closed) return;
+      this.kv = undefined;
+      this.state = 'connecting';
+      this.o.log('warn', 'kv.closed', 'template store: the NATS connection closed; connecting again', {});
+      await this.sleep(backoffMs(round));
+    }
+  }
+
+  private async session(): Promise<void> {
     this.loop = connectForever(this.o.connection, (err, n) => {
       if (n === 0 || n % 10 === 0) this.o.log('warn', 'kv.connect', 'template store: cannot connect to NATS; retrying (decoding goes on with local templates)', { error: err.message, attempt: n + 1 });
     });
@@ -600,7 +613,7 @@ export class NatsKvTemplateStore implements TemplateStore {
     if (nc === undefined || this.closed) return;
     this.nc = nc;
     void this.watchStatus(nc);
-    for (let n = 0; !this.closed; n++) {
+    for (let n = 0; !this.closed && !nc.isClosed(); n++) {
       this.state = 'opening';
       try {
         await this.openBucket(nc);
@@ -611,16 +624,20 @@ export class NatsKvTemplateStore implements TemplateStore {
         await this.sleep(backoffMs(n));
       }
     }
-    if (this.closed) return;
-    this.state = nc.isClosed() ? 'disconnected' : 'ready';
+    if (this.closed || nc.isClosed()) return;
+    this.state = 'ready';
     this.pump();
     this.pumpGets();
-    for (let n = 0; !this.closed; n++) {
+    for (let n = 0; !this.closed && !nc.isClosed(); n++) {
       try {
         await this.watch();
         n = 0;
       } catch (err) {
-        if (this.closed) return;
+        if (this.closed || nc.isClosed()) return;
+        if (this.rewatch) {
+          this.rewatch = false;
+          continue;
+        }
         this.counts['backend_errors']!++;
         if (n === 0 || n % 10 === 0) this.o.log('warn', 'kv.watch', 'template store: watch failed; retrying', { error: (err as Error).message });
       }
@@ -641,6 +658,12 @@ export class NatsKvTemplateStore implements TemplateStore {
       } else if (s.type === 'reconnect') {
         this.counts['reconnects']!++;
         if (this.kv !== undefined) this.state = 'ready';
+        // Start the watch again from the last revision seen rather than wait for its heartbeats
+        // to notice a consumer lost with the server.
+        if (this.watcher !== undefined) {
+          this.rewatch = true;
+          this.watcher.stop();
+        }
         this.o.log('info', 'kv.reconnect', 'template store: reconnected to NATS', {});
         this.putFailures = 0;
         this.pump();
