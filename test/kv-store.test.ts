@@ -159,3 +159,50 @@ test('two instances converge on the definition learned last; an older value is a
   assert.equal((await kv.status()).history, 1);
   await nc.close();
 });
+
+test('refresh writes: a template seen again is written only when the stored copy is older than the refresh interval; workers pass refreshes on at most every half of it', { skip }, async () => {
+  if (server === undefined) server = await startNatsServer(join(tmp.dir, 'n'));
+  const changes: StoreChange[] = [];
+  const s = new NatsKvTemplateStore({
+    connection: { servers: server.url },
+    bucket: 'refresh',
+    history: 1,
+    ttlS: 3,
+    replicas: 1,
+    refreshS: 1,
+    listeners: [{ name: 'nf', limits: DEFAULT_LIMITS }],
+    origin: 'R',
+    log: () => {},
+  });
+  stores.push(s);
+  s.subscribe((c) => changes.push(c), () => undefined);
+  s.start();
+  await ready(s);
+  s.learned(scope, def(4), Date.now());
+  await until(() => s.stats()['puts'] === 1, 'written once');
+  s.refreshed(scope, def(4), Date.now());
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(s.stats()['puts'], 1, 'fresh: not written again');
+  await new Promise((r) => setTimeout(r, 1000));
+  s.refreshed(scope, def(4), Date.now());
+  await until(() => s.stats()['puts'] === 2, 'stale: written again');
+
+  // The in-process side: refreshes reach the member that hears them at most every refresh/2.
+  const { LocalTemplateStore } = await import('../src/templates/mod.js');
+  const name = `refresh-${process.pid}`;
+  const worker = new LocalTemplateStore(name, 'w0', 1000);
+  const main = new LocalTemplateStore(name, 'main');
+  const heard: unknown[] = [];
+  main.subscribe(() => {}, () => undefined);
+  main.hearRefreshes((c) => heard.push(c));
+  worker.subscribe(() => {}, () => undefined);
+  const t = Date.now();
+  worker.refreshed(scope, def(4), t);
+  worker.refreshed(scope, def(4), t + 100);
+  worker.refreshed(scope, def(4), t + 600);
+  await until(() => heard.length === 2, 'two refreshes heard');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(heard.length, 2);
+  await worker.close();
+  await main.close();
+});
