@@ -20,7 +20,7 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { connectForever, backoffMs, type ConnectLoop } from '../../output/nats/connect.js';
-import { TemplateCodecError } from '../codec.js';
+import { layoutKey, TemplateCodecError } from '../codec.js';
 import type { OptionsRow } from '../cache.js';
 import type { TemplateLimits } from '../limits.js';
 import { sameDefinition, type TemplateDef } from '../template.js';
@@ -132,6 +132,8 @@ export class NatsKvTemplateStore implements TemplateStore {
   private readonly negativeTtlMs: number;
   private readonly listeners = new Map<string, ListenerState>();
   private readonly index = new Map<string, KeyState>();
+  /** One shared field list per layout: many exporters (one model) send the same templates. */
+  private readonly layouts = new Map<string, TemplateDef['fields']>();
   private readonly outbox = new Map<string, Op>();
   private readonly inflight = new Map<string, Op>();
   private readonly getQueue = new Map<string, ScopeRef>();
@@ -322,7 +324,17 @@ export class NatsKvTemplateStore implements TemplateStore {
 
   // ---- wire side ----
 
-  private fromWire(scope: ScopeRef, def: TemplateDef, at: number): void {
+  private intern(def: TemplateDef): TemplateDef {
+    const k = layoutKey(def);
+    const f = this.layouts.get(k);
+    if (f !== undefined) return f === def.fields ? def : { ...def, fields: f };
+    if (this.layouts.size >= 4096) this.layouts.delete(this.layouts.keys().next().value as string);
+    this.layouts.set(k, def.fields);
+    return def;
+  }
+
+  private fromWire(scope: ScopeRef, wireDef: TemplateDef, at: number): void {
+    const def = this.intern(wireDef);
     const st = this.templateState(scope, def.id, true);
     if (st === undefined) return;
     st.wireAt = Math.max(st.wireAt, at);
@@ -492,7 +504,7 @@ export class NatsKvTemplateStore implements TemplateStore {
       this.counts['codec_errors']!++;
       return;
     }
-    if (env.kind === 'template') this.templateFromBucket(ref, env, e.key, via);
+    if (env.kind === 'template') this.templateFromBucket(ref, { ...env, def: this.intern(env.def) }, e.key, via);
     else this.optionsFromBucket(ref, env, via);
   }
 
