@@ -98,6 +98,7 @@ export async function runServe(argv: string[]): Promise<number> {
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),
       metrics: collector.metricsAddress !== null ? `http://${collector.metricsAddress.address.includes(':') ? `[${collector.metricsAddress.address}]` : collector.metricsAddress.address}:${collector.metricsAddress.port}` : 'off',
       queue: config.queue,
+      template_store: config.template_store.backend === 'nats_kv' ? `nats_kv (bucket ${config.template_store.kv_bucket})` : 'local',
       config_source: loaded.source,
     },
     'flow-collector started',
