@@ -11,6 +11,7 @@ import {
   formatConfig,
   listenerLimits,
   envVariables,
+  kvRefreshMs,
   ConfigError,
   FileConfigSchema,
   CollectorConfigSchema,
@@ -102,7 +103,7 @@ test('defaults: three auto listeners, stdout JSON, every default filled in', () 
   assert.deepEqual(config.logging, { level: 'info', summary_interval_s: 60, warn_interval_s: 60 });
   assert.deepEqual(config.shutdown, { drain_timeout_ms: 5000 });
   assert.equal(config.nats, undefined);
-  assert.deepEqual(config.template_store, { backend: 'local', kv_bucket: 'flow_templates', kv_history: 1, kv_ttl_s: 0, kv_replicas: 1 });
+  assert.deepEqual(config.template_store, { backend: 'local', kv_bucket: 'flow_templates', kv_history: 1, kv_ttl_s: 0, kv_replicas: 1, kv_refresh_s: 0 });
   assert.ok(Value.Check(CollectorConfigSchema, config));
   assert.deepEqual(listenerLimits(config, config.listeners[0]!), { ...DEFAULT_LIMITS });
 });
@@ -773,6 +774,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     receive_buffer_bytes: 8 * 1024 * 1024,
     batch_size: 64,
     spread: 'none',
+    shared: false,
     subject: 'flows.raw.netflow',
     templates: {
       max_templates: 2000,
@@ -808,7 +810,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     max_retries: 10,
     partition: 'edge-east',
   });
-  assert.deepEqual(config.template_store, { backend: 'nats_kv', kv_bucket: 'flow_templates', kv_history: 5, kv_ttl_s: 86400, kv_replicas: 1, servers: ['nats://kv-nats:4222'] });
+  assert.deepEqual(config.template_store, { backend: 'nats_kv', kv_bucket: 'flow_templates', kv_history: 5, kv_ttl_s: 86400, kv_replicas: 1, kv_refresh_s: 0, servers: ['nats://kv-nats:4222'] });
 
   // Everything else is ours by default.
   const defaults = load().config;
@@ -948,4 +950,30 @@ test('a native file with ServiceRadar-looking listener keys is not mistaken for 
   assert.deepEqual(q, ['nats_url: unknown setting; valid settings here are listeners, workers, templates, sampling, outputs, queue, metrics, health, logging, shutdown, nats, template_store (line 2)']);
   // A byte order mark in front of JSON is fine.
   assert.equal(load({ file: file('bom.json', '\uFEFF{"workers": 3}') }).config.workers, 3);
+});
+
+test('template_store: kv_refresh_s under kv_ttl_s; listener names as key tokens; shared listeners', () => {
+  const p = problems({
+    file: file(
+      'kv-bad.yaml',
+      [
+        'listeners:',
+        '  - { name: "edge.a", port: 2055 }',
+        '  - { name: "edge:a", port: 2056 }',
+        'template_store: { backend: nats_kv, servers: ["nats://x:4222"], kv_ttl_s: 60, kv_refresh_s: 60 }',
+      ].join('\n'),
+    ),
+  });
+  has(p, 'template_store.kv_refresh_s: 60 is not under kv_ttl_s (60)');
+  has(p, 'listeners[1].name: "edge:a" and listeners[0].name both become "edge_a" in template store keys');
+  const r = load({
+    file: file('kv-ok.yaml', 'listeners:\n  - { port: 2055, shared: true, spread: random }\nworkers: 1\ntemplate_store: { backend: nats_kv, servers: ["nats://x:4222"], kv_ttl_s: 90, kv_refresh_s: 50 }\n'),
+  });
+  assert.equal(r.config.listeners[0]!.shared, true);
+  assert.equal(r.config.template_store.kv_refresh_s, 50);
+  assert.ok(r.warnings.some((w) => w.includes('kv_refresh_s (50) is more than half of kv_ttl_s (90)')), r.warnings.join('\n'));
+  assert.ok(!r.warnings.some((w) => w.includes('nothing to spread over')), 'a shared port spreads over other processes');
+  assert.equal(kvRefreshMs({ kv_refresh_s: 0, kv_ttl_s: 90 }), 30_000);
+  assert.equal(kvRefreshMs({ kv_refresh_s: 0, kv_ttl_s: 0 }), 0);
+  assert.equal(kvRefreshMs({ kv_refresh_s: 7, kv_ttl_s: 0 }), 7000);
 });

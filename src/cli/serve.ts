@@ -99,6 +99,7 @@ export async function runServe(argv: string[]): Promise<number> {
       metrics: httpUrl(collector.metricsAddress),
       health: httpUrl(collector.healthAddress),
       queue: config.queue,
+      template_store: config.template_store.backend === 'nats_kv' ? `nats_kv (bucket ${config.template_store.kv_bucket})` : 'local',
       config_source: loaded.source,
     },
     'flow-collector started',

@@ -13,7 +13,7 @@ import { dirname, extname } from 'node:path';
 import { isIP } from 'node:net';
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Node as YamlNode } from 'yaml';
-import { resolveLimits, LimitsError, type TemplateLimits } from '../templates/mod.js';
+import { resolveLimits, LimitsError, keyToken, type TemplateLimits } from '../templates/mod.js';
 import { resolveSampling, SamplingConfigError } from '../decode/mod.js';
 import {
   FileConfigSchema,
@@ -739,7 +739,7 @@ function resolveConfig(raw: Obj, problems: Problems, warnings: string[]): Collec
         if (l['max_samples_per_datagram'] !== undefined && (l['protocol'] === 'netflow' || l['protocol'] === 'ipfix')) {
           warnings.push(`${p}.max_samples_per_datagram: applies to sFlow, and this listener's protocol is ${String(l['protocol'])}; it has no effect`);
         }
-        if (l['spread'] !== 'none' && l['sockets_per_worker'] === 1 && v['workers'] === 1) {
+        if (l['spread'] !== 'none' && l['sockets_per_worker'] === 1 && v['workers'] === 1 && l['shared'] !== true) {
           warnings.push(`${p}.spread: one worker with one socket has nothing to spread over; raise sockets_per_worker or workers`);
         }
       }
@@ -876,6 +876,26 @@ function resolveConfig(raw: Obj, problems: Problems, warnings: string[]): Collec
       const idle = Object.keys(rawTs).filter((k) => k !== 'backend');
       if (idle.length > 0) warnings.push(`template_store: ${idle.join(', ')} ha${idle.length === 1 ? 's' : 've'} no effect while backend is "local"`);
     }
+    const ttl = ts['kv_ttl_s'] as number;
+    const refresh = ts['kv_refresh_s'] as number;
+    if (ttl > 0 && refresh >= ttl) {
+      problems.add('template_store.kv_refresh_s', `${refresh} is not under kv_ttl_s (${ttl}): live templates would expire between refreshes; use at most ${Math.max(1, Math.floor(ttl / 2))} (or 0 for ${Math.max(1, Math.floor(ttl / 3))}, a third of the TTL)`);
+    } else if (ttl > 0 && refresh > ttl / 2) {
+      warnings.push(`template_store.kv_refresh_s (${refresh}) is more than half of kv_ttl_s (${ttl}): a template whose refresh write is delayed (NATS briefly down) may expire; consider ${Math.max(1, Math.floor(ttl / 3))}`);
+    }
+    if (ts['backend'] === 'nats_kv' && Array.isArray(v['listeners'])) {
+      // Listener names are the first token of every key: two names that map to one token
+      // would mix their template state.
+      const tokens = new Map<string, number>();
+      (v['listeners'] as Obj[]).forEach((l, i) => {
+        if (!isPlainObject(l) || typeof l['name'] !== 'string') return;
+        const t = keyToken(l['name']);
+        const prev = tokens.get(t);
+        if (prev !== undefined) {
+          problems.add(`listeners[${i}].name`, `"${l['name']}" and listeners[${prev}].name both become "${t}" in template store keys ("." and ":" and other characters than letters, digits, "_" and "-" become "_"); rename one`);
+        } else tokens.set(t, i);
+      });
+    }
     if (!/^[A-Za-z0-9_-]+$/.test(ts['kv_bucket'] as string)) {
       problems.add('template_store.kv_bucket', `"${String(ts['kv_bucket'])}" is not a bucket name: letters, digits, "_" and "-" only`);
     }
@@ -924,6 +944,12 @@ export function formatConfig(config: CollectorConfig): string {
 
 function redactUrl(s: string): string {
   return s.replace(/^([a-z]+:\/\/)([^@/]*)@/i, (_m, scheme: string, cred: string) => `${scheme}${cred.includes(':') ? `${cred.split(':')[0]}:${REDACTED}` : REDACTED}@`);
+}
+
+/** The KV store's refresh interval in ms: kv_refresh_s, else a third of kv_ttl_s, else 0 (no refresh writes). */
+export function kvRefreshMs(ts: { kv_refresh_s: number; kv_ttl_s: number }): number {
+  if (ts.kv_refresh_s > 0) return ts.kv_refresh_s * 1000;
+  return ts.kv_ttl_s > 0 ? Math.max(1, Math.floor(ts.kv_ttl_s / 3)) * 1000 : 0;
 }
 
 /** A listener's template limits: the global ones with the listener's overrides, as TemplateLimits. */

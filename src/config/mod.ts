@@ -2,7 +2,7 @@
  * Configuration of `flow-collector serve`: the only public surface of src/config.
  * See docs/configuration.md.
  */
-export { loadConfig, parseServeArgs, configJsonSchema, formatConfig, listenerLimits, autoWorkers, envVariables, ENV_PREFIX } from './load.js';
+export { loadConfig, parseServeArgs, configJsonSchema, formatConfig, listenerLimits, kvRefreshMs, autoWorkers, envVariables, ENV_PREFIX } from './load.js';
 export type { ServeFlags, LoadOptions, LoadResult, ParsedServeArgs } from './load.js';
 export { ConfigError, subjectMatches, subjectProblem } from './check.js';
 export { FileConfigSchema, CollectorConfigSchema, DEFAULT_PORTS, DEFAULT_METRICS_ADDRESS, MIN_QUEUE_BYTES } from './schema.js';

@@ -152,6 +152,7 @@ const TemplateStoreProps = {
   kv_history: Int(1, 64, 1, 'revisions kept per key (NATS allows 1..64)'),
   kv_ttl_s: Int(0, undefined, 0, 'seconds an unrefreshed template stays in the bucket; 0 = forever'),
   kv_replicas: Int(1, 5, 1, 'bucket replicas in a JetStream cluster'),
+  kv_refresh_s: Int(0, undefined, 0, 'a template re-learned unchanged is written again only when the stored copy is older than this many seconds (keeps live templates from expiring); 0 = kv_ttl_s / 3, or never without a TTL'),
 };
 const ServersSchema = Type.Array(Str('NATS server URL: nats://host:4222, tls://host:4222 or host:4222'), {
   minItems: 1,
@@ -185,6 +186,7 @@ const listenerProps = {
   receive_buffer_bytes: Int(0, 2 ** 31 - 1, 8 * MiB, 'socket receive buffer requested per socket; 0 = kernel default'),
   batch_size: Int(1, 4096, 64, 'datagrams read per receive call'),
   spread: SpreadSchema,
+  shared: Type.Boolean({ default: false, description: 'share the port with other collector processes on this host (SO_REUSEPORT, same user): skip the start-up check that the port is free' }),
   subject: Str("NATS subject for this listener's flows (instead of the nats output's subject)"),
   max_samples_per_datagram: Int(1, undefined, undefined, 'sFlow: most flow samples decoded from one datagram'),
   templates: TemplateLimitsOverrideSchema,
@@ -284,6 +286,7 @@ export const CollectorConfigSchema = R({
       receive_buffer_bytes: listenerProps.receive_buffer_bytes,
       batch_size: listenerProps.batch_size,
       spread: listenerProps.spread,
+      shared: listenerProps.shared,
       subject: Type.Optional(listenerProps.subject),
       max_samples_per_datagram: Type.Optional(listenerProps.max_samples_per_datagram),
       templates: Type.Optional(TemplateLimitsOverrideSchema),
@@ -373,6 +376,8 @@ export interface ListenerConfig {
   /** 1..4096, default 64. */
   batch_size: number;
   spread: SpreadMode;
+  /** Other collector processes may bind the same port (SO_REUSEPORT); default false. */
+  shared: boolean;
   /** NATS subject for this listener's flows (overrides the nats output's subject). */
   subject?: string;
   /** sFlow: most flow samples decoded per datagram. */
@@ -435,6 +440,8 @@ export interface TemplateStoreConfig {
   kv_history: number;
   kv_ttl_s: number;
   kv_replicas: number;
+  /** Seconds; 0 = kv_ttl_s / 3, or no refresh writes without a TTL. */
+  kv_refresh_s: number;
   /** NATS servers of the bucket; default: nats.servers. */
   servers?: string[];
 }

@@ -42,7 +42,8 @@ export class FlowDecoder {
   lastProtocol: DecodedProtocol = 'unknown';
   readonly sampling: Sampling;
   private exporter: Exporter | undefined;
-  private optionsObserver: ((scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void) | undefined;
+  private optionsObserver: ((scope: TemplateScope<CompiledTemplate>, row: OptionsRow, changed: boolean) => void) | undefined;
+  private optionsEveryRow = false;
 
   constructor(opts: FlowDecoderOptions) {
     this.counters = opts.counters ?? new Counters();
@@ -63,7 +64,7 @@ export class FlowDecoder {
     this.export.optionsHook = (scope, row, changed) => {
       sampling.onOptions(scope, row);
       const o = this.optionsObserver;
-      if (o !== undefined && changed) o(scope, row);
+      if (o !== undefined && (changed || this.optionsEveryRow)) o(scope, row, changed);
     };
     this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
   }
@@ -117,9 +118,11 @@ export class FlowDecoder {
   /**
    * Called with every options record decoded from the wire that is new or differs from the one
    * it replaces (after it is applied): exporters repeat unchanged sampler and interface tables.
+   * With `everyRow`, unchanged rows too (`changed` false): a shared store keeping copies fresh.
    */
-  observeOptions(fn: (scope: TemplateScope<CompiledTemplate>, row: OptionsRow) => void): void {
+  observeOptions(fn: (scope: TemplateScope<CompiledTemplate>, row: OptionsRow, changed: boolean) => void, everyRow = false): void {
     this.optionsObserver = fn;
+    this.optionsEveryRow = everyRow;
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 export { emptyDropped, LATENCY_BUCKETS_S } from './output.js';
 export type { DrainResult, DropPolicy, DropReason, FlowOutput, NatsStats, OutputStats } from './output.js';
-export { NatsPublisher } from './nats/mod.js';
+export { NatsPublisher, connectionOptions } from './nats/mod.js';
 export { StreamOutput } from './stream.js';
 export type { ChunkWriter, StreamFormat, StreamOutputOptions } from './stream.js';
 export { FileChunkWriter } from './file.js';

@@ -15,6 +15,8 @@ import { choosePath, type PathChoice } from '../ingest/mod.js';
 import { classify, createMetrics } from './metrics.js';
 import { startHttpServer, type HealthReport, type HttpServerHandle } from './http.js';
 import { RateLimitedLog } from './log.js';
+import { KvBridge } from './kvbridge.js';
+import { reuseportGroupSize } from './reuseport.js';
 import type { ListenerBound, ToMain, ToWorker, WorkerInit, WorkerSnapshot } from './messages.js';
 
 /** A failure to start: exit code 1, one clear line. */
@@ -71,10 +73,18 @@ function describeBindError(code: string | undefined): string {
   }
 }
 
-/** Binds each listener once without SO_REUSEPORT: proves the port is free and resolves port 0. */
+/**
+ * Binds each listener once without SO_REUSEPORT: proves the port is free and resolves port 0.
+ * A `shared` listener with a fixed port is not probed: other collector processes may hold it
+ * (their SO_REUSEPORT group is joined; a socket of another program still fails the bind).
+ */
 async function probePorts(cfg: CollectorConfig): Promise<number[]> {
   const ports: number[] = [];
   for (const l of cfg.listeners) {
+    if (l.shared && l.port !== 0) {
+      ports.push(l.port);
+      continue;
+    }
     const type = l.address.includes(':') ? 'udp6' : 'udp4';
     const s = dgram.createSocket({ type });
     try {
@@ -115,6 +125,8 @@ export class Collector {
   private pump: StdoutPump | undefined;
   private registry: Registry | undefined;
   private summaryTimer: NodeJS.Timeout | undefined;
+  private spreadTimer: NodeJS.Timeout | undefined;
+  private kv: KvBridge | undefined;
   private started = false;
   private stopping: Promise<StopReport> | undefined;
   private lastSummary = { at: Date.now(), datagrams: 0, flows: 0 };
@@ -158,6 +170,10 @@ export class Collector {
       throw new StartupError((err as Error).message);
     }
     this.workers = cfg.workers;
+    const shared = cfg.listeners.find((l) => l.shared);
+    if (choice.path === 'dgram' && shared !== undefined) {
+      throw new StartupError(`listener ${shared.name}: shared needs SO_REUSEPORT, which the dgram path (no native addon: ${choice.reason}) cannot set; install the addon or remove shared`);
+    }
     if (choice.path === 'dgram' && cfg.workers > 1) {
       this.log.warn({ configured_workers: cfg.workers, reason: choice.reason }, 'ingest on the dgram path (no native addon): one socket per port, so one worker decodes everything');
       this.workers = 1;
@@ -170,6 +186,7 @@ export class Collector {
         () => this.slots.map((s) => s.snapshot),
         { version: this.opts.version, ingestPath: choice.path, ingestReason: choice.reason, workers: this.workers },
         () => this.isReady(),
+        () => this.kv?.store.kvStats(),
       );
       const reg = this.registry;
       try {
@@ -212,6 +229,10 @@ export class Collector {
     if (needsStdout) this.pump = new StdoutPump(1, (err) => this.rl.emit('error', 'stdout', 'cannot write flows to stdout', { error: err.code ?? err.message }));
 
     const storeChannel = `flow-collector-templates-${randomUUID()}`;
+    if (cfg.template_store.backend === 'nats_kv') {
+      // Joins the channel before the workers start: it hears everything they learn.
+      this.kv = new KvBridge(cfg, storeChannel, (level, key, msg, fields) => this.rl.emit(level, key, msg, fields));
+    }
     const readies: Promise<void>[] = [];
     for (let i = 0; i < this.workers; i++) {
       let stdoutPort = null;
@@ -275,13 +296,15 @@ export class Collector {
       );
     }
     await Promise.all(readies);
+    this.kv?.start();
 
     // Every worker's sockets are in each port's SO_REUSEPORT group now: spread them.
     for (const [k, l] of cfg.listeners.entries()) {
-      if (l.spread !== 'none') {
+      if (l.spread !== 'none' && !l.shared) {
         this.send(0, { type: 'spread', listener: k, mode: l.spread, groupSize: this.workers * l.sockets_per_worker });
       }
     }
+    this.spreadShared(ports);
     // Per socket: getsockopt(SO_RCVBUF) reports twice what was asked for (the kernel's bookkeeping share).
     this.listeners = this.slots[0]!.listeners.map((l) => ({ ...l, rcvbuf: Math.round(l.rcvbuf / Math.max(1, l.sockets)), sockets: l.sockets * this.workers }));
     this.started = true;
@@ -289,6 +312,33 @@ export class Collector {
       this.summaryTimer = setInterval(() => this.summary(), cfg.logging.summary_interval_s * 1000);
       this.summaryTimer.unref();
     }
+  }
+
+  /**
+   * A shared port's SO_REUSEPORT group holds the sockets of every collector process on it, and
+   * the spread program (one per group: the last one attached wins) must spread over all of them.
+   * Every process counts the group's sockets (its own included) and attaches the program for that
+   * count again whenever it changes, so they all converge on the same program as processes come
+   * and go. In between, an index past the group's end falls back to the kernel's hash: nothing
+   * is lost.
+   */
+  private spreadShared(ports: number[]): void {
+    const cfg = this.opts.config;
+    const shared = cfg.listeners.map((l, k) => ({ l, k })).filter(({ l }) => l.shared && l.spread !== 'none');
+    if (shared.length === 0) return;
+    const applied = new Map<number, number>();
+    const check = () => {
+      for (const { l, k } of shared) {
+        const n = reuseportGroupSize(l.address, ports[k]!);
+        if (n > 0 && n !== applied.get(k)) {
+          applied.set(k, n);
+          this.send(0, { type: 'spread', listener: k, mode: l.spread as 'random' | 'roundrobin' | 'cpu', groupSize: n });
+        }
+      }
+    };
+    check();
+    this.spreadTimer = setInterval(check, 2000);
+    this.spreadTimer.unref();
   }
 
   private send(i: number, m: ToWorker): void {
@@ -331,6 +381,11 @@ export class Collector {
     const outs = new Map<string, boolean>();
     for (const s of this.slots) for (const o of s.snapshot?.outputs ?? []) outs.set(o.name, (outs.get(o.name) ?? true) && o.ready);
     for (const [name, ok] of outs) checks[`output ${name}`] = { ok };
+    if (this.kv !== undefined) {
+      // Shown, never required: decoding goes on with local templates while the store is away.
+      const st = this.kv.store;
+      checks['template_store'] = { ok: st.connectionState === 'ready', detail: `nats_kv ${st.connectionState}${st.isPreloaded ? ', loaded' : ', loading'} (not required for readiness)` };
+    }
     return { ok: this.isReady(), checks };
   }
 
@@ -440,7 +495,9 @@ export class Collector {
 
   private async teardown(): Promise<void> {
     if (this.summaryTimer !== undefined) clearInterval(this.summaryTimer);
+    if (this.spreadTimer !== undefined) clearInterval(this.spreadTimer);
     await Promise.all(this.slots.map((s) => s.worker.terminate().catch(() => 0)));
+    await this.kv?.close();
     await this.http?.close();
     await this.healthHttp?.close();
   }

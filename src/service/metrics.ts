@@ -7,6 +7,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WorkerSnapshot } from './messages.js';
 import { LATENCY_BUCKETS_S, type NatsStats } from '../output/mod.js';
+import { MISS_BUCKETS_S, type KvStats } from '../templates/kv/mod.js';
 
 type Labels = Record<string, string>;
 
@@ -34,7 +35,7 @@ export interface MetricsInfo {
   workers: number;
 }
 
-export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefined)[], info: MetricsInfo, ready: () => boolean): Registry {
+export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefined)[], info: MetricsInfo, ready: () => boolean, kvStats?: () => KvStats | undefined): Registry {
   const reg = new Registry();
   collectDefaultMetrics({ register: reg });
   const snaps = (): WorkerSnapshot[] => snapshots().filter((s): s is WorkerSnapshot => s !== undefined);
@@ -122,8 +123,12 @@ export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefi
   counter('scopes_total', 'Template scopes (exporter + observation domain) created and evicted.', ['event'], byMetric('scopes', 'event'));
   counter('options_records_total', 'Options data records (sampler, interface tables) decoded and evicted.', ['event'], byMetric('options_records', 'event'));
   counter('template_store_total', 'In-process template sharing between workers: published, received, requests_sent, requests_answered, errors.', ['event'], (add, s) => {
-    for (const [e, v] of Object.entries(s.store)) add({ event: e }, v);
+    for (const [e, v] of Object.entries(s.store)) if (e !== 'restored_flows') add({ event: e }, v);
   });
+  counter('template_store_restored_flows_total', 'Flows decoded from data that waited for its template and was replayed when another worker or instance (through the shared store) delivered it.', [], (add, s) => {
+    add({}, s.store['restored_flows'] ?? 0);
+  });
+  if (kvStats !== undefined) registerKvMetrics(reg, kvStats);
 
   // ---- NATS publisher (outputs of type nats; one connection per worker) ----
   const natsOf = (fn: (o: NatsStats, name: string, add: (labels: Labels, v: number) => void) => void) => (add: (labels: Labels, v: number) => void, s: WorkerSnapshot) => {
@@ -241,4 +246,90 @@ export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefi
     },
   });
   return reg;
+}
+
+/** Counters of the KV store (main thread): count key -> metric name, label, help. */
+const KV_COUNTERS: [string, string, Labels, string][] = [
+  ['puts', 'template_kv_writes_total', { op: 'put' }, 'Writes to the template bucket: put (learned, changed, refreshed), delete (withdrawn).'],
+  ['deletes', 'template_kv_writes_total', { op: 'delete' }, ''],
+  ['gets_hit', 'template_kv_gets_total', { result: 'hit' }, 'Look-ups of a missing template: hit, miss (not in the bucket), error, negative_cached (a recent miss answered without asking), dropped (look-up queue full).'],
+  ['gets_miss', 'template_kv_gets_total', { result: 'miss' }, ''],
+  ['gets_error', 'template_kv_gets_total', { result: 'error' }, ''],
+  ['gets_negative_cached', 'template_kv_gets_total', { result: 'negative_cached' }, ''],
+  ['gets_dropped', 'template_kv_gets_total', { result: 'dropped' }, ''],
+  ['preloaded', 'template_kv_preloaded_total', {}, 'Templates and options rows loaded from the bucket at start (the watch\'s initial values).'],
+  ['applied', 'template_kv_applied_total', {}, 'Changes other instances made (templates, withdrawals, options rows) handed to the workers.'],
+  ['conflicts', 'template_kv_conflicts_total', {}, 'Bucket values older than what this instance learned from the wire (ignored, ours written back).'],
+  ['codec_errors', 'template_kv_codec_errors_total', {}, 'Bucket values that could not be decoded (ignored).'],
+  ['backend_errors', 'template_kv_backend_errors_total', {}, 'Failed bucket operations (put, delete, open, watch); writes are retried.'],
+  ['outbox_dropped', 'template_kv_outbox_dropped_total', {}, 'Writes dropped because the outbox (writes waiting for NATS) was full.'],
+  ['cache_full', 'template_kv_cache_full_total', {}, 'Templates not cached because the scope held max_templates already.'],
+  ['ignored_keys', 'template_kv_ignored_keys_total', {}, 'Bucket keys of listeners this instance does not have, or not in the key format.'],
+  ['reconnects', 'template_kv_reconnects_total', {}, 'Reconnections of the template store to NATS.'],
+];
+
+function registerKvMetrics(reg: Registry, kvStats: () => KvStats | undefined): void {
+  const byName = new Map<string, { help: string; rows: [string, Labels][] }>();
+  for (const [key, name, labels, help] of KV_COUNTERS) {
+    let e = byName.get(name);
+    if (e === undefined) byName.set(name, (e = { help, rows: [] }));
+    e.rows.push([key, labels]);
+  }
+  for (const [name, { help, rows }] of byName) {
+    new Counter({
+      name: `flow_collector_${name}`,
+      help,
+      labelNames: Object.keys(rows[0]![1]),
+      registers: [reg],
+      collect() {
+        this.reset();
+        const st = kvStats();
+        if (st === undefined) return;
+        for (const [key, labels] of rows) this.inc(labels, st.counts[key] ?? 0);
+      },
+    });
+  }
+  const gauge = (name: string, help: string, pick: (s: KvStats) => number) =>
+    new Gauge({
+      name: `flow_collector_${name}`,
+      help,
+      registers: [reg],
+      collect() {
+        const st = kvStats();
+        if (st !== undefined) this.set(pick(st));
+      },
+    });
+  gauge('template_kv_connected', '1 while the template store is connected and its bucket open (not required for readiness).', (s) => (s.state === 'ready' ? 1 : 0));
+  gauge('template_kv_loaded', '1 once the bucket\'s values were loaded at start (the preload).', (s) => (s.preloaded ? 1 : 0));
+  gauge('template_kv_preload_seconds', 'Time the preload took.', (s) => s.preloadMs / 1000);
+  gauge('template_kv_watch_pending', 'Bucket changes the watch has not delivered yet (as of its last delivery).', (s) => s.watchPending);
+  gauge('template_kv_watch_lag_seconds', 'Age of the last change the watch delivered when it arrived (server clock to ours).', (s) => s.watchLagMs / 1000);
+  gauge('template_kv_outbox', 'Writes waiting to be sent (or in flight).', (s) => s.outbox);
+  gauge('template_kv_cached_keys', 'Templates and options rows held by the template store\'s cache.', (s) => s.cachedTemplates);
+  gauge('template_kv_cached_scopes', 'Exporter scopes held by the template store\'s cache.', (s) => s.cachedScopes);
+  const name = 'flow_collector_template_kv_miss_wait_seconds';
+  const help = 'Time from a worker missing a template to its arrival through the store (watch, look-up or the wire).';
+  reg.registerMetric({
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const st = kvStats();
+      const values: { value: number; labels: Labels; metricName: string }[] = [];
+      if (st !== undefined) {
+        let cum = 0;
+        MISS_BUCKETS_S.forEach((le, i) => {
+          cum += st.missCounts[i]!;
+          values.push({ value: cum, labels: { le: String(le) }, metricName: `${name}_bucket` });
+        });
+        cum += st.missCounts[MISS_BUCKETS_S.length]!;
+        values.push({ value: cum, labels: { le: '+Inf' }, metricName: `${name}_bucket` });
+        values.push({ value: st.missSum, labels: {}, metricName: `${name}_sum` });
+        values.push({ value: cum, labels: {}, metricName: `${name}_count` });
+      }
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+  } as unknown as Parameters<Registry['registerMetric']>[0]);
 }

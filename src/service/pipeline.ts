@@ -7,7 +7,7 @@ import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowReco
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
-import { listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
+import { kvRefreshMs, listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
 
 /** Flow type number -> protocol label of flow_collector_flows_decoded_total. */
@@ -118,6 +118,9 @@ export class Pipeline {
   private readonly outOptions: (() => void)[] = [];
   private readonly outTemplates: (() => void)[] = [];
   private stopped = false;
+  private readonly kvShared: boolean;
+  /** Flows decoded from pending data thanks to a template another member delivered. */
+  private restoredFlows = 0;
   private readonly byName: Map<string, ListenerState>;
 
   constructor(
@@ -177,7 +180,9 @@ export class Pipeline {
       wrongProtocol: 0,
       pausedDrops: 0,
     }));
-    this.store = new LocalTemplateStore(init.storeChannel, `worker-${init.index}`);
+    // With the KV store, the main thread passes refreshes on so live templates stay in the bucket.
+    this.kvShared = cfg.template_store.backend === 'nats_kv';
+    this.store = new LocalTemplateStore(init.storeChannel, `worker-${init.index}`, this.kvShared ? kvRefreshMs(cfg.template_store) : 0);
     this.byName = new Map(this.listeners.map((l) => [l.cfg.name, l]));
     this.connectStore();
   }
@@ -318,7 +323,7 @@ export class Pipeline {
       outputs: this.outputs.map((o) => ({ ...o.stats(), name: o.name, ready: o.ready() })),
       scopes,
       pendingBytes,
-      store: this.store.stats(),
+      store: { ...this.store.stats(), restored_flows: this.restoredFlows },
       errors,
     };
   }
@@ -367,7 +372,11 @@ export class Pipeline {
     for (const l of this.listeners) {
       const name = l.cfg.name;
       l.decoder.templates.observe((scope, event, def) => {
-        if (this.applying || event === 'refreshed' || event === 'evicted') return;
+        if (this.applying || event === 'evicted') return;
+        if (event === 'refreshed') {
+          if (this.kvShared) store.refreshed?.(this.scopeRef(name, scope), def, Date.now());
+          return;
+        }
         const ref = this.scopeRef(name, scope);
         if (event === 'learned' || event === 'changed') {
           const at = Date.now();
@@ -375,11 +384,12 @@ export class Pipeline {
         } else if (event === 'withdrawn') this.outTemplates.push(() => store.withdrawn(ref, def.id));
         else if (event === 'missing') store.missing(ref, def.id); // rate-limited by the store; order does not matter
       });
-      l.decoder.observeOptions((scope, row) => {
+      l.decoder.observeOptions((scope, row, changed) => {
         if (this.applying) return;
         const ref = this.scopeRef(name, scope);
-        this.outOptions.push(() => store.options(ref, row));
-      });
+        if (changed) this.outOptions.push(() => store.options(ref, row));
+        else store.optionsRefreshed?.(ref, row);
+      }, this.kvShared);
     }
     store.subscribe(
       (c) => this.applyChange(c),
@@ -401,6 +411,13 @@ export class Pipeline {
     this.outTemplates.length = 0;
   }
 
+  private flowCount(): number {
+    let n = 0;
+    const bt = this.fanout.byType;
+    for (let t = 0; t < bt.length; t++) n += bt[t]!;
+    return n;
+  }
+
   private applyChange(c: StoreChange): void {
     const l = this.byName.get(c.scope.listener);
     if (this.stopped || l === undefined) return;
@@ -410,7 +427,9 @@ export class Pipeline {
     try {
       if (c.kind === 'template') {
         this.sourceIs(l);
+        const before = this.flowCount();
         dec.applyTemplate(exporter, c.scope.domain, c.def, Date.now());
+        this.restoredFlows += this.flowCount() - before;
         for (const o of this.outputs) o.flush();
       } else if (c.kind === 'withdraw') {
         dec.applyWithdrawal(exporter, c.scope.domain, c.scope.protocol, c.id);

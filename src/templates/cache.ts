@@ -64,7 +64,8 @@ export class TemplateCache<C> {
   /** All scopes in least- to most-recently-used order. */
   private readonly lru = new Map<TemplateScope<C>, true>();
   private lastUsed: TemplateScope<C> | undefined;
-  private readonly compiledByLayout = new Map<string, C>();
+  /** Compiled decoder and one shared copy of the field list per layout (many exporters, one model). */
+  private readonly compiledByLayout = new Map<string, { compiled: C; fields: TemplateDef['fields'] }>();
   private readonly maxCompiled = 4096;
   private readonly budget: PendingBudget;
   private readonly observers: TemplateObserver<C>[] = [];
@@ -171,7 +172,9 @@ export class TemplateCache<C> {
     }
     let compiled: C;
     try {
-      compiled = this.compiledFor(def);
+      const c = this.compiledFor(def);
+      compiled = c.compiled;
+      if (c.fields !== def.fields) def = { ...def, fields: c.fields };
     } catch {
       this.counters.inc('template.rejected.compile_failed');
       return 'rejected';
@@ -240,11 +243,11 @@ export class TemplateCache<C> {
     return changed;
   }
 
-  private compiledFor(def: TemplateDef): C {
+  private compiledFor(def: TemplateDef): { compiled: C; fields: TemplateDef['fields'] } {
     const k = layoutKey(def);
     let c = this.compiledByLayout.get(k);
     if (c === undefined) {
-      c = this.compile(def);
+      c = { compiled: this.compile(def), fields: def.fields };
       if (this.compiledByLayout.size >= this.maxCompiled) {
         this.compiledByLayout.delete(this.compiledByLayout.keys().next().value as string);
       }

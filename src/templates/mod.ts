@@ -8,4 +8,5 @@ export type { PendingEntry, PendingHeader } from './pending.js';
 export { TemplateCache, TemplateScope } from './cache.js';
 export type { TemplateEntry, TemplateEvent, LearnResult, OptionsRow, TemplateObserver } from './cache.js';
 export { LocalTemplateStore, scopeKey } from './store.js';
-export type { ScopeRef, StoreChange, TemplateLookup, TemplateStore } from './store.js';
+export { keyToken } from './kv/key.js';
+export type { ScopeRef, StoreChange, TemplateLookup, TemplateStore, RefreshChange } from './store.js';

@@ -27,7 +27,8 @@ export interface ScopeRef {
 }
 
 export type StoreChange =
-  | { readonly kind: 'template'; readonly scope: ScopeRef; readonly def: TemplateDef; readonly learnedAt: number; readonly origin: string }
+  /** `reply`: an answer to a request (a copy of what the member holds, not news from the wire). */
+  | { readonly kind: 'template'; readonly scope: ScopeRef; readonly def: TemplateDef; readonly learnedAt: number; readonly origin: string; readonly reply?: boolean }
   | { readonly kind: 'withdraw'; readonly scope: ScopeRef; readonly id: number; readonly origin: string }
   | { readonly kind: 'options'; readonly scope: ScopeRef; readonly row: OptionsRow; readonly origin: string };
 
@@ -39,6 +40,13 @@ export interface TemplateStore {
   readonly origin: string;
   /** A template was learned or changed from the wire here. */
   learned(scope: ScopeRef, def: TemplateDef, at: number): void;
+  /**
+   * The same template seen again on the wire here (optional: only a store that keeps copies
+   * fresh, like the KV store, needs it; callers may report every refresh, the store rate-limits).
+   */
+  refreshed?(scope: ScopeRef, def: TemplateDef, at: number): void;
+  /** An options row seen again unchanged (optional, as `refreshed`). */
+  optionsRefreshed?(scope: ScopeRef, row: OptionsRow): void;
   /** A template was withdrawn on the wire here. */
   withdrawn(scope: ScopeRef, id: number): void;
   /** An options row (sampler table, interface name, system init time) was decoded here. */
@@ -60,8 +68,15 @@ export function scopeKey(s: ScopeRef): string {
   return `${s.listener}|${s.protocol}|${s.exporter}|${s.port}|${s.domain}`;
 }
 
+/** Refreshes heard by a member that asked for them (the main thread's KV bridge). */
+export type RefreshChange =
+  | { readonly kind: 'template'; readonly scope: ScopeRef; readonly def: TemplateDef; readonly at: number }
+  | { readonly kind: 'options'; readonly scope: ScopeRef; readonly row: OptionsRow };
+
 type Wire =
-  | { k: 't'; o: string; s: ScopeRef; d: TemplateDef; at: number }
+  | { k: 't'; o: string; s: ScopeRef; d: TemplateDef; at: number; r?: 1 }
+  | { k: 'f'; o: string; s: ScopeRef; d: TemplateDef; at: number }
+  | { k: 'g'; o: string; s: ScopeRef; row: OptionsRow }
   | { k: 'w'; o: string; s: ScopeRef; id: number }
   | { k: 'r'; o: string; s: ScopeRef; row: OptionsRow }
   | { k: 'q'; o: string; s: ScopeRef; id: number };
@@ -91,13 +106,20 @@ export class LocalTemplateStore implements TemplateStore {
     errors: 0,
   };
   private closed = false;
+  private onRefresh: ((c: RefreshChange) => void) | undefined;
+  /** Last refresh reported per template / options row (bounded). */
+  private readonly refreshedAt = new Map<string, number>();
+  private readonly refreshEveryMs: number;
 
   /**
    * @param channelName shared by every member of one collector (unique per collector
    *        instance in a process, e.g. when tests run two)
    * @param origin this member's name
+   * @param refreshMs the shared store's refresh interval: refreshes are passed on at most every
+   *        half of it per template or row (0: never; the default)
    */
-  constructor(channelName: string, readonly origin: string) {
+  constructor(channelName: string, readonly origin: string, refreshMs = 0) {
+    this.refreshEveryMs = refreshMs / 2;
     this.channel = new BroadcastChannel(channelName);
     // A worker must be able to exit with the channel open; the owner closes it on shutdown.
     (this.channel as unknown as { unref?: () => void }).unref?.();
@@ -106,6 +128,27 @@ export class LocalTemplateStore implements TemplateStore {
 
   learned(scope: ScopeRef, def: TemplateDef, at: number): void {
     this.post({ k: 't', o: this.origin, s: scope, d: def, at });
+  }
+
+  refreshed(scope: ScopeRef, def: TemplateDef, at: number): void {
+    if (this.refreshEveryMs > 0 && this.due(`${scopeKey(scope)}|${def.id}`, at)) this.post({ k: 'f', o: this.origin, s: scope, d: def, at });
+  }
+
+  optionsRefreshed(scope: ScopeRef, row: OptionsRow): void {
+    if (this.refreshEveryMs > 0 && this.due(`${scopeKey(scope)}|o${row.templateId}|${row.scopeKey}`, row.at)) this.post({ k: 'g', o: this.origin, s: scope, row });
+  }
+
+  /** Hears other members' refreshes (only the member that passes them on needs them). */
+  hearRefreshes(fn: (c: RefreshChange) => void): void {
+    this.onRefresh = fn;
+  }
+
+  private due(key: string, now: number): boolean {
+    const last = this.refreshedAt.get(key);
+    if (last !== undefined && now - last < this.refreshEveryMs) return false;
+    if (last === undefined && this.refreshedAt.size >= MAX_REQUEST_KEYS) this.refreshedAt.clear();
+    this.refreshedAt.set(key, now);
+    return true;
   }
 
   withdrawn(scope: ScopeRef, id: number): void {
@@ -146,7 +189,7 @@ export class LocalTemplateStore implements TemplateStore {
     if (this.closed) return;
     try {
       this.channel.postMessage(m);
-      if (m.k !== 'q') this.counts['published']!++;
+      if (m.k === 't' || m.k === 'w' || m.k === 'r') this.counts['published']!++;
     } catch {
       // A value structured clone cannot carry (should not happen: plain data only).
       this.counts['errors']!++;
@@ -161,7 +204,13 @@ export class LocalTemplateStore implements TemplateStore {
       case 't':
         this.counts['received']!++;
         this.asked.delete(`${scopeKey(m.s)}|${m.d.id}`);
-        fn({ kind: 'template', scope: m.s, def: m.d, learnedAt: m.at, origin: m.o });
+        fn(m.r === 1 ? { kind: 'template', scope: m.s, def: m.d, learnedAt: m.at, origin: m.o, reply: true } : { kind: 'template', scope: m.s, def: m.d, learnedAt: m.at, origin: m.o });
+        break;
+      case 'f':
+        this.onRefresh?.({ kind: 'template', scope: m.s, def: m.d, at: m.at });
+        break;
+      case 'g':
+        this.onRefresh?.({ kind: 'options', scope: m.s, row: m.row });
         break;
       case 'w':
         this.counts['received']!++;
@@ -175,7 +224,7 @@ export class LocalTemplateStore implements TemplateStore {
         const def = this.lookup?.(m.s, m.id);
         if (def !== undefined) {
           this.counts['requests_answered']!++;
-          this.post({ k: 't', o: this.origin, s: m.s, d: def, at: Date.now() });
+          this.post({ k: 't', o: this.origin, s: m.s, d: def, at: Date.now(), r: 1 });
         }
         break;
       }
