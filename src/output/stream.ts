@@ -94,6 +94,10 @@ export class StreamOutput implements FlowOutput {
     this.enc.append(rec);
   }
 
+  frames(): DelimitedBatchWriter | undefined {
+    return this.enc instanceof DelimitedBatchWriter ? this.enc : undefined;
+  }
+
   flush(): void {
     if (this.enc.byteLength >= this.chunkBytes) this.cut();
   }

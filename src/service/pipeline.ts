@@ -3,7 +3,8 @@
  * and its own outputs. Nothing in here is shared with another thread except through the
  * template store (template state) and the counters snapshot.
  */
-import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate } from '../decode/mod.js';
+import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
+import type { ByteWriter, DelimitedBatchWriter } from '../encode/mod.js';
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
@@ -94,6 +95,50 @@ class Fanout implements FlowSink {
   }
 }
 
+/**
+ * The fast path's sink, when every output takes flowpb frames: the transcoder writes into the
+ * first output's batch, the others get a copy of each data set's frames; counted by protocol
+ * like Fanout.
+ */
+class FrameFanout implements FrameSink {
+  readonly writer: ByteWriter;
+  constructor(
+    private readonly byType: Float64Array,
+    private readonly batches: DelimitedBatchWriter[],
+  ) {
+    this.writer = batches[0]!.writer;
+  }
+  framesAdded(type: number, n: number, from: number): void {
+    this.byType[type & 15]! += n;
+    const bs = this.batches;
+    bs[0]!.added(n);
+    for (let i = 1; i < bs.length; i++) {
+      const src = this.writer;
+      const len = src.pos - from;
+      const w = bs[i]!.writer;
+      w.ensure(len);
+      w.buf.set(src.buf.subarray(from, src.pos), w.pos);
+      w.pos += len;
+      bs[i]!.added(n);
+    }
+  }
+}
+
+/**
+ * The fast path's frame sink, when every output writes length-delimited flowpb (and the
+ * environment does not turn it off with FLOW_COLLECTOR_TRANSCODE=0, for comparisons).
+ */
+function frameSink(outputs: readonly FlowOutput[], byType: Float64Array): FrameSink | undefined {
+  if (process.env['FLOW_COLLECTOR_TRANSCODE'] === '0') return undefined;
+  const batches: DelimitedBatchWriter[] = [];
+  for (const o of outputs) {
+    const b = o.frames?.();
+    if (b === undefined) return undefined;
+    batches.push(b);
+  }
+  return batches.length > 0 ? new FrameFanout(byType, batches) : undefined;
+}
+
 export interface PipelineHooks {
   log(level: 'warn' | 'error' | 'info', key: string, msg: string, fields?: Record<string, unknown>): void;
 }
@@ -163,6 +208,8 @@ export class Pipeline {
       this.outputs.push(out);
     }
     this.fanout = new Fanout(this.outputs);
+    // Every output writes flowpb frames: v9 / IPFIX records are transcoded straight into them.
+    const frames = frameSink(this.outputs, this.fanout.byType);
     // One decoder per listener: each keeps its own template state within its own limits.
     this.listeners = cfg.listeners.map((l) => ({
       cfg: l,
@@ -171,6 +218,7 @@ export class Pipeline {
         counters: this.counters,
         limits: listenerLimits(cfg, l),
         sampling: cfg.sampling,
+        ...(frames !== undefined ? { frames } : {}),
       }),
       want: l.protocol === 'auto' ? Proto.Unknown : WANT[l.protocol]!,
       source: undefined,

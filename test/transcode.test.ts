@@ -1,0 +1,146 @@
+/**
+ * The fused per-template transcoder (src/decode/transcode.ts) writes the same bytes as the
+ * reference path (FlowRecord + writeFlowMessageDelimited) for every record: random streams over
+ * many layouts with edge values and sampling options, the benchmark templates, the conformance
+ * corpus when present, and real exporters (softflowd NetFlow v9 / IPFIX, pmacctd IPFIX). The
+ * layouts exporters use must take the fast path.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Exporter, FlowDecoder, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
+import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
+import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v9Datagram } from '../bench/datagrams.js';
+import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
+import { killPmacctd, nfprobeConf, nfprobeTraffic, runPmacctd, skipPmacct } from './support/pmacct.js';
+import { makeTempDir, skipUnlessCommands } from './support/tools.js';
+import { writePcap } from '../src/capture/mod.js';
+
+const RECV = 1_773_489_600;
+
+function feedAll(c: TranscodeComparer, datagrams: readonly Uint8Array[], exporter: Exporter, what: string): void {
+  for (let i = 0; i < datagrams.length; i++) {
+    const d = c.feed(datagrams[i]!, exporter, RECV + i, (i * 7_919_123) % 1e9);
+    assert.equal(d, undefined, `${what}: datagram ${i}: ${d}`);
+  }
+}
+
+const SAMPLING: (Record<string, unknown> | undefined)[] = [
+  undefined,
+  { defaults: [{ exporter: '0.0.0.0/0', rate: 7 }] },
+  { overrides: [{ exporter: '192.0.2.1', rate: 3 }], renormalize: true },
+  { renormalize: true },
+  { defaults: [{ exporter: '::/0', rate: 1 }], renormalize: true },
+];
+
+test('transcoder: random v9 and IPFIX streams over many layouts give the reference bytes', () => {
+  let fused = 0;
+  let reference = 0;
+  let frames = 0;
+  for (let seed = 1; seed <= 240; seed++) {
+    const r = new Prng(seed);
+    const v9 = seed % 2 === 0;
+    const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length] });
+    const ex = new Exporter(seed % 3 === 0 ? '2001:db8::1' : '192.0.2.1', 2055);
+    feedAll(c, randomStream(r, { layouts: 6, datagrams: 50, v9 }), ex, `seed ${seed} (${v9 ? 'v9' : 'IPFIX'})`);
+    fused += c.transcoded.fused;
+    reference += c.transcoded.reference;
+    frames += c.refFlows;
+  }
+  // Both paths ran: most layouts fused, some (lists, packet sections, MPLS) on the reference path.
+  assert.ok(fused > 20_000, `fused records: ${fused}`);
+  assert.ok(reference > 500, `reference-path records: ${reference}`);
+  assert.equal(fused + reference, frames);
+});
+
+test('transcoder: the benchmark templates take the fast path, same bytes', () => {
+  const c = new TranscodeComparer();
+  const ex = new Exporter('198.51.100.7', 9995);
+  const ds: Uint8Array[] = [];
+  for (const t of [V9_CISCO, V9_CISCO64]) for (let i = 0; i < 5; i++) ds.push(v9Datagram(t, 20, i === 0, { sequence: i * 20 }));
+  feedAll(c, ds, ex, 'v9');
+  const c2 = new TranscodeComparer();
+  const ds2: Uint8Array[] = [];
+  for (const t of [IPFIX_V4, IPFIX_V6, IPFIX_V4_APPNAME]) for (let i = 0; i < 5; i++) ds2.push(ipfixDatagram(t, 20, i === 0, { sequence: i * 20 }));
+  feedAll(c2, ds2, ex, 'IPFIX');
+  assert.equal(c.transcoded.reference + c2.transcoded.reference, 0);
+  assert.equal(c.transcoded.fused, 200);
+  assert.equal(c2.transcoded.fused, 300);
+});
+
+test('transcoder: layouts it does not cover get none (reference path), others get one per layout', () => {
+  const list = compileTemplate({ protocol: 10, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 291, pen: 0, length: 0xffff }] });
+  assert.equal(compileTranscoder(list), null);
+  const mpls = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 70, pen: 0, length: 3 }] });
+  assert.equal(compileTranscoder(mpls), null);
+  const plain = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 1, pen: 0, length: 4 }] });
+  assert.equal(typeof compileTranscoder(plain), 'function');
+});
+
+// The conformance corpus, when present beside the repository.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CORPUS = resolve(REPO_ROOT, '..', 'shared', 'conformance');
+const CORPUS_SKIP = existsSync(join(CORPUS, 'cases.json')) ? false : `conformance corpus not present at ${CORPUS}`;
+
+test('transcoder: every conformance corpus case gives the reference bytes', { skip: CORPUS_SKIP }, () => {
+  const cases = (JSON.parse(readFileSync(join(CORPUS, 'cases.json'), 'utf8')) as { cases: { name: string; files: string[] }[] }).cases;
+  let fused = 0;
+  for (const k of cases) {
+    const ds = k.files.map((f) => new Uint8Array(readFileSync(join(CORPUS, 'vendor', f))));
+    for (const s of [undefined, { renormalize: true, defaults: [{ exporter: '0.0.0.0/0', rate: 10 }] }]) {
+      const c = new TranscodeComparer(s === undefined ? {} : { sampling: s });
+      feedAll(c, ds, new Exporter('192.0.2.10', 2055), k.name);
+      fused += c.transcoded.fused;
+    }
+  }
+  assert.ok(fused > 0, 'the corpus has v9 / IPFIX flows on the fast path');
+});
+
+const SOFTFLOWD_SKIP = skipUnlessCommands('softflowd');
+
+test('transcoder: softflowd NetFlow v9 and IPFIX take the fast path, same bytes', { skip: SOFTFLOWD_SKIP, timeout: 120_000 }, async (t) => {
+  const tmp = makeTempDir('transcode-softflowd-');
+  t.after(() => {
+    killSoftflowd();
+    tmp.cleanup();
+  });
+  const { pkts } = buildTraffic();
+  const pcap = join(tmp.dir, 'traffic.pcap');
+  writeFileSync(pcap, pcapOf(pkts));
+  for (const args of [['-v', '9', '-A', 'milli'], ['-v', '10', '-A', 'milli'], ['-v', '9', '-a']]) {
+    const { datagrams } = await exportWithSoftflowd(tmp.dir, pcap, args);
+    const c = new TranscodeComparer();
+    feedAll(c, datagrams.map((d) => new Uint8Array(d.data)), new Exporter('127.0.0.1', datagrams[0]?.port ?? 0), `softflowd ${args.join(' ')}`);
+    assert.ok(c.transcoded.fused > 0, `softflowd ${args.join(' ')}: flows transcoded`);
+    assert.equal(c.transcoded.reference, 0, `softflowd ${args.join(' ')}: no record on the reference path`);
+  }
+});
+
+test('transcoder: pmacctd nfprobe IPFIX and v9 (sampled) take the fast path, same bytes', { skip: skipPmacct, timeout: 120_000 }, async (t) => {
+  const tmp = makeTempDir('transcode-pmacct-');
+  t.after(() => {
+    killPmacctd();
+    tmp.cleanup();
+  });
+  const { frames } = nfprobeTraffic(3);
+  const pcap = join(tmp.dir, 'traffic.pcap');
+  writeFileSync(pcap, writePcap(frames));
+  for (const [version, rate] of [[10, 1], [10, 4], [9, 4]] as const) {
+    const run = await runPmacctd(tmp.dir, nfprobeConf(pcap, version, rate), { plugin: 'nfprobe' });
+    const c = new TranscodeComparer();
+    feedAll(c, run.datagrams.map((d) => new Uint8Array(d.data)), new Exporter('127.0.0.1', run.datagrams[0]?.port ?? 0), `pmacct v${version} rate ${rate}`);
+    assert.ok(c.transcoded.fused > 0, `pmacct v${version}: flows transcoded`);
+    assert.equal(c.transcoded.reference, 0, `pmacct v${version}: no record on the reference path`);
+  }
+});
+
+test('transcoder: a FlowDecoder without frames keeps the FlowRecord path', () => {
+  let flows = 0;
+  const dec = new FlowDecoder({ sink: { onFlow: () => void flows++ } });
+  const d = v9Datagram(V9_CISCO, 10, true);
+  assert.equal(dec.decode(d, 0, d.length, new Exporter('192.0.2.1'), RECV, 0), undefined);
+  assert.equal(flows, 10);
+  assert.deepEqual({ ...dec.transcoded }, { fused: 0, reference: 0 });
+});
