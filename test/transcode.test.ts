@@ -12,11 +12,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exporter, FlowDecoder, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
 import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
-import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v9Datagram } from '../bench/datagrams.js';
+import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v5Datagram, v9Datagram } from '../bench/datagrams.js';
 import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
 import { killPmacctd, nfprobeConf, nfprobeTraffic, runPmacctd, skipPmacct } from './support/pmacct.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { writePcap } from '../src/capture/mod.js';
+import { splitDelimited } from '../src/encode/mod.js';
+import { loadConfig } from '../src/config/mod.js';
+import { Pipeline } from '../src/service/pipeline.js';
+import type { WorkerInit } from '../src/service/messages.js';
+import { createSocket } from 'node:dgram';
+import { randomUUID } from 'node:crypto';
 
 const RECV = 1_773_489_600;
 
@@ -144,3 +150,104 @@ test('transcoder: a FlowDecoder without frames keeps the FlowRecord path', () =>
   assert.equal(flows, 10);
   assert.deepEqual({ ...dec.transcoded }, { fused: 0, reference: 0 });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Wired in: a worker's pipeline takes the fast path when every output writes flowpb.
+
+async function runPipeline(dir: string, outputs: Record<string, unknown>[], datagrams: readonly Uint8Array[], expectFlows: number): Promise<{ flows: Record<string, number>; transcoded: { fused: number; reference: number } }> {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ listeners: [{ name: 'in', address: '127.0.0.1', port: 0 }], outputs }));
+  const config = loadConfig({ env: {}, file }).config;
+  const init: WorkerInit = { index: 0, config, ports: [0], storeChannel: `transcode-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+  const p = new Pipeline(init, { log: () => {} });
+  const tx = createSocket('udp4');
+  try {
+    const [l] = await p.open();
+    await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+    for (const d of datagrams) {
+      await new Promise<void>((res, rej) => tx.send(d, l!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    }
+    await until(() => Object.values(p.snapshot().flows).reduce((a, b) => a + b, 0) >= expectFlows, 'the flows to be decoded');
+    const flows = p.snapshot().flows;
+    await p.stop(Date.now() + 5000);
+    return { flows, transcoded: p.transcoded() };
+  } finally {
+    tx.close();
+    await p.close();
+  }
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('pipeline: flowpb file outputs get the transcoded frames, byte for byte what the FlowRecord path writes; flow counts unchanged', async (t) => {
+  const tmp = makeTempDir('transcode-pipeline-');
+  t.after(() => tmp.cleanup());
+  // v9 records on the fast path, an MPLS layout on the reference path, NetFlow v5 (records only).
+  const mpls = { id: 400, fields: [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 1, len: 4 }, { id: 70, len: 3 }, { id: 71, len: 3 }] };
+  const ds: Uint8Array[] = [];
+  for (let i = 0; i < 6; i++) {
+    ds.push(v9Datagram(V9_CISCO, 15, i === 0, { sequence: i }));
+    ds.push(v9Datagram(mpls, 3, i === 0, { sequence: 100 + i }));
+  }
+  ds.push(v5Datagram(4));
+  const total = 6 * 15 + 6 * 3 + 4;
+  const fast = await runPipeline(tmp.dir, [
+    { type: 'file', path: join(tmp.dir, 'a.pb'), format: 'flowpb' },
+    { type: 'file', path: join(tmp.dir, 'b.pb'), format: 'flowpb' },
+  ], ds, total);
+  const slow = await runPipeline(tmp.dir, [
+    { type: 'file', path: join(tmp.dir, 'c.pb'), format: 'flowpb' },
+    { type: 'file', path: join(tmp.dir, 'c.ndjson'), format: 'json' },
+  ], ds, total);
+  assert.deepEqual(fast.flows, { netflow_v9: 108, netflow_v5: 4 });
+  assert.deepEqual(slow.flows, fast.flows);
+  assert.deepEqual(fast.transcoded, { fused: 90, reference: 18 });
+  assert.deepEqual(slow.transcoded, { fused: 0, reference: 0 }, 'a JSON output keeps every output on the FlowRecord path');
+  const a = readFileSync(join(tmp.dir, 'a.pb'));
+  const b = readFileSync(join(tmp.dir, 'b.pb'));
+  const c = readFileSync(join(tmp.dir, 'c.pb'));
+  assert.equal(splitDelimited(a).length, total);
+  // The receive times differ between the runs: compare with time_received_ns (field 110) dropped.
+  const strip = (buf: Uint8Array) => splitDelimited(buf).map((m) => Buffer.from(withoutField(m, 110)).toString('hex'));
+  assert.deepEqual(strip(a), strip(c));
+  assert.ok(a.equals(b), 'both fast outputs got the same bytes');
+  assert.equal(readFileSync(join(tmp.dir, 'c.ndjson'), 'utf8').trim().split('\n').length, total);
+});
+
+/** A FlowMessage without one varint field (all our keys are 1 or 2 bytes). */
+function withoutField(m: Uint8Array, field: number): Uint8Array {
+  const out: number[] = [];
+  let p = 0;
+  while (p < m.length) {
+    const start = p;
+    let key = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = m[p++]!;
+      key += (c & 127) * 2 ** shift;
+      shift += 7;
+    } while (c >= 128);
+    const wt = key & 7;
+    if (wt === 0) {
+      while (m[p++]! >= 128);
+    } else if (wt === 2) {
+      let len = 0;
+      shift = 0;
+      do {
+        c = m[p++]!;
+        len += (c & 127) * 2 ** shift;
+        shift += 7;
+      } while (c >= 128);
+      p += len;
+    } else throw new Error(`wire type ${wt}`);
+    if (key >>> 3 !== field) for (let i = start; i < p; i++) out.push(m[i]!);
+  }
+  return Uint8Array.from(out);
+}

@@ -363,7 +363,7 @@ export class ExportDecoder {
     const q = tc(buf, p, end, w, x);
     const n = x.n;
     if (n > 0) {
-      frames.framesAdded(type, n, from);
+      frames.framesAdded(type, n, from, exporter.addr);
       this.records += n;
       this.seen += n;
       this.transcoded.fused += n;

@@ -26,8 +26,11 @@ import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js'
 export interface FrameSink {
   /** Frames are appended at writer.pos (a stable object; its buf may be replaced as it grows). */
   readonly writer: ByteWriter;
-  /** `n` frames of flow type `type` were appended, from byte `from` to writer.pos. */
-  framesAdded(type: number, n: number, from: number): void;
+  /**
+   * `n` frames of flow type `type` were appended, from byte `from` to writer.pos; `sampler` is
+   * the exporter address they carry as sampler_address.
+   */
+  framesAdded(type: number, n: number, from: number, sampler: Uint8Array): void;
 }
 
 /** Per data set inputs of a transcoder, and what it reports back. One object per decoder. */

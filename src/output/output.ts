@@ -80,6 +80,13 @@ export interface FlowOutput {
    * their order is kept; drop policy and counts apply to both alike.
    */
   frames?(): DelimitedBatchWriter | undefined;
+  /** Fast path: whether onFrames can take this output's flows (it encodes flowpb). */
+  takesFrames?(): boolean;
+  /**
+   * Fast path: `n` ready-made length-delimited flowpb frames in src[from, to), of flow type
+   * `type`, from the exporter whose address is `sampler` (their sampler_address).
+   */
+  onFrames?(src: Uint8Array, from: number, to: number, n: number, type: number, sampler: Uint8Array): void;
   /** End of an ingest batch: hands what is encoded to the queue when it is worth a write. */
   flush(): void;
   /** Timer: hands everything encoded to the queue, so quiet exporters' flows are not held back. */
