@@ -53,6 +53,8 @@ export class TranscodeCtx implements SamplingInputs {
   /** Encoded sampler_address field. */
   readonly sa = new Uint8Array(32);
   saLen = 0;
+  /** The address `sa` was encoded from. */
+  saFor: Uint8Array | undefined = undefined;
   /** Out: frames written by the last call. */
   n = 0;
   /** Out: 1 when the last call stopped at a record cut short. */
@@ -69,26 +71,28 @@ export type SetTranscoder = (buf: Uint8Array, p: number, end: number, w: ByteWri
 const scratch = new FlowRecord();
 const scratchWriter = new ByteWriter(256);
 
+/** The per-datagram head fields as the body writer writes them (its own field code). */
+const HEAD_ARGS: Record<string, string> = { type: 'type', timeReceivedSec: 'recvSec', timeReceivedNsec: 'recvNsec', sequenceNum: 'sequence' };
+const writeHead = new Function(
+  'H',
+  `return function writeHead(b, type, recvSec, recvNsec, sequence) {
+  var p = 0, v, u, hi, lo, sec, ns, a, s, n, i, c;${FLOWPB_FIELDS.filter((f) => (f.kind === 'u32' && (f.prop === 'type' || f.prop === 'sequenceNum')) || (f.kind === 'ns' && f.sec === 'timeReceivedSec'))
+    .map((f) => flowpbFieldCode(f, (prop) => HEAD_ARGS[prop]!))
+    .join('')}
+  return p;
+};`,
+)(FLOWPB_HELPERS) as (b: Uint8Array, type: number, recvSec: number, recvNsec: number, sequence: number) => number;
+
 /**
- * Encodes the per-datagram fields into ctx.head and the sampler address into ctx.sa, with the
- * body writer itself on a record holding only them (so they are what the reference writes).
+ * Encodes the per-datagram fields into ctx.head, and the sampler address into ctx.sa (when the
+ * exporter changed), with the body writer's own field code.
  */
 export function setFrameHead(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
+  ctx.headLen = writeHead(ctx.head, type, recvSec, recvNsec, sequence);
+  if (addr === ctx.saFor) return;
+  ctx.saFor = addr;
   const r = scratch;
   const w = scratchWriter;
-  r.type = type;
-  r.timeReceivedSec = recvSec;
-  r.timeReceivedNsec = recvNsec;
-  r.sequenceNum = sequence;
-  r.samplerAddressLen = 0;
-  w.pos = 0;
-  writeFlowMessage(w, r);
-  ctx.head.set(w.buf.subarray(0, w.pos));
-  ctx.headLen = w.pos;
-  r.type = 0;
-  r.timeReceivedSec = 0;
-  r.timeReceivedNsec = 0;
-  r.sequenceNum = 0;
   const n = addr.length <= 16 ? addr.length : 16;
   for (let i = 0; i < n; i++) r.samplerAddress[i] = addr[i]!;
   r.samplerAddressLen = n;
