@@ -41,6 +41,8 @@ export interface CompiledTemplate {
    * the layout takes the reference path, undefined until asked for.
    */
   transcoder: SetTranscoder | null | undefined;
+  /** Data sets decoded with this layout while a transcoder was wanted and not yet compiled. */
+  uses: number;
 }
 
 const V9_SCOPE_NAMES = ['', 'scopeSystem', 'scopeInterface', 'scopeLineCard', 'scopeCache', 'scopeTemplate'];
@@ -189,7 +191,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const g = generateRecordCode(def, minLen, false)!;
   const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${g.decl}\n${g.code}\nreturn p;\n};`);
   const decode = factory(infos, RECORD_HELPERS) as RecordFn;
-  return { def, infos, minLen, decode, transcoder: undefined };
+  return { def, infos, minLen, decode, transcoder: undefined, uses: 0 };
 }
 
 /** A record reader's generated source (see generateRecordCode). */

@@ -36,6 +36,11 @@ export interface FlowDecoderOptions {
    * writes them to the same frames keeps the order.
    */
   frames?: FrameSink;
+  /**
+   * With `frames`: data sets a layout takes on the FlowRecord path before its transcoder is
+   * compiled (default 3: one-off layouts never compile one; see ExportDecoder.transcodeAfter).
+   */
+  transcodeAfter?: number;
 }
 
 export type DecodedProtocol = 'netflow_v1' | 'netflow_v5' | 'netflow_v7' | 'netflow_v9' | 'ipfix' | 'sflow_v5' | 'unknown';
@@ -77,6 +82,7 @@ export class FlowDecoder {
     this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
     if (opts.frames !== undefined) {
       this.export.frames = opts.frames;
+      this.export.transcodeAfter = opts.transcodeAfter ?? 3;
       this.export.prepareFrames = (x, scope, exporter) => sampling.prepare(x, scope, exporter);
     }
   }

@@ -51,6 +51,13 @@ export class ExportDecoder {
   prepareFrames: ((x: TranscodeCtx, scope: TemplateScope<CompiledTemplate>, exporter: Exporter) => void) | undefined;
   /** Fast path: records transcoded, and records that took the reference path while `frames` was set. */
   readonly transcoded = { fused: 0, reference: 0 };
+  /**
+   * Fast path: a layout's transcoder is compiled at its data set number `transcodeAfter` + 1
+   * (the earlier ones take the reference path). V8 keeps the source of every function built
+   * with new Function in its compilation cache for a while, and a transcoder's is 10-20 KB: a
+   * stream of one-off layouts (template floods, the fuzzer) would otherwise fill the heap.
+   */
+  transcodeAfter = 0;
   private readonly tx = new TranscodeCtx();
 
   constructor(
@@ -328,7 +335,7 @@ export class ExportDecoder {
     const frames = this.frames;
     if (frames !== undefined) {
       let tc = ct.transcoder;
-      if (tc === undefined) {
+      if (tc === undefined && ct.uses++ >= this.transcodeAfter) {
         try {
           tc = compileTranscoder(ct);
         } catch {
@@ -336,7 +343,7 @@ export class ExportDecoder {
         }
         ct.transcoder = tc;
       }
-      if (tc !== null) {
+      if (tc !== null && tc !== undefined) {
         this.transcodeSet(scope, tc, frames, buf, p, end);
         return;
       }

@@ -14,6 +14,8 @@ import { Bytes, ipfixMessage, ipfixOptionsTemplateSet, ipfixTemplateSet, set, v9
 export interface CompareOptions {
   sampling?: Record<string, unknown>;
   limits?: Record<string, unknown>;
+  /** FlowDecoder's transcodeAfter for the fast decoder (default 0: every data set transcoded). */
+  transcodeAfter?: number;
 }
 
 class WriterSink implements FrameSink {
@@ -59,6 +61,7 @@ export class TranscodeComparer {
         },
       },
       frames: fastOut,
+      transcodeAfter: o.transcodeAfter ?? 0,
       ...(o.sampling !== undefined ? { sampling: o.sampling } : {}),
       ...(o.limits !== undefined ? { limits: o.limits } : {}),
     });
