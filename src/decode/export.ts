@@ -365,6 +365,7 @@ export class ExportDecoder {
     x.domain = scope.domain;
     setFrameHead(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
     if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
+    x.kSid = -2; // no look-up cached across data sets (the tables may change between them)
     const w = frames.writer;
     const from = w.pos;
     const q = tc(buf, p, end, w, x);

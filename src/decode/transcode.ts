@@ -47,6 +47,11 @@ export class TranscodeCtx implements SamplingInputs {
   defRate = 0;
   overRate = 0;
   renorm = false;
+  /** The last sampler table look-up of the data set: samplerId, selectorId, inIf and its rate. */
+  kSid = -2;
+  kSel = -2;
+  kIf = -1;
+  kRate = 0;
   /** Encoded type, time_received_ns and sequence_num fields. */
   readonly head = new Uint8Array(64);
   headLen = 0;
@@ -154,7 +159,11 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const samp: string[] = [];
   const v = (x: string) => (has(x) ? `r_${x}` : INITIAL[x] ?? '0');
   samp.push(`sr = ${v('samplingRate')};`);
-  samp.push(`if (sr === 0 && ctx.samplers !== null) sr = H.rateFromTables(ctx.samplers, ${v('samplerId')}, ${v('selectorId')}, ${v('inIf')});`);
+  // The tables do not change within a data set: the last look-up's keys and rate are kept.
+  samp.push(`if (sr === 0 && ctx.samplers !== null) {
+      if (${v('samplerId')} === ctx.kSid && ${v('selectorId')} === ctx.kSel && ${v('inIf')} === ctx.kIf) sr = ctx.kRate;
+      else { sr = H.rateFromTables(ctx.samplers, ${v('samplerId')}, ${v('selectorId')}, ${v('inIf')}); ctx.kSid = ${v('samplerId')}; ctx.kSel = ${v('selectorId')}; ctx.kIf = ${v('inIf')}; ctx.kRate = sr; }
+    }`);
   samp.push(`sb = 0; s_inIfName = ''; s_inIfDesc = ''; s_outIfName = ''; s_outIfDesc = ''; s_vrfName = '';`);
   samp.push(`if (ctx.ifaces !== null) {
       ki = ctx.ifaces.get(${v('inIf')}); if (ki !== undefined) { s_inIfName = ki.name; s_inIfDesc = ki.desc; }
