@@ -47,6 +47,13 @@ export class TranscodeCtx implements SamplingInputs {
   defRate = 0;
   overRate = 0;
   renorm = false;
+  /** Interface table entries last encoded for the ingress / egress side, and their fields. */
+  eIn: IfInfo | undefined = undefined;
+  eOut: IfInfo | undefined = undefined;
+  eInName: Uint8Array = EMPTY;
+  eInDesc: Uint8Array = EMPTY;
+  eOutName: Uint8Array = EMPTY;
+  eOutDesc: Uint8Array = EMPTY;
   /** The last sampler table look-up of the data set: samplerId, selectorId, inIf and its rate. */
   kSid = -2;
   kSel = -2;
@@ -73,6 +80,16 @@ export class TranscodeCtx implements SamplingInputs {
  */
 export type SetTranscoder = (buf: Uint8Array, p: number, end: number, w: ByteWriter, ctx: TranscodeCtx) => number;
 
+const EMPTY: Uint8Array = new Uint8Array(0);
+/** A FlowMessage field's key, from the body writer's field list. */
+function keyOf(prop: string): number {
+  for (const f of FLOWPB_FIELDS) if (f.kind !== 'code' && f.kind !== 'ns' && f.prop === prop) return f.key;
+  throw new Error(`no flowpb field ${prop}`);
+}
+const K_IN_IF_NAME = keyOf('inIfName');
+const K_OUT_IF_NAME = keyOf('outIfName');
+const K_IN_IF_DESC = keyOf('inIfDesc');
+const K_OUT_IF_DESC = keyOf('outIfDesc');
 const scratch = new FlowRecord();
 const scratchWriter = new ByteWriter(256);
 
@@ -108,8 +125,32 @@ export function setFrameHead(ctx: TranscodeCtx, type: number, recvSec: number, r
   r.samplerAddressLen = 0;
 }
 
+/** One string field as the body writer writes it (nothing for ''). */
+function stringField(key: number, s: string): Uint8Array {
+  if (s.length === 0) return EMPTY;
+  const w = scratchWriter;
+  w.pos = 0;
+  w.ensure(8 + 3 * s.length);
+  const n = FLOWPB_HELPERS.wString(w.buf, 0, key, s);
+  return Uint8Array.from(w.buf.subarray(0, n)); // a copy (Buffer.slice would be a view)
+}
+
+/** Encodes an interface table entry's name and description fields for one side. */
+function encodeIf(ctx: TranscodeCtx, info: IfInfo, ingress: boolean): void {
+  if (ingress) {
+    ctx.eIn = info;
+    ctx.eInName = stringField(K_IN_IF_NAME, info.name);
+    ctx.eInDesc = stringField(K_IN_IF_DESC, info.desc);
+  } else {
+    ctx.eOut = info;
+    ctx.eOutName = stringField(K_OUT_IF_NAME, info.name);
+    ctx.eOutDesc = stringField(K_OUT_IF_DESC, info.desc);
+  }
+}
+
 const H = {
   ...RECORD_HELPERS,
+  encodeIf,
   ...FLOWPB_HELPERS,
   ntpNanos,
   rateFromTables,
@@ -164,11 +205,12 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       if (${v('samplerId')} === ctx.kSid && ${v('selectorId')} === ctx.kSel && ${v('inIf')} === ctx.kIf) sr = ctx.kRate;
       else { sr = H.rateFromTables(ctx.samplers, ${v('samplerId')}, ${v('selectorId')}, ${v('inIf')}); ctx.kSid = ${v('samplerId')}; ctx.kSel = ${v('selectorId')}; ctx.kIf = ${v('inIf')}; ctx.kRate = sr; }
     }`);
-  samp.push(`sb = 0; s_inIfName = ''; s_inIfDesc = ''; s_outIfName = ''; s_outIfDesc = ''; s_vrfName = '';`);
+  // Interface names and descriptions: their fields are encoded once per table entry
+  // (encodeIf) and copied.
+  samp.push(`sb = 0; s_vrfName = ''; ii = undefined; oi = undefined;`);
   samp.push(`if (ctx.ifaces !== null) {
-      ki = ctx.ifaces.get(${v('inIf')}); if (ki !== undefined) { s_inIfName = ki.name; s_inIfDesc = ki.desc; }
-      ki = ctx.ifaces.get(${v('outIf')}); if (ki !== undefined) { s_outIfName = ki.name; s_outIfDesc = ki.desc; }
-      sb = 3 * (s_inIfName.length + s_inIfDesc.length + s_outIfName.length + s_outIfDesc.length) + 32;
+      ii = ctx.ifaces.get(${v('inIf')}); if (ii !== undefined) { if (ii !== ctx.eIn) H.encodeIf(ctx, ii, true); sb += ctx.eInName.length + ctx.eInDesc.length; }
+      oi = ctx.ifaces.get(${v('outIf')}); if (oi !== undefined) { if (oi !== ctx.eOut) H.encodeIf(ctx, oi, false); sb += ctx.eOutName.length + ctx.eOutDesc.length; }
     }`);
   if (has('ingressVrfId')) {
     samp.push(`if (r_ingressVrfId >= 0 && ctx.vrfs !== null) { kv = ctx.vrfs.get(r_ingressVrfId); if (kv !== undefined) { s_vrfName = kv; sb += 3 * kv.length + 8; } }`);
@@ -225,6 +267,12 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     const wanted = fixed || (prop === 'protocolName' ? g.protocolName : has(prop));
     if (!wanted) continue;
     if (prop === 'vrfName' && !has('ingressVrfId')) continue;
+    if (prop !== 'vrfName' && STRINGS.includes(prop)) {
+      const slot = prop.startsWith('in') ? 'ii' : 'oi';
+      const arr = `e${prop[0]!.toUpperCase()}${prop.slice(1).replace('IfName', 'Name').replace('IfDesc', 'Desc')}`;
+      writes.push(`\n  if (${slot} !== undefined) { a = ctx.${arr}; if (a.length !== 0) { b.set(a, p); p += a.length; } }`);
+      continue;
+    }
     if (prop === 'protocolName') writes.push(`\n  s_pn = H.protocolName(r_proto);`);
     writes.push(flowpbFieldCode(f, src));
   }
@@ -235,9 +283,9 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
   const body = `
-  var q = p, nrec = 0, bad = 0, l = 0, t = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, ki, kv, b;
+  var q = p, nrec = 0, bad = 0, l = 0, t = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_pn = '', s_inIfName = '', s_inIfDesc = '', s_outIfName = '', s_outIfDesc = '', s_vrfName = '';
+  var s_pn = '', s_vrfName = '', ii, oi;
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
