@@ -168,6 +168,9 @@ const INITIAL: Record<string, string> = { samplerId: '-1', selectorId: '-1', ing
 const STRINGS = ['inIfName', 'outIfName', 'inIfDesc', 'outIfDesc', 'vrfName'];
 /** Counters that renormalisation multiplies, in Sampling.apply's order. */
 const RENORM = ['bytes', 'packets', 'bytesIn', 'bytesOut', 'packetsIn', 'packetsOut'];
+/** Largest encoded head (type 2, time_received_ns 2 + 10, sequence_num 1 + 5) and sampler address (1 + 1 + 16). */
+const HEAD_MAX = 24;
+const SA_MAX = 18;
 /** Upper bound of a frame without its strings: ~65 fields of <= 12 bytes, 5 addresses, head. */
 const FRAME_BOUND = 1536;
 
@@ -228,7 +231,11 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     return `r_${prop}`;
   };
   const writes: string[] = [];
-  const copyHead = (arr: string, len: string) => `a = ctx.${arr}; for (i = 0; i < ctx.${len}; i++) b[p + i] = a[i]; p += ctx.${len};`;
+  // Unrolled copies of the whole head / sa arrays (24 and 18 bytes: more than they ever hold);
+  // the bytes past their length land where the next fields go, or past the frame's end, which
+  // w.ensure made room for.
+  const copyHead = (arr: string, len: string, n: number) =>
+    `a = ctx.${arr}; ${Array.from({ length: n }, (_, k) => `b[p + ${k}] = a[${k}];`).join(' ')} p += ctx.${len};`;
   const addrCode = (prop: string, key: number): string => {
     const kb = key < 128 ? [key] : [(key & 127) | 128, key >>> 7];
     const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
@@ -247,7 +254,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     const prop = f.kind === 'ns' ? f.sec : f.prop;
     if (prop === 'type') {
-      writes.push(copyHead('head', 'headLen'));
+      writes.push(copyHead('head', 'headLen', HEAD_MAX));
       continue;
     }
     if (prop === 'samplingRate') {
@@ -255,7 +262,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       continue;
     }
     if (prop === 'samplerAddress') {
-      writes.push(copyHead('sa', 'saLen'));
+      writes.push(copyHead('sa', 'saLen', SA_MAX));
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;
