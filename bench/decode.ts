@@ -1,7 +1,8 @@
 /**
  * Decode throughput per core: NetFlow v5, v9 and IPFIX datagrams of realistic size (20-30
  * records each) through FlowDecoder into the normalised record, alone and followed by the flowpb
- * (length-delimited batch) and NDJSON encoders.
+ * (length-delimited batch) and NDJSON encoders; and `transcode`, the fused per-template path
+ * straight to the flowpb batch (src/decode/transcode.ts).
  *
  *   npm run bench            (= npm run build && node dist/bench/decode.js)
  *   node dist/bench/decode.js [--seconds 2] [--runs 3] [--only ipfix] [--markdown]
@@ -68,8 +69,8 @@ const CASES: Case[] = [
   ipfixCase('IPFIX IPv4 + varlen appName (22 rec)', IPFIX_V4_APPNAME, 22),
 ].filter((c) => ONLY === '' || c.name.toLowerCase().includes(ONLY.toLowerCase()));
 
-type Mode = 'decode' | 'decode+flowpb' | 'decode+json';
-const MODES: Mode[] = ['decode', 'decode+flowpb', 'decode+json'];
+type Mode = 'decode' | 'decode+flowpb' | 'transcode' | 'decode+json';
+const MODES: Mode[] = ['decode', 'decode+flowpb', 'transcode', 'decode+json'];
 
 interface Measure {
   records: number;
@@ -93,6 +94,13 @@ function setup(mode: Mode): { decoder: FlowDecoder; flush: () => number; touched
     const w = new DelimitedBatchWriter(256 * 1024);
     sink = { onFlow: (r) => w.append(r) };
     flush = () => w.finish().length;
+  } else if (mode === 'transcode') {
+    // The fast path: v9 / IPFIX records transcoded per template into the same batch (v5 records
+    // still through the FlowRecord).
+    const w = new DelimitedBatchWriter(256 * 1024);
+    sink = { onFlow: (r) => w.append(r) };
+    flush = () => w.finish().length;
+    return { decoder: new FlowDecoder({ sink, frames: { writer: w.writer, framesAdded: (_t, n) => w.added(n) } }), flush, touched: () => acc };
   } else {
     const w = new NdjsonBatchWriter(1024 * 1024);
     sink = { onFlow: (r) => w.append(r) };

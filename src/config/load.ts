@@ -80,7 +80,7 @@ export interface LoadResult {
 
 export const ENV_PREFIX = 'FLOW_COLLECTOR_';
 /** FLOW_COLLECTOR_* variables that are not setting overrides. */
-export const ENV_NOT_OVERRIDES: ReadonlySet<string> = new Set(['FLOW_COLLECTOR_INGEST', 'FLOW_COLLECTOR_DEBUG', 'FLOW_COLLECTOR_CONFIG']);
+export const ENV_NOT_OVERRIDES: ReadonlySet<string> = new Set(['FLOW_COLLECTOR_INGEST', 'FLOW_COLLECTOR_DEBUG', 'FLOW_COLLECTOR_CONFIG', 'FLOW_COLLECTOR_TRANSCODE']);
 
 export function loadConfig(opts: LoadOptions = {}): LoadResult {
   const env = opts.env ?? process.env;

@@ -6,10 +6,11 @@
 import type { Counters } from './stats.js';
 import { DataType, type ElementInfo, type FlowRecord } from './record.js';
 import { u32, u64, uN } from './read.js';
-import { setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setStartNtp } from './time.js';
+import { NTP_UNIX_OFFSET, setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setStartNtp } from './time.js';
 import { ipfixElement, protocolName, v9Element } from './registry/mod.js';
 import { VARIABLE_LENGTH, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
 import { decodeList } from './lists.js';
+import type { SetTranscoder } from './transcode.js';
 import { HeaderProtocol, WalkResult, ipPacketLength, walkHeader, walkIpPacket } from './packet.js';
 
 /** Per-datagram values a compiled decoder needs besides the record bytes. */
@@ -35,6 +36,13 @@ export interface CompiledTemplate {
   readonly minLen: number;
   /** Data-record decoder (also usable for options templates, which are decoded generically). */
   readonly decode: RecordFn;
+  /**
+   * The fused flowpb transcoder of this layout (transcode.ts), compiled on first use: null when
+   * the layout takes the reference path, undefined until asked for.
+   */
+  transcoder: SetTranscoder | null | undefined;
+  /** Data sets decoded with this layout while a transcoder was wanted and not yet compiled. */
+  uses: number;
 }
 
 const V9_SCOPE_NAMES = ['', 'scopeSystem', 'scopeInterface', 'scopeLineCard', 'scopeCache', 'scopeTemplate'];
@@ -58,8 +66,8 @@ export function fieldInfos(def: TemplateDef): ElementInfo[] {
   });
 }
 
-/** Helpers visible to generated code. */
-const H = {
+/** Helpers visible to generated code (the transcoder's code too). */
+export const RECORD_HELPERS = {
   f32(b: Uint8Array, p: number): number {
     return new DataView(b.buffer, b.byteOffset + p, 4).getFloat32(0);
   },
@@ -93,6 +101,8 @@ const H = {
 };
 
 type AddrProp = 'srcAddr' | 'dstAddr' | 'nextHop' | 'bgpNextHop' | 'mplsIp';
+/** Address properties: held as an offset into the datagram and a length in fused code. */
+export const ADDR_PROPS: ReadonlySet<string> = new Set<AddrProp>(['srcAddr', 'dstAddr', 'nextHop', 'bgpNextHop', 'mplsIp']);
 
 const NUMERIC: Record<number, string> = {
   4: 'proto',
@@ -178,6 +188,35 @@ function readExpr(len: number, at: string): string {
 export function compileTemplate(def: TemplateDef): CompiledTemplate {
   const infos = fieldInfos(def);
   const minLen = minRecordLength(def);
+  const g = generateRecordCode(def, minLen, false)!;
+  const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${g.decl}\n${g.code}\nreturn p;\n};`);
+  const decode = factory(infos, RECORD_HELPERS) as RecordFn;
+  return { def, infos, minLen, decode, transcoder: undefined, uses: 0 };
+}
+
+/** A record reader's generated source (see generateRecordCode). */
+export interface RecordCode {
+  /** Declarations of the reader's locals. */
+  readonly decl: string;
+  /** Statements reading one record at p (bounded by end) and deriving its fields. */
+  readonly code: string;
+  /** Fused form: the FlowRecord properties the code assigns (as locals r_<prop>). */
+  readonly touched: ReadonlySet<string>;
+  /** The record gets protocol_name (from proto). */
+  readonly protocolName: boolean;
+}
+
+/**
+ * The source of a record reader for a template. Reference form (fused = false): statements that
+ * fill `rec`, return -1 when the record is cut short. Fused form (for the transcoder in
+ * transcode.ts): the same reads and derivations into locals `r_<prop>` (addresses as offsets
+ * o_<prop> into buf and lengths n_<prop>), extras skipped, `bad = 1; break;` when the record is
+ * cut short; undefined when the template needs what only the reference form does (RFC 6313
+ * lists, sampled-packet sections, MPLS label stacks).
+ */
+export function generateRecordCode(def: TemplateDef, minLen: number, fused: boolean): RecordCode | undefined {
+  const infos = fieldInfos(def);
+  const FAIL = fused ? '{ bad = 1; break; }' : 'return -1;';
   const fields = def.fields;
   const present = new Set<number>();
   const presentRev = new Set<number>();
@@ -221,7 +260,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   /** Template index of the field each local was read from (a template may repeat an element). */
   const localField = new Map<number, number>();
   let restMin = minLen;
-  lines.push(`if (p + ${minLen} > end) return -1;`);
+  lines.push(`if (p + ${minLen} > end) ${FAIL}`);
   lines.push('var l = 0;');
 
   for (let i = 0; i < fields.length; i++) {
@@ -230,17 +269,18 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
     const len = variable ? 'l' : String(f.length);
     if (variable) {
       restMin -= 1;
-      lines.push(`l = buf[p++]; if (l === 255) { if (p + 2 > end) return -1; l = (buf[p] << 8) | buf[p + 1]; p += 2; }`);
-      lines.push(`if (p + l + ${restMin} > end) return -1;`);
+      lines.push(`l = buf[p++]; if (l === 255) { if (p + 2 > end) ${FAIL} l = (buf[p] << 8) | buf[p + 1]; p += 2; }`);
+      lines.push(`if (p + l + ${restMin} > end) ${FAIL}`);
     } else {
       restMin -= f.length;
     }
     const info = infos[i]!;
-    const extra = `rec.addExtra(I[${i}], buf, p, ${len});`;
+    const extra = fused ? '' : `rec.addExtra(I[${i}], buf, p, ${len});`;
     let code = extra;
     const isList = info.type === DataType.basicList || info.type === DataType.subTemplateList || info.type === DataType.subTemplateMultiList;
     const scopeField = options && i < def.scopeCount;
     if (isList) {
+      if (fused) return undefined;
       code = `rec.addExtraValue(I[${i}], H.decodeList(I[${i}], buf, p, ${len}, ctx, 0));`;
     } else if (!scopeField && f.pen === REVERSE_PEN && (f.id === bytesSrc[0] || f.id === pktsSrc[0]) && bytesSrc.length + pktsSrc.length <= 2 && !variable && f.length >= 1 && f.length <= 8) {
       // RFC 5103 reverse counterpart of the counter chosen for bytes / packets.
@@ -250,6 +290,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         code = `${name} = ${readExpr(f.length, 'p')};`;
       }
     } else if (!scopeField && f.pen === 0 && f.id === walkId && !walkSeen) {
+      if (fused) return undefined;
       walkSeen = true;
       code = `ws = p; wn = ${len}; ${extra}`;
     } else if (!scopeField && f.pen === 0 && !variable && f.id === walkOffsetId && !offsetSeen && f.length >= 1 && f.length <= 8) {
@@ -270,7 +311,10 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         const [prop, n] = addr;
         const copy: string[] = [];
         for (let k = 0; k < n; k++) copy.push(`a[${k}] = buf[p + ${k}];`);
-        if (!assignedAddr.has(prop)) {
+        if (fused) {
+          code = assignedAddr.has(prop) ? `if (n_${prop} === 0 || H.isZeroAt(buf, o_${prop}, n_${prop})) { o_${prop} = p; n_${prop} = ${n}; }` : `o_${prop} = p; n_${prop} = ${n};`;
+          assignedAddr.add(prop);
+        } else if (!assignedAddr.has(prop)) {
           assignedAddr.add(prop);
           code = `{ const a = rec.${prop}; ${copy.join(' ')} rec.${prop}Len = ${n}; }`;
         } else {
@@ -288,6 +332,7 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         // samplingProbability (float64, reduced-size float32 allowed): rate = 1 / p.
         code = `{ const pr = ${flen === 8 ? 'H.f64(buf, p)' : 'H.f32(buf, p)'}; if (pr > 0 && pr <= 1 && rec.samplingRate === 0) rec.samplingRate = Math.round(1 / pr); } ${extra}`;
       } else if (id >= 70 && id <= 79 && flen === 3) {
+        if (fused) return undefined;
         mplsAssigned = true;
         code = `{ const v = (buf[p] << 16) | (buf[p + 1] << 8) | buf[p + 2]; if (v !== 0 && rec.mplsCount < 32) { rec.mplsLabel[rec.mplsCount] = v >>> 4; rec.mplsTtl[rec.mplsCount] = 0; rec.mplsCount++; } }`;
       } else if (LOCALS.has(id) && used.has(id) && !usedLocal.has(id) && flen >= 1 && flen <= 8) {
@@ -332,22 +377,27 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   if (decl.has('rp')) post.push(`rec.packetsIn = rec.packets; rec.packetsOut = rp; rec.packets += rp;`);
   const timeCode = (id: number, start: boolean): string => {
     const S = start ? 'Start' : 'End';
+    // Fused: the arithmetic of time.ts's setters, into locals.
+    const ms = (expr: string): string =>
+      fused ? `{ t = ${expr}; r_timeFlow${S}Sec = Math.floor(t / 1000); r_timeFlow${S}Nsec = Math.round((t - r_timeFlow${S}Sec * 1000) * 1e6); }` : `H.set${S}Ms(rec, ${expr});`;
+    const ntp = (micro: boolean): string =>
+      fused ? `r_timeFlow${S}Sec = c${id} - ${NTP_UNIX_OFFSET}; r_timeFlow${S}Nsec = H.ntpNanos(o${id}, ${micro});` : `H.set${S}Ntp(rec, c${id}, o${id}, ${micro});`;
     switch (id) {
       case 150:
       case 151:
-        return `H.set${S}Ms(rec, c${id} * 1000);`;
+        return ms(`c${id} * 1000`);
       case 152:
       case 153:
-        return `H.set${S}Ms(rec, c${id});`;
+        return ms(`c${id}`);
       case 154:
       case 155:
-        return `H.set${S}Ntp(rec, c${id}, o${id}, true);`;
+        return ntp(true);
       case 156:
       case 157:
-        return `H.set${S}Ntp(rec, c${id}, o${id}, false);`;
+        return ntp(false);
       case 158:
       case 159:
-        return `H.set${S}DeltaUs(rec, ctx.exportSec, c${id});`;
+        return fused ? ms(`ctx.exportSec * 1000 - c${id} / 1000`) : `H.set${S}DeltaUs(rec, ctx.exportSec, c${id});`;
       default: {
         // sysUpTime-relative: ms since boot. With a header sysUptime (v9) the difference to it
         // is taken as a signed 32-bit value, so a counter that wrapped (49.7 days) still works.
@@ -355,9 +405,9 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
         // the value was read from: an earlier occurrence of the same element (variable-length,
         // or longer than 8) is not the one in the local and already went to the extras.
         const fi = localField.get(id)!;
-        const keep = `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
-        if (has(160)) return `H.set${S}Ms(rec, c160 + c${id});`;
-        return `if (ctx.sysUptime >= 0) H.set${S}Ms(rec, ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)); else if (ctx.uptimeBase >= 0) H.set${S}Ms(rec, ctx.uptimeBase + c${id}); else ${keep}`;
+        const keep = fused ? ';' : `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
+        if (has(160)) return ms(`c160 + c${id}`);
+        return `if (ctx.sysUptime >= 0) ${ms(`ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)`)} else if (ctx.uptimeBase >= 0) ${ms(`ctx.uptimeBase + c${id}`)} else ${keep}`;
       }
     }
   };
@@ -434,13 +484,24 @@ export function compileTemplate(def: TemplateDef): CompiledTemplate {
   }
   if (walkId >= 0) post.push(walkCode());
   post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
-  if (assignedNum.has('proto')) post.push('rec.protocolName = H.protocolName(rec.proto);');
-  post.push(`rec.templateId = ${def.id};`);
+  // Fused: the transcoder writes protocol_name from r_proto and template_id as a constant.
+  if (assignedNum.has('proto') && !fused) post.push('rec.protocolName = H.protocolName(rec.proto);');
+  if (!fused) post.push(`rec.templateId = ${def.id};`);
 
   let declLine = decl.size > 0 ? `var ${[...decl].map((d) => `${d} = 0`).join(', ')};` : '';
   if (walkId >= 0) declLine += '\nvar ws = -1, wn = 0, wo = 0, wt = 1;';
-  const body = `${declLine}\n${lines.join('\n')}\n${post.join('\n')}\nreturn p;`;
-  const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${body}\n};`);
-  const decode = factory(infos, H) as RecordFn;
-  return { def, infos, minLen, decode };
+  let code = `${lines.join('\n')}\n${post.join('\n')}`;
+  const touched = new Set<string>();
+  if (fused) {
+    // Every FlowRecord property the reference form would set becomes a local r_<prop>.
+    code = code.replace(/rec\.(\w+)/g, (_m, prop: string) => {
+      const addr = /^(\w+)Len$/.exec(prop);
+      if (addr !== null && ADDR_PROPS.has(addr[1]!)) return `n_${addr[1]}`;
+      touched.add(prop);
+      return `r_${prop}`;
+    });
+    for (const a of assignedAddr) touched.add(a);
+    for (const m of code.matchAll(/\br_(\w+)/g)) touched.add(m[1]!);
+  }
+  return { decl: declLine, code, touched, protocolName: assignedNum.has('proto') };
 }

@@ -14,6 +14,7 @@ import { compileTemplate, type CompiledTemplate } from './compile.js';
 import { SflowDecoder, type CounterSink } from './sflow/mod.js';
 import { TemplateCache, resolveLimits, type LearnResult, type OptionsRow, type TemplateDef, type TemplateLimits, type TemplateScope } from '../templates/mod.js';
 import { Sampling, resolveSampling, type SamplingConfig } from './sampling.js';
+import type { FrameSink } from './transcode.js';
 
 export interface FlowDecoderOptions {
   /** Receives every decoded flow (synchronously; the record is reused). */
@@ -27,6 +28,19 @@ export interface FlowDecoderOptions {
   templates?: TemplateCache<CompiledTemplate>;
   /** Per-exporter default / override sampling rates and renormalisation (validated). */
   sampling?: Partial<SamplingConfig> | Record<string, unknown>;
+  /**
+   * Fast path for flowpb outputs: NetFlow v9 / IPFIX data records are transcoded per template
+   * straight into these length-delimited flowpb.FlowMessage frames (the same bytes
+   * writeFlowMessageDelimited writes for the record `sink` would get), and `sink` receives only
+   * the other records (NetFlow v1/v5/v7, sFlow, layouts without a transcoder). A sink that
+   * writes them to the same frames keeps the order.
+   */
+  frames?: FrameSink;
+  /**
+   * With `frames`: data sets a layout takes on the FlowRecord path before its transcoder is
+   * compiled (default 3: one-off layouts never compile one; see ExportDecoder.transcodeAfter).
+   */
+  transcodeAfter?: number;
 }
 
 export type DecodedProtocol = 'netflow_v1' | 'netflow_v5' | 'netflow_v7' | 'netflow_v9' | 'ipfix' | 'sflow_v5' | 'unknown';
@@ -67,6 +81,19 @@ export class FlowDecoder {
       if (o !== undefined && (changed || this.optionsEveryRow)) o(scope, row, changed);
     };
     this.sflow = new SflowDecoder({ counters: this.counters, flows: sink, counterSink: opts.counterSink });
+    if (opts.frames !== undefined) {
+      this.export.frames = opts.frames;
+      this.export.transcodeAfter = opts.transcodeAfter ?? 3;
+      this.export.prepareFrames = (x, scope, exporter) => sampling.prepare(x, scope, exporter);
+    }
+  }
+
+  /**
+   * With `frames`: v9 / IPFIX records transcoded (fused), and records that took the reference
+   * path (layouts the transcoder does not cover).
+   */
+  get transcoded(): { readonly fused: number; readonly reference: number } {
+    return this.export.transcoded;
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
+import { TranscodeCtx, compileTranscoder, setFrameHead, type FrameSink, type SetTranscoder } from './transcode.js';
 import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
@@ -41,6 +42,23 @@ export class ExportDecoder {
   private error: string | undefined;
   flowHook: FlowHook | undefined;
   optionsHook: OptionsHook | undefined;
+  /**
+   * Fast path: when set, data sets of layouts with a transcoder (transcode.ts) are written
+   * straight to these frames; flowHook and the sink see only the records of other layouts.
+   */
+  frames: FrameSink | undefined;
+  /** Fast path: fills the sampling inputs (the flowHook and sink's sampling) for a data set. */
+  prepareFrames: ((x: TranscodeCtx, scope: TemplateScope<CompiledTemplate>, exporter: Exporter) => void) | undefined;
+  /** Fast path: records transcoded, and records that took the reference path while `frames` was set. */
+  readonly transcoded = { fused: 0, reference: 0 };
+  /**
+   * Fast path: a layout's transcoder is compiled at its data set number `transcodeAfter` + 1
+   * (the earlier ones take the reference path). V8 keeps the source of every function built
+   * with new Function in its compilation cache for a while, and a transcoder's is 10-20 KB: a
+   * stream of one-off layouts (template floods, the fuzzer) would otherwise fill the heap.
+   */
+  transcodeAfter = 0;
+  private readonly tx = new TranscodeCtx();
 
   constructor(
     private readonly rec: FlowRecord,
@@ -314,6 +332,56 @@ export class ExportDecoder {
       this.fail('template.zero_length_record');
       return;
     }
+    const frames = this.frames;
+    if (frames !== undefined) {
+      let tc = ct.transcoder;
+      if (tc === undefined && ct.uses++ >= this.transcodeAfter) {
+        try {
+          tc = compileTranscoder(ct);
+        } catch {
+          tc = null;
+        }
+        ct.transcoder = tc;
+      }
+      if (tc !== null && tc !== undefined) {
+        this.transcodeSet(scope, tc, frames, buf, p, end);
+        return;
+      }
+    }
+    const before = this.records;
+    this.referenceSet(scope, ct, buf, p, end);
+    if (frames !== undefined) this.transcoded.reference += this.records - before;
+  }
+
+  private transcodeSet(scope: TemplateScope<CompiledTemplate>, tc: SetTranscoder, frames: FrameSink, buf: Uint8Array, p: number, end: number): void {
+    const x = this.tx;
+    const c = this.ctx;
+    const h = this.hdr;
+    const exporter = this.exporter!;
+    const type = this.protocol === 9 ? FlowType.NETFLOW_V9 : FlowType.IPFIX;
+    x.exportSec = c.exportSec;
+    x.sysUptime = c.sysUptime;
+    x.uptimeBase = c.uptimeBase;
+    x.domain = scope.domain;
+    setFrameHead(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
+    if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
+    x.kSid = -2; // no look-up cached across data sets (the tables may change between them)
+    const w = frames.writer;
+    const from = w.pos;
+    const q = tc(buf, p, end, w, x);
+    const n = x.n;
+    if (n > 0) {
+      frames.framesAdded(type, n, from, exporter.addr);
+      this.records += n;
+      this.seen += n;
+      this.transcoded.fused += n;
+    }
+    if (x.bad !== 0 && !allZero(buf, q, end)) this.fail('record.truncated');
+    if (q < end && !allZero(buf, q, end)) this.counters.inc('set.nonzero_padding');
+  }
+
+  private referenceSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number): void {
+    const min = ct.minLen;
     const rec = this.rec;
     const fn = ct.decode;
     const ctx = this.ctx;

@@ -122,9 +122,31 @@ const KEY_SELECTOR = 2 ** 36;
 const KEY_IF = 2 ** 37;
 const KEY_SCOPE = -1;
 
-interface IfInfo {
+export interface IfInfo {
   name: string;
   desc: string;
+}
+
+/**
+ * What the fused transcoder (transcode.ts) needs to do per record what fromScope and apply do:
+ * the scope's tables (null when empty) and the exporter's configured rates, set per data set.
+ */
+export interface SamplingInputs {
+  samplers: Map<number, number> | null;
+  ifaces: Map<number, IfInfo> | null;
+  vrfs: Map<number, string> | null;
+  defRate: number;
+  overRate: number;
+  renorm: boolean;
+}
+
+/** The sampler table's rate for a record: by samplerId, selectorId, ingress interface, scope; 0 if none. */
+export function rateFromTables(m: Map<number, number>, samplerId: number, selectorId: number, inIf: number): number {
+  let r: number | undefined;
+  if (samplerId >= 0) r = m.get(samplerId);
+  if (r === undefined && selectorId >= 0) r = m.get(KEY_SELECTOR + selectorId);
+  if (r === undefined) r = m.get(KEY_IF + inIf) ?? m.get(KEY_SCOPE);
+  return r ?? 0;
 }
 
 /** The numeric value of an options field, or -1. */
@@ -196,22 +218,23 @@ export class Sampling {
     if (typeof vrf === 'string' && vrfId >= 0) bounded(t.vrfs).set(vrfId, vrf);
   }
 
-  /** Per-record look-ups in the scope's tables (v9 / IPFIX). */
-  fromScope(rec: FlowRecord, scope: TemplateScope<unknown>): void {
-    // Records come in runs from one scope: find its tables once per run.
+  /** The scope's tables; records come in runs from one scope: found once per run. */
+  private tables(scope: TemplateScope<unknown>): ScopeTables {
     let t = this.lastTables;
     if (scope !== this.lastScope) {
       t = tablesOf(scope);
       this.lastScope = scope;
       this.lastTables = t;
     }
+    return t;
+  }
+
+  /** Per-record look-ups in the scope's tables (v9 / IPFIX). */
+  fromScope(rec: FlowRecord, scope: TemplateScope<unknown>): void {
+    const t = this.tables(scope);
     if (rec.samplingRate === 0 && t.samplers.size > 0) {
-      const m = t.samplers;
-      let r: number | undefined;
-      if (rec.samplerId >= 0) r = m.get(rec.samplerId);
-      if (r === undefined && rec.selectorId >= 0) r = m.get(KEY_SELECTOR + rec.selectorId);
-      if (r === undefined) r = m.get(KEY_IF + rec.inIf) ?? m.get(KEY_SCOPE);
-      if (r !== undefined) rec.samplingRate = r;
+      const r = rateFromTables(t.samplers, rec.samplerId, rec.selectorId, rec.inIf);
+      if (r !== 0) rec.samplingRate = r;
     }
     if (t.interfaces.size > 0) {
       const i = t.interfaces.get(rec.inIf);
@@ -231,19 +254,21 @@ export class Sampling {
     }
   }
 
+  /** The inputs of fromScope and apply for a run of records from one scope and exporter. */
+  prepare(x: SamplingInputs, scope: TemplateScope<unknown>, exporter: Exporter): void {
+    const t = this.tables(scope);
+    x.samplers = t.samplers.size > 0 ? t.samplers : null;
+    x.ifaces = t.interfaces.size > 0 ? t.interfaces : null;
+    x.vrfs = t.vrfs.size > 0 ? t.vrfs : null;
+    const r = this.rates(exporter);
+    x.defRate = r.def;
+    x.overRate = r.override;
+    x.renorm = this.renormalize;
+  }
+
   /** Configured override / default and renormalisation (every protocol). */
   apply(rec: FlowRecord, exporter: Exporter): void {
-    let r = this.lastRates;
-    if (exporter !== this.lastExporter) {
-      let found = this.byExporter.get(exporter);
-      if (found === undefined) {
-        found = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
-        this.byExporter.set(exporter, found);
-      }
-      r = found;
-      this.lastExporter = exporter;
-      this.lastRates = r;
-    }
+    const r = this.rates(exporter);
     if (r.override > 0) rec.samplingRate = r.override;
     else if (rec.samplingRate === 0 && r.def > 0) rec.samplingRate = r.def;
     if (this.renormalize && rec.samplingRate > 1) {
@@ -256,6 +281,22 @@ export class Sampling {
       rec.packetsIn *= rec.samplingRate;
       rec.packetsOut *= rec.samplingRate;
     }
+  }
+
+  /** The configured rates of an exporter (records come in runs from one exporter). */
+  private rates(exporter: Exporter): ExporterRates {
+    let r = this.lastRates;
+    if (exporter !== this.lastExporter) {
+      let found = this.byExporter.get(exporter);
+      if (found === undefined) {
+        found = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
+        this.byExporter.set(exporter, found);
+      }
+      r = found;
+      this.lastExporter = exporter;
+      this.lastRates = r;
+    }
+    return r;
   }
 }
 

@@ -26,7 +26,7 @@ export function setEndNtp(rec: FlowRecord, sec: number, frac: number, micro: boo
   rec.timeFlowEndNsec = ntpNanos(frac, micro);
 }
 
-function ntpNanos(frac: number, micro: boolean): number {
+export function ntpNanos(frac: number, micro: boolean): number {
   // dateTimeMicroseconds: the lower 11 bits of the fraction are ignored (RFC 7011 6.1.9).
   const f = micro ? frac - (frac % 2048) : frac;
   return Math.floor((f * 1e9) / 4294967296);

@@ -237,13 +237,13 @@ const U32_VARINT = `
     else { while (u > 127) { b[p++] = u | 128; u >>>= 7; } b[p++] = u; }`;
 
 /** How one FlowMessage field is written; the order of FIELDS is the order on the wire. */
-type FieldSpec =
+export type FieldSpec =
   | { kind: 'u32' | 'u64' | 'mac' | 'str' | 'strSlow'; prop: string; key: number }
   | { kind: 'ns'; sec: string; nsec: string; key: number }
   | { kind: 'addr'; prop: string; key: number }
   | { kind: 'code'; code: string };
 
-const FIELDS: FieldSpec[] = [
+export const FLOWPB_FIELDS: readonly FieldSpec[] = [
   { kind: 'u32', prop: 'type', key: K_TYPE },
   { kind: 'ns', sec: 'timeReceivedSec', nsec: 'timeReceivedNsec', key: K_TIME_RECEIVED_NS },
   { kind: 'u32', prop: 'sequenceNum', key: K_SEQUENCE_NUM },
@@ -320,19 +320,25 @@ const FIELDS: FieldSpec[] = [
   { kind: 'strSlow', prop: 'vrfName', key: K_VRF_NAME },
 ];
 
-function fieldCode(f: FieldSpec): string {
+/**
+ * Statements writing one field of FLOWPB_FIELDS at b[p] (locals v, u, hi, lo, sec, ns, a, s, n,
+ * i, c and helpers H as in writeBody). `src` maps a FlowRecord property to the expression that
+ * holds its value: the record's property for writeBody, a local for the per-template
+ * transcoder (src/decode/transcode.ts), so both write the same bytes.
+ */
+export function flowpbFieldCode(f: FieldSpec, src: (prop: string) => string = (prop) => `r.${prop}`): string {
   switch (f.kind) {
     case 'code':
       return f.code;
     case 'u32':
       return `
-  if ((v = r.${f.prop}) !== 0) {
+  if ((v = ${src(f.prop)}) !== 0) {
     ${keyCode(f.key)}
     u = v >>> 0;${U32_VARINT}
   }`;
     case 'u64':
       return `
-  if ((v = r.${f.prop}) !== 0) {
+  if ((v = ${src(f.prop)}) !== 0) {
     ${keyCode(f.key)}
     if (v <= 0xffffffff) {
       u = v >>> 0;${U32_VARINT}
@@ -341,7 +347,7 @@ function fieldCode(f: FieldSpec): string {
     case 'mac':
       // 48-bit: usually above 2^32, so the hi/lo form is written inline too.
       return `
-  if ((v = r.${f.prop}) !== 0) {
+  if ((v = ${src(f.prop)}) !== 0) {
     ${keyCode(f.key)}
     if (v <= 0xffffffff) {
       u = v >>> 0;${U32_VARINT}
@@ -361,8 +367,8 @@ function fieldCode(f: FieldSpec): string {
     case 'ns':
       // sec * 1e9 + nsec split exactly into 32-bit words; unusual values take wVarintNs.
       return `
-  sec = r.${f.sec};
-  ns = r.${f.nsec};
+  sec = ${src(f.sec)};
+  ns = ${src(f.nsec)};
   if (sec !== 0 || ns !== 0) {
     ${keyCode(f.key)}
     if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
@@ -386,8 +392,8 @@ function fieldCode(f: FieldSpec): string {
     case 'addr': {
       const copy = (n: number) => Array.from({ length: n }, (_, i) => `b[p + ${i}] = a[${i}];`).join(' ');
       return `
-  if ((v = r.${f.prop}Len) > 0) {
-    a = r.${f.prop};
+  if ((v = ${src(`${f.prop}Len`)}) > 0) {
+    a = ${src(f.prop)};
     if (v === 4) { ${keyCode(f.key)} b[p] = 4; p += 1; ${copy(4)} p += 4; }
     else if (v === 16) { ${keyCode(f.key)} b[p] = 16; p += 1; ${copy(16)} p += 16; }
     else p = H.wBytes(b, p, ${f.key}, a, v);
@@ -397,7 +403,7 @@ function fieldCode(f: FieldSpec): string {
       // Short ASCII written inline; anything else takes wString / wStringSlow.
       const kl = keyBytes(f.key).length;
       return `
-  s = r.${f.prop};
+  s = ${src(f.prop)};
   if ((n = s.length) !== 0) {
     if (n < 128) {
       ${keyBytes(f.key).map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} b[p + ${kl}] = n;
@@ -411,7 +417,7 @@ function fieldCode(f: FieldSpec): string {
     }
     case 'strSlow':
       return `
-  if (r.${f.prop}.length !== 0) p = H.wString(b, p, ${f.key}, r.${f.prop});`;
+  if (${src(f.prop)}.length !== 0) p = H.wString(b, p, ${f.key}, ${src(f.prop)});`;
   }
 }
 
@@ -427,13 +433,16 @@ type BodyWriter = (b: Buffer, p: number, r: FlowRecord) => number;
  * unrolled. Unusual inputs (non-integer times, values >= 2^64, odd address lengths, long or
  * non-ASCII strings, repeated fields) call the general helpers, which give the same bytes.
  */
+/** Helpers the generated writers call for unusual values. */
+export const FLOWPB_HELPERS = { wVarint32, wVarint64, wVarintNs, wBytes, wString, wStringSlow, wPacked, clampCount, varint32Size };
+
 const writeBody = new Function(
   'H',
   `return function writeBody(b, p, r) {
-  var v, u, hi, lo, sec, ns, a, s, n, i, c;${FIELDS.map(fieldCode).join('')}
+  var v, u, hi, lo, sec, ns, a, s, n, i, c;${FLOWPB_FIELDS.map((f) => flowpbFieldCode(f)).join('')}
   return p;
 };`,
-)({ wVarint64, wVarintNs, wBytes, wString, wStringSlow, wPacked, clampCount }) as BodyWriter;
+)(FLOWPB_HELPERS) as BodyWriter;
 
 /** Appends one FlowMessage (no length prefix) to `w`. */
 export function writeFlowMessage(w: ByteWriter, rec: FlowRecord): void {

@@ -65,6 +65,11 @@ export abstract class RecordBatchWriter<R> {
     this.n++;
   }
 
+  /** Counts `n` records someone appended to `writer` already encoded (the transcoder's frames). */
+  added(n: number): void {
+    this.n += n;
+  }
+
   /** Records appended since the last finish(). */
   get count(): number {
     return this.n;

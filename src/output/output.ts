@@ -6,6 +6,7 @@
  * Implementations: stdout and file (this package), the NATS JetStream publisher (next).
  */
 import type { FlowRecord } from '../decode/mod.js';
+import type { DelimitedBatchWriter } from '../encode/mod.js';
 
 export type DropPolicy = 'drop_oldest' | 'drop_newest' | 'block';
 
@@ -72,6 +73,20 @@ export interface FlowOutput {
   readonly name: string;
   /** One decoded flow; the record is reused after the call returns. */
   onFlow(rec: FlowRecord): void;
+  /**
+   * Fast path: the batch an output that writes length-delimited flowpb appends to, where the
+   * decoder may append ready-made frames itself (counting them with `added`); undefined (or no
+   * method) when the output needs the FlowRecord. Frames and onFlow records share the batch, so
+   * their order is kept; drop policy and counts apply to both alike.
+   */
+  frames?(): DelimitedBatchWriter | undefined;
+  /** Fast path: whether onFrames can take this output's flows (it encodes flowpb). */
+  takesFrames?(): boolean;
+  /**
+   * Fast path: `n` ready-made length-delimited flowpb frames in src[from, to), of flow type
+   * `type`, from the exporter whose address is `sampler` (their sampler_address).
+   */
+  onFrames?(src: Uint8Array, from: number, to: number, n: number, type: number, sampler: Uint8Array): void;
   /** End of an ingest batch: hands what is encoded to the queue when it is worth a write. */
   flush(): void;
   /** Timer: hands everything encoded to the queue, so quiet exporters' flows are not held back. */

@@ -94,6 +94,22 @@ export class StreamOutput implements FlowOutput {
     this.enc.append(rec);
   }
 
+  frames(): DelimitedBatchWriter | undefined {
+    return this.enc instanceof DelimitedBatchWriter ? this.enc : undefined;
+  }
+
+  takesFrames(): boolean {
+    return this.enc instanceof DelimitedBatchWriter;
+  }
+
+  onFrames(src: Uint8Array, from: number, to: number, n: number): void {
+    const w = this.enc.writer;
+    w.ensure(to - from);
+    w.buf.set(src.subarray(from, to), w.pos);
+    w.pos += to - from;
+    this.enc.added(n);
+  }
+
   flush(): void {
     if (this.enc.byteLength >= this.chunkBytes) this.cut();
   }

@@ -3,7 +3,8 @@
  * and its own outputs. Nothing in here is shared with another thread except through the
  * template store (template state) and the counters snapshot.
  */
-import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate } from '../decode/mod.js';
+import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
+import { ByteWriter, type DelimitedBatchWriter } from '../encode/mod.js';
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
@@ -94,6 +95,42 @@ class Fanout implements FlowSink {
   }
 }
 
+/**
+ * The fast path's sink, when every output takes flowpb frames: the transcoder writes into the
+ * batch of one stream output (or a scratch buffer when there is none), the other outputs get
+ * each data set's frames through onFrames; counted by protocol like Fanout.
+ */
+class FrameFanout implements FrameSink {
+  readonly writer: ByteWriter;
+  constructor(
+    private readonly byType: Float64Array,
+    private readonly direct: DelimitedBatchWriter | undefined,
+    private readonly others: FlowOutput[],
+  ) {
+    this.writer = direct !== undefined ? direct.writer : new ByteWriter(64 * 1024);
+  }
+  framesAdded(type: number, n: number, from: number, sampler: Uint8Array): void {
+    this.byType[type & 15]! += n;
+    const w = this.writer;
+    const os = this.others;
+    for (let i = 0; i < os.length; i++) os[i]!.onFrames!(w.buf, from, w.pos, n, type, sampler);
+    if (this.direct !== undefined) this.direct.added(n);
+    else w.pos = 0;
+  }
+}
+
+/**
+ * The fast path's frame sink, when every output takes flowpb frames (and the environment does
+ * not turn it off with FLOW_COLLECTOR_TRANSCODE=0, for comparisons).
+ */
+function frameSink(outputs: readonly FlowOutput[], byType: Float64Array): FrameSink | undefined {
+  if (process.env['FLOW_COLLECTOR_TRANSCODE'] === '0' || outputs.length === 0) return undefined;
+  for (const o of outputs) if (o.takesFrames?.() !== true || o.onFrames === undefined) return undefined;
+  const k = outputs.findIndex((o) => o.frames?.() !== undefined);
+  const direct = k >= 0 ? outputs[k]!.frames!() : undefined;
+  return new FrameFanout(byType, direct, outputs.filter((_, i) => i !== k));
+}
+
 export interface PipelineHooks {
   log(level: 'warn' | 'error' | 'info', key: string, msg: string, fields?: Record<string, unknown>): void;
 }
@@ -166,6 +203,8 @@ export class Pipeline {
       this.outputs.push(out);
     }
     this.fanout = new Fanout(this.outputs);
+    // Every output writes flowpb frames: v9 / IPFIX records are transcoded straight into them.
+    const frames = frameSink(this.outputs, this.fanout.byType);
     // One decoder per listener: each keeps its own template state within its own limits.
     this.listeners = cfg.listeners.map((l) => ({
       cfg: l,
@@ -174,6 +213,7 @@ export class Pipeline {
         counters: this.counters,
         limits: listenerLimits(cfg, l),
         sampling: cfg.sampling,
+        ...(frames !== undefined ? { frames } : {}),
       }),
       want: l.protocol === 'auto' ? Proto.Unknown : WANT[l.protocol]!,
       source: undefined,
@@ -284,6 +324,17 @@ export class Pipeline {
 
   reopen(): void {
     for (const o of this.outputs) o.reopen();
+  }
+
+  /** v9 / IPFIX records on the fast path (transcoded) and on the FlowRecord path, while it is on. */
+  transcoded(): { fused: number; reference: number } {
+    let fused = 0;
+    let reference = 0;
+    for (const l of this.listeners) {
+      fused += l.decoder.transcoded.fused;
+      reference += l.decoder.transcoded.reference;
+    }
+    return { fused, reference };
   }
 
   snapshot(): WorkerSnapshot {

@@ -214,7 +214,7 @@ export class NatsPublisher implements FlowOutput {
   }
 
   onFlow(rec: FlowRecord): void {
-    const b = this.current ?? this.batchFor(rec);
+    const b = this.current ?? this.batchFor(rec.type, rec.samplerAddress, rec.samplerAddressLen);
     const w = b.w;
     const start = w.pos;
     if (b.count === 0) b.firstAt = this.clock;
@@ -222,6 +222,49 @@ export class NatsPublisher implements FlowOutput {
     if (fmt === Fmt.Batch) writeFlowMessageDelimited(w, rec);
     else if (fmt === Fmt.Pb) writeFlowMessage(w, rec);
     else writeFlowJson(w, rec);
+    this.placed(b, start);
+  }
+
+  takesFrames(): boolean {
+    return this.fmt !== Fmt.Json;
+  }
+
+  /**
+   * Fast path: ready-made length-delimited frames (flowpb-batch keeps them as they are, flowpb
+   * takes each message without its length prefix), placed in batches as onFlow places records.
+   */
+  onFrames(src: Uint8Array, from: number, to: number, _n: number, type: number, sampler: Uint8Array): void {
+    const fmt = this.fmt;
+    let q = from;
+    while (q < to) {
+      let len = 0;
+      let shift = 0;
+      let c: number;
+      let ps = 0;
+      do {
+        c = src[q + ps]!;
+        len += (c & 127) * 2 ** shift;
+        shift += 7;
+        ps++;
+      } while (c >= 128);
+      const b = this.current ?? this.batchFor(type, sampler, sampler.length);
+      const w = b.w;
+      const start = w.pos;
+      if (b.count === 0) b.firstAt = this.clock;
+      const s = fmt === Fmt.Batch ? q : q + ps;
+      const n = q + ps + len - s;
+      w.ensure(n);
+      w.buf.set(src.subarray(s, s + n), start);
+      w.pos = start + n;
+      q += ps + len;
+      this.placed(b, start);
+    }
+  }
+
+  /** After a record was appended to `b` at `start`: batch limits, cuts and counts. */
+  private placed(b: OpenBatch, start: number): void {
+    const w = b.w;
+    const fmt = this.fmt;
     const limit = this.batchLimit();
     if (fmt === Fmt.Batch) {
       if (w.pos > limit) {
@@ -284,10 +327,8 @@ export class NatsPublisher implements FlowOutput {
   }
 
   /** The open batch of a subject with placeholders (cached for runs of one exporter). */
-  private batchFor(rec: FlowRecord): OpenBatch {
-    const a = rec.samplerAddress;
-    const len = rec.samplerAddressLen;
-    if (this.lastBatch !== undefined && rec.type === this.lastType && len === this.lastLen && this.listener === this.lastListener) {
+  private batchFor(type: number, a: Uint8Array, len: number): OpenBatch {
+    if (this.lastBatch !== undefined && type === this.lastType && len === this.lastLen && this.listener === this.lastListener) {
       const l = this.lastAddr;
       let same = true;
       for (let i = 0; i < len; i++) {
@@ -299,7 +340,7 @@ export class NatsPublisher implements FlowOutput {
       if (same) return this.lastBatch;
     }
     const t = this.templates[this.listener] ?? this.templates[0]!;
-    const subject = t.replace('{protocol}', TYPE_NAMES[rec.type] ?? `type_${rec.type}`).replace('{exporter}', exporterToken(a, len));
+    const subject = t.replace('{protocol}', TYPE_NAMES[type] ?? `type_${type}`).replace('{exporter}', exporterToken(a, len));
     let b = this.dynamic.get(subject);
     if (b === undefined) {
       b = new OpenBatch(subject);
@@ -307,7 +348,7 @@ export class NatsPublisher implements FlowOutput {
       this.batches.push(b);
     }
     this.lastBatch = b;
-    this.lastType = rec.type;
+    this.lastType = type;
     this.lastLen = len;
     this.lastListener = this.listener;
     this.lastAddr.set(a.subarray(0, len));

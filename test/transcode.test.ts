@@ -1,0 +1,254 @@
+/**
+ * The fused per-template transcoder (src/decode/transcode.ts) writes the same bytes as the
+ * reference path (FlowRecord + writeFlowMessageDelimited) for every record: random streams over
+ * many layouts with edge values and sampling options, the benchmark templates, the conformance
+ * corpus when present, and real exporters (softflowd NetFlow v9 / IPFIX, pmacctd IPFIX). The
+ * layouts exporters use must take the fast path.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Exporter, FlowDecoder, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
+import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
+import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v5Datagram, v9Datagram } from '../bench/datagrams.js';
+import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
+import { killPmacctd, nfprobeConf, nfprobeTraffic, runPmacctd, skipPmacct } from './support/pmacct.js';
+import { makeTempDir, skipUnlessCommands } from './support/tools.js';
+import { writePcap } from '../src/capture/mod.js';
+import { splitDelimited } from '../src/encode/mod.js';
+import { loadConfig } from '../src/config/mod.js';
+import { Pipeline } from '../src/service/pipeline.js';
+import type { WorkerInit } from '../src/service/messages.js';
+import { createSocket } from 'node:dgram';
+import { randomUUID } from 'node:crypto';
+
+const RECV = 1_773_489_600;
+
+function feedAll(c: TranscodeComparer, datagrams: readonly Uint8Array[], exporter: Exporter, what: string): void {
+  for (let i = 0; i < datagrams.length; i++) {
+    const d = c.feed(datagrams[i]!, exporter, RECV + i, (i * 7_919_123) % 1e9);
+    assert.equal(d, undefined, `${what}: datagram ${i}: ${d}`);
+  }
+}
+
+const SAMPLING: (Record<string, unknown> | undefined)[] = [
+  undefined,
+  { defaults: [{ exporter: '0.0.0.0/0', rate: 7 }] },
+  { overrides: [{ exporter: '192.0.2.1', rate: 3 }], renormalize: true },
+  { renormalize: true },
+  { defaults: [{ exporter: '::/0', rate: 1 }], renormalize: true },
+];
+
+test('transcoder: random v9 and IPFIX streams over many layouts give the reference bytes', () => {
+  let fused = 0;
+  let reference = 0;
+  let frames = 0;
+  for (let seed = 1; seed <= 240; seed++) {
+    const r = new Prng(seed);
+    const v9 = seed % 2 === 0;
+    const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length] });
+    const ex = new Exporter(seed % 3 === 0 ? '2001:db8::1' : '192.0.2.1', 2055);
+    feedAll(c, randomStream(r, { layouts: 6, datagrams: 50, v9 }), ex, `seed ${seed} (${v9 ? 'v9' : 'IPFIX'})`);
+    fused += c.transcoded.fused;
+    reference += c.transcoded.reference;
+    frames += c.refFlows;
+  }
+  // Both paths ran: most layouts fused, some (lists, packet sections, MPLS) on the reference path.
+  assert.ok(fused > 20_000, `fused records: ${fused}`);
+  assert.ok(reference > 500, `reference-path records: ${reference}`);
+  assert.equal(fused + reference, frames);
+});
+
+test('transcoder: the benchmark templates take the fast path, same bytes', () => {
+  const c = new TranscodeComparer();
+  const ex = new Exporter('198.51.100.7', 9995);
+  const ds: Uint8Array[] = [];
+  for (const t of [V9_CISCO, V9_CISCO64]) for (let i = 0; i < 5; i++) ds.push(v9Datagram(t, 20, i === 0, { sequence: i * 20 }));
+  feedAll(c, ds, ex, 'v9');
+  const c2 = new TranscodeComparer();
+  const ds2: Uint8Array[] = [];
+  for (const t of [IPFIX_V4, IPFIX_V6, IPFIX_V4_APPNAME]) for (let i = 0; i < 5; i++) ds2.push(ipfixDatagram(t, 20, i === 0, { sequence: i * 20 }));
+  feedAll(c2, ds2, ex, 'IPFIX');
+  assert.equal(c.transcoded.reference + c2.transcoded.reference, 0);
+  assert.equal(c.transcoded.fused, 200);
+  assert.equal(c2.transcoded.fused, 300);
+});
+
+test('transcoder: layouts it does not cover get none (reference path), others get one per layout', () => {
+  const list = compileTemplate({ protocol: 10, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 291, pen: 0, length: 0xffff }] });
+  assert.equal(compileTranscoder(list), null);
+  const mpls = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 70, pen: 0, length: 3 }] });
+  assert.equal(compileTranscoder(mpls), null);
+  const plain = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 1, pen: 0, length: 4 }] });
+  assert.equal(typeof compileTranscoder(plain), 'function');
+});
+
+// The conformance corpus, when present beside the repository.
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CORPUS = resolve(REPO_ROOT, '..', 'shared', 'conformance');
+const CORPUS_SKIP = existsSync(join(CORPUS, 'cases.json')) ? false : `conformance corpus not present at ${CORPUS}`;
+
+test('transcoder: every conformance corpus case gives the reference bytes', { skip: CORPUS_SKIP }, () => {
+  const cases = (JSON.parse(readFileSync(join(CORPUS, 'cases.json'), 'utf8')) as { cases: { name: string; files: string[] }[] }).cases;
+  let fused = 0;
+  for (const k of cases) {
+    const ds = k.files.map((f) => new Uint8Array(readFileSync(join(CORPUS, 'vendor', f))));
+    for (const s of [undefined, { renormalize: true, defaults: [{ exporter: '0.0.0.0/0', rate: 10 }] }]) {
+      const c = new TranscodeComparer(s === undefined ? {} : { sampling: s });
+      feedAll(c, ds, new Exporter('192.0.2.10', 2055), k.name);
+      fused += c.transcoded.fused;
+    }
+  }
+  assert.ok(fused > 0, 'the corpus has v9 / IPFIX flows on the fast path');
+});
+
+const SOFTFLOWD_SKIP = skipUnlessCommands('softflowd');
+
+test('transcoder: softflowd NetFlow v9 and IPFIX take the fast path, same bytes', { skip: SOFTFLOWD_SKIP, timeout: 120_000 }, async (t) => {
+  const tmp = makeTempDir('transcode-softflowd-');
+  t.after(() => {
+    killSoftflowd();
+    tmp.cleanup();
+  });
+  const { pkts } = buildTraffic();
+  const pcap = join(tmp.dir, 'traffic.pcap');
+  writeFileSync(pcap, pcapOf(pkts));
+  for (const args of [['-v', '9', '-A', 'milli'], ['-v', '10', '-A', 'milli'], ['-v', '9', '-a']]) {
+    const { datagrams } = await exportWithSoftflowd(tmp.dir, pcap, args);
+    const c = new TranscodeComparer();
+    feedAll(c, datagrams.map((d) => new Uint8Array(d.data)), new Exporter('127.0.0.1', datagrams[0]?.port ?? 0), `softflowd ${args.join(' ')}`);
+    assert.ok(c.transcoded.fused > 0, `softflowd ${args.join(' ')}: flows transcoded`);
+    assert.equal(c.transcoded.reference, 0, `softflowd ${args.join(' ')}: no record on the reference path`);
+  }
+});
+
+test('transcoder: pmacctd nfprobe IPFIX and v9 (sampled) take the fast path, same bytes', { skip: skipPmacct, timeout: 120_000 }, async (t) => {
+  const tmp = makeTempDir('transcode-pmacct-');
+  t.after(() => {
+    killPmacctd();
+    tmp.cleanup();
+  });
+  const { frames } = nfprobeTraffic(3);
+  const pcap = join(tmp.dir, 'traffic.pcap');
+  writeFileSync(pcap, writePcap(frames));
+  for (const [version, rate] of [[10, 1], [10, 4], [9, 4]] as const) {
+    const run = await runPmacctd(tmp.dir, nfprobeConf(pcap, version, rate), { plugin: 'nfprobe' });
+    const c = new TranscodeComparer();
+    feedAll(c, run.datagrams.map((d) => new Uint8Array(d.data)), new Exporter('127.0.0.1', run.datagrams[0]?.port ?? 0), `pmacct v${version} rate ${rate}`);
+    assert.ok(c.transcoded.fused > 0, `pmacct v${version}: flows transcoded`);
+    assert.equal(c.transcoded.reference, 0, `pmacct v${version}: no record on the reference path`);
+  }
+});
+
+test('transcoder: a FlowDecoder without frames keeps the FlowRecord path', () => {
+  let flows = 0;
+  const dec = new FlowDecoder({ sink: { onFlow: () => void flows++ } });
+  const d = v9Datagram(V9_CISCO, 10, true);
+  assert.equal(dec.decode(d, 0, d.length, new Exporter('192.0.2.1'), RECV, 0), undefined);
+  assert.equal(flows, 10);
+  assert.deepEqual({ ...dec.transcoded }, { fused: 0, reference: 0 });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Wired in: a worker's pipeline takes the fast path when every output writes flowpb.
+
+async function runPipeline(dir: string, outputs: Record<string, unknown>[], datagrams: readonly Uint8Array[], expectFlows: number): Promise<{ flows: Record<string, number>; transcoded: { fused: number; reference: number } }> {
+  const file = join(dir, `config-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ listeners: [{ name: 'in', address: '127.0.0.1', port: 0 }], outputs }));
+  const config = loadConfig({ env: {}, file }).config;
+  const init: WorkerInit = { index: 0, config, ports: [0], storeChannel: `transcode-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+  const p = new Pipeline(init, { log: () => {} });
+  const tx = createSocket('udp4');
+  try {
+    const [l] = await p.open();
+    await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+    for (const d of datagrams) {
+      await new Promise<void>((res, rej) => tx.send(d, l!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    }
+    await until(() => Object.values(p.snapshot().flows).reduce((a, b) => a + b, 0) >= expectFlows, 'the flows to be decoded');
+    const flows = p.snapshot().flows;
+    await p.stop(Date.now() + 5000);
+    return { flows, transcoded: p.transcoded() };
+  } finally {
+    tx.close();
+    await p.close();
+  }
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('pipeline: flowpb file outputs get the transcoded frames, byte for byte what the FlowRecord path writes; flow counts unchanged', async (t) => {
+  const tmp = makeTempDir('transcode-pipeline-');
+  t.after(() => tmp.cleanup());
+  // v9 records on the fast path, an MPLS layout on the reference path, NetFlow v5 (records only).
+  const mpls = { id: 400, fields: [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 1, len: 4 }, { id: 70, len: 3 }, { id: 71, len: 3 }] };
+  const ds: Uint8Array[] = [];
+  for (let i = 0; i < 6; i++) {
+    ds.push(v9Datagram(V9_CISCO, 15, i === 0, { sequence: i }));
+    ds.push(v9Datagram(mpls, 3, i === 0, { sequence: 100 + i }));
+  }
+  ds.push(v5Datagram(4));
+  const total = 6 * 15 + 6 * 3 + 4;
+  const fast = await runPipeline(tmp.dir, [
+    { type: 'file', path: join(tmp.dir, 'a.pb'), format: 'flowpb' },
+    { type: 'file', path: join(tmp.dir, 'b.pb'), format: 'flowpb' },
+  ], ds, total);
+  const slow = await runPipeline(tmp.dir, [
+    { type: 'file', path: join(tmp.dir, 'c.pb'), format: 'flowpb' },
+    { type: 'file', path: join(tmp.dir, 'c.ndjson'), format: 'json' },
+  ], ds, total);
+  assert.deepEqual(fast.flows, { netflow_v9: 108, netflow_v5: 4 });
+  assert.deepEqual(slow.flows, fast.flows);
+  // The first 3 data sets of a layout take the FlowRecord path (FlowDecoder's transcodeAfter).
+  assert.deepEqual(fast.transcoded, { fused: 45, reference: 63 });
+  assert.deepEqual(slow.transcoded, { fused: 0, reference: 0 }, 'a JSON output keeps every output on the FlowRecord path');
+  const a = readFileSync(join(tmp.dir, 'a.pb'));
+  const b = readFileSync(join(tmp.dir, 'b.pb'));
+  const c = readFileSync(join(tmp.dir, 'c.pb'));
+  assert.equal(splitDelimited(a).length, total);
+  // The receive times differ between the runs: compare with time_received_ns (field 110) dropped.
+  const strip = (buf: Uint8Array) => splitDelimited(buf).map((m) => Buffer.from(withoutField(m, 110)).toString('hex'));
+  assert.deepEqual(strip(a), strip(c));
+  assert.ok(a.equals(b), 'both fast outputs got the same bytes');
+  assert.equal(readFileSync(join(tmp.dir, 'c.ndjson'), 'utf8').trim().split('\n').length, total);
+});
+
+/** A FlowMessage without one varint field (all our keys are 1 or 2 bytes). */
+function withoutField(m: Uint8Array, field: number): Uint8Array {
+  const out: number[] = [];
+  let p = 0;
+  while (p < m.length) {
+    const start = p;
+    let key = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = m[p++]!;
+      key += (c & 127) * 2 ** shift;
+      shift += 7;
+    } while (c >= 128);
+    const wt = key & 7;
+    if (wt === 0) {
+      while (m[p++]! >= 128);
+    } else if (wt === 2) {
+      let len = 0;
+      shift = 0;
+      do {
+        c = m[p++]!;
+        len += (c & 127) * 2 ** shift;
+        shift += 7;
+      } while (c >= 128);
+      p += len;
+    } else throw new Error(`wire type ${wt}`);
+    if (key >>> 3 !== field) for (let i = start; i < p; i++) out.push(m[i]!);
+  }
+  return Uint8Array.from(out);
+}
