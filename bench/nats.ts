@@ -20,6 +20,7 @@
  *   --nats k=v,...              more settings of the nats section (ack_window, ...)
  *   --profile DIR               --cpu-prof profiles of serve's threads into DIR
  *   --store DIR                 where nats-server keeps its store (default /dev/shm)
+ *   --server-cores 0            cores nats-server is pinned to ('' : not pinned)
  *   --no-verify                 skip reading the stream back
  *   --json FILE                 every run as JSON
  *
@@ -53,6 +54,7 @@ interface Args {
   nats: Record<string, string>;
   profile: string;
   store: string;
+  serverCores: string;
   verify: boolean;
   json: string;
 }
@@ -80,6 +82,7 @@ function parseArgs(argv: string[]): Args {
     nats: {},
     profile: '',
     store: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
+    serverCores: '0',
     verify: true,
     json: '',
   };
@@ -112,6 +115,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--nats':
         a.nats = kv(v());
+        break;
+      case '--server-cores':
+        a.serverCores = v();
         break;
       case '--no-verify':
         a.verify = false;
@@ -170,6 +176,9 @@ interface Row {
   dropped: number;
   kernelDrops: number;
   cpuSeconds: number;
+  /** nats-server's CPU seconds over the same window, and the sender's over its measured part. */
+  serverCpuSeconds: number;
+  senderCpuSeconds: number;
   windowSeconds: number;
   cpuUsPerFlow: number;
   flowsPerMessage: number;
@@ -182,7 +191,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
   const n = await startNatsServer(join(dir, 'nats'));
   let s: ServeProcess | undefined;
   try {
-    pin(n.proc.pid!, '0');
+    if (args.serverCores !== '') pin(n.proc.pid!, args.serverCores);
     const cfg = join(dir, 'serve.yaml');
     const map = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `, ${k}: ${v}`).join('');
     writeFileSync(
@@ -213,10 +222,13 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     }
     const port = s.listeners[0]!.port;
     const pid = s.proc.pid!;
+    const npid = n.proc.pid!;
     let cpu0 = 0;
+    let ncpu0 = 0;
     let t0 = 0;
     const sender = await runSender(port, rate, args, () => {
       cpu0 = processCpu(pid)!.seconds;
+      ncpu0 = processCpu(npid)!.seconds;
       t0 = Date.now();
     });
     // Until every decoded flow is acknowledged or dropped and the socket is empty (metrics
@@ -225,6 +237,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     let last = -1;
     let since = Date.now();
     let cpu1 = processCpu(pid)!.seconds;
+    let ncpu1 = processCpu(npid)!.seconds;
     let t1 = Date.now();
     for (;;) {
       await sleep(100);
@@ -236,6 +249,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
         last = done;
         since = Date.now();
         cpu1 = processCpu(pid)!.seconds;
+        ncpu1 = processCpu(npid)!.seconds;
         t1 = Date.now();
       }
       if (received >= sender.datagrams && done >= decoded && udpPort(port).rxQueue === 0) break;
@@ -287,6 +301,8 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       dropped: metric(m, 'flow_collector_flows_dropped_total'),
       kernelDrops: metric(m, 'flow_collector_kernel_drops_total'),
       cpuSeconds,
+      serverCpuSeconds: ncpu1 - ncpu0,
+      senderCpuSeconds: sender.cpuSeconds,
       windowSeconds,
       cpuUsPerFlow: (cpuSeconds * 1e6) / sender.measuredFlows,
       flowsPerMessage: ackedMessages > 0 ? acked / ackedMessages : 0,
@@ -322,7 +338,7 @@ async function main(): Promise<void> {
     `serve -> NATS: ${meta.exporter} v9 stream (${fmt(meta.flowsPerDatagram, 2)} flows/datagram), ${args.exporters} exporters, ${args.workers} worker(s), format ${args.format}` +
       `${Object.keys(args.output).length ? `, output ${JSON.stringify(args.output)}` : ''}${Object.keys(args.nats).length ? `, nats ${JSON.stringify(args.nats)}` : ''}, ${args.warmup} s warm-up + ${args.duration} s per run`,
   );
-  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s | CPU us/flow | acked flows/s | notes');
+  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s / window s | CPU us/flow | acked flows/s | nats-server CPU s | sender CPU s | notes');
   const rows: Row[] = [];
   for (const rate of args.rates) {
     const cell: Row[] = [];
@@ -333,7 +349,7 @@ async function main(): Promise<void> {
       const pct = (100 * r.acked) / r.sentFlows;
       const stored = r.inStream < 0 ? 'not read' : r.inStream === r.acked && r.duplicateIds === 0 ? `${fmt(r.inStream)} (= acked)` : `${fmt(r.inStream)} (acked ${fmt(r.acked)}, ${r.duplicateIds} duplicate ids)`;
       console.log(
-        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${r.why}`,
+        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
       );
     }
     const us = cell.map((r) => r.cpuUsPerFlow);
