@@ -7,7 +7,7 @@
  * collector's CPU time per flow (utime + stime of the serve process, all threads, from the end
  * of the sender's warm-up until every decoded flow is acknowledged or dropped).
  *
- *   npm run build && node dist/bench/nats.js [options]
+ *   npm run bench:nats -- [options]      (= npm run build && node dist/bench/nats.js)
  *
  *   --rates 20000,50000,100000  offered datagrams/s
  *   --reps 3                    runs per rate (a fresh nats-server and serve each)
