@@ -1,235 +1,362 @@
 /**
- * `flow-collector serve` publishing to a local nats-server (started here, ephemeral port, its
- * own store) while this process sends a NetFlow v9 stream at fixed datagram rates. Reports,
- * per rate: flows decoded, flows acknowledged by JetStream, flows in the stream, drops, and the
- * collector's CPU time per flow (utime + stime of the serve process over the run).
+ * `flow-collector serve` publishing to a local nats-server (started here: ephemeral port, its
+ * own store on a tmpfs) while a sender child replays the softflowd NetFlow v9 stream of the
+ * serve benchmark (bench/serve-streams.ts; bench/serve.ts's sender role) at fixed datagram
+ * rates. Per run: flows sent, decoded, acknowledged by JetStream, counted in the stream (an
+ * ordered headers-only consumer sums the Flow-Count headers), drops by reason, and the
+ * collector's CPU time per flow (utime + stime of the serve process, all threads, from the end
+ * of the sender's warm-up until every decoded flow is acknowledged or dropped).
  *
- *   node dist/bench/nats.js [--rates 20000,50000,100000] [--seconds 5] [--workers 2]
- *        [--format flowpb-batch] [--window 32] [--batch 100] [--records 24] [--exporters 4]
- *        [--profile DIR]   (writes --cpu-prof profiles of serve's threads to DIR)
+ *   npm run bench:nats -- [options]      (= npm run build && node dist/bench/nats.js)
  *
- * Not a test: figures depend on the machine (docs/nats.md has ours).
+ *   --rates 20000,50000,100000  offered datagrams/s
+ *   --reps 3                    runs per rate (a fresh nats-server and serve each)
+ *   --duration 5 --warmup 2     seconds measured, seconds sent before (JIT warm-up)
+ *   --workers 1                 serve workers: 1 runs pinned to core 1, 2 to cores 0,1; the
+ *                               sender, nats-server and this harness are pinned to core 0
+ *   --exporters 8               source addresses the stream is replayed from
+ *   --format flowpb-batch       the output's format
+ *   --output k=v,...            more settings of the nats output (batch_size, max_batch_bytes, ...)
+ *   --nats k=v,...              more settings of the nats section (ack_window, ...)
+ *   --profile DIR               --cpu-prof profiles of serve's threads into DIR
+ *   --store DIR                 where nats-server keeps its store (default /dev/shm)
+ *   --server-cores 0            cores nats-server is pinned to ('' : not pinned)
+ *   --no-verify                 skip reading the stream back
+ *   --json FILE                 every run as JSON
+ *
+ * Not a test: figures depend on the machine (docs/benchmarks.md and docs/nats.md have ours).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchSender, loadAddon } from '../src/ingest/mod.js';
-import { Bytes, set, v9Message, v9TemplateSet, V9_CISCO } from './datagrams.js';
-import { makeTempDir } from '../test/support/tools.js';
+import { fileURLToPath } from 'node:url';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { loadAddon } from '../src/ingest/mod.js';
+import { HEADER_COUNT } from '../src/output/nats/mod.js';
 import { metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
 import { client, startNatsServer } from '../test/support/nats.js';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { processCpu, udpPort } from './proc.js';
+import { defaultCacheDir, loadStream } from './serve-streams.js';
+import type { SenderResult } from './serve-replay.js';
+
+const SERVE_BENCH = fileURLToPath(new URL('./serve.js', import.meta.url));
 
 interface Args {
   rates: number[];
-  seconds: number;
+  reps: number;
+  duration: number;
+  warmup: number;
   workers: number;
-  format: string;
-  window: number;
-  batch: number;
-  records: number;
   exporters: number;
-  /** Directory for --cpu-prof profiles of the serve process (main thread and workers). */
+  format: string;
+  output: Record<string, string>;
+  nats: Record<string, string>;
   profile: string;
+  store: string;
+  serverCores: string;
+  verify: boolean;
+  json: string;
+}
+
+function kv(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of v.split(',').filter(Boolean)) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new Error(`want key=value: ${p}`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rates: [20_000, 50_000, 100_000], seconds: 5, workers: 2, format: 'flowpb-batch', window: 32, batch: 100, records: 24, exporters: 4, profile: '' };
-  for (let i = 0; i < argv.length; i += 2) {
-    const k = argv[i]!.replace(/^--/, '');
-    const v = argv[i + 1] ?? '';
-    if (k === 'rates') a.rates = v.split(',').map(Number);
-    else if (k === 'format') a.format = v;
-    else if (k === 'profile') a.profile = v;
-    else if (k in a) (a as unknown as Record<string, number>)[k] = Number(v);
-    else throw new Error(`unknown option --${k}`);
+  const a: Args = {
+    rates: [20_000, 50_000, 100_000],
+    reps: 3,
+    duration: 5,
+    warmup: 2,
+    workers: 1,
+    exporters: 8,
+    format: 'flowpb-batch',
+    output: {},
+    nats: {},
+    profile: '',
+    store: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
+    serverCores: '0',
+    verify: true,
+    json: '',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!;
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    switch (k) {
+      case '--rates':
+        a.rates = v().split(',').filter(Boolean).map(Number);
+        break;
+      case '--reps':
+      case '--duration':
+      case '--warmup':
+      case '--workers':
+      case '--exporters':
+        a[k.slice(2) as 'reps'] = Number(v());
+        break;
+      case '--format':
+      case '--profile':
+      case '--store':
+      case '--json':
+        a[k.slice(2) as 'format'] = v();
+        break;
+      case '--output':
+        a.output = kv(v());
+        break;
+      case '--nats':
+        a.nats = kv(v());
+        break;
+      case '--server-cores':
+        a.serverCores = v();
+        break;
+      case '--no-verify':
+        a.verify = false;
+        break;
+      default:
+        throw new Error(`unknown option ${k}`);
+    }
   }
   return a;
 }
 
-/** One data record of the V9_CISCO template (55 bytes). */
-function record(b: Bytes, k: number): void {
-  b.bytes([10, 1, (k >>> 8) & 255, k & 255]).bytes([192, 168, (k >>> 4) & 255, k & 255]).bytes([10, 0, 0, 1]);
-  b.u16(1024 + (k % 50_000)).u16([80, 443, 53, 22][k & 3]!).u8([6, 6, 17, 1][k & 3]!).u8(0).u8(0x1b);
-  b.u32(1 + (k % 8)).u32(2 + (k % 5));
-  b.u32(64 + ((k * 1499) % 1_000_000)).u32(1 + (k % 900));
-  b.u32(3_500_000).u32(3_599_000);
-  b.u32(64_512).u32(15_169).u8(24).u8(16).u8(0).u8(64);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Pins every thread of `pid` to `cores`. */
+function pin(pid: number, cores: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' });
 }
 
-/** Per exporter: a template datagram and `pool` data datagrams of `records` records. */
-function makeStream(records: number, pool: number, sourceId: number) {
-  const template = v9Message({ sourceId, sequence: 0 }, [v9TemplateSet([V9_CISCO])], 1);
-  const data: Uint8Array[] = [];
-  for (let d = 0; d < pool; d++) {
-    const b = new Bytes();
-    for (let r = 0; r < records; r++) record(b, d * records + r);
-    data.push(v9Message({ sourceId, sequence: d + 1 }, [set(V9_CISCO.id, b.done())], records));
-  }
-  return { template, data };
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  // utime and stime are fields 14 and 15 (1-based), in clock ticks (100 Hz on Linux).
-  return (Number(rest[11]) + Number(rest[12])) / 100;
+/** Runs the serve bench's sender; `onMeasure` when its warm-up is over. */
+function runSender(port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult> {
+  const argv = ['-c', '0', process.execPath, SERVE_BENCH, '--role', 'sender', '--stream', 'v9', '--cache', defaultCacheDir()];
+  argv.push('--port', String(port), '--rate', String(rate), '--duration', String(args.duration), '--exporters', String(args.exporters), '--warmup', String(args.warmup));
+  const child = spawn('taskset', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let measuring = false;
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+    if (!measuring && out.includes('measure\n')) {
+      measuring = true;
+      onMeasure();
+    }
+  });
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code) => {
+      if (code !== 0 || !measuring) reject(new Error(`sender exited ${code}: ${err}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!) as SenderResult);
+    });
+  });
 }
 
 interface Row {
   rate: number;
+  rep: number;
   sentDatagrams: number;
+  sentFlows: number;
+  measuredFlows: number;
   decoded: number;
   acked: number;
-  stored: number;
+  ackedMessages: number;
+  /** Flows in the stream by the Flow-Count headers (-1: not read). */
+  inStream: number;
+  streamMessages: number;
+  duplicateIds: number;
   dropped: number;
   kernelDrops: number;
+  cpuSeconds: number;
+  /** nats-server's CPU seconds over the same window, and the sender's over its measured part. */
+  serverCpuSeconds: number;
+  senderCpuSeconds: number;
+  windowSeconds: number;
   cpuUsPerFlow: number;
-  flowsPerS: number;
+  flowsPerMessage: number;
+  ackedFlowsPerS: number;
   why: string;
 }
 
-async function runOnce(args: Args, rate: number, dir: string): Promise<Row> {
-  const n = await startNatsServer(join(dir, `nats-${rate}`));
+async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
+  const dir = mkdtempSync(join(args.store, 'fc-bench-nats-'));
+  const n = await startNatsServer(join(dir, 'nats'));
   let s: ServeProcess | undefined;
   try {
-    const cfg = join(dir, `serve-${rate}.yaml`);
+    if (args.serverCores !== '') pin(n.proc.pid!, args.serverCores);
+    const cfg = join(dir, 'serve.yaml');
+    const map = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `, ${k}: ${v}`).join('');
     writeFileSync(
       cfg,
       [
         'listeners:',
-        '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow, receive_buffer_bytes: 33554432 }',
+        '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
         `workers: ${args.workers}`,
         'metrics: { address: 127.0.0.1:0 }',
         'logging: { level: info, summary_interval_s: 0 }',
         'shutdown: { drain_timeout_ms: 20000 }',
         'nats:',
         `  servers: [${n.url}]`,
-        `  ack_window: ${args.window}`,
-        '  stream: { name: FLOWS, subjects: ["flows.>"], max_bytes: 2147483648 }',
+        ...Object.entries(args.nats).map(([k, v]) => `  ${k}: ${v}`),
+        '  stream: { name: FLOWS, subjects: ["flows.>"], max_bytes: 4000000000 }',
         'outputs:',
-        `  - { type: nats, format: ${args.format}, batch_size: ${args.batch} }`,
+        `  - { type: nats, format: ${args.format}${map(args.output)} }`,
         '',
       ].join('\n'),
     );
-    s = await startServe(['--config', cfg], {}, args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {});
-    const m0 = await (async () => {
-      for (let i = 0; i < 100; i++) {
-        const m = await scrape(s!.metricsUrl);
-        if (metric(m, 'flow_collector_ready') === 1) return m;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('serve not ready');
-    })();
-    void m0;
+    const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
+    s = await startServe(['--config', cfg], {}, { nodeArgs });
+    pin(s.proc.pid!, args.workers === 1 ? '1' : '0,1');
+    for (let i = 0; ; i++) {
+      if (metric(await scrape(s.metricsUrl), 'flow_collector_ready') === 1) break;
+      if (i > 200) throw new Error('serve not ready');
+      await sleep(50);
+    }
     const port = s.listeners[0]!.port;
-    const streams = Array.from({ length: args.exporters }, (_, k) => makeStream(args.records, 256, k + 1));
-    const senders = streams.map((_, k) => new BatchSender({ source: `127.0.2.${k + 1}`, sndbuf: 4 << 20, destinations: [{ host: '127.0.0.1', port }] }));
-    const pack = (list: Uint8Array[]) => {
-      const total = list.reduce((a, d) => a + d.length, 0);
-      const data = new Uint8Array(total);
-      const offsets = new Uint32Array(list.length);
-      const lengths = new Uint32Array(list.length);
-      let o = 0;
-      list.forEach((d, i) => {
-        data.set(d, o);
-        offsets[i] = o;
-        lengths[i] = d.length;
-        o += d.length;
-      });
-      return { data, offsets, lengths, n: list.length };
-    };
-    const loads = streams.map((st) => pack(st.data));
-    for (let k = 0; k < senders.length; k++) {
-      const t = pack([streams[k]!.template]);
-      senders[k]!.send(t.data, t.offsets, t.lengths, 1);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-    const cpu0 = cpuSeconds(s.proc.pid!);
-    const t0 = Date.now();
-    const total = rate * args.seconds;
-    let sent = 0;
-    const cursors = loads.map(() => 0);
-    const sliceMs = 10;
-    while (sent < total) {
-      const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * rate));
-      while (sent < due) {
-        const k = sent % senders.length;
-        const l = loads[k]!;
-        const c = cursors[k]!;
-        const want = Math.min(64, due - sent, l.n - c);
-        const got = senders[k]!.send(l.data, l.offsets.subarray(c), l.lengths.subarray(c), want);
-        if (got === 0) break;
-        sent += got;
-        cursors[k] = (c + got) % l.n;
-      }
-      await new Promise((r) => setTimeout(r, sliceMs));
-    }
-    for (const x of senders) x.close();
-    const sendSeconds = (Date.now() - t0) / 1000;
-    // Wait until everything decoded is acknowledged or dropped (or nothing moves for 3 s).
-    let last = -1;
-    let still = 0;
+    const pid = s.proc.pid!;
+    const npid = n.proc.pid!;
+    let cpu0 = 0;
+    let ncpu0 = 0;
+    let t0 = 0;
+    const sender = await runSender(port, rate, args, () => {
+      cpu0 = processCpu(pid)!.seconds;
+      ncpu0 = processCpu(npid)!.seconds;
+      t0 = Date.now();
+    });
+    // Until every decoded flow is acknowledged or dropped and the socket is empty (metrics
+    // come from the workers once a second), or nothing moved for 5 s.
     let m = await scrape(s.metricsUrl);
+    let last = -1;
+    let since = Date.now();
+    let cpu1 = processCpu(pid)!.seconds;
+    let ncpu1 = processCpu(npid)!.seconds;
+    let t1 = Date.now();
     for (;;) {
+      await sleep(100);
       m = await scrape(s.metricsUrl);
       const decoded = metric(m, 'flow_collector_flows_decoded_total');
       const done = metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total');
-      if (done >= decoded && decoded > 0) break;
-      if (done === last && ++still > 30) break;
-      if (done !== last) still = 0;
-      last = done;
-      await new Promise((r) => setTimeout(r, 100));
+      const received = metric(m, 'flow_collector_datagrams_received_total') + metric(m, 'flow_collector_kernel_drops_total');
+      if (done !== last) {
+        last = done;
+        since = Date.now();
+        cpu1 = processCpu(pid)!.seconds;
+        ncpu1 = processCpu(npid)!.seconds;
+        t1 = Date.now();
+      }
+      if (received >= sender.datagrams && done >= decoded && udpPort(port).rxQueue === 0) break;
+      if (Date.now() - since > 5000) break;
     }
-    const cpu1 = cpuSeconds(s.proc.pid!);
-    const elapsed = (Date.now() - t0) / 1000;
     const decoded = metric(m, 'flow_collector_flows_decoded_total');
     const acked = metric(m, 'flow_collector_flows_delivered_total');
+    const ackedMessages = metric(m, 'flow_collector_nats_messages_acked_total');
     await s.stop('SIGTERM');
     s = undefined;
+    let inStream = -1;
+    let streamMessages = -1;
+    let duplicateIds = 0;
     const nc = await client(n.url);
-    const info = await (await jetstreamManager(nc)).streams.info('FLOWS');
-    await nc.close();
-    // Stored flows: messages x flows per message is not fixed; count from acknowledged messages
-    // matching the stream's message count.
-    const ackedMsgs = metric(m, 'flow_collector_nats_messages_acked_total');
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info('FLOWS');
+      streamMessages = info.state.messages;
+      if (args.verify && streamMessages > 0) {
+        inStream = 0;
+        const ids = new Set<string>();
+        const c = await jetstream(nc).consumers.get('FLOWS', { headers_only: true });
+        const it = await c.consume({ max_messages: 1000 });
+        let seen = 0;
+        for await (const msg of it) {
+          inStream += Number(msg.headers?.get(HEADER_COUNT) ?? NaN);
+          const id = msg.headers?.get('Nats-Msg-Id') ?? '';
+          if (ids.has(id)) duplicateIds++;
+          ids.add(id);
+          if (++seen >= streamMessages) break;
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+    const cpuSeconds = cpu1 - cpu0;
+    const windowSeconds = (t1 - t0) / 1000;
     return {
       rate,
-      sentDatagrams: sent,
+      rep,
+      sentDatagrams: sender.datagrams,
+      sentFlows: sender.flows,
+      measuredFlows: sender.measuredFlows,
       decoded,
       acked,
-      stored: info.state.messages === ackedMsgs ? acked : -info.state.messages,
+      ackedMessages,
+      inStream,
+      streamMessages,
+      duplicateIds,
       dropped: metric(m, 'flow_collector_flows_dropped_total'),
       kernelDrops: metric(m, 'flow_collector_kernel_drops_total'),
-      cpuUsPerFlow: decoded > 0 ? ((cpu1 - cpu0) * 1e6) / decoded : 0,
-      flowsPerS: acked / Math.max(sendSeconds, elapsed),
+      cpuSeconds,
+      serverCpuSeconds: ncpu1 - ncpu0,
+      senderCpuSeconds: sender.cpuSeconds,
+      windowSeconds,
+      cpuUsPerFlow: (cpuSeconds * 1e6) / sender.measuredFlows,
+      flowsPerMessage: ackedMessages > 0 ? acked / ackedMessages : 0,
+      ackedFlowsPerS: acked / Math.max(1e-9, sender.seconds + args.warmup),
       why: [...m]
-        .filter(([k, v]) => v > 0 && (k.startsWith('flow_collector_flows_dropped_total') || k.startsWith('flow_collector_nats_publish_failures_total') || k.startsWith('flow_collector_nats_retries_total')))
-        .map(([k, v]) => `${k.replace(/^flow_collector_|output="nats",?/g, '')}=${v}`)
+        .filter(([k, v]) => v > 0 && /^flow_collector_(flows_dropped_total|nats_publish_failures_total|nats_retries_total|nats_duplicates_total|datagrams_dropped_total)/.test(k))
+        .map(([k, v]) => `${k.replace(/^flow_collector_|output="[^"]*",?/g, '')}=${v}`)
         .join(' '),
     };
   } finally {
     await s?.stop('SIGKILL');
     await n.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (!loadAddon().addon) throw new Error('the native addon is needed to send at these rates');
-  const tmp = makeTempDir('fc-bench-nats-');
-  try {
-    console.log(`format ${args.format}, batch ${args.batch}, window ${args.window}, workers ${args.workers}, ${args.exporters} exporters, ${args.records} records/datagram, ${args.seconds} s per rate`);
-    console.log('rate dgram/s | sent | flows decoded | acked | in stream | dropped | kernel drops | collector CPU us/flow | acked flows/s');
-    for (const rate of args.rates) {
-      const r = await runOnce(args, rate, tmp.dir);
-      const pct = r.decoded > 0 ? ((100 * r.acked) / (r.sentDatagrams * args.records)).toFixed(1) : '0';
+  if (cpus().length < 2) throw new Error('the bench pins to cores 0 and 1: it needs 2 cores');
+  pin(process.pid, '0');
+  const stream = await loadStream('v9', defaultCacheDir(), (msg) => console.error(msg));
+  const meta = stream.meta;
+  console.log(
+    `serve -> NATS: ${meta.exporter} v9 stream (${fmt(meta.flowsPerDatagram, 2)} flows/datagram), ${args.exporters} exporters, ${args.workers} worker(s), format ${args.format}` +
+      `${Object.keys(args.output).length ? `, output ${JSON.stringify(args.output)}` : ''}${Object.keys(args.nats).length ? `, nats ${JSON.stringify(args.nats)}` : ''}, ${args.warmup} s warm-up + ${args.duration} s per run`,
+  );
+  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s / window s | CPU us/flow | acked flows/s | nats-server CPU s | sender CPU s | notes');
+  const rows: Row[] = [];
+  for (const rate of args.rates) {
+    const cell: Row[] = [];
+    for (let rep = 1; rep <= args.reps; rep++) {
+      const r = await runOnce(args, rate, rep);
+      rows.push(r);
+      cell.push(r);
+      const pct = (100 * r.acked) / r.sentFlows;
+      const stored = r.inStream < 0 ? 'not read' : r.inStream === r.acked && r.duplicateIds === 0 ? `${fmt(r.inStream)} (= acked)` : `${fmt(r.inStream)} (acked ${fmt(r.acked)}, ${r.duplicateIds} duplicate ids)`;
       console.log(
-        `${r.rate} | ${r.sentDatagrams} | ${r.decoded} | ${r.acked} (${pct}% of sent) | ${r.stored >= 0 ? r.stored : `messages ${-r.stored} != acked`} | ${r.dropped} | ${r.kernelDrops} | ${r.cpuUsPerFlow.toFixed(2)} | ${Math.round(r.flowsPerS)}${r.why ? ` | ${r.why}` : ''}`,
+        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
       );
     }
-  } finally {
-    tmp.cleanup();
+    const us = cell.map((r) => r.cpuUsPerFlow);
+    const st = cell.map((r) => (100 * r.acked) / r.sentFlows);
+    console.log(`${fmt(rate)}: CPU us/flow median ${fmt(median(us), 3)} (${fmt(Math.min(...us), 3)}-${fmt(Math.max(...us), 3)}), acked % of sent median ${fmt(median(st), 2)} (${fmt(Math.min(...st), 2)}-${fmt(Math.max(...st), 2)})`);
   }
+  if (args.json) writeFileSync(args.json, JSON.stringify({ args, node: process.version, cpu: cpus()[0]?.model, rows }, null, 2));
 }
 
 void main().catch((err) => {

@@ -259,7 +259,7 @@ test('environment overrides the file, parsed by the type of each setting', () =>
   assert.deepEqual(config.metrics, { enabled: true, address: '0.0.0.0:9191' });
   assert.equal(config.templates.scope_includes_port, true);
   assert.deepEqual(config.nats?.servers, ['nats://a:4222', 'nats://b:4222']);
-  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.raw', batch_size: 100, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.raw', batch_size: 10000, max_batch_bytes: 1048576, max_batch_delay_ms: 100 }]);
   assert.deepEqual(
     config.listeners.map((l) => [l.name, l.address, l.port]),
     [
@@ -539,7 +539,7 @@ test('nats: subject placeholders {protocol} and {exporter}, batch and ack settin
   const f = (subject: string, streamSubjects: string, extra = '') =>
     file('ph.yaml', `outputs:\n  - { type: nats, subject: "${subject}"${extra} }\nnats:\n  servers: [nats://x:4222]\n  stream: { subjects: [${streamSubjects}] }\n  ack_window: 64\n  max_retries: 3\n`);
   const { config } = load({ file: f('flows.{protocol}.{exporter}', '"flows.>"', ', max_batch_bytes: 65536, max_batch_delay_ms: 0') });
-  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.{protocol}.{exporter}', batch_size: 100, max_batch_bytes: 65536, max_batch_delay_ms: 0 }]);
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb-batch', subject: 'flows.{protocol}.{exporter}', batch_size: 10000, max_batch_bytes: 65536, max_batch_delay_ms: 0 }]);
   assert.equal(config.nats?.ack_window, 64);
   assert.equal(config.nats?.max_retries, 3);
   has(problems({ file: f('flows.{proto}', '"flows.>"') }), 'outputs[0].subject: "flows.{proto}": the placeholders are the whole tokens {protocol} and {exporter}');
@@ -796,7 +796,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
   assert.equal(limits.pendingMaxAgeMs, 300_000);
 
   // output, queue, metrics
-  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 250, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
+  assert.deepEqual(config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 250, max_batch_bytes: 1048576, max_batch_delay_ms: 100 }]);
   assert.deepEqual(config.queue, { max_bytes: 20000 * 256, drop_policy: 'drop_oldest' });
   assert.deepEqual(config.metrics, { enabled: true, address: '0.0.0.0:50046' });
 
@@ -873,7 +873,7 @@ test('ServiceRadar: minimal file, their defaults, and the keys of newer releases
   const tiny = load({ file: file('tiny.json', JSON.stringify({ nats_url: 'nats://n:4222', stream_name: 'flows', listeners: [{ protocol: 'netflow', listen_addr: '127.0.0.1:2055', subject: 'flows.raw.netflow' }], channel_size: 10, security: { mode: 'none', tls: { ca_file: 'x' } } })) });
   assert.equal(tiny.config.queue.max_bytes, 65536);
   assert.equal(tiny.config.nats?.stream.max_bytes, 10 * 1024 ** 3, "ServiceRadar's default stream size");
-  assert.deepEqual(tiny.config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 100, max_batch_bytes: 262144, max_batch_delay_ms: 100 }]);
+  assert.deepEqual(tiny.config.outputs, [{ type: 'nats', format: 'flowpb', subject: 'flows.raw.netflow', batch_size: 100, max_batch_bytes: 1048576, max_batch_delay_ms: 100 }]);
   has(tiny.warnings, 'is below the smallest queue (65536 bytes)');
   has(tiny.warnings, 'security.tls: ignored because security.mode is "none"');
 });

@@ -19,7 +19,7 @@ import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, readStream, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
+import { client, haveNatsServer, operatorMaterial, readStream, startNatsCluster, startNatsServer, type NatsServer, type OperatorUser } from './support/nats.js';
 import { v5Message } from './support/export-builder.js';
 
 const skip = haveNatsServer ? false : 'nats-server is not installed';
@@ -541,4 +541,69 @@ test('user + password and nkey seed file authenticate; a wrong password keeps th
   const nc = await client(n.url, { user: 'fc', pass: 's3cret' });
   assert.equal((await readStream(nc, 'FLOWS')).length > 0, true);
   await nc.close();
+});
+
+test('the .creds file is read again on reconnect: rotated while the server is down, or after the server already refuses the old user; the collector comes back with the new user and every flow is stored once', { skip }, async () => {
+  const op = await operatorMaterial();
+  const [u1, u2, u3] = [await op.user('fc-1'), await op.user('fc-2'), await op.user('fc-3')];
+  const creds = join(tmp.dir, 'rotate.creds');
+  writeFileSync(creds, u1.creds);
+  const opts = { conf: await op.conf() };
+  // The test's own client (also the readiness check of a restart) uses the newest user.
+  let newest = u1;
+  const auth = { authenticator: credsAuthenticator(() => new TextEncoder().encode(newest.creds)) };
+  const n = await startNatsServer(join(tmp.dir, 'rotate'), opts, auth);
+  servers.push(n);
+  const s = await serve('rotate', [...base(n.url, [`  creds_file: ${creds}`, '  publish_timeout_ms: 2000']), 'outputs:', '  - { type: nats, batch_size: 20 }']);
+  await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready with the first user', 10_000);
+  const port = s.listeners[0]!.port;
+  const P = 10;
+  const part = (from: number, count: number) => Array.from({ length: count }, (_, i) => v5(from + i, P));
+  const delivered = async (flows: number, what: string) =>
+    until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === flows, what, 40_000).catch((e) => explain(s, e));
+  const refused = (u: OperatorUser) => assert.rejects(client(n.url, { reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(u.creds)) }), /authoriz/i);
+
+  await sendUdp(port, part(0, 100), { every: 20 });
+  await delivered(100 * P, 'part 1 stored with fc-1');
+
+  // 1. While the server is down the file gets fc-2 and the server comes back refusing fc-1.
+  await n.kill();
+  writeFileSync(creds, u2.creds);
+  newest = u2;
+  opts.conf = await op.conf([u1.pub]);
+  await n.restart();
+  await refused(u1);
+  await sendUdp(port, part(100, 100), { every: 20 });
+  await delivered(200 * P, 'part 2 stored after the reconnect with fc-2');
+  // Both workers came back through the client's own reconnect (which reads the file each
+  // time), not by closing and connecting anew.
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_nats_reconnects_total') >= 2, 'each worker reconnected', 20_000).catch((e) => explain(s, e));
+  assert.ok(!s.logs.some((l) => /connection closed/.test(String(l['msg']))), 'no connection was closed and made anew');
+
+  // 2. The server comes back refusing fc-2 before the file changes: reconnects fail (logged),
+  //    flows wait in the queue; once the file has fc-3 the collector gets in again.
+  const logsBefore = s.logs.length;
+  await n.kill();
+  newest = u3;
+  opts.conf = await op.conf([u1.pub, u2.pub]);
+  await n.restart();
+  await refused(u2);
+  await sendUdp(port, part(200, 100), { every: 20 });
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_decoded_total') === 300 * P, 'part 3 decoded while refused', 10_000);
+  await until(async () => s.logs.slice(logsBefore).some((l) => l['level'] !== 'info' && /authoriz/i.test(JSON.stringify(l))), 'the refusal of fc-2 logged', 20_000).catch((e) => explain(s, e));
+  assert.ok(metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') < 300 * P, 'nothing of part 3 stored with a revoked user');
+  writeFileSync(creds, u3.creds);
+  await delivered(300 * P, 'part 3 stored after the file got fc-3');
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_nats_connected') === 2, 'both workers connected with fc-3', 20_000).catch((e) => explain(s, e));
+  const m = await scrape(s.metricsUrl);
+  assert.equal(metric(m, 'flow_collector_flows_dropped_total'), 0);
+  assert.equal(await s.stop('SIGTERM'), 0);
+
+  const nc = await client(n.url, auth);
+  const msgs = await readStream(nc, 'FLOWS');
+  await nc.close();
+  const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+  const seen = checkFlows(flows, 300, P);
+  assert.equal(seen.size, 300 * P);
+  assert.ok([...seen.values()].every((c) => c === 1), 'no flow stored twice');
 });

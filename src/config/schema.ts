@@ -203,8 +203,8 @@ const natsOutputProps = {
   type: Type.Literal('nats'),
   format: NatsFormatSchema,
   subject: Str('subject flows are published to, unless their listener sets one; the tokens {protocol} and {exporter} are replaced per flow', 'flows.raw'),
-  batch_size: Int(1, 10000, 100, "'flowpb-batch': most flows per message"),
-  max_batch_bytes: Int(1024, 64 * MiB, 256 * KiB, "'flowpb-batch': most bytes per message (also kept under the server's max_payload)"),
+  batch_size: Int(1, 100_000, 10_000, "'flowpb-batch': most flows per message"),
+  max_batch_bytes: Int(1024, 64 * MiB, 1 * MiB, "'flowpb-batch': most bytes per message (also kept under the server's max_payload)"),
   max_batch_delay_ms: Int(0, 60_000, 100, 'longest a flow waits in a batch before it is published (checked every 100 ms)'),
 };
 const NatsOutputFileSchema = fileObject(natsOutputProps, ['type'], { description: 'publish flows to NATS JetStream (needs the nats section)' });

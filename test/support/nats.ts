@@ -169,3 +169,44 @@ export async function startNatsCluster(dir: string, size = 3): Promise<NatsServe
     ),
   );
 }
+
+/** A user of the operator-mode account: its .creds file text and public key. */
+export interface OperatorUser {
+  creds: string;
+  pub: string;
+}
+
+export interface OperatorMaterial {
+  /**
+   * Server config lines: the operator, its system account and a MEMORY resolver with both
+   * accounts preloaded; users in `revoked` are refused (the account JWT's revocation list).
+   */
+  conf(revoked?: readonly string[], extra?: readonly string[]): Promise<string>;
+  /** A new user of the account (JWT signed by the account key) with these permissions. */
+  user(name: string, permissions?: { pub: string[]; sub: string[] }): Promise<OperatorUser>;
+}
+
+/** Operator-mode material made with @nats-io/jwt and @nats-io/nkeys: an operator, a system account and one account. */
+export async function operatorMaterial(): Promise<OperatorMaterial> {
+  const { encodeAccount, encodeOperator, encodeUser, fmtCreds } = await import('@nats-io/jwt');
+  const { createAccount, createOperator, createUser } = await import('@nats-io/nkeys');
+  const op = createOperator();
+  const sys = createAccount();
+  const acct = createAccount();
+  const opJwt = await encodeOperator('test-op', op, { system_account: sys.getPublicKey() });
+  const sysJwt = await encodeAccount('SYS', sys, {}, { signer: op });
+  const limits = { disk_storage: -1, mem_storage: -1, streams: -1, consumer: -1, conn: -1, subs: -1, data: -1, payload: -1, imports: -1, exports: -1, leaf: -1, wildcards: true };
+  return {
+    async conf(revoked = [], extra = []) {
+      // A user JWT issued at or before its revocation time is refused.
+      const revocations = Object.fromEntries(revoked.map((pub) => [pub, Math.floor(Date.now() / 1000) + 3600]));
+      const acctJwt = await encodeAccount('FLOWS', acct, { limits: limits as never, ...(revoked.length > 0 ? { revocations } : {}) }, { signer: op });
+      return [`operator: ${opJwt}`, `system_account: ${sys.getPublicKey()}`, 'resolver: MEMORY', `resolver_preload: { ${sys.getPublicKey()}: ${sysJwt}, ${acct.getPublicKey()}: ${acctJwt} }`, ...extra].join('\n');
+    },
+    async user(name, permissions = { pub: ['flows.>', '$JS.API.>'], sub: ['_INBOX.>'] }) {
+      const u = createUser();
+      const jwt = await encodeUser(name, u, acct, { pub: { allow: permissions.pub }, sub: { allow: permissions.sub } } as never);
+      return { creds: new TextDecoder().decode(fmtCreds(jwt, u)), pub: u.getPublicKey() };
+    },
+  };
+}

@@ -13,13 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import type { FlowRecord } from '../../decode/mod.js';
 import { ByteWriter, formatIp, writeFlowJson, writeFlowMessage, writeFlowMessageDelimited } from '../../encode/mod.js';
 import type { ListenerConfig, NatsConfig, NatsFormat, NatsOutput as NatsOutputConfig } from '../../config/mod.js';
 import { emptyDropped, waitOrDeadline, LATENCY_BUCKETS_S, type DrainResult, type DropPolicy, type FlowOutput, type NatsStats, type OutputStats } from '../output.js';
 import { backoffMs, connectForever, connectionOptions, type ConnectLoop } from './connect.js';
-import { describeNatsError, ensureStream, NatsPermissionError, type NatsFailure } from './stream.js';
+import { describeNatsError, ensureStream, NatsPermissionError, type DescribedError, type NatsFailure } from './stream.js';
+import { AckInbox, type AckOutcome } from './acks.js';
 
 export type PublisherLog = (level: 'info' | 'warn' | 'error', key: string, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -40,9 +40,17 @@ export interface NatsPublisherOptions {
 /** Header names every message carries. */
 export const HEADER_FORMAT = 'Flow-Format';
 export const HEADER_COUNT = 'Flow-Count';
+/** JetStream's deduplication header. */
+const HEADER_MSG_ID = 'Nats-Msg-Id';
+/** A publish whose ack did not come within publish_timeout_ms. */
+const TIMEOUT: DescribedError = { reason: 'timeout', retry: true, message: 'no acknowledgement within publish_timeout_ms' };
 
 /** Bytes of max_payload left for the headers (format, count, Nats-Msg-Id). */
 const HEADER_RESERVE = 512;
+/** Messages at least this big (and a quarter of their encode buffer) take the buffer instead of a copy. */
+const HANDOVER_MIN = 64 * 1024;
+/** Spare encode buffers kept. */
+const MAX_SPARE = 8;
 /** Assumed until the server says (nats-server's default). */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -61,8 +69,12 @@ interface PendingMsg {
   sentAt: number;
   /** Date.now() before which a retry is not sent. */
   notBefore: number;
+  /** Reply token of the current attempt (its key in inFlight). */
+  token: number;
   /** Accounted (dropped at the drain deadline): later callbacks are ignored. */
   done: boolean;
+  /** The encode buffer `data` is a view of (handed over, not copied), reused once settled. */
+  backing: Buffer | undefined;
 }
 
 /** Flows being encoded for one subject. */
@@ -126,9 +138,14 @@ export class NatsPublisher implements FlowOutput {
 
   // ---- queue ----
   private readonly pending: PendingMsg[] = [];
+  /** Encode buffers of settled messages, for the next hand-over. */
+  private readonly spare: Buffer[] = [];
   private head = 0;
   private readonly retryQ: PendingMsg[] = [];
-  private readonly inFlight = new Set<PendingMsg>();
+  /** Sent and not yet acknowledged, by reply token. */
+  private readonly inFlight = new Map<number, PendingMsg>();
+  private token = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private bufferedBytes = 0;
   private bufferedFlows = 0;
   private blocked = false;
@@ -138,7 +155,7 @@ export class NatsPublisher implements FlowOutput {
 
   // ---- connection ----
   private nc: NatsConnection | undefined;
-  private js: JetStreamClient | undefined;
+  private inbox: AckInbox | undefined;
   private loop: ConnectLoop | undefined;
   private connected = false;
   private streamReady = false;
@@ -169,7 +186,8 @@ export class NatsPublisher implements FlowOutput {
     this.formatName = o.format;
     this.cfg = opts.nats;
     this.maxFlows = this.fmt === Fmt.Batch ? o.batch_size : Math.max(64, o.batch_size);
-    this.maxBatchBytes = o.max_batch_bytes;
+    // A message must leave room for others in the byte bound: at most a quarter of it.
+    this.maxBatchBytes = Math.max(1024, Math.min(o.max_batch_bytes, Math.floor(opts.maxBytes / 4)));
     this.maxDelayMs = o.max_batch_delay_ms;
     this.maxBytes = opts.maxBytes;
     this.policy = opts.policy;
@@ -384,9 +402,23 @@ export class NatsPublisher implements FlowOutput {
     const w = b.w;
     const src = w.buf;
     if (this.fmt === Fmt.Batch) {
+      const flows = b.count;
+      if (end >= HANDOVER_MIN && end * 4 >= src.length) {
+        // A big message takes the encode buffer itself (no copy); the batch goes on in a spare
+        // buffer, and the message's buffer becomes a spare once the message is settled.
+        const next = this.takeSpare(src.length);
+        const rest = w.pos - end;
+        if (rest > 0) src.copy(next, 0, end, w.pos);
+        w.buf = next;
+        w.dv = new DataView(next.buffer, next.byteOffset, next.length);
+        w.pos = rest;
+        b.count = 0;
+        this.enqueue(b.subject, src.subarray(0, end), flows, src);
+        return;
+      }
       const data = Buffer.allocUnsafe(end);
       src.copy(data, 0, 0, end);
-      this.enqueue(b.subject, data, b.count);
+      this.enqueue(b.subject, data, flows);
     } else {
       let s = 0;
       for (let i = 0; i < b.count; i++) {
@@ -406,12 +438,31 @@ export class NatsPublisher implements FlowOutput {
   // ---------------------------------------------------------------------------------------
   // Queue
 
-  private enqueue(subject: string, data: Buffer, flows: number): void {
+  /** A buffer of `size` bytes for an open batch: a spare one when there is one. */
+  private takeSpare(size: number): Buffer {
+    for (;;) {
+      const b = this.spare.pop();
+      if (b === undefined) return Buffer.allocUnsafeSlow(size);
+      if (b.length === size) return b;
+      // Of a size no batch uses any more: left to the GC.
+    }
+  }
+
+  /** The message will not be sent again: its handed-over buffer can be reused. */
+  private recycle(m: PendingMsg): void {
+    const b = m.backing;
+    if (b === undefined) return;
+    m.backing = undefined;
+    if (this.spare.length < MAX_SPARE) this.spare.push(b);
+  }
+
+  private enqueue(subject: string, data: Buffer, flows: number, backing?: Buffer): void {
     this.flowsIn += flows;
     const len = data.length;
     if (this.bufferedBytes + len > this.maxBytes) {
       if (this.policy === 'drop_newest' || this.closed) {
         this.dropped.queue_full += flows;
+        if (backing !== undefined && this.spare.length < MAX_SPARE) this.spare.push(backing);
         return;
       }
       if (this.policy === 'drop_oldest') {
@@ -422,16 +473,18 @@ export class NatsPublisher implements FlowOutput {
           this.dropped.queue_full += old.flows;
           this.bufferedBytes -= old.data.length;
           this.bufferedFlows -= old.flows;
+          this.recycle(old);
         }
         this.compact();
         if (this.bufferedBytes + len > this.maxBytes) {
           this.dropped.queue_full += flows;
+          if (backing !== undefined && this.spare.length < MAX_SPARE) this.spare.push(backing);
           return;
         }
       }
       // block: accepted; the sockets pause until there is room.
     }
-    const m: PendingMsg = { subject, data, flows, msgId: this.idPrefix + this.seq++, attempts: 0, queuedAt: this.clock, sentAt: 0, notBefore: 0, done: false };
+    const m: PendingMsg = { subject, data, flows, msgId: this.idPrefix + this.seq++, attempts: 0, queuedAt: this.clock, sentAt: 0, notBefore: 0, token: 0, done: false, backing };
     this.pending.push(m);
     this.bufferedBytes += len;
     this.bufferedFlows += flows;
@@ -454,8 +507,10 @@ export class NatsPublisher implements FlowOutput {
 
   /** Sends what the window allows: due retries first, then the queue in order. */
   private pump(): void {
-    const js = this.js;
-    if (js === undefined || !this.connected || !this.streamReady) return;
+    const nc = this.nc;
+    if (nc === undefined || !this.connected || !this.streamReady) return;
+    let inbox = this.inbox;
+    if (inbox === undefined || !inbox.alive()) inbox = this.inbox = this.openInbox(nc);
     const now = Date.now();
     while (this.inFlight.size < this.window) {
       let m: PendingMsg | undefined;
@@ -464,49 +519,110 @@ export class NatsPublisher implements FlowOutput {
         m = this.pending[this.head];
         this.pending[this.head++] = undefined as unknown as PendingMsg;
       } else break;
-      this.send(js, m!);
+      this.send(nc, inbox, m!);
     }
     this.compact();
     this.armRetryTimer(now);
   }
 
-  private send(js: JetStreamClient, m: PendingMsg): void {
+  /**
+   * Publishes on the core connection with a reply subject of the ack inbox; the ack (or the
+   * timeout sweep) settles it.
+   */
+  private send(nc: NatsConnection, inbox: AckInbox, m: PendingMsg): void {
     if (m.attempts === 0 && m.sentAt === 0) {
       this.messagesPublished++;
       this.flowsPublished += m.flows;
       this.bytesPublished += m.data.length;
     }
-    this.inFlight.add(m);
+    const token = ++this.token;
+    m.token = token;
+    this.inFlight.set(token, m);
     const h = headers();
     h.set(HEADER_FORMAT, this.formatName);
     h.set(HEADER_COUNT, String(m.flows));
+    h.set(HEADER_MSG_ID, m.msgId);
     m.sentAt = performance.now();
-    js.publish(m.subject, m.data, { msgID: m.msgId, timeout: this.cfg.publish_timeout_ms, headers: h }).then(
-      (ack) => this.acked(m, ack),
-      (err) => this.failed(m, err),
+    try {
+      nc.publish(m.subject, m.data, { reply: inbox.reply(token), headers: h });
+    } catch (err) {
+      this.inFlight.delete(token);
+      this.failed(m, describeNatsError(err));
+      return;
+    }
+    if (this.sweepTimer === undefined) this.armSweep();
+  }
+
+  private openInbox(nc: NatsConnection): AckInbox {
+    return new AckInbox(
+      nc,
+      (token, outcome) => this.onAck(token, outcome),
+      (err) => this.onInboxError(err),
     );
   }
 
-  private acked(m: PendingMsg, ack: PubAck): void {
+  private onAck(token: number, outcome: AckOutcome): void {
+    const m = this.inFlight.get(token);
+    // Unknown: the answer to an attempt that timed out already (its retry settles the message).
+    if (m === undefined) return;
+    this.inFlight.delete(token);
+    if (outcome.ok) this.acked(m, outcome.duplicate);
+    else this.failed(m, outcome);
+  }
+
+  /** The server refused the ack subscription: no ack can arrive; what is in flight fails. */
+  private onInboxError(err: Error): void {
+    const d = describeNatsError(err);
+    this.log('error', `nats.inbox:${d.reason}`, `NATS refused the subscription for acknowledgements: the collector needs subscribe permission on _INBOX.>`, { error: d.message });
+    this.inbox = undefined;
+    this.failAll(d);
+  }
+
+  /** Every message in flight fails with `d` (connection closed, inbox refused). */
+  private failAll(d: DescribedError): void {
+    const list = [...this.inFlight.values()];
+    this.inFlight.clear();
+    for (const m of list) this.failed(m, d);
+  }
+
+  /** Times out what waited publish_timeout_ms for its ack; runs while anything is in flight. */
+  private armSweep(): void {
+    const timeout = this.cfg.publish_timeout_ms;
+    this.sweepTimer = setTimeout(
+      () => {
+        this.sweepTimer = undefined;
+        const now = performance.now();
+        let late: PendingMsg[] | undefined;
+        for (const [t, m] of this.inFlight) {
+          if (now - m.sentAt < timeout) continue;
+          this.inFlight.delete(t);
+          (late ??= []).push(m);
+        }
+        if (late !== undefined) for (const m of late) this.failed(m, TIMEOUT);
+        if (this.inFlight.size > 0 && this.sweepTimer === undefined && !this.closed) this.armSweep();
+      },
+      Math.max(10, Math.min(1000, timeout / 4)),
+    );
+    this.sweepTimer.unref?.();
+  }
+
+  private acked(m: PendingMsg, duplicate: boolean): void {
     if (m.done) return;
     m.done = true;
-    this.inFlight.delete(m);
     const s = (performance.now() - m.sentAt) / 1000;
     let i = 0;
     while (i < LATENCY_BUCKETS_S.length && s > LATENCY_BUCKETS_S[i]!) i++;
     this.latency[i]!++;
     this.latencySum += s;
     this.messagesAcked++;
-    if (ack.duplicate) this.duplicates++;
+    if (duplicate) this.duplicates++;
     this.delivered += m.flows;
     this.bytes += m.data.length;
     this.release(m);
   }
 
-  private failed(m: PendingMsg, err: unknown): void {
+  private failed(m: PendingMsg, d: DescribedError): void {
     if (m.done) return;
-    this.inFlight.delete(m);
-    const d = describeNatsError(err);
     this.failures[d.reason]++;
     if (!d.retry) {
       m.done = true;
@@ -547,6 +663,9 @@ export class NatsPublisher implements FlowOutput {
   private release(m: PendingMsg): void {
     this.bufferedBytes -= m.data.length;
     this.bufferedFlows -= m.flows;
+    // Acknowledged, or refused by the server after it read the message: nats.js copied the
+    // bytes into its socket buffer when it flushed them (it copies every publish it flushes).
+    this.recycle(m);
     if (this.blocked && this.bufferedBytes <= this.maxBytes / 2) {
       this.blocked = false;
       this.backpressure?.(false);
@@ -585,7 +704,6 @@ export class NatsPublisher implements FlowOutput {
       return;
     }
     this.nc = nc;
-    this.js = jetstream(nc, { timeout: this.cfg.publish_timeout_ms });
     this.connected = true;
     this.readPayload(nc);
     this.log('info', 'nats.connected', 'connected to NATS', { server: nc.getServer(), max_payload: this.maxPayload });
@@ -595,7 +713,8 @@ export class NatsPublisher implements FlowOutput {
       if (this.closed) return;
       this.log('warn', 'nats.closed', 'the NATS connection closed; connecting again', { error: err ? describeNatsError(err).message : undefined });
       this.nc = undefined;
-      this.js = undefined;
+      this.inbox = undefined;
+      this.failAll({ reason: 'connection', retry: true, message: 'the connection closed' });
       this.start();
     });
     await this.ensure(nc);
@@ -643,6 +762,8 @@ export class NatsPublisher implements FlowOutput {
           break;
         case 'error': {
           const d = describeNatsError(s.error);
+          // One -ERR per refused publish: the oldest message in flight to that subject fails.
+          if (d.reason === 'permission' && (s.error as { operation?: string }).operation === 'publish' && this.failPublish(d)) break;
           if (d.reason === 'permission') this.log('error', `nats.permission:${d.subject}`, `NATS refused ${d.subject}: the collector needs publish permission on it`, { subject: d.subject, error: d.message });
           else this.log('warn', 'nats.error', 'NATS connection error', { error: d.message });
           break;
@@ -651,6 +772,17 @@ export class NatsPublisher implements FlowOutput {
           break;
       }
     }
+  }
+
+  /** A refused publish: the oldest message in flight to the refused subject fails. */
+  private failPublish(d: DescribedError): boolean {
+    for (const [t, m] of this.inFlight) {
+      if (m.subject !== d.subject) continue;
+      this.inFlight.delete(t);
+      this.failed(m, d);
+      return true;
+    }
+    return false;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -667,7 +799,7 @@ export class NatsPublisher implements FlowOutput {
     const first = this.pending[this.head];
     if (first !== undefined) oldest = first.queuedAt;
     for (const m of this.retryQ) if (m.queuedAt < oldest) oldest = m.queuedAt;
-    for (const m of this.inFlight) if (m.queuedAt < oldest) oldest = m.queuedAt;
+    for (const m of this.inFlight.values()) if (m.queuedAt < oldest) oldest = m.queuedAt;
     const nats: NatsStats = {
       connected: this.connected,
       streamReady: this.streamReady,
@@ -716,7 +848,7 @@ export class NatsPublisher implements FlowOutput {
     };
     for (let i = this.head; i < this.pending.length; i++) lost(this.pending[i]!);
     for (const m of this.retryQ) lost(m);
-    for (const m of this.inFlight) lost(m);
+    for (const m of this.inFlight.values()) lost(m);
     this.pending.length = 0;
     this.head = 0;
     this.retryQ.length = 0;
@@ -728,6 +860,9 @@ export class NatsPublisher implements FlowOutput {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.sweepTimer !== undefined) clearTimeout(this.sweepTimer);
+    this.inbox?.close();
+    this.inbox = undefined;
     this.loop?.stop();
     const nc = this.nc;
     this.nc = undefined;
