@@ -176,6 +176,12 @@ const listenerProps = {
   sockets_per_worker: Int(1, 64, 1, 'SO_REUSEPORT sockets each worker opens on the port'),
   receive_buffer_bytes: Int(0, 2 ** 31 - 1, 8 * MiB, 'socket receive buffer requested per socket; 0 = kernel default'),
   batch_size: Int(1, 4096, 64, 'datagrams read per receive call'),
+  max_read_delay_us: Int(
+    0,
+    100_000,
+    1000,
+    'after a read that found less than a full batch (a low rate), wait up to this long before reading the socket again, so each pass handles more datagrams; 0 = read at every readiness',
+  ),
   spread: SpreadSchema,
   subject: Str("NATS subject for this listener's flows (instead of the nats output's subject)"),
   max_samples_per_datagram: Int(1, undefined, undefined, 'sFlow: most flow samples decoded from one datagram'),
@@ -274,6 +280,7 @@ export const CollectorConfigSchema = R({
       sockets_per_worker: listenerProps.sockets_per_worker,
       receive_buffer_bytes: listenerProps.receive_buffer_bytes,
       batch_size: listenerProps.batch_size,
+      max_read_delay_us: listenerProps.max_read_delay_us,
       spread: listenerProps.spread,
       subject: Type.Optional(listenerProps.subject),
       max_samples_per_datagram: Type.Optional(listenerProps.max_samples_per_datagram),
@@ -362,6 +369,8 @@ export interface ListenerConfig {
   receive_buffer_bytes: number;
   /** 1..4096, default 64. */
   batch_size: number;
+  /** Adaptive pacing cap in microseconds (0..100000, default 1000; 0 = off). */
+  max_read_delay_us: number;
   spread: SpreadMode;
   /** NATS subject for this listener's flows (overrides the nats output's subject). */
   subject?: string;

@@ -122,6 +122,8 @@ export class Collector {
   workers = 0;
   /** Listeners as bound (address, concrete port, path). */
   listeners: ListenerBound[] = [];
+  /** Longest warm-up of a worker before it read its sockets (milliseconds). */
+  warmupMs = 0;
   metricsAddress: { address: string; port: number } | null = null;
 
   private constructor(private readonly opts: CollectorOptions) {
@@ -220,6 +222,7 @@ export class Collector {
               case 'ready':
                 ready = true;
                 slot.listeners = m.listeners;
+                this.warmupMs = Math.max(this.warmupMs, m.warmupMs);
                 resolve();
                 break;
               case 'failed':

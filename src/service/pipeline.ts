@@ -6,7 +6,8 @@
 import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate } from '../decode/mod.js';
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
-import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput } from '../output/mod.js';
+import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput, type StreamFormat } from '../output/mod.js';
+import { warmUp, type WarmupResult } from './warmup.js';
 import { listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
 
@@ -93,6 +94,14 @@ class Fanout implements FlowSink {
     for (let i = 0; i < outs.length; i++) outs[i]!.onFlow(rec);
   }
 }
+
+/** Where the warm-up's outputs write: nowhere, at once. */
+const DISCARD: ChunkWriter = {
+  write: (_chunks, done) => done(null),
+  ready: () => true,
+  reopen: () => {},
+  close: async () => {},
+};
 
 export interface PipelineHooks {
   log(level: 'warn' | 'error' | 'info', key: string, msg: string, fields?: Record<string, unknown>): void;
@@ -182,6 +191,38 @@ export class Pipeline {
     this.connectStore();
   }
 
+  /**
+   * Runs synthetic datagrams of every protocol through a throwaway decoder and throwaway outputs
+   * of this worker's formats (warmup.ts), then waits a moment for V8's background compiler to
+   * install what it optimised. Call before open(): nothing of it reaches the real template
+   * state, counters, store or outputs.
+   */
+  async warmUp(rounds?: number): Promise<WarmupResult> {
+    const cfg = this.init.config;
+    const formats = new Set<StreamFormat>();
+    for (const o of cfg.outputs) formats.add(o.format === 'json' ? 'json' : 'flowpb');
+    const outs = [...formats].map(
+      (format) => new StreamOutput({ name: 'warm-up', format, writer: DISCARD, maxBytes: 4 << 20, policy: 'drop_newest' }),
+    );
+    const fan = new Fanout(outs);
+    const l0 = cfg.listeners[0];
+    const r = warmUp(
+      {
+        sink: fan,
+        flush: () => {
+          for (const o of outs) o.flush();
+        },
+        sampling: cfg.sampling,
+        ...(l0 !== undefined ? { limits: listenerLimits(cfg, l0) as unknown as Record<string, unknown> } : {}),
+      },
+      rounds,
+    );
+    for (const o of outs) o.tick();
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return { ...r, ms: r.ms + performance.now() - t0 };
+  }
+
   /** Binds every listener's sockets; throws the first bind error (after closing the rest). */
   async open(): Promise<ListenerBound[]> {
     const bound: ListenerBound[] = [];
@@ -196,6 +237,8 @@ export class Pipeline {
           reusePort: true,
           rcvbuf: c.receive_buffer_bytes,
           batchSize: c.batch_size,
+          pacingUs: c.max_read_delay_us,
+          adaptivePacing: true,
           forceDgram: this.init.forceDgram,
           onBatch: (b) => this.onBatch(l, b),
           onError: (err) => this.hooks.log('warn', `recv:${c.name}`, `listener ${c.name}: receive error`, { error: err.message }),
