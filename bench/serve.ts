@@ -56,6 +56,10 @@
 // excluded. Then SIGTERM; serve drains and exits; the records in the output
 // file are counted with splitDelimited.
 //
+// Kernel drops are also read from /proc/net/udp when the measured part begins:
+// what was lost at start-up and in the warm-up (cold code, the first drains) is
+// reported apart ("before the measured part").
+//
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -382,6 +386,8 @@ interface RunResult {
   receivedMetric: string | undefined;
   kernelDropsMetric: number | undefined;
   kernelDropsProc: number;
+  /** Kernel drops (/proc/net/udp) before the measured part: start-up and warm-up. */
+  startupDrops: number;
   sockets: number;
   rcvbufs: number[];
   /** sent - (received + drops); 0 when the counts reconcile. */
@@ -638,7 +644,10 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let m0: MachineCpu = machineCpu();
     let cpu0 = processCpu(pid)!;
     let t0 = process.hrtime.bigint();
+    let startupDrops = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
+      // Kernel drops so far: start-up (templates, cold code, first drains) and the warm-up.
+      startupDrops = udpPort(port).drops;
       p0 = allProcesses();
       m0 = machineCpu();
       cpu0 = processCpu(pid) ?? cpu0;
@@ -803,6 +812,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       receivedMetric: recv?.name,
       kernelDropsMetric: kdm,
       kernelDropsProc,
+      startupDrops,
       sockets: udp.sockets,
       rcvbufs,
       unaccounted,
@@ -847,6 +857,7 @@ interface CellSummary {
   decodedShare: { min: number; median: number; max: number };
   kernelDropsMetric: number | undefined;
   kernelDropsProc: number;
+  startupDrops: number;
   unaccounted: number;
   busyRuns: number;
   /** Receive buffers granted (ss skmem rb), first run. */
@@ -876,6 +887,7 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
     decodedShare: { min: Math.min(...dec), median: median(dec), max: Math.max(...dec) },
     kernelDropsMetric: sum((r) => r.kernelDropsMetric),
     kernelDropsProc: runs.reduce((s, r) => s + r.kernelDropsProc, 0),
+    startupDrops: runs.reduce((s, r) => s + r.startupDrops, 0),
     unaccounted: runs.reduce((s, r) => s + Math.abs(r.unaccounted ?? 0), 0),
     busyRuns: runs.filter((r) => r.busy).length,
     rcvbufs: r0.rcvbufs,
@@ -885,14 +897,14 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
 
 function tableHeader(): string {
   return [
-    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | max/min | µs/written flow | CPU % of a core | written % (min) | kernel drops /metrics · /proc | sent − recv − drops | rcvbuf MiB | busy runs |',
+    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | max/min | µs/written flow | CPU % of a core | written % (min) | kernel drops /metrics · /proc (before the measured part) | sent − recv − drops | rcvbuf MiB | busy runs |',
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ].join('\n');
 }
 
 function tableRow(c: CellSummary): string {
   const cores = c.collector !== 'serve' ? '1 (core 1)' : c.workers === 1 ? '1 (core 1)' : `${c.workers} (cores 0,1; sender shares core 0)`;
-  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerFlow.max / c.cpuUsPerFlow.min, 2)} | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerFlow.max / c.cpuUsPerFlow.min, 2)} | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} (${fmt(c.startupDrops)}) | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
 }
 
 /** --consistency: every run of one cell and the spread between them. */
@@ -901,11 +913,11 @@ function consistencyReport(runs: RunResult[]): string[] {
   const out: string[] = [];
   out.push(`#### ${runs.length} consecutive runs: ${r0.collector} ${r0.stream} ${fmt(r0.rate)} datagrams/s, ${r0.workers} worker(s)`);
   out.push('');
-  out.push('| run | CPU µs/flow sent | CPU µs/flow written | written % | kernel drops | CPU % of a core | busy |');
+  out.push('| run | CPU µs/flow sent | CPU µs/flow written | written % | kernel drops (before the measured part) | CPU % of a core | busy |');
   out.push('|---:|---:|---:|---:|---:|---:|---|');
   for (const r of runs)
     out.push(
-      `| ${r.rep} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * r.decodedShare, 2)} | ${fmt(r.kernelDropsMetric ?? r.kernelDropsProc)} | ${fmt((100 * r.cpuSeconds) / r.windowSeconds, 0)} | ${r.busy ? 'yes' : ''} |`,
+      `| ${r.rep} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * r.decodedShare, 2)} | ${fmt(r.kernelDropsMetric ?? r.kernelDropsProc)} (${fmt(r.startupDrops)}) | ${fmt((100 * r.cpuSeconds) / r.windowSeconds, 0)} | ${r.busy ? 'yes' : ''} |`,
     );
   out.push('');
   out.push('| measure | min | median | max | max/min |');
@@ -978,7 +990,7 @@ async function main(): Promise<void> {
       cellRuns.push(r);
       console.error(
         `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}), ` +
-          `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc}, ` +
+          `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
           `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
       );
     }
