@@ -175,12 +175,7 @@ export class Pipeline {
     // One decoder per listener: each keeps its own template state within its own limits.
     this.listeners = cfg.listeners.map((l) => ({
       cfg: l,
-      decoder: new FlowDecoder({
-        sink: this.fanout,
-        counters: this.counters,
-        limits: listenerLimits(cfg, l),
-        sampling: cfg.sampling,
-      }),
+      decoder: this.newDecoder(l, this.fanout, this.counters),
       want: l.protocol === 'auto' ? Proto.Unknown : WANT[l.protocol]!,
       source: undefined,
       wrongProtocol: 0,
@@ -197,7 +192,7 @@ export class Pipeline {
    * install what it optimised. Call before open(): nothing of it reaches the real template
    * state, counters, store or outputs.
    */
-  async warmUp(rounds?: number): Promise<WarmupResult> {
+  async warmUp(rounds?: number): Promise<WarmupResult & { byType: Record<string, number> }> {
     const cfg = this.init.config;
     const formats = new Set<StreamFormat>();
     for (const o of cfg.outputs) formats.add(o.format === 'json' ? 'json' : 'flowpb');
@@ -205,22 +200,30 @@ export class Pipeline {
       (format) => new StreamOutput({ name: 'warm-up', format, writer: DISCARD, maxBytes: 4 << 20, policy: 'drop_newest' }),
     );
     const fan = new Fanout(outs);
-    const l0 = cfg.listeners[0];
+    const dec = this.newDecoder(cfg.listeners[0]!, fan, new Counters());
     const r = warmUp(
       {
-        sink: fan,
+        decode: (buf, off, len, exporter, sec, nsec) => dec.decode(buf, off, len, exporter, sec, nsec),
         flush: () => {
           for (const o of outs) o.flush();
         },
-        sampling: cfg.sampling,
-        ...(l0 !== undefined ? { limits: listenerLimits(cfg, l0) as unknown as Record<string, unknown> } : {}),
       },
       rounds,
     );
     for (const o of outs) o.tick();
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    return { ...r, ms: r.ms + performance.now() - t0 };
+    const byType: Record<string, number> = {};
+    fan.byType.forEach((n, t) => {
+      if (n > 0) byType[FLOW_TYPE_NAMES[t] ?? `type_${t}`] = n;
+    });
+    return { ...r, ms: r.ms + performance.now() - t0, byType };
+  }
+
+  /** A decoder as every listener gets one (the warm-up's too: the same code paths). */
+  private newDecoder(l: ListenerConfig, sink: FlowSink, counters: Counters): FlowDecoder {
+    const cfg = this.init.config;
+    return new FlowDecoder({ sink, counters, limits: listenerLimits(cfg, l), sampling: cfg.sampling });
   }
 
   /** Binds every listener's sockets; throws the first bind error (after closing the rest). */
