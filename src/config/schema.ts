@@ -179,7 +179,7 @@ const listenerProps = {
   max_read_delay_us: Int(
     0,
     100_000,
-    1000,
+    5000,
     'after a read that found less than a full batch (a low rate), wait up to this long before reading the socket again, so each pass handles more datagrams; 0 = read at every readiness',
   ),
   spread: SpreadSchema,
@@ -369,7 +369,7 @@ export interface ListenerConfig {
   receive_buffer_bytes: number;
   /** 1..4096, default 64. */
   batch_size: number;
-  /** Adaptive pacing cap in microseconds (0..100000, default 1000; 0 = off). */
+  /** Adaptive pacing cap in microseconds (0..100000, default 5000; 0 = off). */
   max_read_delay_us: number;
   spread: SpreadMode;
   /** NATS subject for this listener's flows (overrides the nats output's subject). */
