@@ -200,3 +200,21 @@ export function countDelimitedFile(path: string, chunk = 32 << 20): { records: n
   }
   return { records, bytes, trailingBytes: carry };
 }
+
+/** Spread of repeated measurements: the run-to-run consistency the speed issue asks for. */
+export interface Spread {
+  n: number;
+  min: number;
+  median: number;
+  max: number;
+  /** max / min (1 = every run the same). */
+  ratio: number;
+}
+
+export function spreadOf(xs: readonly number[]): Spread {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return { n: 0, min: NaN, median: NaN, max: NaN, ratio: NaN };
+  const m = s.length >> 1;
+  const median = s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return { n: s.length, min: s[0]!, median, max: s[s.length - 1]!, ratio: s[s.length - 1]! / s[0]! };
+}

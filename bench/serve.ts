@@ -9,6 +9,11 @@
 //   --workers 1,2              serve --workers values; 1 worker runs pinned to core 1
 //                              (taskset -c 1), 2 workers to cores 0,1 (the sender shares core 0)
 //   --reps 3                   repetitions of each cell
+//   --consistency              ten consecutive runs of ONE cell (one stream, rate and workers value;
+//                              --reps changes the count): prints every run and the spread
+//                              (min/median/max, max/min) of CPU µs per flow sent and per flow
+//                              written and of the written share, against the goal "ten runs
+//                              within 10 %"
 //   --duration 5               seconds of paced sending per run, measured
 //   --warmup 2                 seconds sent at the rate before the measured part (JIT warm-up:
 //                              V8 compiles the hot paths on its own threads, in serve's CPU time)
@@ -51,6 +56,10 @@
 // excluded. Then SIGTERM; serve drains and exits; the records in the output
 // file are counted with splitDelimited.
 //
+// Kernel drops are also read from /proc/net/udp when the measured part begins:
+// what was lost at start-up and in the warm-up (cold code, the first drains) is
+// reported apart ("before the measured part").
+//
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -60,7 +69,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
-import { countDelimitedFile, parseMetrics, replay, type SenderResult } from './serve-replay.js';
+import { countDelimitedFile, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
 import { allProcesses, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 
@@ -77,6 +86,7 @@ interface Args {
   rates: number[];
   workers: number[];
   reps: number;
+  consistency: boolean;
   duration: number;
   exporters: number;
   collectors: Collector[];
@@ -106,6 +116,7 @@ function parseArgs(argv: string[]): Args {
     rates: [20000, 50000, 100000],
     workers: [1, 2],
     reps: 3,
+    consistency: false,
     duration: 5,
     exporters: 8,
     collectors: ['serve'],
@@ -127,6 +138,7 @@ function parseArgs(argv: string[]): Args {
     rate: 0,
   };
   const nums = (v: string) => v.split(',').filter(Boolean).map(Number);
+  let repsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = () => {
@@ -150,6 +162,10 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--reps':
         a.reps = Number(v());
+        repsGiven = true;
+        break;
+      case '--consistency':
+        a.consistency = true;
         break;
       case '--duration':
         a.duration = Number(v());
@@ -222,6 +238,11 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown argument ${k}`);
     }
+  }
+  if (a.consistency) {
+    if (!repsGiven) a.reps = 10;
+    if (a.streams.length !== 1 || a.rates.length !== 1 || a.workers.length !== 1)
+      throw new Error('--consistency runs one cell: give one --streams, one --rates and one --workers value');
   }
   if (!(a.reps >= 1) || !(a.duration > 0) || !(a.exporters >= 1 && a.exporters <= 254)) throw new Error('bad --reps, --duration or --exporters');
   return a;
@@ -365,6 +386,8 @@ interface RunResult {
   receivedMetric: string | undefined;
   kernelDropsMetric: number | undefined;
   kernelDropsProc: number;
+  /** Kernel drops (/proc/net/udp) before the measured part: start-up and warm-up. */
+  startupDrops: number;
   sockets: number;
   rcvbufs: number[];
   /** sent - (received + drops); 0 when the counts reconcile. */
@@ -621,7 +644,10 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let m0: MachineCpu = machineCpu();
     let cpu0 = processCpu(pid)!;
     let t0 = process.hrtime.bigint();
+    let startupDrops = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
+      // Kernel drops so far: start-up (templates, cold code, first drains) and the warm-up.
+      startupDrops = udpPort(port).drops;
       p0 = allProcesses();
       m0 = machineCpu();
       cpu0 = processCpu(pid) ?? cpu0;
@@ -786,6 +812,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       receivedMetric: recv?.name,
       kernelDropsMetric: kdm,
       kernelDropsProc,
+      startupDrops,
       sockets: udp.sockets,
       rcvbufs,
       unaccounted,
@@ -830,6 +857,7 @@ interface CellSummary {
   decodedShare: { min: number; median: number; max: number };
   kernelDropsMetric: number | undefined;
   kernelDropsProc: number;
+  startupDrops: number;
   unaccounted: number;
   busyRuns: number;
   /** Receive buffers granted (ss skmem rb), first run. */
@@ -859,6 +887,7 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
     decodedShare: { min: Math.min(...dec), median: median(dec), max: Math.max(...dec) },
     kernelDropsMetric: sum((r) => r.kernelDropsMetric),
     kernelDropsProc: runs.reduce((s, r) => s + r.kernelDropsProc, 0),
+    startupDrops: runs.reduce((s, r) => s + r.startupDrops, 0),
     unaccounted: runs.reduce((s, r) => s + Math.abs(r.unaccounted ?? 0), 0),
     busyRuns: runs.filter((r) => r.busy).length,
     rcvbufs: r0.rcvbufs,
@@ -868,14 +897,45 @@ function summarise(runs: RunResult[], stream: Stream): CellSummary {
 
 function tableHeader(): string {
   return [
-    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | µs/written flow | CPU % of a core | decoded % (min) | kernel drops /metrics · /proc | sent − recv − drops | rcvbuf MiB | busy runs |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| collector | stream | workers (cores) | offered dg/s | sent dg/s | flows/dg | CPU µs/flow median (min–max) | spread | max/min | µs/written flow | CPU % of a core | written % (min) | kernel drops /metrics · /proc (before the measured part) | sent − recv − drops | rcvbuf MiB | busy runs |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ].join('\n');
 }
 
 function tableRow(c: CellSummary): string {
   const cores = c.collector !== 'serve' ? '1 (core 1)' : c.workers === 1 ? '1 (core 1)' : `${c.workers} (cores 0,1; sender shares core 0)`;
-  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+  return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerFlow.max / c.cpuUsPerFlow.min, 2)} | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} (${fmt(c.startupDrops)}) | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+}
+
+/** --consistency: every run of one cell and the spread between them. */
+function consistencyReport(runs: RunResult[]): string[] {
+  const r0 = runs[0]!;
+  const out: string[] = [];
+  out.push(`#### ${runs.length} consecutive runs: ${r0.collector} ${r0.stream} ${fmt(r0.rate)} datagrams/s, ${r0.workers} worker(s)`);
+  out.push('');
+  out.push('| run | CPU µs/flow sent | CPU µs/flow written | written % | kernel drops (before the measured part) | CPU % of a core | busy |');
+  out.push('|---:|---:|---:|---:|---:|---:|---|');
+  for (const r of runs)
+    out.push(
+      `| ${r.rep} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * r.decodedShare, 2)} | ${fmt(r.kernelDropsMetric ?? r.kernelDropsProc)} (${fmt(r.startupDrops)}) | ${fmt((100 * r.cpuSeconds) / r.windowSeconds, 0)} | ${r.busy ? 'yes' : ''} |`,
+    );
+  out.push('');
+  out.push('| measure | min | median | max | max/min |');
+  out.push('|---|---:|---:|---:|---:|');
+  const row = (name: string, xs: number[], digits: number, scale = 1) => {
+    const s = spreadOf(xs.map((x) => x * scale));
+    out.push(`| ${name} | ${fmt(s.min, digits)} | ${fmt(s.median, digits)} | ${fmt(s.max, digits)} | ${fmt(s.ratio, 3)} |`);
+    return s;
+  };
+  const sent = row('CPU µs per flow sent (whole process)', runs.map((r) => r.cpuUsPerFlow), 3);
+  const written = row('CPU µs per flow written', runs.map((r) => r.cpuUsPerWrittenFlow), 3);
+  row('written % of flows sent', runs.map((r) => r.decodedShare), 2, 100);
+  out.push('');
+  const ok = (s: { ratio: number }) => (s.ratio <= 1.1 ? 'yes' : 'NO');
+  out.push(
+    `- within 10 % (max/min <= 1.10): CPU per flow sent ${ok(sent)} (${fmt(sent.ratio, 3)}), per flow written ${ok(written)} (${fmt(written.ratio, 3)}); busy runs kept: ${runs.filter((r) => r.busy).length}`,
+  );
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -912,6 +972,7 @@ async function main(): Promise<void> {
     }
   const runs: RunResult[] = [];
   const summaries: CellSummary[] = [];
+  const cellRunsAll: RunResult[][] = [];
   console.error(`${cells.length} cells x ${args.reps} reps x ${args.duration} s, ${args.exporters} exporters`);
   for (const cell of cells) {
     const st = streams.get(cell.stream)!;
@@ -929,11 +990,12 @@ async function main(): Promise<void> {
       cellRuns.push(r);
       console.error(
         `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}), ` +
-          `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc}, ` +
+          `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
           `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
       );
     }
     summaries.push(summarise(cellRuns, st));
+    cellRunsAll.push(cellRuns);
   }
   const lines: string[] = [];
   lines.push(`### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`);
@@ -958,6 +1020,7 @@ async function main(): Promise<void> {
     }
   }
   if (ratios.length > 0) lines.push('', ...ratios);
+  if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr));
   console.log(lines.join('\n'));
   if (args.json) {
     writeFileSync(

@@ -456,13 +456,19 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
 
   // ---- receive -----------------------------------------------------------
 
-  // start(arrays, batchSize, slotSize, callback, pacingUs)
+  // start(arrays, batchSize, slotSize, callback, pacingUs[, adaptive])
   // arrays = { data: Uint8Array(batchSize*slotSize), lengths: Uint32Array,
   //            addrs: Uint8Array(16*batchSize), families: Uint8Array,
   //            ports: Uint16Array, tsSec: Uint32Array, tsNsec: Uint32Array,
   //            truncated: Uint8Array }
   // callback(count, rxqDrops, bytes, truncatedCount) is called once per
   // batch; count < 0 is -errno of a failed recvmmsg (other args then 0).
+  // pacingUs > 0: after a wake-up the socket is read again only once pacingUs
+  // microseconds have passed. adaptive (default false): only after a wake-up
+  // that read less than one full batch (a low rate: waiting lets the next
+  // wake-up carry more datagrams per JS call); after a full batch the socket
+  // is polled again at once. Either way a datagram waits at most pacingUs
+  // (plus the time to process what came before it) to be read.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -477,6 +483,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     uint32_t batch = info[1].As<Napi::Number>().Uint32Value();
     uint32_t slot = info[2].As<Napi::Number>().Uint32Value();
     int64_t pacing = info[4].As<Napi::Number>().Int64Value();
+    bool adaptive = info.Length() > 5 && info[5].IsBoolean() &&
+                    info[5].As<Napi::Boolean>().Value();
     if (batch < 1 || batch > 4096) return ThrowType(env, "batchSize 1..4096");
     if (slot < 1 || slot > 65535 + 1) return ThrowType(env, "slotSize 1..65536");
 
@@ -565,6 +573,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       asyncContext_ = new Napi::AsyncContext(env, "FlowCollectorIngest");
     env_ = env;
     pacingUs_ = pacing > 0 ? pacing : 0;
+    adaptive_ = adaptive;
 
     if (!EnsureHandles(env)) return env.Undefined();
     if (pacingUs_ > 0 && timerFd_ < 0) {
@@ -663,6 +672,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::HandleScope scope(env);
     Napi::CallbackScope cbScope(env, *asyncContext_);
     uint32_t used = batch_;  // slots whose headers need resetting
+    uint32_t total = 0;      // datagrams read in this wake-up
     for (int b = 0; b < kMaxBatchesPerWake; b++) {
       if (fd_ < 0 || !polling_) return;
       for (uint32_t i = 0; i < used; i++) {
@@ -679,6 +689,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       }
       if (n == 0) break;
       used = static_cast<uint32_t>(n);
+      total += static_cast<uint32_t>(n);
       struct timespec now = {0, 0};
       bool haveNow = false;
       for (int i = 0; i < n; i++) {
@@ -733,7 +744,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       if (!DeliverInScope(n)) return;
       if (static_cast<uint32_t>(n) < batch_) break;
     }
-    if (pacingUs_ > 0 && polling_ && fd_ >= 0) {
+    if (pacingUs_ > 0 && polling_ && fd_ >= 0 &&
+        !(adaptive_ && total >= batch_)) {
       uv_poll_stop(&handles_->poll);
       polling_ = false;
       struct itimerspec its;
@@ -1078,6 +1090,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   bool unrefed_ = false;
   bool draining_ = false;
   int64_t pacingUs_ = 0;
+  bool adaptive_ = false;
   uint32_t rxqDrops_ = 0;
   uv_loop_t* uv_loop_ = nullptr;
   Handles* handles_ = nullptr;

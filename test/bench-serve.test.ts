@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { loadAddon, openSource, sourceAddress, type Batch } from '../src/ingest/mod.js';
-import { countDelimitedFile, parseMetrics, replay } from '../bench/serve-replay.js';
+import { countDelimitedFile, parseMetrics, replay, spreadOf } from '../bench/serve-replay.js';
 import type { Stream, StreamMeta } from '../bench/serve-streams.js';
 import { makeTempDir } from './support/tools.js';
 
@@ -161,4 +161,13 @@ test('parseMetrics sums label sets and skips comments', () => {
   assert.equal(sums.get('flow_collector_kernel_drops_total'), 7);
   assert.equal(sums.get('flow_collector_up'), 1);
   assert.equal(samples.length, 3);
+});
+
+test('spreadOf: min, median, max and max/min of repeated runs', () => {
+  assert.deepEqual(spreadOf([0.5, 0.55, 0.45]), { n: 3, min: 0.45, median: 0.5, max: 0.55, ratio: 0.55 / 0.45 });
+  const even = spreadOf([4, 1, 3, 2]);
+  assert.equal(even.median, 2.5);
+  assert.equal(even.ratio, 4);
+  assert.equal(spreadOf([NaN, 2]).n, 1);
+  assert.ok(Number.isNaN(spreadOf([]).ratio));
 });

@@ -520,6 +520,28 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     );
   });
 
+  it('adaptive pacing waits after a partial batch (at most its cap), not after full ones', async () => {
+    const capUs = 3_000_000;
+    const { src, got, batchCounts } = await collect({ host: '127.0.0.1', port: 0, batchSize: 16, pacingUs: capUs, adaptivePacing: true, rcvbuf: 4 << 20 });
+    open.push(src);
+    const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: src.port }] });
+    // One datagram: read at once (nothing was waiting), a partial batch, so the socket rests.
+    sendAllNative(sender, [payload(0, 13, 100)]);
+    await until(() => got.length === 1, 'the first datagram');
+    // 100 more while it rests: held until the cap has passed, then read in one pass of full
+    // batches (6 x 16 + 4) with no rest between them.
+    sendAllNative(sender, Array.from({ length: 100 }, (_, i) => payload(1 + i, 13, 100)));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(got.length, 1, 'held while the socket rests');
+    await until(() => got.length === 101, 'the held datagrams', capUs / 1000 + 15_000);
+    sender.close();
+    assert.deepEqual(batchCounts, [1, 16, 16, 16, 16, 16, 16, 4]);
+    assert.deepEqual(
+      got.map((g) => g.data.readUInt32BE(0)),
+      Array.from({ length: 101 }, (_, i) => i),
+    );
+  });
+
   it('sends one batch to many destinations from a chosen source address', async () => {
     const a = await collect({ host: '127.0.0.1', port: 0 });
     const b = await collect({ host: '127.0.0.1', port: 0 });

@@ -149,3 +149,38 @@ test('file output appends whole flowpb records and reopens after rotation', asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a regular file is written synchronously; a character device through the threadpool', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
+  try {
+    const path = join(dir, 'flows.bin');
+    const file = new FileChunkWriter(path);
+    assert.equal(file.synchronous, true);
+    let doneAt = -1;
+    let step = 0;
+    file.write([Buffer.from('abc'), Buffer.from('defg')], (err) => {
+      assert.equal(err, null);
+      doneAt = step;
+    });
+    step = 1;
+    assert.equal(doneAt, 0, 'completed before write() returned');
+    assert.equal(readFileSync(path, 'utf8'), 'abcdefg');
+    // After rotation the new file is a regular file again.
+    renameSync(path, `${path}.1`);
+    file.reopen();
+    await new Promise((r) => setTimeout(r, 50));
+    file.write([Buffer.from('h')], () => {});
+    assert.equal(readFileSync(path, 'utf8'), 'h');
+    await file.close();
+
+    const dev = new FileChunkWriter('/dev/null');
+    assert.equal(dev.synchronous, false);
+    let devDone = false;
+    const p = new Promise<Error | null>((resolve) => dev.write([Buffer.from('x')], (err) => ((devDone = true), resolve(err))));
+    assert.equal(devDone, false, 'completes on a later turn');
+    assert.equal(await p, null);
+    await dev.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

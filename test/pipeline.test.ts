@@ -78,3 +78,41 @@ test('flows replayed on one worker get the sampler table another worker decoded 
     tmp.cleanup();
   }
 });
+
+test('warm-up decodes every protocol and leaves no trace in templates, counters, the store or the outputs', async () => {
+  const tmp = makeTempDir('pipeline-');
+  const channel = `pipeline-test-${randomUUID()}`;
+  const a = pipeline(0, join(tmp.dir, 'a.ndjson'), channel);
+  const b = pipeline(1, join(tmp.dir, 'b.ndjson'), channel);
+  const tx = createSocket('udp4');
+  try {
+    const warm = await a.warmUp(20);
+    assert.equal(warm.errors, 0, 'every synthetic datagram decodes');
+    for (const t of ['sflow', 'netflow_v5', 'netflow_v9', 'ipfix']) assert.ok((warm.byType[t] ?? 0) > 0, `${t} flows`);
+    // Nothing reached the real decoders, counters, outputs or the other worker.
+    const snap = a.snapshot();
+    assert.deepEqual(snap.counters, {});
+    assert.deepEqual(snap.flows, {});
+    assert.equal(snap.scopes, 0);
+    assert.equal(snap.pendingBytes, 0);
+    assert.equal(snap.outputs[0]!.flows, 0);
+    await new Promise((r) => setTimeout(r, 100)); // a broadcast would have arrived by now
+    assert.equal(b.snapshot().scopes, 0, 'no template or options row shared');
+    assert.deepEqual(Object.values(a.snapshot().store).filter((v) => v !== 0), []);
+    // Data for the warm-up's template id 1024 from a real exporter waits for its own template.
+    const [la] = await a.open();
+    await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+    const data = set(1024, [...ip4('10.0.0.1'), ...ip4('10.0.0.2'), ...u32(100), ...u32(1)]);
+    await new Promise<void>((res, rej) => tx.send(ipfixMessage([data], { seq: 0 }), la!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    await until(() => a.snapshot().counters['pending.buffered'] === 1, 'the data to wait for its template');
+    assert.deepEqual(a.snapshot().flows, {});
+    await a.stop(Date.now() + 5000);
+    await b.stop(Date.now() + 5000);
+    assert.equal(readFileSync(join(tmp.dir, 'a.ndjson'), 'utf8'), '', 'no warm-up flow in the output');
+  } finally {
+    tx.close();
+    await a.close();
+    await b.close();
+    tmp.cleanup();
+  }
+});

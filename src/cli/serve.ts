@@ -95,6 +95,7 @@ export async function runServe(argv: string[]): Promise<number> {
       ingest_path: collector.listeners[0]?.path,
       ingest_reason: collector.listeners[0]?.reason,
       workers: collector.workers,
+      warmup_ms: Math.round(collector.warmupMs),
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),
       metrics: httpUrl(collector.metricsAddress),
       health: httpUrl(collector.healthAddress),

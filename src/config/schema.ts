@@ -185,6 +185,12 @@ const listenerProps = {
   sockets_per_worker: Int(1, 64, 1, 'SO_REUSEPORT sockets each worker opens on the port'),
   receive_buffer_bytes: Int(0, 2 ** 31 - 1, 8 * MiB, 'socket receive buffer requested per socket; 0 = kernel default'),
   batch_size: Int(1, 4096, 64, 'datagrams read per receive call'),
+  max_read_delay_us: Int(
+    0,
+    100_000,
+    5000,
+    'after a read that found less than a full batch (a low rate), wait up to this long before reading the socket again, so each pass handles more datagrams; 0 = read at every readiness',
+  ),
   spread: SpreadSchema,
   shared: Type.Boolean({ default: false, description: 'share the port with other collector processes on this host (SO_REUSEPORT, same user): skip the start-up check that the port is free' }),
   subject: Str("NATS subject for this listener's flows (instead of the nats output's subject)"),
@@ -285,6 +291,7 @@ export const CollectorConfigSchema = R({
       sockets_per_worker: listenerProps.sockets_per_worker,
       receive_buffer_bytes: listenerProps.receive_buffer_bytes,
       batch_size: listenerProps.batch_size,
+      max_read_delay_us: listenerProps.max_read_delay_us,
       spread: listenerProps.spread,
       shared: listenerProps.shared,
       subject: Type.Optional(listenerProps.subject),
@@ -375,6 +382,8 @@ export interface ListenerConfig {
   receive_buffer_bytes: number;
   /** 1..4096, default 64. */
   batch_size: number;
+  /** Adaptive pacing cap in microseconds (0..100000, default 5000; 0 = off). */
+  max_read_delay_us: number;
   spread: SpreadMode;
   /** Other collector processes may bind the same port (SO_REUSEPORT); default false. */
   shared: boolean;

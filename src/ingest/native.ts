@@ -42,6 +42,7 @@ export interface NativeUdpSocket {
     slotSize: number,
     callback: (count: number, drops: number, bytes: number, truncated: number) => void,
     pacingUs: number,
+    adaptive?: boolean,
   ): void;
   stop(): void;
   close(): void;

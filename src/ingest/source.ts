@@ -33,6 +33,12 @@ export interface SourceOptions {
   spread?: SpreadMode;
   /** Drain each socket at most every pacingUs microseconds (addon path; 0 = on every readiness). */
   pacingUs?: number;
+  /**
+   * With pacingUs: wait only after a wake-up that read less than a full batch (a low rate), so
+   * the next read finds more datagrams and one JS call handles more of them; after a full batch
+   * read again at once. A datagram still waits at most pacingUs before it is read.
+   */
+  adaptivePacing?: boolean;
   /** For IPv6 hosts: refuse IPv4 (IPV6_V6ONLY). Default false (dual-stack on '::'). */
   v6only?: boolean;
   /** Use the dgram path even if the addon is available. */
@@ -197,6 +203,7 @@ class AddonSource implements BatchSource {
     const slotSize = opts.slotSize ?? DEFAULTS.slotSize;
     const pacingUs = opts.pacingUs ?? 0;
     this.pacingUs = pacingUs;
+    const adaptive = opts.adaptivePacing === true;
     const reusePort = n > 1 || opts.reusePort === true;
     const onError = opts.onError ?? ((e: Error) => log(`ingest receive error: ${e.message}`));
     let port = opts.port;
@@ -240,6 +247,7 @@ class AddonSource implements BatchSource {
             onBatch(batch);
           },
           pacingUs,
+          adaptive,
         );
         this.starts.push(start);
         start();

@@ -136,6 +136,8 @@ export class Collector {
   workers = 0;
   /** Listeners as bound (address, concrete port, path). */
   listeners: ListenerBound[] = [];
+  /** Longest warm-up of a worker before it read its sockets (milliseconds). */
+  warmupMs = 0;
   metricsAddress: { address: string; port: number } | null = null;
   /** Where /healthz and /readyz are served (the metrics server's address when they share it); null: nowhere. */
   healthAddress: { address: string; port: number } | null = null;
@@ -265,6 +267,7 @@ export class Collector {
               case 'ready':
                 ready = true;
                 slot.listeners = m.listeners;
+                this.warmupMs = Math.max(this.warmupMs, m.warmupMs);
                 resolve();
                 break;
               case 'failed':

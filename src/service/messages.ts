@@ -71,7 +71,7 @@ export interface ListenerBound {
 }
 
 export type ToMain =
-  | { type: 'ready'; index: number; listeners: ListenerBound[] }
+  | { type: 'ready'; index: number; listeners: ListenerBound[]; warmupMs: number }
   | { type: 'failed'; index: number; message: string; code: string | null }
   | { type: 'snapshot'; snapshot: WorkerSnapshot }
   | { type: 'log'; level: 'warn' | 'error' | 'info'; key: string; msg: string; fields?: Record<string, unknown> }

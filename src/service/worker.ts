@@ -15,8 +15,10 @@ async function run(): Promise<void> {
     pipeline = new Pipeline(init, {
       log: (level, key, msg, fields) => send({ type: 'log', level, key, msg, ...(fields ? { fields } : {}) }),
     });
+    // Compiled code before the first datagram is read (see warmup.ts).
+    const warm = await pipeline.warmUp();
     const listeners = await pipeline.open();
-    send({ type: 'ready', index: init.index, listeners });
+    send({ type: 'ready', index: init.index, listeners, warmupMs: warm.ms });
     // At once, not after the first period: readiness (a NATS output still connecting) is
     // known from the start.
     send({ type: 'snapshot', snapshot: pipeline.snapshot() });
