@@ -45,7 +45,8 @@ Options:
   --preamble              send every exporter's templates first (default on)
   --no-preamble           do not
   --preamble-wait MS      pause after the preamble (default 200)
-  --pool N                distinct data datagrams per synthetic exporter, cycled (default 64)
+  --pool N                distinct data datagrams per synthetic exporter, cycled (default 64,
+                          fewer with over 128 exporters: 8192 in all, at least 4 each)
   --burst N               most datagrams per send call (default 32)
   --seed N                seed of the synthetic traffic (default 1)
   --json                  print the result as one JSON object
@@ -122,7 +123,7 @@ export function parseBlastArgs(argv: readonly string[]): BlastArgs | null {
     templateInterval: undefined,
     preamble: true,
     preambleWaitMs: 200,
-    pool: 64,
+    pool: 0,
     burst: 32,
     seed: 1,
     json: false,
@@ -304,7 +305,8 @@ export async function runBlastCli(argv: string[]): Promise<number> {
   try {
     if (a.synth !== undefined) {
       const sources = exporterSources(a.exporters ?? 8, a.source, host);
-      streams = synthesise({ protocol: a.synth, sources, domains: a.domains, pool: a.pool, samplingRate: a.samplingRate, seed: a.seed });
+      const pool = a.pool > 0 ? a.pool : Math.max(4, Math.min(64, Math.floor(8192 / sources.length)));
+      streams = synthesise({ protocol: a.synth, sources, domains: a.domains, pool, samplingRate: a.samplingRate, seed: a.seed });
     } else {
       const groups = await loadReplay(a.files);
       const usable = groups.filter((g) => g.stream.offsets.length > 0);
