@@ -4,7 +4,9 @@
  * address; one group for .dat files), kept in capture order, and decoded once with the
  * collector's FlowDecoder to know the flows of each (what blast reports as flows sent) and the
  * data records (the IPFIX sequence step). Each group is then one exporter stream whose sequence
- * numbers and export times blast rewrites as it sends.
+ * numbers and export times blast rewrites as it sends. The preamble (and template refreshes)
+ * send, per domain, the first datagram of the capture that carries templates; it stays in the
+ * cycle where the capture has it, with the capture's own later template datagrams.
  */
 import { loadCaptureFile, splitConcatenatedExports, type UdpDatagram } from '../capture/mod.js';
 import { Exporter, FlowDecoder } from '../decode/mod.js';
@@ -78,6 +80,8 @@ export async function loadReplay(files: readonly string[]): Promise<ReplaySource
     const ex = new Exporter(address === '' ? '192.0.2.1' : address, 0);
     const list = new PacketList();
     const domains = new Map<string, number>();
+    /** Domains whose first template datagram is already marked: the preamble sends one per domain. */
+    const templated = new Set<number>();
     let unknown = 0;
     const now = Math.floor(Date.now() / 1000);
     for (const d of datagrams) {
@@ -93,7 +97,9 @@ export async function loadReplay(files: readonly string[]): Promise<ReplaySource
       let dom = domains.get(l.domainKey);
       if (dom === undefined) domains.set(l.domainKey, (dom = domains.size));
       const step = l.kind === 'v5' ? buf.readUInt16BE(2) : l.kind === 'ipfix' ? n + opt : 1;
-      list.add(buf, { seqOff: l.seqOff, seqStep: step, domain: dom, timeOff: l.timeOff, flows: n, template: l.template });
+      const first = l.template && !templated.has(dom);
+      if (first) templated.add(dom);
+      list.add(buf, { seqOff: l.seqOff, seqStep: step, domain: dom, timeOff: l.timeOff, flows: n, template: first });
     }
     void options;
     out.push({ address, stream: list.build('', address === '' ? 'replay' : `replay of ${address}`, Math.max(1, domains.size), [], 0), unknown });
