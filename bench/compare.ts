@@ -13,7 +13,7 @@
  * its output has stopped growing. Measured: CPU seconds of the collector's process tree over the
  * window (/proc: utime + stime, children included) per decoded flow; flows decoded as a share of
  * flows sent (blast's count) from the collector's own output; kernel drops (the drops column of
- * /proc/net/udp for the port); the largest resident set of the tree (VmRSS summed, sampled).
+ * /proc/net/udp for the port); the tree's largest memory (Pss summed, sampled every 200 ms).
  *
  * Writes compare.json, compare.md and compare.svg (+ compare.png with @resvg/resvg-js) to --out.
  * Run it under `flock /tmp/flow-bench.lock` on a shared machine. Not a test (a smoke test runs
@@ -124,7 +124,7 @@ export interface Cell {
   /** CPU of the collector over the window, % of one core. */
   cpuPercent: number;
   kernelDrops: number;
-  rssMaxMiB: number;
+  memMaxMiB: number;
   windowSeconds: number;
   rcvbuf: number[];
   notes: string[];
@@ -140,10 +140,24 @@ async function freeUdpPort(): Promise<number> {
   return p;
 }
 
-function treeRssKiB(pids: number[]): number {
+/**
+ * Memory of the process trees: the proportional set size (smaps_rollup Pss) summed, so pages
+ * shared between a daemon and its plugin processes (pmacct's pipe) count once; VmRSS where
+ * smaps_rollup is missing.
+ */
+function treeMemKiB(pids: number[]): number {
   let kib = 0;
   for (const root of pids) {
     for (const pid of [root, ...descendants(root)]) {
+      try {
+        const m = /^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+        if (m) {
+          kib += Number(m[1]);
+          continue;
+        }
+      } catch {
+        // older kernel, or gone
+      }
       try {
         const m = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
         if (m) kib += Number(m[1]);
@@ -210,8 +224,8 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
     const drops0 = udpPort(port).drops;
     const cpu0 = treeCpu(pids);
     const t0 = process.hrtime.bigint();
-    let rssMax = treeRssKiB(pids);
-    const sampler = setInterval(() => (rssMax = Math.max(rssMax, treeRssKiB(pids))), 200);
+    let rssMax = treeMemKiB(pids);
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, treeMemKiB(pids))), 200);
     let sent: BlastJson;
     try {
       sent = await runBlast(stream, port, rate, a);
@@ -219,7 +233,8 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
       let last = -2;
       let since = Date.now();
       const deadline = Date.now() + 120_000;
-      const quiet = name.endsWith('acctd') ? 2500 : 600;
+      // serve's metrics are once-a-second snapshots; pmacct writes its CSV every second.
+      const quiet = name.endsWith('acctd') ? 2500 : name.startsWith('serve') ? 1500 : 600;
       for (;;) {
         const p = await running.progress();
         const q = udpPort(port).rxQueue;
@@ -239,7 +254,7 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
     const cpu = treeCpu(pids) - cpu0;
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const kernelDrops = udpPort(port).drops - drops0;
-    rssMax = Math.max(rssMax, treeRssKiB(pids));
+    rssMax = Math.max(rssMax, treeMemKiB(pids));
     const version = running.version;
     const fin = await running.finish();
     running = undefined;
@@ -259,7 +274,7 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
       cpuUsPerFlow: decoded > 0 ? (cpu * 1e6) / decoded : null,
       cpuPercent: (100 * cpu) / windowSeconds,
       kernelDrops,
-      rssMaxMiB: rssMax / 1024,
+      memMaxMiB: rssMax / 1024,
       windowSeconds,
       rcvbuf: bufs,
       notes,
@@ -267,7 +282,7 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
     if (rate !== 'max' && sent.achievedRate < 0.95 * rate) notes.push(`blast reached ${Math.round(sent.achievedRate)} datagrams/s of ${rate}`);
     log(
       `${stream.name} ${name} ${rate}: sent ${sent.datagrams} dg (${Math.round(sent.achievedRate)}/s) ${sent.flows} flows; decoded ${decoded} (${cell.decodedPercent.toFixed(1)} %); ` +
-        `CPU ${cpu.toFixed(2)} s = ${cell.cpuUsPerFlow?.toFixed(3) ?? '-'} µs/flow; kernel drops ${kernelDrops}; RSS max ${cell.rssMaxMiB.toFixed(0)} MiB${notes.length ? `; ${notes.join('; ')}` : ''}`,
+        `CPU ${cpu.toFixed(2)} s = ${cell.cpuUsPerFlow?.toFixed(3) ?? '-'} µs/flow; kernel drops ${kernelDrops}; memory max ${cell.memMaxMiB.toFixed(0)} MiB${notes.length ? `; ${notes.join('; ')}` : ''}`,
     );
     return cell;
   } finally {
@@ -286,12 +301,12 @@ function fmt(n: number, d = 0): string {
 
 export function markdownTable(cells: Cell[]): string {
   const rows = [
-    '| stream | offered dg/s | collector | achieved dg/s | flows sent | decoded % | CPU µs/decoded flow | CPU % of a core | kernel drops | RSS max MiB |',
+    '| stream | offered dg/s | collector | achieved dg/s | flows sent | decoded % | CPU µs/decoded flow | CPU % of a core | kernel drops | memory max MiB (PSS) |',
     '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const c of cells) {
     rows.push(
-      `| ${c.stream} | ${c.rate === 'max' ? 'max' : fmt(c.rate)} | ${c.collector} | ${fmt(c.achievedRate)} | ${fmt(c.sentFlows)} | ${c.decodedPercent.toFixed(1)} | ${c.cpuUsPerFlow === null ? '-' : c.cpuUsPerFlow.toFixed(3)} | ${fmt(c.cpuPercent)} | ${fmt(c.kernelDrops)} | ${fmt(c.rssMaxMiB)} |`,
+      `| ${c.stream} | ${c.rate === 'max' ? 'max' : fmt(c.rate)} | ${c.collector} | ${fmt(c.achievedRate)} | ${fmt(c.sentFlows)} | ${c.decodedPercent.toFixed(1)} | ${c.cpuUsPerFlow === null ? '-' : c.cpuUsPerFlow.toFixed(3)} | ${fmt(c.cpuPercent)} | ${fmt(c.kernelDrops)} | ${fmt(c.memMaxMiB)} |`,
     );
   }
   return rows.join('\n') + '\n';
@@ -313,6 +328,7 @@ export async function main(argv: string[]): Promise<void> {
     streams.push(info);
   }
   const skipped: string[] = [];
+  const failed: string[] = [];
   const cells: Cell[] = [];
   const started = new Date().toISOString();
   for (const st of streams) {
@@ -325,8 +341,12 @@ export async function main(argv: string[]): Promise<void> {
         continue;
       }
       for (const rate of a.rates) {
-        const cell = await runCell(st, name, rate, a, log);
-        cells.push(cell);
+        try {
+          cells.push(await runCell(st, name, rate, a, log));
+        } catch (e) {
+          failed.push(`${st.name} ${name} ${rate}: ${(e as Error).message.slice(0, 2000)}`);
+          log(`FAILED ${failed[failed.length - 1]}`);
+        }
       }
     }
   }
@@ -339,7 +359,7 @@ export async function main(argv: string[]): Promise<void> {
     loadAverageAtEnd: loadAverage(),
   };
   const tools = toolVersions();
-  const result = { started, finished: new Date().toISOString(), args: a, machine, tools, streams, skipped, cells };
+  const result = { started, finished: new Date().toISOString(), args: a, machine, tools, streams, skipped, failed, cells };
   mkdirSync(a.out, { recursive: true });
   writeFileSync(join(a.out, 'compare.json'), JSON.stringify(result, null, 1) + '\n');
   const md = markdownTable(cells);
@@ -359,6 +379,10 @@ export async function main(argv: string[]): Promise<void> {
   else log(`no PNG: ${png.error}`);
   process.stdout.write(md);
   if (skipped.length) process.stdout.write(`\nskipped: ${skipped.join('; ')}\n`);
+  if (failed.length) {
+    process.stdout.write(`\nfailed cells:\n${failed.join('\n')}\n`);
+    process.exitCode = 1;
+  }
   log(`results in ${a.out}`);
 }
 

@@ -29,7 +29,7 @@ test('bench:compare runs one cell end to end and writes JSON, Markdown and the p
     assert.ok(c['sentDatagrams'] > 0 && c['sentFlows'] > c['sentDatagrams'], `sent ${c['sentDatagrams']} datagrams, ${c['sentFlows']} flows`);
     assert.ok(c['decodedFlows'] > 0 && c['decodedFlows'] <= c['sentFlows'], `decoded ${c['decodedFlows']} of ${c['sentFlows']}`);
     assert.ok(c['cpuSeconds'] > 0 && Number.isFinite(c['cpuUsPerFlow']), 'CPU measured');
-    assert.ok(c['rssMaxMiB'] > 10, `RSS ${c['rssMaxMiB']} MiB`);
+    assert.ok(c['memMaxMiB'] > 10, `memory ${c['memMaxMiB']} MiB`);
     assert.ok(Number.isInteger(c['kernelDrops']) && c['kernelDrops'] >= 0);
     assert.equal(res.streams[0]!.flows, 30_000, 'the softflowd stream holds every flow of the generated pcap');
     const md = readFileSync(join(tmp.dir, 'compare.md'), 'utf8');
