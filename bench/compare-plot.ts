@@ -36,7 +36,7 @@ export function plotSvg(cells: PlotCell[], rates: string[], title: string): stri
   const streams = [...new Set(cells.map((c) => c.stream))];
   const W = 360;
   const H = 210;
-  const M = { l: 56, r: 12, t: 28, b: 36 };
+  const M = { l: 56, r: 24, t: 28, b: 36 };
   const legendH = 40;
   const width = 2 * W + 20;
   const height = 40 + legendH + streams.length * (H + 14);
