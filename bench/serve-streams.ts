@@ -29,7 +29,7 @@ export const STREAM_NAMES: readonly StreamName[] = ['v9', 'ipfix'];
 /** Bump when the traffic, the capture or the stored format changes. */
 const GEN_VERSION = 2;
 /** Distinct flows in the generated pcap. */
-const FLOWS = 30_000;
+export const FLOWS = 30_000;
 const T0 = 1_700_000_000;
 
 export interface StreamMeta {
@@ -108,10 +108,15 @@ function traffic(): PcapFrame[] {
   return timed.map(({ t, frame }) => ({ data: frame, tsSec: T0 + Math.floor(t / 1e6), tsFrac: t % 1e6 }));
 }
 
+/** Writes the generated traffic (FLOWS flows) as a pcap, for other exporters (bench/compare-streams.ts). */
+export function writeTrafficPcap(path: string): void {
+  writeFileSync(path, writePcap(traffic()));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Capture
 
-interface Captured {
+export interface Captured {
   datagrams: Buffer[];
   kernelDrops: number;
   log: string;
@@ -136,7 +141,7 @@ function toolVersion(cmd: string, args: string[]): Promise<string> {
  * to a loopback socket with a 64 MiB receive buffer; a sentinel datagram sent after the exit
  * marks the end of the queue.
  */
-async function capture(cmd: string, args: (port: number) => string[], timeoutMs: number): Promise<Captured> {
+export async function capture(cmd: string, args: (port: number) => string[], timeoutMs: number): Promise<Captured> {
   const got: Buffer[] = [];
   const sentinel = randomBytes(16);
   let sentinelSeen: (() => void) | undefined;

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { runDecode, DECODE_USAGE, DECODE_SUMMARY } from './decode.js';
 import { runServe, SERVE_USAGE, SERVE_SUMMARY } from './serve.js';
+import { runBlastCli, BLAST_USAGE, BLAST_SUMMARY } from '../blast/mod.js';
 
 interface Command {
   summary: string;
@@ -20,6 +21,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   serve: { summary: SERVE_SUMMARY, usage: SERVE_USAGE, run: runServe },
   decode: { summary: DECODE_SUMMARY, usage: DECODE_USAGE, run: runDecode },
+  blast: { summary: BLAST_SUMMARY, usage: BLAST_USAGE, run: runBlastCli },
 };
 
 export const MAIN_USAGE = `Usage: flow-collector <command> [options]

@@ -129,6 +129,8 @@ export interface CaptureOptions {
    * this port on 127.0.0.1 (e.g. a collector under test), so the capture is exactly what it got.
    */
   forwardTo?: number;
+  /** Receive buffer to ask for (capped by net.core.rmem_max), for senders that burst. */
+  recvBufferSize?: number;
 }
 
 /** Listens on loopback for UDP datagrams from a tool under test (softflowd, pmacctd...). */
@@ -138,7 +140,7 @@ export async function captureUdp(opts: CaptureOptions = {}): Promise<UdpCapture>
   const family = opts.family ?? 4;
   const host = family === 4 ? '127.0.0.1' : '::1';
   const sentinel = randomBytes(16);
-  const sock = createSocket(family === 4 ? 'udp4' : 'udp6');
+  const sock = createSocket({ type: family === 4 ? 'udp4' : 'udp6', ...(opts.recvBufferSize ? { recvBufferSize: opts.recvBufferSize } : {}) });
   const got: CapturedDatagram[] = [];
   let done: (() => void) | undefined;
   let failed: ((e: Error) => void) | undefined;
