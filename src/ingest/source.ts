@@ -105,12 +105,18 @@ export interface BatchSource {
   close(): Promise<void>;
 }
 
-/** Waits turn after turn until `progress` stands still over one turn, or the deadline. */
+/**
+ * Waits turn after turn until `progress` stands still over two turns in a row, or the deadline.
+ * Two, because one can pass without a read even with data queued: after the event loop was
+ * blocked (a long write, a compile), the timers phase runs before the poll phase that would
+ * have read the sockets.
+ */
 async function readUntilQuiet(progress: () => number, turn: () => Promise<void>, deadline: number): Promise<void> {
-  for (;;) {
+  let quiet = 0;
+  while (quiet < 2 && Date.now() < deadline) {
     const before = progress();
     await turn();
-    if (progress() === before || Date.now() >= deadline) return;
+    quiet = progress() === before ? quiet + 1 : 0;
   }
 }
 
@@ -309,7 +315,8 @@ class AddonSource implements BatchSource {
     };
     // With pacing a socket is polled again only once its pacing interval has passed.
     const pacingMs = this.pacingUs / 1000;
-    const turn = pacingMs > 0 ? () => new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(pacingMs) + 1)) : nextTurn;
+    // A paced turn ends with whole loop turns too, so a poll phase runs after the pacing timer.
+    const turn = pacingMs > 0 ? () => new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(pacingMs) + 1)).then(nextTurn) : nextTurn;
     await readUntilQuiet(progress, turn, deadline);
   }
 
