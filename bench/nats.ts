@@ -176,6 +176,8 @@ interface Row {
   dropped: number;
   kernelDrops: number;
   cpuSeconds: number;
+  /** Of cpuSeconds: system time (kernel: socket writes, page faults...). */
+  cpuSystemSeconds: number;
   /** nats-server's CPU seconds over the same window, and the sender's over its measured part. */
   serverCpuSeconds: number;
   senderCpuSeconds: number;
@@ -224,10 +226,13 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     const pid = s.proc.pid!;
     const npid = n.proc.pid!;
     let cpu0 = 0;
+    let sys0 = 0;
     let ncpu0 = 0;
     let t0 = 0;
     const sender = await runSender(port, rate, args, () => {
-      cpu0 = processCpu(pid)!.seconds;
+      const c = processCpu(pid)!;
+      cpu0 = c.seconds;
+      sys0 = c.system;
       ncpu0 = processCpu(npid)!.seconds;
       t0 = Date.now();
     });
@@ -236,7 +241,9 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     let m = await scrape(s.metricsUrl);
     let last = -1;
     let since = Date.now();
-    let cpu1 = processCpu(pid)!.seconds;
+    let c1 = processCpu(pid)!;
+    let cpu1 = c1.seconds;
+    let sys1 = c1.system;
     let ncpu1 = processCpu(npid)!.seconds;
     let t1 = Date.now();
     for (;;) {
@@ -248,7 +255,9 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       if (done !== last) {
         last = done;
         since = Date.now();
-        cpu1 = processCpu(pid)!.seconds;
+        c1 = processCpu(pid)!;
+        cpu1 = c1.seconds;
+        sys1 = c1.system;
         ncpu1 = processCpu(npid)!.seconds;
         t1 = Date.now();
       }
@@ -301,6 +310,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       dropped: metric(m, 'flow_collector_flows_dropped_total'),
       kernelDrops: metric(m, 'flow_collector_kernel_drops_total'),
       cpuSeconds,
+      cpuSystemSeconds: sys1 - sys0,
       serverCpuSeconds: ncpu1 - ncpu0,
       senderCpuSeconds: sender.cpuSeconds,
       windowSeconds,
@@ -338,7 +348,7 @@ async function main(): Promise<void> {
     `serve -> NATS: ${meta.exporter} v9 stream (${fmt(meta.flowsPerDatagram, 2)} flows/datagram), ${args.exporters} exporters, ${args.workers} worker(s), format ${args.format}` +
       `${Object.keys(args.output).length ? `, output ${JSON.stringify(args.output)}` : ''}${Object.keys(args.nats).length ? `, nats ${JSON.stringify(args.nats)}` : ''}, ${args.warmup} s warm-up + ${args.duration} s per run`,
   );
-  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s / window s | CPU us/flow | acked flows/s | nats-server CPU s | sender CPU s | notes');
+  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s (system) / window s | CPU us/flow | acked flows/s | nats-server CPU s | sender CPU s | notes');
   const rows: Row[] = [];
   for (const rate of args.rates) {
     const cell: Row[] = [];
@@ -349,7 +359,7 @@ async function main(): Promise<void> {
       const pct = (100 * r.acked) / r.sentFlows;
       const stored = r.inStream < 0 ? 'not read' : r.inStream === r.acked && r.duplicateIds === 0 ? `${fmt(r.inStream)} (= acked)` : `${fmt(r.inStream)} (acked ${fmt(r.acked)}, ${r.duplicateIds} duplicate ids)`;
       console.log(
-        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
+        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} (${fmt(r.cpuSystemSeconds, 2)}) / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
       );
     }
     const us = cell.map((r) => r.cpuUsPerFlow);
