@@ -11,15 +11,13 @@
  *
  * Not a test: figures depend on the machine (docs/scaling.md has ours).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
-import { encodeTemplateEnvelope, templateKey } from '../src/templates/kv/mod.js';
-import type { TemplateDef } from '../src/templates/mod.js';
 import { makeTempDir } from '../test/support/tools.js';
 import { metric, scrape, sendUdp, startServe, until, type ServeProcess } from '../test/support/serve.js';
 import { client, startNatsServer } from '../test/support/nats.js';
-import { ip4, set, u32, v9Message } from '../test/support/export-builder.js';
+import { fillBucket, fillData, MiB, procMemory as rss } from '../test/support/kv-fill.js';
 
 interface Args {
   exporters: number;
@@ -38,24 +36,6 @@ function parseArgs(argv: string[]): Args {
   }
   return a;
 }
-
-/** Exporter i; the last one is 127.0.0.1, the address this bench sends its data datagram from. */
-const exporterOf = (i: number, n: number) => (i === n - 1 ? '127.0.0.1' : `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-
-function def(id: number, fields: number): TemplateDef {
-  // Source address first (the data datagram below fills it), then counters of 4 bytes.
-  const f = [{ id: 8, pen: 0, length: 4 }];
-  for (let k = 1; k < fields; k++) f.push({ id: k === 1 ? 1 : k === 2 ? 2 : 100 + k, pen: 0, length: 4 });
-  return { protocol: 9, id, options: false, scopeCount: 0, fields: f };
-}
-
-function rss(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
 async function serve(dir: string, name: string, a: Args, url: string | undefined): Promise<ServeProcess> {
   const cfg = join(dir, `${name}.yaml`);
@@ -82,17 +62,9 @@ async function main(): Promise<void> {
   try {
     const nc = await client(n.url);
     const kv = await new Kvm(nc).create('bench', { history: 1, storage: 'file' });
-    const total = a.exporters * a.templates;
     const t0 = Date.now();
-    const window: Promise<number>[] = [];
-    for (let i = 0; i < a.exporters; i++) {
-      const scope = { listener: 'nf', protocol: 9 as const, exporter: exporterOf(i, a.exporters), port: 0, domain: 0 };
-      for (let t = 0; t < a.templates; t++) {
-        window.push(kv.put(templateKey(scope, false, 256 + t), encodeTemplateEnvelope(def(256 + t, a.fields), Date.now(), 'bench')));
-        if (window.length >= 512) await Promise.all(window.splice(0));
-      }
-    }
-    await Promise.all(window);
+    // The last exporter is 127.0.0.1, the address this bench sends its data datagram from.
+    const total = await fillBucket(kv, { listener: 'nf', exporters: a.exporters, templates: a.templates, fields: a.fields, local: a.exporters - 1, origin: 'bench' });
     const fillS = (Date.now() - t0) / 1000;
     const st = await kv.status();
     console.log(`bucket: ${st.values} values, ${MiB(st.size)}, filled in ${fillS.toFixed(1)} s (${Math.round(total / fillS)} puts/s)`);
@@ -116,9 +88,7 @@ async function main(): Promise<void> {
     const m = await scrape(s.metricsUrl);
     const mem = rss(s.proc.pid!);
     // The last exporter's (127.0.0.1) first data datagram: its templates are in every worker.
-    const body: number[] = [...ip4('10.99.0.1')];
-    for (let k = 1; k < a.fields; k++) body.push(...u32(k));
-    await sendUdp(s.listeners[0]!.port, [v9Message([set(256, body, true)], { seq: 1 })], { host: '127.0.0.1' });
+    await sendUdp(s.listeners[0]!.port, [fillData(256, a.fields, '10.99.0.1')], { host: '127.0.0.1' });
     await until(async () => (await metric(await scrape(s.metricsUrl), 'flow_collector_flows_decoded_total')) >= 1, 'the data datagram decoded');
     const m2 = await scrape(s.metricsUrl);
     console.log(
