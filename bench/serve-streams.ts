@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { icmpFrame, tcpFrame, udpFrame, writePcap, type PcapFrame } from '../src/capture/mod.js';
 import { Exporter, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { BatchSender, openSource, type Batch } from '../src/ingest/mod.js';
+import { hasTemplates as hasTemplateSet } from '../src/blast/mod.js';
 
 export type StreamName = 'v9' | 'ipfix';
 export const STREAM_NAMES: readonly StreamName[] = ['v9', 'ipfix'];
@@ -205,19 +206,6 @@ export async function capture(cmd: string, args: (port: number) => string[], tim
 // ---------------------------------------------------------------------------------------------
 // Analysis
 
-/** Whether an export datagram has a template or options template set (v9 ids 0/1, IPFIX 2/3). */
-function hasTemplateSet(d: Buffer, version: 9 | 10): boolean {
-  let p = version === 9 ? 20 : 16;
-  const end = version === 9 ? d.length : Math.min(d.length, d.readUInt16BE(2));
-  while (p + 4 <= end) {
-    const id = d.readUInt16BE(p);
-    const len = d.readUInt16BE(p + 2);
-    if (version === 9 ? id <= 1 : id === 2 || id === 3) return true;
-    if (len < 4) break;
-    p += len;
-  }
-  return false;
-}
 
 function analyse(name: StreamName, version: 9 | 10, exporter: string, datagrams: Buffer[], kernelDrops: number, cacheKey: string): StreamMeta {
   const problems: string[] = [];

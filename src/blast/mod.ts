@@ -8,7 +8,7 @@
 export { runBlastCli, parseBlastArgs, exporterSources, BLAST_USAGE, BLAST_SUMMARY, UsageError, MAX_EXPORTERS, type BlastArgs } from './cli.js';
 export { runBlast, SendError, type RunOptions, type BlastResult, type ExporterResult, type Progress } from './run.js';
 export { synthesise, type SynthOptions } from './synth.js';
-export { loadReplay, cloneStream, type ReplaySource } from './replay.js';
+export { loadReplay, cloneStream, hasTemplates, type ReplaySource } from './replay.js';
 export { Pacer, pace, sleepSync, type PaceOptions, type PaceResult } from './pacer.js';
 export { PacketList, stamp, commit, type ExporterStream, type Protocol } from './stream.js';
 export { domainId, SAMPLER_ID, TEMPLATE_V4, TEMPLATE_V6, TEMPLATE_OPTIONS, MAX_PAYLOAD } from './synth-export.js';

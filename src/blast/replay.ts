@@ -46,7 +46,8 @@ function layout(d: Buffer): Layout {
 }
 
 /** Whether an export datagram has a template or options template set (v9 ids 0/1, IPFIX 2/3). */
-function hasTemplates(d: Buffer, version: 9 | 10): boolean {
+/** Whether an export datagram has a template or options template set (v9 ids 0/1, IPFIX 2/3). */
+export function hasTemplates(d: Buffer, version: 9 | 10): boolean {
   let p = version === 9 ? 20 : 16;
   const end = version === 9 ? d.length : Math.min(d.length, d.readUInt16BE(2));
   while (p + 4 <= end) {
