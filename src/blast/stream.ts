@@ -79,6 +79,18 @@ export class PacketList {
   }
 }
 
+/** What every synthetic exporter is made from (synth-v5, synth-export, synth-sflow). */
+export interface ExporterSynthOptions {
+  /** Exporter index (0-based): makes addresses and domain ids distinct. */
+  exporter: number;
+  source: string;
+  domains: number;
+  /** Data datagrams per exporter, cycled. */
+  pool: number;
+  samplingRate: number;
+  seed: number;
+}
+
 export interface ExporterStream {
   /** Address the exporter's socket binds to ('' = let blast choose). */
   source: string;

@@ -7,7 +7,7 @@
  * table.
  */
 import { makeFlow, Rng, type Flow } from './flows.js';
-import { PacketList, type ExporterStream } from './stream.js';
+import { PacketList, type ExporterStream, type ExporterSynthOptions } from './stream.js';
 
 /** UDP payload budget per datagram: fits a 1500-byte MTU with IPv6 and UDP headers. */
 export const MAX_PAYLOAD = 1400;
@@ -53,18 +53,10 @@ export const TEMPLATE_OPTIONS = 258;
 /** The sampler the data records name. */
 export const SAMPLER_ID = 1;
 
-export interface ExportSynthOptions {
+export interface ExportSynthOptions extends ExporterSynthOptions {
   version: 9 | 10;
-  /** Exporter index (0-based): makes addresses and domain ids distinct. */
-  exporter: number;
-  source: string;
-  domains: number;
-  /** Data datagrams per exporter, cycled. */
-  pool: number;
-  samplingRate: number;
   /** Unix seconds the records' times are relative to. */
   baseSec: number;
-  seed: number;
 }
 
 /** Observation domain / source id of exporter e's domain d. */
@@ -120,16 +112,20 @@ function maxRecordLen(fields: Field[]): number {
   return fields.reduce((s, x) => s + (x.len === VARLEN ? 1 + 16 : x.len), 0);
 }
 
-function templateRecord(b: Buffer, o: number, id: number, fields: Field[]): number {
-  b.writeUInt16BE(id, o);
-  b.writeUInt16BE(fields.length, o + 2);
-  let p = o + 4;
+/** Field specifiers (id, length) from `p`; returns the offset after them. */
+function fieldSpecs(b: Buffer, p: number, fields: readonly Field[]): number {
   for (const x of fields) {
     b.writeUInt16BE(x.id, p);
     b.writeUInt16BE(x.len, p + 2);
     p += 4;
   }
-  return p - o;
+  return p;
+}
+
+function templateRecord(b: Buffer, o: number, id: number, fields: Field[]): number {
+  b.writeUInt16BE(id, o);
+  b.writeUInt16BE(fields.length, o + 2);
+  return fieldSpecs(b, o + 4, fields) - o;
 }
 
 /** v9 options template record: id, scope length in bytes, option length in bytes, specs. */
@@ -137,13 +133,7 @@ function v9OptionsTemplate(b: Buffer, o: number): number {
   b.writeUInt16BE(TEMPLATE_OPTIONS, o);
   b.writeUInt16BE(V9_OPT_SCOPE.length * 4, o + 2);
   b.writeUInt16BE(V9_OPT_FIELDS.length * 4, o + 4);
-  let p = o + 6;
-  for (const x of [...V9_OPT_SCOPE, ...V9_OPT_FIELDS]) {
-    b.writeUInt16BE(x.id, p);
-    b.writeUInt16BE(x.len, p + 2);
-    p += 4;
-  }
-  return p - o;
+  return fieldSpecs(b, fieldSpecs(b, o + 6, V9_OPT_SCOPE), V9_OPT_FIELDS) - o;
 }
 
 /** IPFIX options template record: id, field count, scope field count, specs. */
@@ -152,13 +142,7 @@ function ipfixOptionsTemplate(b: Buffer, o: number): number {
   b.writeUInt16BE(TEMPLATE_OPTIONS, o);
   b.writeUInt16BE(all.length, o + 2);
   b.writeUInt16BE(IPFIX_OPT_SCOPE.length, o + 4);
-  let p = o + 6;
-  for (const x of all) {
-    b.writeUInt16BE(x.id, p);
-    b.writeUInt16BE(x.len, p + 2);
-    p += 4;
-  }
-  return p - o;
+  return fieldSpecs(b, o + 6, all) - o;
 }
 
 /** Ends a set: v9 pads it to a multiple of 4 bytes (RFC 3954); IPFIX sets stay unpadded (padding is optional there). */

@@ -9,19 +9,12 @@ import { isIPv4 } from 'node:net';
 import { icmpFrame, tcpFrame, udpFrame } from '../capture/mod.js';
 import { ipv4String, ipv6String } from '../decode/mod.js';
 import { makeFlow, Rng, type Flow } from './flows.js';
-import { PacketList, type ExporterStream } from './stream.js';
+import { PacketList, type ExporterStream, type ExporterSynthOptions } from './stream.js';
 
 export const SFLOW_SAMPLES = 5;
 const HEADER_BYTES = 128;
 
-export interface SflowSynthOptions {
-  exporter: number;
-  source: string;
-  domains: number;
-  pool: number;
-  samplingRate: number;
-  seed: number;
-}
+export type SflowSynthOptions = ExporterSynthOptions;
 
 function frameOf(f: Flow, rng: Rng): Buffer {
   const srcAddr = f.v6 ? ipv6String(f.src, 0) : ipv4String(f.src, 0);

@@ -3,18 +3,13 @@
  * engine per "domain" (engine_id = domain index), the sampling interval in the header.
  */
 import { makeFlow, Rng } from './flows.js';
-import { PacketList, type ExporterStream } from './stream.js';
+import { PacketList, type ExporterStream, type ExporterSynthOptions } from './stream.js';
 
 export const V5_RECORDS = 30;
 
-export interface V5SynthOptions {
-  exporter: number;
-  source: string;
-  domains: number;
-  pool: number;
-  samplingRate: number;
+export interface V5SynthOptions extends ExporterSynthOptions {
+  /** Unix seconds the records' times are relative to. */
   baseSec: number;
-  seed: number;
 }
 
 export function synthV5Exporter(o: V5SynthOptions): ExporterStream {
