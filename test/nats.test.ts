@@ -68,6 +68,34 @@ function v5(seq: number, n: number): Buffer {
   return v5Message(recs, seq * n);
 }
 
+/** Datagrams from..from+count-1 of v5(), n records each. */
+function v5Range(from: number, count: number, n: number): Buffer[] {
+  return Array.from({ length: count }, (_, i) => v5(from + i, n));
+}
+
+/** Sends `msgs` to `port` (10 at a time, 5 ms apart) while `action` happens 100 ms into the sending. */
+async function sendWhile(port: number, msgs: Buffer[], action: () => Promise<unknown>): Promise<void> {
+  await Promise.all([
+    sendUdp(port, msgs, { every: 10, pauseMs: 5 }),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      await action();
+    })(),
+  ]);
+}
+
+/** Waits until every one of `total` flows is delivered (acknowledged) or counted dropped. */
+async function settled(s: ServeProcess, total: number, ms: number): Promise<void> {
+  await until(
+    async () => {
+      const m = await scrape(s.metricsUrl);
+      return metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total') === total;
+    },
+    'every flow acknowledged or counted dropped',
+    ms,
+  ).catch((e) => explain(s, e));
+}
+
 /** The key of a flow sent by v5(): "seq/k". */
 const keyOf = (src: number[]) => `${src[1]! * 256 + src[2]!}/${src[3]!}`;
 
@@ -185,15 +213,9 @@ test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its
   await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready', 10_000);
   const port = s.listeners[0]!.port;
   const P = 10;
-  const part = (from: number, count: number) => Array.from({ length: count }, (_, i) => v5(from + i, P));
+  const part = (from: number, count: number) => v5Range(from, count, P);
   // Part 1 is being sent when the server dies.
-  await Promise.all([
-    sendUdp(port, part(0, 300), { every: 10, pauseMs: 5 }),
-    (async () => {
-      await new Promise((r) => setTimeout(r, 100));
-      await n.kill();
-    })(),
-  ]);
+  await sendWhile(port, part(0, 300), () => n.kill());
   await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 503, 'not ready while NATS is down', 5000);
   // Still receiving and decoding while NATS is down.
   await sendUdp(port, part(300, 100), { every: 20 });
@@ -205,14 +227,7 @@ test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its
   await n.restart();
   await sendUdp(port, part(400, 100), { every: 20 });
   const total = 500 * P;
-  await until(
-    async () => {
-      const m = await scrape(s.metricsUrl);
-      return metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total') === total;
-    },
-    'every flow acknowledged or counted dropped',
-    40_000,
-  ).catch((e) => explain(s, e));
+  await settled(s, total, 40_000);
   // A worker with nothing to publish reconnects on its own schedule (reconnect wait + jitter), so
   // it may come back after the busy worker's flows are all acknowledged: wait for it.
   await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_nats_reconnects_total') >= 2, 'each worker reconnected', 15_000);
@@ -483,26 +498,13 @@ test('3-node JetStream cluster, R3 stream, its leader SIGKILLed mid-stream and r
   assert.ok(leader !== undefined, `stream leader ${leaderName} is one of ours`);
   const port = s.listeners[0]!.port;
   const P = 10;
-  const part = (from: number, count: number) => Array.from({ length: count }, (_, i) => v5(from + i, P));
-  await Promise.all([
-    sendUdp(port, part(0, 300), { every: 10, pauseMs: 5 }),
-    (async () => {
-      await new Promise((r) => setTimeout(r, 100));
-      await leader.kill();
-    })(),
-  ]);
+  const part = (from: number, count: number) => v5Range(from, count, P);
+  await sendWhile(port, part(0, 300), () => leader.kill());
   await sendUdp(port, part(300, 100), { every: 20 });
   await new Promise((r) => setTimeout(r, CLUSTER_OUTAGE_MS));
   await leader.restart();
   const total = 400 * P;
-  await until(
-    async () => {
-      const m = await scrape(s.metricsUrl);
-      return metric(m, 'flow_collector_flows_delivered_total') + metric(m, 'flow_collector_flows_dropped_total') === total;
-    },
-    'every flow acknowledged or counted dropped',
-    60_000,
-  ).catch((e) => explain(s, e));
+  await settled(s, total, 60_000);
   const m = await scrape(s.metricsUrl);
   const delivered = metric(m, 'flow_collector_flows_delivered_total');
   const dropped = metric(m, 'flow_collector_flows_dropped_total');
@@ -558,7 +560,7 @@ test('the .creds file is read again on reconnect: rotated while the server is do
   await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready with the first user', 10_000);
   const port = s.listeners[0]!.port;
   const P = 10;
-  const part = (from: number, count: number) => Array.from({ length: count }, (_, i) => v5(from + i, P));
+  const part = (from: number, count: number) => v5Range(from, count, P);
   const delivered = async (flows: number, what: string) =>
     until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === flows, what, 40_000).catch((e) => explain(s, e));
   const refused = (u: OperatorUser) => assert.rejects(client(n.url, { reconnect: false, authenticator: credsAuthenticator(new TextEncoder().encode(u.creds)) }), /authoriz/i);
