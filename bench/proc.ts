@@ -78,6 +78,8 @@ export interface ProcCpu {
   /** Sum of the first field of /proc/PID/task/TID/schedstat (ns on CPU) over the live threads of those processes. */
   schedstatSeconds: number;
   threads: number;
+  /** schedstat seconds per thread ("pid/tid"), for the split by thread. */
+  byThread: Map<string, number>;
 }
 
 /** CPU time of `pid` and its process tree so far; undefined when the process is gone. */
@@ -97,6 +99,7 @@ export function processCpu(pid: number): ProcCpu | undefined {
   }
   let ns = 0;
   let threads = 0;
+  const byThread = new Map<string, number>();
   for (const p of pids) {
     let tids: string[];
     try {
@@ -106,14 +109,16 @@ export function processCpu(pid: number): ProcCpu | undefined {
     }
     for (const t of tids) {
       try {
-        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+        const tns = Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+        ns += tns;
+        byThread.set(`${p}/${t}`, tns / 1e9);
         threads++;
       } catch {
         // thread gone
       }
     }
   }
-  return { seconds: (user + system) / hz, user: user / hz, system: system / hz, processes: pids.length, schedstatSeconds: ns / 1e9, threads };
+  return { seconds: (user + system) / hz, user: user / hz, system: system / hz, processes: pids.length, schedstatSeconds: ns / 1e9, threads, byThread };
 }
 
 export interface MachineCpu {
@@ -274,4 +279,23 @@ export function otherProcesses(
     if (d > 0) by.set(p.comm, (by.get(p.comm) ?? 0) + d / hz);
   }
   return [...by].map(([comm, seconds]) => ({ comm, seconds })).sort((x, y) => y.seconds - x.seconds);
+}
+
+/**
+ * CPU seconds between two readings split by thread: the process's main thread, the busiest
+ * other thread (a one-worker serve's decoding worker), and all the rest (other workers, V8's
+ * platform threads: concurrent GC and compilers; libuv's pool).
+ */
+export function threadSplit(pid: number, a: ProcCpu, b: ProcCpu): { main: number; busiest: number; rest: number } {
+  const mainKey = `${pid}/${pid}`;
+  let main = 0;
+  let busiest = 0;
+  let total = 0;
+  for (const [k, v] of b.byThread) {
+    const d = v - (a.byThread.get(k) ?? 0);
+    total += d;
+    if (k === mainKey) main = d;
+    else if (d > busiest) busiest = d;
+  }
+  return { main, busiest, rest: total - main - busiest };
 }

@@ -70,7 +70,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { countDelimitedFile, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
-import { allProcesses, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
+import { allProcesses, threadSplit, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -369,6 +369,8 @@ interface RunResult {
   cpuSchedstatSeconds: number;
   /** Window length, wall seconds. */
   windowSeconds: number;
+  /** schedstat CPU µs per flow sent over the window: main thread, busiest other thread, the rest. */
+  threadsUsPerFlow: { main: number; busiest: number; rest: number };
   /** CPU of the collector in the 0.5 s idle sample after readiness, as a share of a core. */
   idleCpuShare: number;
   /** CPU from just before the sender started to the last /proc read before the process was gone (shutdown included). */
@@ -770,6 +772,9 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     if (exit.code !== 0) notes.push(`exit code ${exit.code}${exit.signal ? ` signal ${exit.signal}` : ''}`);
     if (collector !== 'nfcapd' && !stoppedLog) notes.push('no "flow-collector stopped" log line');
     const d = cpuDelta(cpu0, cpu1);
+    const split = threadSplit(pid, cpu0, cpu1);
+    const perFlow = (x: number) => (x * 1e6) / Math.max(1, sender.measuredFlows);
+    const threadsUsPerFlow = { main: perFlow(split.main), busiest: perFlow(split.busiest), rest: perFlow(split.rest) };
     const md = machineDelta(m0, m1);
     // Loopback delivery (softirq) runs in the sender's context; subtracting /proc/stat's softirq
     // column as well made quiet runs come out negative (-3 to -8 %): it is in the tasks' times.
@@ -796,6 +801,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       port,
       sender,
       cpuSeconds: d.seconds,
+      threadsUsPerFlow,
       cpuUser: d.user,
       cpuSystem: d.system,
       cpuSchedstatSeconds: d.sched,
@@ -989,7 +995,7 @@ async function main(): Promise<void> {
       }
       cellRuns.push(r);
       console.error(
-        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}), ` +
+        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}), ` +
           `decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
           `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
       );

@@ -61,6 +61,27 @@ test('transcoder: random v9 and IPFIX streams over many layouts give the referen
   assert.equal(fused + reference, frames);
 });
 
+test('transcoder: exporters interleaved datagram by datagram, each with its own sampler and interface tables, give the reference bytes', () => {
+  // The per-data-set caches (frame prefix, sampler address, interface fields, table look-ups)
+  // must follow every switch of exporter and table.
+  let fused = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = new Prng(1000 + seed);
+    const v9 = seed % 2 === 0;
+    const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length] });
+    const exporters = [new Exporter('192.0.2.1', 2055), new Exporter('192.0.2.2', 2055), new Exporter('2001:db8::7', 2055)];
+    const streams = exporters.map(() => randomStream(r, { layouts: 3, datagrams: 40, v9 }));
+    for (let i = 0; i < 40; i++) {
+      for (let e = 0; e < exporters.length; e++) {
+        const d = c.feed(streams[e]![i]!, exporters[e]!, RECV + i, (i * 7_919_123 + e) % 1e9);
+        assert.equal(d, undefined, `seed ${seed} exporter ${e} datagram ${i}: ${d}`);
+      }
+    }
+    fused += c.transcoded.fused;
+  }
+  assert.ok(fused > 5_000, `fused records: ${fused}`);
+});
+
 test('transcoder: the benchmark templates take the fast path, same bytes', () => {
   const c = new TranscodeComparer();
   const ex = new Exporter('198.51.100.7', 9995);

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, formatConfig, loadConfig, parseServeArgs } from '../config/mod.js';
-import { Collector, StartupError, createLogger } from '../service/mod.js';
+import { Collector, StartupError, createLogger, steadyJit } from '../service/mod.js';
 
 export const SERVE_SUMMARY = 'run the collector: receive NetFlow/IPFIX/sFlow on UDP, decode, write flows';
 
@@ -58,6 +58,8 @@ export async function runServe(argv: string[]): Promise<number> {
       return 0;
     }
     loaded = loadConfig({ file: args.configFile, env: process.env, flags: args.flags });
+    // Before any worker starts: V8 flags are process-wide (src/service/jit.ts).
+    steadyJit();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`flow-collector serve: invalid configuration:\n${err.problems.map((p) => `  - ${p}`).join('\n')}\n`);

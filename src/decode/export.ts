@@ -365,7 +365,10 @@ export class ExportDecoder {
     x.domain = scope.domain;
     setFrameHead(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
     if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
-    x.kSid = -2; // no look-up cached across data sets (the tables may change between them)
+    // No look-up cached across data sets (the tables may change between them).
+    x.kSid = -2;
+    x.kIn = -2;
+    x.kOut = -2;
     const w = frames.writer;
     const from = w.pos;
     const q = tc(buf, p, end, w, x);

@@ -15,10 +15,9 @@
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
  */
-import { FLOWPB_FIELDS, FLOWPB_HELPERS, flowpbFieldCode, writeFlowMessage } from '../encode/flowpb.js';
+import { FLOWPB_FIELDS, FLOWPB_HELPERS, flowpbFieldCode } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
-import { FlowRecord } from './record.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 
@@ -54,6 +53,14 @@ export class TranscodeCtx implements SamplingInputs {
   eInDesc: Uint8Array = EMPTY;
   eOutName: Uint8Array = EMPTY;
   eOutDesc: Uint8Array = EMPTY;
+  /**
+   * The last interface table look-up of the data set for each side: the ifIndex (-2: none yet;
+   * reset per data set, the tables may change between them) and the entry found.
+   */
+  kIn = -2;
+  kOut = -2;
+  vIn: IfInfo | undefined = undefined;
+  vOut: IfInfo | undefined = undefined;
   /** The last sampler table look-up of the data set: samplerId, selectorId, inIf and its rate. */
   kSid = -2;
   kSel = -2;
@@ -67,6 +74,15 @@ export class TranscodeCtx implements SamplingInputs {
   saLen = 0;
   /** The address `sa` was encoded from. */
   saFor: Uint8Array | undefined = undefined;
+  /**
+   * The frame's first bytes: head, sampling_rate and sampler_address fields (the first five
+   * FlowMessage fields), for the rate `preSr` (-1: not built for this data set yet). Frames
+   * copy it whole (one TypedArray#set; the bytes past preLen are overwritten or lie past the
+   * frame's end).
+   */
+  readonly pre = new Uint8Array(PRE_MAX);
+  preLen = 0;
+  preSr = -1;
   /** Out: frames written by the last call. */
   n = 0;
   /** Out: 1 when the last call stopped at a record cut short. */
@@ -90,7 +106,6 @@ const K_IN_IF_NAME = keyOf('inIfName');
 const K_OUT_IF_NAME = keyOf('outIfName');
 const K_IN_IF_DESC = keyOf('inIfDesc');
 const K_OUT_IF_DESC = keyOf('outIfDesc');
-const scratch = new FlowRecord();
 const scratchWriter = new ByteWriter(256);
 
 /** The per-datagram head fields as the body writer writes them (its own field code). */
@@ -105,24 +120,58 @@ const writeHead = new Function(
 };`,
 )(FLOWPB_HELPERS) as (b: Uint8Array, type: number, recvSec: number, recvNsec: number, sequence: number) => number;
 
+// The prefix (ctx.pre) holds the first five FlowMessage fields, in the body writer's order.
+if (FLOWPB_FIELDS.slice(0, 5).map((f) => (f.kind === 'ns' ? f.sec : f.kind === 'code' ? '' : f.prop)).join() !== 'type,timeReceivedSec,sequenceNum,samplingRate,samplerAddress')
+  throw new Error('transcode: the FlowMessage field order changed; the frame prefix needs updating');
+/** Largest prefix: head (type 2, time_received_ns 2 + 10, sequence_num 1 + 5), sampling_rate (1 + 10), sampler address (1 + 1 + 16). */
+const PRE_MAX = 64;
+
+/** The sampling_rate field at p as the body writer writes it (its own field code); returns the end. */
+const writeRate = new Function(
+  'H',
+  `return function writeRate(b, p, sr) {
+  var v, u;${FLOWPB_FIELDS.filter((f) => f.kind === 'u64' && f.prop === 'samplingRate')
+    .map((f) => flowpbFieldCode(f, () => 'sr'))
+    .join('')}
+  return p;
+};`,
+)(FLOWPB_HELPERS) as (b: Uint8Array, p: number, sr: number) => number;
+
+/** The sampler_address field as the body writer writes it (its own field code). */
+const SAMPLER_ARGS: Record<string, string> = { samplerAddress: 'addr', samplerAddressLen: 'len' };
+const writeSampler = new Function(
+  'H',
+  `return function writeSampler(b, addr, len) {
+  var p = 0, v, a;${FLOWPB_FIELDS.filter((f) => f.kind === 'addr' && f.prop === 'samplerAddress')
+    .map((f) => flowpbFieldCode(f, (prop) => SAMPLER_ARGS[prop]!))
+    .join('')}
+  return p;
+};`,
+)(FLOWPB_HELPERS) as (b: Uint8Array, addr: Uint8Array, len: number) => number;
+
 /**
  * Encodes the per-datagram fields into ctx.head, and the sampler address into ctx.sa (when the
  * exporter changed), with the body writer's own field code.
  */
 export function setFrameHead(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
   ctx.headLen = writeHead(ctx.head, type, recvSec, recvNsec, sequence);
+  ctx.preSr = -1;
   if (addr === ctx.saFor) return;
   ctx.saFor = addr;
-  const r = scratch;
-  const w = scratchWriter;
-  const n = addr.length <= 16 ? addr.length : 16;
-  for (let i = 0; i < n; i++) r.samplerAddress[i] = addr[i]!;
-  r.samplerAddressLen = n;
-  w.pos = 0;
-  writeFlowMessage(w, r);
-  ctx.sa.set(w.buf.subarray(0, w.pos));
-  ctx.saLen = w.pos;
-  r.samplerAddressLen = 0;
+  ctx.saLen = writeSampler(ctx.sa, addr, addr.length <= 16 ? addr.length : 16);
+}
+
+/** Builds ctx.pre for sampling rate `sr`: head, sampling_rate (the body writer's field code), sampler address. */
+function buildPrefix(ctx: TranscodeCtx, sr: number): void {
+  const pre = ctx.pre;
+  const head = ctx.head;
+  const sa = ctx.sa;
+  let p = 0;
+  for (let i = 0; i < ctx.headLen; i++) pre[p++] = head[i]!;
+  p = writeRate(pre, p, sr);
+  for (let i = 0; i < ctx.saLen; i++) pre[p++] = sa[i]!;
+  ctx.preLen = p;
+  ctx.preSr = sr;
 }
 
 /** One string field as the body writer writes it (nothing for ''). */
@@ -135,22 +184,46 @@ function stringField(key: number, s: string): Uint8Array {
   return Uint8Array.from(w.buf.subarray(0, n)); // a copy (Buffer.slice would be a view)
 }
 
-/** Encodes an interface table entry's name and description fields for one side. */
+/** An interface table entry's name and description fields, encoded for either side. */
+interface IfFields {
+  inName: Uint8Array;
+  inDesc: Uint8Array;
+  outName: Uint8Array;
+  outDesc: Uint8Array;
+}
+/**
+ * Encoded fields by table entry: entries are replaced, never changed, when an exporter sends
+ * new options, so each is encoded once however many exporters' data sets switch between them.
+ */
+const ifFields = new WeakMap<IfInfo, IfFields>();
+
+/** Sets the encoded name and description fields of an interface table entry for one side. */
 function encodeIf(ctx: TranscodeCtx, info: IfInfo, ingress: boolean): void {
+  let f = ifFields.get(info);
+  if (f === undefined) {
+    f = {
+      inName: stringField(K_IN_IF_NAME, info.name),
+      inDesc: stringField(K_IN_IF_DESC, info.desc),
+      outName: stringField(K_OUT_IF_NAME, info.name),
+      outDesc: stringField(K_OUT_IF_DESC, info.desc),
+    };
+    ifFields.set(info, f);
+  }
   if (ingress) {
     ctx.eIn = info;
-    ctx.eInName = stringField(K_IN_IF_NAME, info.name);
-    ctx.eInDesc = stringField(K_IN_IF_DESC, info.desc);
+    ctx.eInName = f.inName;
+    ctx.eInDesc = f.inDesc;
   } else {
     ctx.eOut = info;
-    ctx.eOutName = stringField(K_OUT_IF_NAME, info.name);
-    ctx.eOutDesc = stringField(K_OUT_IF_DESC, info.desc);
+    ctx.eOutName = f.outName;
+    ctx.eOutDesc = f.outDesc;
   }
 }
 
 const H = {
   ...RECORD_HELPERS,
   encodeIf,
+  buildPrefix,
   ...FLOWPB_HELPERS,
   ntpNanos,
   rateFromTables,
@@ -168,9 +241,6 @@ const INITIAL: Record<string, string> = { samplerId: '-1', selectorId: '-1', ing
 const STRINGS = ['inIfName', 'outIfName', 'inIfDesc', 'outIfDesc', 'vrfName'];
 /** Counters that renormalisation multiplies, in Sampling.apply's order. */
 const RENORM = ['bytes', 'packets', 'bytesIn', 'bytesOut', 'packetsIn', 'packetsOut'];
-/** Largest encoded head (type 2, time_received_ns 2 + 10, sequence_num 1 + 5) and sampler address (1 + 1 + 16). */
-const HEAD_MAX = 24;
-const SA_MAX = 18;
 /** Upper bound of a frame without its strings: ~65 fields of <= 12 bytes, 5 addresses, head. */
 const FRAME_BOUND = 1536;
 
@@ -211,9 +281,12 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   // Interface names and descriptions: their fields are encoded once per table entry
   // (encodeIf) and copied.
   samp.push(`sb = 0; s_vrfName = ''; ii = undefined; oi = undefined;`);
+  // The entries of the last ifIndex looked up on each side are kept for the data set.
   samp.push(`if (ctx.ifaces !== null) {
-      ii = ctx.ifaces.get(${v('inIf')}); if (ii !== undefined) { if (ii !== ctx.eIn) H.encodeIf(ctx, ii, true); sb += ctx.eInName.length + ctx.eInDesc.length; }
-      oi = ctx.ifaces.get(${v('outIf')}); if (oi !== undefined) { if (oi !== ctx.eOut) H.encodeIf(ctx, oi, false); sb += ctx.eOutName.length + ctx.eOutDesc.length; }
+      if (${v('inIf')} !== ctx.kIn) { ctx.kIn = ${v('inIf')}; ctx.vIn = ctx.ifaces.get(${v('inIf')}); }
+      ii = ctx.vIn; if (ii !== undefined) { if (ii !== ctx.eIn) H.encodeIf(ctx, ii, true); sb += ctx.eInName.length + ctx.eInDesc.length; }
+      if (${v('outIf')} !== ctx.kOut) { ctx.kOut = ${v('outIf')}; ctx.vOut = ctx.ifaces.get(${v('outIf')}); }
+      oi = ctx.vOut; if (oi !== undefined) { if (oi !== ctx.eOut) H.encodeIf(ctx, oi, false); sb += ctx.eOutName.length + ctx.eOutDesc.length; }
     }`);
   if (has('ingressVrfId')) {
     samp.push(`if (r_ingressVrfId >= 0 && ctx.vrfs !== null) { kv = ctx.vrfs.get(r_ingressVrfId); if (kv !== undefined) { s_vrfName = kv; sb += 3 * kv.length + 8; } }`);
@@ -231,11 +304,6 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     return `r_${prop}`;
   };
   const writes: string[] = [];
-  // Unrolled copies of the whole head / sa arrays (24 and 18 bytes: more than they ever hold);
-  // the bytes past their length land where the next fields go, or past the frame's end, which
-  // w.ensure made room for.
-  const copyHead = (arr: string, len: string, n: number) =>
-    `a = ctx.${arr}; ${Array.from({ length: n }, (_, k) => `b[p + ${k}] = a[${k}];`).join(' ')} p += ctx.${len};`;
   const addrCode = (prop: string, key: number): string => {
     const kb = key < 128 ? [key] : [(key & 127) | 128, key >>> 7];
     const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
@@ -254,17 +322,12 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     const prop = f.kind === 'ns' ? f.sec : f.prop;
     if (prop === 'type') {
-      writes.push(copyHead('head', 'headLen', HEAD_MAX));
+      // The whole prefix array (PRE_MAX bytes, more than it ever holds): the bytes past preLen
+      // land where the next fields go, or past the frame's end, which w.ensure made room for.
+      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  b.set(ctx.pre, p); p += ctx.preLen;`);
       continue;
     }
-    if (prop === 'samplingRate') {
-      writes.push(flowpbFieldCode(f, () => 'sr'));
-      continue;
-    }
-    if (prop === 'samplerAddress') {
-      writes.push(copyHead('sa', 'saLen', SA_MAX));
-      continue;
-    }
+    if (prop === 'samplingRate' || prop === 'samplerAddress') continue; // in the prefix
     if (HEAD_PROPS.has(prop)) continue;
     if (f.kind === 'addr') {
       if (has(prop)) writes.push(addrCode(prop, f.key));
@@ -277,7 +340,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     if (prop !== 'vrfName' && STRINGS.includes(prop)) {
       const slot = prop.startsWith('in') ? 'ii' : 'oi';
       const arr = `e${prop[0]!.toUpperCase()}${prop.slice(1).replace('IfName', 'Name').replace('IfDesc', 'Desc')}`;
-      writes.push(`\n  if (${slot} !== undefined) { a = ctx.${arr}; if (a.length !== 0) { b.set(a, p); p += a.length; } }`);
+      writes.push(`\n  if (${slot} !== undefined) { a = ctx.${arr}; if ((n = a.length) !== 0) { b.set(a, p); p += n; } }`);
       continue;
     }
     if (prop === 'protocolName') writes.push(`\n  s_pn = H.protocolName(r_proto);`);

@@ -8,3 +8,4 @@ export { createLogger, RateLimitedLog } from './log.js';
 export type { LogLevel } from './log.js';
 export { classify } from './metrics.js';
 export type { WorkerSnapshot, ListenerBound } from './messages.js';
+export { steadyJit } from './jit.js';
