@@ -36,7 +36,7 @@ import { loadAddon } from '../src/ingest/mod.js';
 import { HEADER_COUNT } from '../src/output/nats/mod.js';
 import { metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
 import { client, startNatsServer } from '../test/support/nats.js';
-import { processCpu, udpPort } from './proc.js';
+import { processCpu, threadSplit, udpPort, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream } from './serve-streams.js';
 import type { SenderResult } from './serve-replay.js';
 
@@ -161,6 +161,8 @@ function runSender(port: number, rate: number, args: Args, onMeasure: () => void
 }
 
 interface Row {
+  /** schedstat CPU µs per flow sent: main thread, busiest other thread (the worker), the rest. */
+  threadsUsPerFlow: { main: number; busiest: number; rest: number };
   rate: number;
   rep: number;
   sentDatagrams: number;
@@ -227,10 +229,12 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     const npid = n.proc.pid!;
     let cpu0 = 0;
     let sys0 = 0;
+    let pc0: ProcCpu | undefined;
     let ncpu0 = 0;
     let t0 = 0;
     const sender = await runSender(port, rate, args, () => {
       const c = processCpu(pid)!;
+      pc0 = c;
       cpu0 = c.seconds;
       sys0 = c.system;
       ncpu0 = processCpu(npid)!.seconds;
@@ -295,6 +299,8 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     }
     const cpuSeconds = cpu1 - cpu0;
     const windowSeconds = (t1 - t0) / 1000;
+    const split = threadSplit(pid, pc0 ?? c1, c1);
+    const perFlow = (x: number) => (x * 1e6) / Math.max(1, sender.measuredFlows);
     return {
       rate,
       rep,
@@ -315,6 +321,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       senderCpuSeconds: sender.cpuSeconds,
       windowSeconds,
       cpuUsPerFlow: (cpuSeconds * 1e6) / sender.measuredFlows,
+      threadsUsPerFlow: { main: perFlow(split.main), busiest: perFlow(split.busiest), rest: perFlow(split.rest) },
       flowsPerMessage: ackedMessages > 0 ? acked / ackedMessages : 0,
       ackedFlowsPerS: acked / Math.max(1e-9, sender.seconds + args.warmup),
       why: [...m]
@@ -348,7 +355,7 @@ async function main(): Promise<void> {
     `serve -> NATS: ${meta.exporter} v9 stream (${fmt(meta.flowsPerDatagram, 2)} flows/datagram), ${args.exporters} exporters, ${args.workers} worker(s), format ${args.format}` +
       `${Object.keys(args.output).length ? `, output ${JSON.stringify(args.output)}` : ''}${Object.keys(args.nats).length ? `, nats ${JSON.stringify(args.nats)}` : ''}, ${args.warmup} s warm-up + ${args.duration} s per run`,
   );
-  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s (system) / window s | CPU us/flow | acked flows/s | nats-server CPU s | sender CPU s | notes');
+  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s (system) / window s | CPU us/flow (main / worker / rest) | acked flows/s | nats-server CPU s | sender CPU s | notes');
   const rows: Row[] = [];
   for (const rate of args.rates) {
     const cell: Row[] = [];
@@ -359,7 +366,7 @@ async function main(): Promise<void> {
       const pct = (100 * r.acked) / r.sentFlows;
       const stored = r.inStream < 0 ? 'not read' : r.inStream === r.acked && r.duplicateIds === 0 ? `${fmt(r.inStream)} (= acked)` : `${fmt(r.inStream)} (acked ${fmt(r.acked)}, ${r.duplicateIds} duplicate ids)`;
       console.log(
-        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} (${fmt(r.cpuSystemSeconds, 2)}) / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
+        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} (${fmt(r.cpuSystemSeconds, 2)}) / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} (${fmt(r.threadsUsPerFlow.main, 3)} / ${fmt(r.threadsUsPerFlow.busiest, 3)} / ${fmt(r.threadsUsPerFlow.rest, 3)}) | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
       );
     }
     const us = cell.map((r) => r.cpuUsPerFlow);
