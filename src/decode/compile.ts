@@ -407,7 +407,14 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
         const fi = localField.get(id)!;
         const keep = fused ? ';' : `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
         if (has(160)) return ms(`c160 + c${id}`);
-        return `if (ctx.sysUptime >= 0) ${ms(`ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)`)} else if (ctx.uptimeBase >= 0) ${ms(`ctx.uptimeBase + c${id}`)} else ${keep}`;
+        // Fused: the same result in integers. t = exportSec * 1000 + td with td a signed 32-bit
+        // ms offset and exportSec whole seconds, so floor(t / 1000) = exportSec + floor(td / 1000)
+        // and the nanoseconds are (td - 1000 * floor(td / 1000)) * 1e6 (< 2^31): an int32
+        // division by a constant (a multiply) instead of two float divisions per timestamp.
+        const uptime = fused
+          ? `{ td = (c${id} - ctx.sysUptime) | 0; tq = (td / 1000) | 0; if (tq * 1000 > td) tq = tq - 1 | 0; r_timeFlow${S}Sec = ctx.exportSec + tq; r_timeFlow${S}Nsec = (td - tq * 1000) * 1000000; }`
+          : ms(`ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)`);
+        return `if (ctx.sysUptime >= 0) ${uptime} else if (ctx.uptimeBase >= 0) ${ms(`ctx.uptimeBase + c${id}`)} else ${keep}`;
       }
     }
   };

@@ -353,7 +353,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
   const body = `
-  var q = p, nrec = 0, bad = 0, l = 0, t = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
+  var q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_pn = '', s_vrfName = '', ii, oi;
   var ${locals.join(', ')};
