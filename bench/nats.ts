@@ -17,6 +17,7 @@
  *   --exporters 8               source addresses the stream is replayed from
  *   --format flowpb-batch       the output's format
  *   --output k=v,...            more settings of the nats output (batch_size, max_batch_bytes, ...)
+ *   --listener k=v,...          more settings of the listener (receive_buffer_bytes, ...)
  *   --nats k=v,...              more settings of the nats section (ack_window, ...)
  *   --profile DIR               --cpu-prof profiles of serve's threads into DIR
  *   --store DIR                 where nats-server keeps its store (default /dev/shm)
@@ -51,6 +52,7 @@ interface Args {
   exporters: number;
   format: string;
   output: Record<string, string>;
+  listener: Record<string, string>;
   nats: Record<string, string>;
   profile: string;
   store: string;
@@ -79,6 +81,7 @@ function parseArgs(argv: string[]): Args {
     exporters: 8,
     format: 'flowpb-batch',
     output: {},
+    listener: {},
     nats: {},
     profile: '',
     store: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
@@ -112,6 +115,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--output':
         a.output = kv(v());
+        break;
+      case '--listener':
+        a.listener = kv(v());
         break;
       case '--nats':
         a.nats = kv(v());
@@ -202,7 +208,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       cfg,
       [
         'listeners:',
-        '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
+        `  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow${map(args.listener)} }`,
         `workers: ${args.workers}`,
         'metrics: { address: 127.0.0.1:0 }',
         'logging: { level: info, summary_interval_s: 0 }',
