@@ -9,7 +9,7 @@
  * the scope's pending buffer and is decoded when the template arrives.
  */
 import { FlowType, type FlowRecord, type FlowSink } from './record.js';
-import type { Counters } from './stats.js';
+import type { Counter, Counters } from './stats.js';
 import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
@@ -59,6 +59,9 @@ export class ExportDecoder {
    */
   transcodeAfter = 0;
   private readonly tx = new TranscodeCtx();
+  /** Hot counter cells. */
+  private readonly recordsV9: Counter;
+  private readonly recordsIpfix: Counter;
 
   constructor(
     private readonly rec: FlowRecord,
@@ -67,6 +70,8 @@ export class ExportDecoder {
     readonly cache: TemplateCache<CompiledTemplate>,
   ) {
     this.ctx = { exportSec: 0, sysUptime: -1, uptimeBase: -1, scope: undefined, counters };
+    this.recordsV9 = counters.cell('records.netflow_v9');
+    this.recordsIpfix = counters.cell('records.ipfix');
   }
 
   private fail(reason: string): void {
@@ -182,7 +187,7 @@ export class ExportDecoder {
         }
       }
     }
-    if (this.records > 0) this.counters.inc(protocol === 9 ? 'records.netflow_v9' : 'records.ipfix', this.records);
+    if (this.records > 0) (protocol === 9 ? this.recordsV9 : this.recordsIpfix).v += this.records;
     // RFC 3954 says count is the number of records (template, options and data); some exporters
     // put the number of flowsets there instead. Anything else means the message lost content or
     // the exporter miscounts.
