@@ -7,8 +7,8 @@
  * table.
  */
 import {
-  beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, maxRecordLen, optionsTemplateRecord, Rng, templateRecord,
-  templateSetId, valuesRecord, writeRecord, VARLEN, type Field,
+  beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, maxRecordLen, optionsRecord, optionsTemplateRecord, Rng, templateRecord,
+  templateSetId, writeRecord, VARLEN, type Field,
 } from '../synth/mod.js';
 import { PacketList, type ExporterStream, type ExporterSynthOptions } from './stream.js';
 
@@ -86,8 +86,8 @@ export function synthExportExporter(o: ExportSynthOptions): ExporterStream {
     endSet(w, s, version);
     // Options data: the sampler table (one row for our sampler; scope System 0 in v9), mode random.
     s = beginSet(w, TEMPLATE_OPTIONS);
-    if (v9) valuesRecord(w, [...V9_OPT_SCOPE, ...V9_OPT_FIELDS], [0, SAMPLER_ID, 2, o.samplingRate]);
-    else valuesRecord(w, [...IPFIX_OPT_SCOPE, ...IPFIX_OPT_FIELDS], [SAMPLER_ID, 2, o.samplingRate]);
+    if (v9) optionsRecord(w, V9_OPT_SCOPE, V9_OPT_FIELDS, [0, SAMPLER_ID, 2, o.samplingRate]);
+    else optionsRecord(w, IPFIX_OPT_SCOPE, IPFIX_OPT_FIELDS, [SAMPLER_ID, 2, o.samplingRate]);
     endSet(w, s, version);
     // IPFIX sequence counts data records: the options data record is one.
     list.add(endMessage(w, version, 4), { seqOff, seqStep: 1, domain: d, timeOff, flows: 0, template: true });

@@ -11,8 +11,8 @@
  */
 import { ExporterTable, type Exporter } from '../decode/mod.js';
 import {
-  beginMessage, beginSet, ByteWriter, countersSample, endMessage, endSet, flowSample, makeFlow, optionsTemplateRecord, Rng, sampledFrame,
-  sflowHeader, templateRecord, templateSetId, v5Header, v5Record, valuesRecord, writeRecord, type Field, type Flow, type NetflowVersion, type RecordClock,
+  beginMessage, beginSet, ByteWriter, countersSample, endMessage, endSet, flowSample, makeFlow, optionsRecord, optionsTemplateRecord, Rng, sampledFrame,
+  sflowHeader, templateRecord, templateSetId, v5Header, v5Record, writeRecord, type Field, type Flow, type NetflowVersion, type RecordClock,
 } from '../synth/mod.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ function netflowDatagrams(t: Round, version: NetflowVersion, seq: number): Buffe
   push(templates.length + 1, 0);
   header();
   s = beginSet(w, opt.id);
-  valuesRecord(w, [...opt.scope, ...opt.fields], opt.values);
+  optionsRecord(w, opt.scope, opt.fields, opt.values);
   endSet(w, s, version);
   push(1, 1);
   for (const tp of templates) {

@@ -10,7 +10,7 @@ export { Rng } from './rng.js';
 export { ByteWriter } from './writer.js';
 export { makeFlow, type Flow } from './flow.js';
 export {
-  beginMessage, endMessage, beginSet, endSet, templateSetId, templateRecord, optionsTemplateRecord, valuesRecord, VARLEN,
+  beginMessage, endMessage, beginSet, endSet, templateSetId, templateRecord, optionsTemplateRecord, optionsRecord, VARLEN,
   type Field, type NetflowVersion, type MessageHeader,
 } from './netflow.js';
 export { writeRecord, maxRecordLen, type RecordClock } from './records.js';

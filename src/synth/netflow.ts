@@ -66,7 +66,8 @@ export function optionsTemplateRecord(w: ByteWriter, version: NetflowVersion, id
   specs(w, fields);
 }
 
-/** A record of fixed-length unsigned values, one per field (options data: scope fields first). */
-export function valuesRecord(w: ByteWriter, fields: readonly Field[], values: readonly number[]): void {
-  for (let i = 0; i < fields.length; i++) w.uint(fields[i]![1], values[i]!);
+/** An options data record of unsigned values: one per scope field, then one per option field. */
+export function optionsRecord(w: ByteWriter, scope: readonly Field[], fields: readonly Field[], values: readonly number[]): void {
+  for (let i = 0; i < scope.length; i++) w.uint(scope[i]![1], values[i]!);
+  for (let i = 0; i < fields.length; i++) w.uint(fields[i]![1], values[scope.length + i]!);
 }

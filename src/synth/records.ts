@@ -23,21 +23,24 @@ export function maxRecordLen(fields: readonly Field[]): number {
 export function writeRecord(w: ByteWriter, fields: readonly Field[], f: Flow, c: RecordClock): void {
   for (const [id, len] of fields) {
     if (len === VARLEN) writeVarlen(w, id, f);
-    else if (isAddress(id)) w.bytes(address(id, f));
-    else w.uint(len, value(id, f, c));
+    else {
+      const a = address(id, f);
+      if (a !== undefined) w.bytes(a);
+      else w.uint(len, value(id, f, c));
+    }
   }
 }
 
-function isAddress(id: number): boolean {
-  return id === 8 || id === 12 || id === 15 || id === 27 || id === 28 || id === 62 || id === 56 || id === 80;
-}
-
-function address(id: number, f: Flow): Buffer {
-  if (id === 8 || id === 27) return f.src;
-  if (id === 12 || id === 28) return f.dst;
-  if (id === 56) return f.srcMac;
-  if (id === 80) return f.dstMac;
-  return f.nextHop;
+/** IPv4/IPv6 addresses and MACs: their bytes as they are. */
+function address(id: number, f: Flow): Buffer | undefined {
+  switch (id) {
+    case 8: case 27: return f.src;
+    case 12: case 28: return f.dst;
+    case 15: case 62: return f.nextHop;
+    case 56: return f.srcMac;
+    case 80: return f.dstMac;
+    default: return undefined;
+  }
 }
 
 function value(id: number, f: Flow, c: RecordClock): number {
