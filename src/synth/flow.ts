@@ -1,32 +1,9 @@
 /**
- * Synthetic flows for blast: deterministic (seeded) and varied like an edge router's export:
+ * Synthetic flows: deterministic (seeded) and varied like an edge router's export:
  * a mix of TCP/UDP/ICMP on common ports, IPv4 or IPv6 addresses from documentation-like
  * private ranges, heavy-tailed byte counts, interfaces, AS numbers, VLANs and application names.
  */
-
-/** xorshift32: small, fast, deterministic. */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-  /** 0 <= n < max */
-  int(max: number): number {
-    return this.next() % max;
-  }
-  pick<T>(list: readonly T[]): T {
-    return list[this.int(list.length)]!;
-  }
-}
+import type { Rng } from './rng.js';
 
 export interface Flow {
   v6: boolean;
