@@ -14,7 +14,7 @@ import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
-import { TranscodeCtx, compileTranscoder, setFrameHead, type FrameSink, type SetTranscoder } from './transcode.js';
+import { TranscodeCtx, compileTranscoder, startSet, type FrameSink, type SetTranscoder } from './transcode.js';
 import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
@@ -368,12 +368,8 @@ export class ExportDecoder {
     x.sysUptime = c.sysUptime;
     x.uptimeBase = c.uptimeBase;
     x.domain = scope.domain;
-    setFrameHead(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
+    startSet(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
     if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
-    // No look-up cached across data sets (the tables may change between them).
-    x.kSid = -2;
-    x.kIn = -2;
-    x.kOut = -2;
     const w = frames.writer;
     const from = w.pos;
     const q = tc(buf, p, end, w, x);

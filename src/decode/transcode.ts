@@ -10,7 +10,7 @@
  * order, so the bytes are identical. What it saves: resetting and filling ~80 record
  * properties, and a zero test for each of the ~60 fields the template cannot set (they are not
  * generated at all). Per-datagram fields (type, time_received_ns, sequence_num) and the sampler
- * address are encoded once per data set (setFrameHead) and copied into each frame.
+ * address are encoded once per data set (startSet) and copied into each frame.
  *
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
@@ -55,13 +55,13 @@ export class TranscodeCtx implements SamplingInputs {
   eOutDesc: Words = NO_WORDS;
   /**
    * The last interface table look-up of the data set for each side: the ifIndex (-2: none yet;
-   * reset per data set, the tables may change between them) and the entry found.
+   * startSet resets them: the tables may change between data sets) and the entry found.
    */
   kIn = -2;
   kOut = -2;
   vIn: IfInfo | undefined = undefined;
   vOut: IfInfo | undefined = undefined;
-  /** The last sampler table look-up of the data set: samplerId, selectorId, inIf and its rate. */
+  /** The last sampler table look-up of the data set (startSet resets it): samplerId, selectorId, inIf and its rate. */
   kSid = -2;
   kSel = -2;
   kIf = -1;
@@ -153,12 +153,16 @@ const writeSampler = new Function(
 )(FLOWPB_HELPERS) as (b: Uint8Array, addr: Uint8Array, len: number) => number;
 
 /**
- * Encodes the per-datagram fields into ctx.head, and the sampler address into ctx.sa (when the
- * exporter changed), with the body writer's own field code.
+ * Starts a data set: encodes the per-datagram fields into ctx.head and the sampler address into
+ * ctx.sa (when the exporter changed), with the body writer's own field code, and forgets the
+ * per-set caches (frame prefix, table look-ups: the tables may change between data sets).
  */
-export function setFrameHead(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
+export function startSet(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
   ctx.headLen = writeHead(ctx.head, type, recvSec, recvNsec, sequence);
   ctx.preSr = -1;
+  ctx.kSid = -2;
+  ctx.kIn = -2;
+  ctx.kOut = -2;
   if (addr === ctx.saFor) return;
   ctx.saFor = addr;
   ctx.saLen = writeSampler(ctx.sa, addr, addr.length <= 16 ? addr.length : 16);
@@ -260,7 +264,7 @@ const H = {
   },
 };
 
-/** Fields written from ctx.head / ctx.sa or by hand below, not by the per-field loop. */
+/** The frame prefix's fields (ctx.pre: head, sampling rate, sampler address), not written by the per-field loop. */
 const HEAD_PROPS = new Set(['type', 'timeReceivedSec', 'sequenceNum', 'samplingRate', 'samplerAddress']);
 /** Record properties whose reset value is not 0. */
 const INITIAL: Record<string, string> = { samplerId: '-1', selectorId: '-1', ingressVrfId: '-1', observationDomainId: 'ctx.domain' };
@@ -354,7 +358,6 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords')} p += ctx.preLen;`);
       continue;
     }
-    if (prop === 'samplingRate' || prop === 'samplerAddress') continue; // in the prefix
     if (HEAD_PROPS.has(prop)) continue;
     if (f.kind === 'addr') {
       if (has(prop)) writes.push(addrCode(prop, f.key));
