@@ -31,6 +31,7 @@ import { plotSvg, svgToPng, type PlotCell } from './compare-plot.js';
 import { processCpu, descendants, udpPort, loadAverage } from './proc.js';
 import { defaultCacheDir } from './serve-streams.js';
 import { hasCommand } from '../test/support/tools.js';
+import { eachOption } from './args.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,13 +60,7 @@ function parseArgs(argv: string[]): Args {
     cache: defaultCacheDir(),
     quiet: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k}: missing value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     switch (k) {
       case '--streams':
         a.streams = v().split(',') as CompareStream[];
@@ -102,7 +97,7 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown option ${k}`);
     }
-  }
+  });
   return a;
 }
 

@@ -41,6 +41,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
+import { eachOption } from './args.js';
 
 interface Args {
   mode: 'drain' | 'rate' | 'all' | 'sender';
@@ -81,13 +82,7 @@ function parseArgs(argv: string[]): Args {
     rate: 0,
   };
   const list = (v: string) => v.split(',').filter(Boolean).map(Number);
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     switch (k) {
       case '--mode':
         a.mode = v() as Args['mode'];
@@ -140,7 +135,7 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown argument ${k}`);
     }
-  }
+  });
   return a;
 }
 

@@ -37,9 +37,10 @@ import { loadAddon } from '../src/ingest/mod.js';
 import { HEADER_COUNT } from '../src/output/nats/mod.js';
 import { metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
 import { client, startNatsServer } from '../test/support/nats.js';
-import { processCpu, threadSplit, udpPort, type ProcCpu } from './proc.js';
+import { processCpu, threadUsPerFlow, udpPort, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream } from './serve-streams.js';
 import type { SenderResult } from './serve-replay.js';
+import { eachOption } from './args.js';
 
 const SERVE_BENCH = fileURLToPath(new URL('./serve.js', import.meta.url));
 
@@ -89,13 +90,7 @@ function parseArgs(argv: string[]): Args {
     verify: true,
     json: '',
   };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     switch (k) {
       case '--rates':
         a.rates = v().split(',').filter(Boolean).map(Number);
@@ -131,7 +126,7 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown option ${k}`);
     }
-  }
+  });
   return a;
 }
 
@@ -305,8 +300,6 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     }
     const cpuSeconds = cpu1 - cpu0;
     const windowSeconds = (t1 - t0) / 1000;
-    const split = threadSplit(pid, pc0 ?? c1, c1);
-    const perFlow = (x: number) => (x * 1e6) / Math.max(1, sender.measuredFlows);
     return {
       rate,
       rep,
@@ -327,7 +320,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       senderCpuSeconds: sender.cpuSeconds,
       windowSeconds,
       cpuUsPerFlow: (cpuSeconds * 1e6) / sender.measuredFlows,
-      threadsUsPerFlow: { main: perFlow(split.main), busiest: perFlow(split.busiest), rest: perFlow(split.rest) },
+      threadsUsPerFlow: threadUsPerFlow(pid, pc0 ?? c1, c1, sender.measuredFlows),
       flowsPerMessage: ackedMessages > 0 ? acked / ackedMessages : 0,
       ackedFlowsPerS: acked / Math.max(1e-9, sender.seconds + args.warmup),
       why: [...m]

@@ -282,11 +282,11 @@ export function otherProcesses(
 }
 
 /**
- * CPU seconds between two readings split by thread: the process's main thread, the busiest
- * other thread (a one-worker serve's decoding worker), and all the rest (other workers, V8's
- * platform threads: concurrent GC and compilers; libuv's pool).
+ * CPU between two readings split by thread, in µs per flow over `flows` flows: the process's
+ * main thread, the busiest other thread (a one-worker serve's decoding worker), and all the
+ * rest (other workers, V8's platform threads: concurrent GC and compilers; libuv's pool).
  */
-export function threadSplit(pid: number, a: ProcCpu, b: ProcCpu): { main: number; busiest: number; rest: number } {
+export function threadUsPerFlow(pid: number, a: ProcCpu, b: ProcCpu, flows: number): { main: number; busiest: number; rest: number } {
   const mainKey = `${pid}/${pid}`;
   let main = 0;
   let busiest = 0;
@@ -297,5 +297,6 @@ export function threadSplit(pid: number, a: ProcCpu, b: ProcCpu): { main: number
     if (k === mainKey) main = d;
     else if (d > busiest) busiest = d;
   }
-  return { main, busiest, rest: total - main - busiest };
+  const us = (x: number) => (x * 1e6) / Math.max(1, flows);
+  return { main: us(main), busiest: us(busiest), rest: us(total - main - busiest) };
 }

@@ -70,8 +70,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { countDelimitedFile, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
-import { allProcesses, threadSplit, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
+import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
+import { eachOption } from './args.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -139,13 +140,7 @@ function parseArgs(argv: string[]): Args {
   };
   const nums = (v: string) => v.split(',').filter(Boolean).map(Number);
   let repsGiven = false;
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i]!;
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     switch (k) {
       case '--role':
         a.role = v() as Args['role'];
@@ -238,7 +233,7 @@ function parseArgs(argv: string[]): Args {
       default:
         throw new Error(`unknown argument ${k}`);
     }
-  }
+  });
   if (a.consistency) {
     if (!repsGiven) a.reps = 10;
     if (a.streams.length !== 1 || a.rates.length !== 1 || a.workers.length !== 1)
@@ -791,9 +786,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     if (exit.code !== 0) notes.push(`exit code ${exit.code}${exit.signal ? ` signal ${exit.signal}` : ''}`);
     if (collector !== 'nfcapd' && !stoppedLog) notes.push('no "flow-collector stopped" log line');
     const d = cpuDelta(cpu0, cpu1);
-    const split = threadSplit(pid, cpu0, cpu1);
-    const perFlow = (x: number) => (x * 1e6) / Math.max(1, sender.measuredFlows);
-    const threadsUsPerFlow = { main: perFlow(split.main), busiest: perFlow(split.busiest), rest: perFlow(split.rest) };
+    const threadsUsPerFlow = threadUsPerFlow(pid, cpu0, cpu1, sender.measuredFlows);
     const md = machineDelta(m0, m1);
     // Loopback delivery (softirq) runs in the sender's context; subtracting /proc/stat's softirq
     // column as well made quiet runs come out negative (-3 to -8 %): it is in the tasks' times.

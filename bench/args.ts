@@ -1,0 +1,18 @@
+/**
+ * Command-line options of the benches: `--name value` pairs and flags, walked in order.
+ */
+
+/**
+ * Calls `take(name, value)` for each argument in turn; `value()` consumes and returns the next
+ * argument (the option's value), and throws naming the option when there is none.
+ */
+export function eachOption(argv: readonly string[], take: (name: string, value: () => string) => void): void {
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!;
+    take(name, () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${name} needs a value`);
+      return x;
+    });
+  }
+}
