@@ -20,6 +20,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writePcap, udpFrame } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder } from '../src/decode/mod.js';
+import type { BlastResult } from '../src/blast/mod.js';
 import { metric, runCli, scrape, startServe, until, type ServeProcess } from './support/serve.js';
 import { captureUdp, makeTempDir, type CapturedDatagram } from './support/tools.js';
 import { decodeCflowWithTshark, decodeSflowWithTshark, tsharkSkipReason } from './support/tshark.js';
@@ -27,16 +28,8 @@ import { decodeCflowWithTshark, decodeSflowWithTshark, tsharkSkipReason } from '
 const tmp = makeTempDir('fc-blast-');
 after(() => tmp.cleanup());
 
-interface BlastJson {
-  datagrams: number;
-  templateDatagrams: number;
-  flows: number;
-  bytes: number;
-  seconds: number;
-  achievedRate: number;
-  path: 'addon' | 'dgram';
-  exporters: { address: string; port: number; datagrams: number; flows: number }[];
-}
+/** What `blast --json` prints: the target, the rate asked for and the run's BlastResult. */
+type BlastJson = BlastResult & { target: string; rate: number | 'max' };
 
 async function blast(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BlastJson> {
   const r = await runCli(['blast', '--json', ...args], env, 60_000);

@@ -22,6 +22,22 @@ function pipeline(index: number, out: string, storeChannel: string): Pipeline {
   return new Pipeline(init, { log: () => {} });
 }
 
+/** Two worker pipelines sharing one template store channel, writing into a temporary directory, and a sending socket. */
+function twoWorkers() {
+  const tmp = makeTempDir('pipeline-');
+  const channel = `pipeline-test-${randomUUID()}`;
+  const a = pipeline(0, join(tmp.dir, 'a.ndjson'), channel);
+  const b = pipeline(1, join(tmp.dir, 'b.ndjson'), channel);
+  const tx = createSocket('udp4');
+  const close = async (): Promise<void> => {
+    tx.close();
+    await a.close();
+    await b.close();
+    tmp.cleanup();
+  };
+  return { tmp, a, b, tx, close };
+}
+
 async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 1000; i++) {
     if (cond()) return;
@@ -44,11 +60,7 @@ test('flows replayed on one worker get the sampler table another worker decoded 
   const first = ipfixMessage([tpl, optTpl, optData], { seq: 0 });
   const second = ipfixMessage([data], { seq: 1 });
 
-  const tmp = makeTempDir('pipeline-');
-  const channel = `pipeline-test-${randomUUID()}`;
-  const a = pipeline(0, join(tmp.dir, 'a.ndjson'), channel);
-  const b = pipeline(1, join(tmp.dir, 'b.ndjson'), channel);
-  const tx = createSocket('udp4');
+  const { tmp, a, b, tx, close } = twoWorkers();
   try {
     const [la] = await a.open();
     const [lb] = await b.open();
@@ -72,19 +84,12 @@ test('flows replayed on one worker get the sampler table another worker decoded 
       assert.equal(f['sampling_rate'], 4, `flow ${i}: the rate from A's sampler table`);
     });
   } finally {
-    tx.close();
-    await a.close();
-    await b.close();
-    tmp.cleanup();
+    await close();
   }
 });
 
 test('warm-up decodes every protocol and leaves no trace in templates, counters, the store or the outputs', async () => {
-  const tmp = makeTempDir('pipeline-');
-  const channel = `pipeline-test-${randomUUID()}`;
-  const a = pipeline(0, join(tmp.dir, 'a.ndjson'), channel);
-  const b = pipeline(1, join(tmp.dir, 'b.ndjson'), channel);
-  const tx = createSocket('udp4');
+  const { tmp, a, b, tx, close } = twoWorkers();
   try {
     const warm = await a.warmUp(20);
     assert.equal(warm.errors, 0, 'every synthetic datagram decodes');
@@ -110,9 +115,6 @@ test('warm-up decodes every protocol and leaves no trace in templates, counters,
     await b.stop(Date.now() + 5000);
     assert.equal(readFileSync(join(tmp.dir, 'a.ndjson'), 'utf8'), '', 'no warm-up flow in the output');
   } finally {
-    tx.close();
-    await a.close();
-    await b.close();
-    tmp.cleanup();
+    await close();
   }
 });
