@@ -266,6 +266,7 @@ const KV_COUNTERS: [string, string, Labels, string][] = [
   ['cache_full', 'template_kv_cache_full_total', {}, 'Templates not cached because the scope held max_templates already.'],
   ['ignored_keys', 'template_kv_ignored_keys_total', {}, 'Bucket keys of listeners this instance does not have, or not in the key format.'],
   ['reconnects', 'template_kv_reconnects_total', {}, 'Reconnections of the template store to NATS.'],
+  ['watch_restarts', 'template_kv_watch_restarts_total', {}, 'Watches started again because the bucket was ahead of them at two checks 5 s apart (a watch consumer lost with a server).'],
 ];
 
 function registerKvMetrics(reg: Registry, kvStats: () => KvStats | undefined): void {
