@@ -78,7 +78,7 @@ test('defaults: three auto listeners, stdout JSON, every default filled in', () 
   );
   for (const l of config.listeners) {
     assert.equal(l.sockets_per_worker, 1);
-    assert.equal(l.receive_buffer_bytes, 8 * 1024 * 1024);
+    assert.equal(l.receive_buffer_bytes, 32 * 1024 * 1024);
     assert.equal(l.batch_size, 64);
     assert.equal(l.spread, 'none');
     assert.equal(l.templates, undefined);
@@ -771,7 +771,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     port: 2055,
     protocol: 'auto',
     sockets_per_worker: 1,
-    receive_buffer_bytes: 8 * 1024 * 1024,
+    receive_buffer_bytes: 32 * 1024 * 1024,
     batch_size: 64,
     max_read_delay_us: 5000,
     spread: 'none',

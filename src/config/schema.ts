@@ -183,7 +183,7 @@ const listenerProps = {
   port: Port('UDP port (0 = any free port, for tests)'),
   protocol: ProtocolSchema,
   sockets_per_worker: Int(1, 64, 1, 'SO_REUSEPORT sockets each worker opens on the port'),
-  receive_buffer_bytes: Int(0, 2 ** 31 - 1, 8 * MiB, 'socket receive buffer requested per socket; 0 = kernel default'),
+  receive_buffer_bytes: Int(0, 2 ** 31 - 1, 32 * MiB, 'socket receive buffer requested per socket; 0 = kernel default'),
   batch_size: Int(1, 4096, 64, 'datagrams read per receive call'),
   max_read_delay_us: Int(
     0,
@@ -378,7 +378,7 @@ export interface ListenerConfig {
   protocol: Protocol;
   /** 1..64, default 1. */
   sockets_per_worker: number;
-  /** Default 8 MiB; 0 = kernel default. */
+  /** Default 32 MiB; 0 = kernel default. */
   receive_buffer_bytes: number;
   /** 1..4096, default 64. */
   batch_size: number;
