@@ -13,8 +13,9 @@
  *    other once NATS is back (B's data for it waited in the pending buffer).
  * 5. A watch consumer lost on the server (deleted, as a node loss does) while the connection
  *    stays: the store restarts the watch within seconds (the client alone takes a minute).
- * 6. A 3-node cluster with an R3 bucket, one node killed: sharing carries on.
- * 7. Scale-out: three collectors on one shared port spread at random, softflowd (NetFlow v9) and
+ * 6. mTLS with an openssl CA and exactly the permissions docs/deploy.md lists.
+ * 7. A 3-node cluster with an R3 bucket, one node killed: sharing carries on.
+ * 8. Scale-out: three collectors on one shared port spread at random, softflowd (NetFlow v9) and
  *    pmacctd (IPFIX) exporting to it: every flow decoded, none twice.
  */
 import { after, test } from 'node:test';
@@ -26,9 +27,10 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { udpFrame, writePcap } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { JsonEncoder } from '../src/encode/mod.js';
+import { checkServerIdentity as tlsCheck, type PeerCertificate } from 'node:tls';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
+import { client, haveNatsServer, makePki, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8, v9Message, v9OptionsTemplateRecord, v9TemplateRecord } from './support/export-builder.js';
 import * as sf from './support/softflowd.js';
 import * as pm from './support/pmacct.js';
@@ -47,7 +49,7 @@ after(async () => {
 
 let seq = 0;
 /** A collector with the nats_kv store: listener "nf" on 127.0.0.1 (port 0 unless given), NDJSON on stdout. */
-async function collector(name: string, urls: string[], bucket: string, o: { port?: number; shared?: boolean; spread?: string; replicas?: number; workers?: number } = {}): Promise<ServeProcess> {
+async function collector(name: string, urls: string[], bucket: string, o: { port?: number; shared?: boolean; spread?: string; replicas?: number; workers?: number; extra?: string[] } = {}): Promise<ServeProcess> {
   const cfg = join(tmp.dir, `${name}-${seq++}.yaml`);
   writeFileSync(
     cfg,
@@ -67,6 +69,7 @@ async function collector(name: string, urls: string[], bucket: string, o: { port
       `  kv_bucket: ${bucket}`,
       `  kv_replicas: ${o.replicas ?? 1}`,
       `  servers: [${urls.map((u) => JSON.stringify(u)).join(', ')}]`,
+      ...(o.extra ?? []),
     ].join('\n') + '\n',
   );
   const s = await startServe(['--config', cfg]);
@@ -252,6 +255,40 @@ test('a watch consumer lost on the server: the store notices the bucket is ahead
   await sendUdp(port(b), [v9Message([set(259, [...ip4('10.59.0.1'), ...u32(5900)], true)], { seq: 2 })], { host });
   await until(() => flows(b).some((f) => f.src_addr === '10.59.0.1' && f.bytes === 5900), 'B decodes data of template 259');
   await Promise.all([a.stop(), b.stop()]);
+});
+
+test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip: skip || skipUnlessCommands('openssl') }, async () => {
+  const pki = makePki(join(tmp.dir, 'pki'));
+  const conf = [
+    `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", ca_file: "${pki.ca}", verify_and_map: true, timeout: 2 }`,
+    // docs/deploy.md's authorization block, for bucket kv7.
+    'authorization { users = [ { user: "CN=flow-collector", permissions: {',
+    '  publish:   { allow: ["flows.raw.>", "flows.raw", "$JS.API.>", "$KV.kv7.>", "$JS.FC.>"] }',
+    '  subscribe: { allow: ["_INBOX.>"] } } } ] }',
+  ].join('\n');
+  const checkServerIdentity = (_host: string, cert: PeerCertificate) => tlsCheck('127.0.0.1', cert);
+  const tlsOpts = { tls: { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey, checkServerIdentity } as any };
+  const n = await startNatsServer(join(tmp.dir, 'n7'), { conf }, tlsOpts);
+  servers.push(n);
+  // The nats section's TLS (and servers) serve the store too, as in a deployment.
+  const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  tls: { ca_file: "${pki.ca}", cert_file: "${pki.clientCert}", key_file: "${pki.clientKey}" }`];
+  const a = await collector('a7', [n.url], 'kv7', { workers: 1, extra });
+  const b = await collector('b7', [n.url], 'kv7', { workers: 1, extra });
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected over mTLS');
+  const host = '127.0.0.7';
+  // Through the watch: template and sampler table to A; B applies them.
+  await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
+  await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B applied the template and the sampler table');
+  await sendUdp(port(b), [data256(1, 3)], { host });
+  await until(() => flows(b).length === 3, 'B decodes with A\'s template');
+  assert.equal(flows(b)[0]!.sampling_rate, 100);
+  // Through a look-up: a collector started after the write reads the bucket (its preload).
+  const c = await collector('c7', [n.url], 'kv7', { workers: 1, extra });
+  await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the bucket');
+  await sendUdp(port(c), [data256(2, 2)], { host });
+  await until(() => flows(c).length === 2, 'C decodes without the exporter sending the template again');
+  for (const s of [a, b, c]) assert.equal(await m(s, 'flow_collector_template_kv_backend_errors_total'), 0, 'nothing refused');
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
 });
 
 test('3-node cluster, R3 bucket, one node killed: sharing carries on', { skip }, async () => {

@@ -19,7 +19,7 @@ import { createAccount, createOperator, createUser } from '@nats-io/nkeys';
 import { decodeFlowBatch, decodeFlowMessage } from '../src/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { httpGet, metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, operatorMaterial, readStream, startNatsCluster, startNatsServer, type NatsServer, type OperatorUser } from './support/nats.js';
+import { client, haveNatsServer, makePki, operatorMaterial, readStream, startNatsCluster, startNatsServer, type NatsServer, type OperatorUser } from './support/nats.js';
 import { v5Message } from './support/export-builder.js';
 
 const skip = haveNatsServer ? false : 'nats-server is not installed';
@@ -252,23 +252,6 @@ test(`server SIGKILLed mid-stream for ${OUTAGE_MS / 1000} s and restarted on its
 });
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate CN=flow-collector (openssl). */
-function makePki(dir: string): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
-  mkdirSync(dir, { recursive: true });
-  const f = (n: string) => join(dir, n);
-  const ssl = (...args: string[]) => {
-    const r = spawnSync('openssl', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
-  };
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca', '-keyout', f('ca-key.pem'), '-out', f('ca.pem'));
-  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, cn] of [['server', 'nats-test'], ['client', 'flow-collector']] as const) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', f(`${name}-key.pem`), '-out', f(`${name}.csr`));
-    ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
-  }
-  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server-key.pem'), clientCert: f('client.pem'), clientKey: f('client-key.pem') };
-}
-
 test('mTLS with an openssl CA (the certificate is the user); a subject the user may not publish to is reported by name and its flows counted rejected', { skip: skip || skipUnlessCommands('openssl') }, async () => {
   const pki = makePki(join(tmp.dir, 'pki'));
   const conf = [
