@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { writePcap, udpFrame } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder } from '../src/decode/mod.js';
 import type { BlastResult } from '../src/blast/mod.js';
+import { makeFlow, Rng } from '../src/synth/mod.js';
 import { metric, runCli, scrape, startServe, until, type ServeProcess } from './support/serve.js';
 import { captureUdp, makeTempDir, type CapturedDatagram } from './support/tools.js';
 import { decodeCflowWithTshark, decodeSflowWithTshark, tsharkSkipReason } from './support/tshark.js';
@@ -305,4 +306,20 @@ describe('blast: options', () => {
     assert.equal(b.code, 1);
     assert.match(b.stderr, /cannot bind an exporter socket to 192\.0\.2\.55/);
   });
+});
+
+test('synthetic ICMP flows: protocol 1 with echo request type 8 over IPv4, ICMPv6 (58) with type 128 over IPv6', () => {
+  const rng = new Rng(7);
+  const seen = { 4: 0, 6: 0 };
+  for (let k = 0; k < 2000; k++) {
+    for (const v6 of [false, true]) {
+      const f = makeFlow(rng, 1, k, v6);
+      if (f.proto !== 1 && f.proto !== 58) continue;
+      assert.equal(f.proto, v6 ? 58 : 1);
+      assert.equal(f.dstPort >> 8, v6 ? 128 : 8);
+      assert.equal(f.srcPort, 0);
+      seen[v6 ? 6 : 4]++;
+    }
+  }
+  assert.ok(seen[4] > 0 && seen[6] > 0, `ICMP flows made: ${JSON.stringify(seen)}`);
 });

@@ -64,14 +64,16 @@ export function makeFlow(rng: Rng, exporter: number, k: number, v6: boolean): Fl
   const duration = packets === 1 ? 0 : rng.int(59_000);
   const end = rng.int(1000);
   const flags = svc.proto === 6 ? [0x1b, 0x18, 0x12, 0x02, 0x11, 0x1f][rng.int(6)]! : 0;
+  // ICMP over IPv6 is ICMPv6 (protocol 58; echo request is type 128), as exporters report it.
+  const proto = svc.proto === 1 && v6 ? 58 : svc.proto;
   return {
     v6,
     src: inbound ? server : client,
     dst: inbound ? client : server,
     nextHop: v6 ? addr6(0xfe800000, 0, 1 + rng.int(4)) : addr4(192, 168, 1 + rng.int(4)),
     srcPort: svc.proto === 1 ? 0 : inbound ? svc.port : ephemeral,
-    dstPort: svc.proto === 1 ? (8 << 8) | 0 : inbound ? ephemeral : svc.port,
-    proto: svc.proto,
+    dstPort: svc.proto === 1 ? ((v6 ? 128 : 8) << 8) | 0 : inbound ? ephemeral : svc.port,
+    proto,
     tos: [0, 0, 0, 0x28, 0xb8][rng.int(5)]!,
     tcpFlags: flags,
     inIf: 1 + rng.int(48),
