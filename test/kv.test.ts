@@ -27,10 +27,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { udpFrame, writePcap } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { JsonEncoder } from '../src/encode/mod.js';
-import { checkServerIdentity as tlsCheck, type PeerCertificate } from 'node:tls';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, makePki, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
+import { client, haveNatsServer, makePki, mtlsClientOpts, mtlsServerConf, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8, v9Message, v9OptionsTemplateRecord, v9TemplateRecord } from './support/export-builder.js';
 import * as sf from './support/softflowd.js';
 import * as pm from './support/pmacct.js';
@@ -259,16 +258,9 @@ test('a watch consumer lost on the server: the store notices the bucket is ahead
 
 test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip: skip || skipUnlessCommands('openssl') }, async () => {
   const pki = makePki(join(tmp.dir, 'pki'));
-  const conf = [
-    `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", ca_file: "${pki.ca}", verify_and_map: true, timeout: 2 }`,
-    // docs/deploy.md's authorization block, for bucket kv7.
-    'authorization { users = [ { user: "CN=flow-collector", permissions: {',
-    '  publish:   { allow: ["flows.raw.>", "flows.raw", "$JS.API.>", "$KV.kv7.>", "$JS.FC.>"] }',
-    '  subscribe: { allow: ["_INBOX.>"] } } } ] }',
-  ].join('\n');
-  const checkServerIdentity = (_host: string, cert: PeerCertificate) => tlsCheck('127.0.0.1', cert);
-  const tlsOpts = { tls: { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey, checkServerIdentity } as any };
-  const n = await startNatsServer(join(tmp.dir, 'n7'), { conf }, tlsOpts);
+  // docs/deploy.md's authorization block, for bucket kv7.
+  const conf = mtlsServerConf(pki, ['flows.raw.>', 'flows.raw', '$JS.API.>', '$KV.kv7.>', '$JS.FC.>']);
+  const n = await startNatsServer(join(tmp.dir, 'n7'), { conf }, mtlsClientOpts(pki));
   servers.push(n);
   // The nats section's TLS (and servers) serve the store too, as in a deployment.
   const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  tls: { ca_file: "${pki.ca}", cert_file: "${pki.clientCert}", key_file: "${pki.clientKey}" }`];

@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkServerIdentity as tlsCheck, type PeerCertificate } from 'node:tls';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
 
@@ -235,4 +236,24 @@ export function makePki(dir: string): Pki {
     ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
   }
   return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server-key.pem'), clientCert: f('client.pem'), clientKey: f('client-key.pem') };
+}
+
+/** nats-server config: mTLS, the client certificate's subject is the user, allowed to publish to `publish` and to subscribe to _INBOX.>. */
+export function mtlsServerConf(pki: Pki, publish: readonly string[]): string {
+  return [
+    `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", ca_file: "${pki.ca}", verify_and_map: true, timeout: 2 }`,
+    'authorization { users = [ { user: "CN=flow-collector", permissions: {',
+    `  publish: { allow: [${publish.map((x) => JSON.stringify(x)).join(', ')}] }`,
+    '  subscribe: { allow: ["_INBOX.>"] } } } ] }',
+  ].join('\n');
+}
+
+/**
+ * TLS options for a test's own client connections: `withCert` adds the client certificate. nats.js
+ * hands Node no server name for an IP address (Node would check "localhost"), so the server's
+ * certificate is checked against 127.0.0.1 here.
+ */
+export function mtlsClientOpts(pki: Pki, withCert = true): Partial<NodeConnectionOptions> {
+  const checkServerIdentity = (_host: string, cert: PeerCertificate) => tlsCheck('127.0.0.1', cert);
+  return { tls: { caFile: pki.ca, ...(withCert ? { certFile: pki.clientCert, keyFile: pki.clientKey } : {}), checkServerIdentity } as any };
 }
