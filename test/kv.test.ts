@@ -13,6 +13,7 @@
  *    other once NATS is back (B's data for it waited in the pending buffer).
  * 5. A watch consumer lost on the server (deleted, as a node loss does) while the connection
  *    stays: the store restarts the watch within seconds (the client alone takes a minute).
+ *    Every value expired (a TTL): a collector on the empty bucket does not take it for a stalled watch.
  * 6. mTLS with an openssl CA and exactly the permissions docs/deploy.md lists.
  * 7. A 3-node cluster with an R3 bucket, one node killed: sharing carries on.
  * 8. Scale-out: three collectors on one shared port spread at random, softflowd (NetFlow v9) and
@@ -48,7 +49,7 @@ after(async () => {
 
 let seq = 0;
 /** A collector with the nats_kv store: listener "nf" on 127.0.0.1 (port 0 unless given), NDJSON on stdout. */
-async function collector(name: string, urls: string[], bucket: string, o: { port?: number; shared?: boolean; spread?: string; replicas?: number; workers?: number; extra?: string[] } = {}): Promise<ServeProcess> {
+async function collector(name: string, urls: string[], bucket: string, o: { port?: number; shared?: boolean; spread?: string; replicas?: number; workers?: number; ttlS?: number; extra?: string[] } = {}): Promise<ServeProcess> {
   const cfg = join(tmp.dir, `${name}-${seq++}.yaml`);
   writeFileSync(
     cfg,
@@ -67,6 +68,7 @@ async function collector(name: string, urls: string[], bucket: string, o: { port
       '  backend: nats_kv',
       `  kv_bucket: ${bucket}`,
       `  kv_replicas: ${o.replicas ?? 1}`,
+      ...(o.ttlS !== undefined ? [`  kv_ttl_s: ${o.ttlS}`] : []),
       `  servers: [${urls.map((u) => JSON.stringify(u)).join(', ')}]`,
       ...(o.extra ?? []),
     ].join('\n') + '\n',
@@ -254,6 +256,28 @@ test('a watch consumer lost on the server: the store notices the bucket is ahead
   await sendUdp(port(b), [v9Message([set(259, [...ip4('10.59.0.1'), ...u32(5900)], true)], { seq: 2 })], { host });
   await until(() => flows(b).some((f) => f.src_addr === '10.59.0.1' && f.bytes === 5900), 'B decodes data of template 259');
   await Promise.all([a.stop(), b.stop()]);
+});
+
+test('every value expired (kv_ttl_s): a collector started on the empty bucket sees nothing to restart its watch for', { skip }, async () => {
+  const n = await startNatsServer(join(tmp.dir, 'n8'));
+  servers.push(n);
+  const a = await collector('a8', [n.url], 'kv8', { workers: 1, ttlS: 2 });
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1, 'A connected');
+  await sendUdp(port(a), [v9Message([TPL], { seq: 0 })], { host: '127.0.0.8' });
+  await until(async () => (await m(a, 'flow_collector_template_kv_writes_total', 'op="put"')) >= 1, 'A wrote template 256');
+  await a.stop();
+  // The stream keeps its last sequence number with no message left.
+  const nc = await client(n.url);
+  const jsm = await jetstreamManager(nc);
+  await until(async () => (await jsm.streams.info('KV_kv8')).state.messages === 0, 'the value expired', 15_000);
+  assert.ok((await jsm.streams.info('KV_kv8')).state.last_seq >= 1);
+  await nc.close();
+  const c = await collector('c8', [n.url], 'kv8', { workers: 1, ttlS: 2 });
+  await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the empty bucket');
+  // Two checks 5 s apart would restart a watch the store thought behind.
+  await new Promise((r) => setTimeout(r, 12_000));
+  assert.equal(await m(c, 'flow_collector_template_kv_watch_restarts_total'), 0);
+  await c.stop();
 });
 
 test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip: skip || skipUnlessCommands('openssl') }, async () => {

@@ -186,8 +186,12 @@ export class NatsKvTemplateStore implements TemplateStore {
   private putFailures = 0;
   private rewatch = false;
   private watchCheck: NodeJS.Timeout | undefined;
-  /** The watch's revision when the bucket was last seen ahead of it (0: not behind). */
+  /** The watch's revision + 1 when the bucket was last seen ahead of it, and how many checks in a row. */
   private behindAt = 0;
+  private behind = 0;
+  /** The watch's revision + 1 at its last restart, and restarts in a row that brought nothing. */
+  private restartedAt = 0;
+  private restartStreak = 0;
   private closed = false;
   private started: Promise<void> | undefined;
 
@@ -753,21 +757,29 @@ export class NatsKvTemplateStore implements TemplateStore {
     if (kv === undefined || this.state !== 'ready' || this.watcher === undefined || !this.preloaded) return;
     let last: number;
     try {
-      last = (await kv.status()).streamInfo.state.last_seq;
+      const st = (await kv.status()).streamInfo.state;
+      // An empty bucket (every value expired) keeps its last sequence number: nothing to deliver.
+      last = st.messages > 0 ? st.last_seq : 0;
     } catch {
       return; // no stream leader just now: the puts and the watch report that themselves
     }
     if (last <= this.lastRevision) {
-      this.behindAt = 0;
-    } else if (this.behindAt !== this.lastRevision + 1) {
-      this.behindAt = this.lastRevision + 1;
-    } else if (this.watcher !== undefined && !this.closed) {
-      this.behindAt = 0;
-      this.counts['watch_restarts']!++;
-      this.o.log('warn', 'kv.watch', 'template store: the watch stopped delivering; starting it again', { revision: this.lastRevision, bucket_revision: last });
-      this.rewatch = true;
-      this.watcher.stop();
+      this.behind = 0;
+      return;
     }
+    this.behind = this.behindAt === this.lastRevision + 1 ? this.behind + 1 : 1;
+    this.behindAt = this.lastRevision + 1;
+    // Two checks in a row; after a restart that brought nothing (a value deleted by hand that no
+    // watch can deliver), twice as many each time, up to 5 minutes.
+    const due = this.restartedAt === this.lastRevision + 1 ? Math.min(60, 2 << this.restartStreak) : 2;
+    if (this.behind < due || this.watcher === undefined || this.closed) return;
+    this.restartStreak = this.restartedAt === this.lastRevision + 1 ? this.restartStreak + 1 : 0;
+    this.restartedAt = this.lastRevision + 1;
+    this.behind = 0;
+    this.counts['watch_restarts']!++;
+    this.o.log('warn', 'kv.watch', 'template store: the watch stopped delivering; starting it again', { revision: this.lastRevision, bucket_revision: last });
+    this.rewatch = true;
+    this.watcher.stop();
   }
 
   private pump(): void {
