@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { makeTempDir } from './support/tools.js';
@@ -143,6 +143,42 @@ test('spread: random over 2 workers decodes 100%: templates learned by one worke
   assert.equal(flows.length, want);
   const ipfixSrc = new Set(flows.filter((f) => f['type'] === 'IPFIX').map((f) => `${f['src_addr']}/${f['bytes']}`));
   assert.equal(ipfixSrc.size, 400 * per, 'every IPFIX record exactly once');
+});
+
+test('a receive buffer the kernel caps below the request is reported at start with rmem_max and the fix (run without privileges)', { skip: process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false }, async () => {
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const big = 2 * rmemMax + 1024 * 1024;
+  const small = Math.min(65536, rmemMax);
+  const dir = join(tmp.dir, 'unprivileged');
+  chmodSync(tmp.dir, 0o755);
+  mkdirSync(dir, { mode: 0o755 });
+  const cfg = join(dir, 'rcvbuf.json');
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      listeners: [
+        { name: 'capped', address: '127.0.0.1', port: 0, receive_buffer_bytes: big },
+        { name: 'fits', address: '127.0.0.1', port: 0, receive_buffer_bytes: small },
+      ],
+      workers: 1,
+      metrics: { address: '127.0.0.1:0' },
+    }),
+  );
+  chmodSync(cfg, 0o644);
+  // nobody, no capabilities: SO_RCVBUFFORCE is refused and the kernel caps SO_RCVBUF at rmem_max.
+  const s = await serve(['--config', cfg], {}, { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'] });
+  const warned = s.logs.filter((l) => l['level'] === 'warn' && typeof l['granted_bytes'] === 'number');
+  assert.equal(warned.length, 1, 'one warning: the listener that asked for more than rmem_max');
+  const w = warned[0]!;
+  assert.equal(w['listener'], 'capped');
+  assert.equal(w['receive_buffer_bytes'], big);
+  assert.equal(w['rmem_max'], rmemMax);
+  assert.ok((w['granted_bytes'] as number) <= rmemMax, `granted ${w['granted_bytes']}`);
+  assert.match(String(w['msg']), /net\.core\.rmem_max is \d+.*at least \d+.*CAP_NET_ADMIN/);
+  const started = s.logs.find((l) => l['msg'] === 'flow-collector started')!;
+  const granted = (started['listeners'] as { name: string; receive_buffer_bytes_per_socket: number }[]).map((l) => [l.name, l.receive_buffer_bytes_per_socket]);
+  assert.deepEqual(granted, [['capped', 2 * rmemMax], ['fits', 2 * small]]);
+  assert.equal(await s.stop(), 0);
 });
 
 test('drop_policy block: a stuck stdout reader stops the socket reads (kernel drops counted), nothing is dropped in the collector, and delivery resumes', async () => {

@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { CollectorConfig } from '../config/mod.js';
@@ -310,10 +311,32 @@ export class Collector {
     this.spreadShared(ports);
     // Per socket: getsockopt(SO_RCVBUF) reports twice what was asked for (the kernel's bookkeeping share).
     this.listeners = this.slots[0]!.listeners.map((l) => ({ ...l, rcvbuf: Math.round(l.rcvbuf / Math.max(1, l.sockets)), sockets: l.sockets * this.workers }));
+    this.warnSmallBuffers();
     this.started = true;
     if (cfg.logging.summary_interval_s > 0) {
       this.summaryTimer = setInterval(() => this.summary(), cfg.logging.summary_interval_s * 1000);
       this.summaryTimer.unref();
+    }
+  }
+
+  /**
+   * A receive buffer smaller than asked for (no CAP_NET_ADMIN, and net.core.rmem_max below the
+   * request) turns every burst past it into kernel drops: said once at start, with the fix.
+   */
+  private warnSmallBuffers(): void {
+    for (const l of this.listeners) {
+      const want = this.opts.config.listeners.find((c) => c.name === l.name)?.receive_buffer_bytes ?? 0;
+      // Linux reports twice the size set (its bookkeeping share).
+      const granted = Math.floor(l.rcvbuf / 2);
+      if (want === 0 || l.rcvbuf === 0 || granted >= want * 0.99) continue;
+      const rmemMax = readSysctl('/proc/sys/net/core/rmem_max');
+      this.log.warn(
+        { listener: l.name, receive_buffer_bytes: want, granted_bytes: granted, rmem_max: rmemMax ?? 'unknown' },
+        `listener ${l.name}: the kernel granted a receive buffer of ${granted} bytes per socket, not the ${want} asked for` +
+          `${rmemMax !== undefined ? ` (net.core.rmem_max is ${rmemMax})` : ''}; datagrams that arrive while it is full are dropped ` +
+          `(flow_collector_kernel_drops_total). Fix: set net.core.rmem_max to at least ${want} on the host, or give the process ` +
+          'CAP_NET_ADMIN (SO_RCVBUFFORCE; the chart: receiveBufferForce), or lower receive_buffer_bytes to silence this (docs/deploy.md)',
+      );
     }
   }
 
@@ -503,5 +526,15 @@ export class Collector {
     await this.kv?.close();
     await this.http?.close();
     await this.healthHttp?.close();
+  }
+}
+
+/** A number from /proc/sys, or undefined when it cannot be read (not Linux, no /proc). */
+function readSysctl(path: string): number | undefined {
+  try {
+    const n = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -44,6 +44,8 @@ export interface StartOptions {
   nodeArgs?: string[];
   /** Run this executable (e.g. an installed `flow-collector` bin) instead of `node CLI`; `serve` and the args follow. */
   command?: string;
+  /** A wrapper command and its arguments before `node CLI` (e.g. setpriv to drop privileges). */
+  prefix?: string[];
 }
 
 export interface RunResult {
@@ -74,7 +76,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
 /** Starts serve; resolves once it logged "flow-collector started" (rejects if it exits first). */
 export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: StartOptions = {}): Promise<ServeProcess> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
-  const [cmd, pre] = opts.command !== undefined ? [opts.command, []] : [process.execPath, [...(opts.nodeArgs ?? []), CLI]];
+  const node = [process.execPath, ...(opts.nodeArgs ?? []), CLI];
+  const [cmd, pre] = opts.command !== undefined ? [opts.command, []] : opts.prefix !== undefined ? [opts.prefix[0]!, [...opts.prefix.slice(1), ...node]] : [node[0]!, node.slice(1)];
   const proc = spawn(cmd, [...pre, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, any>[] = [];
   const out: Buffer[] = [];
