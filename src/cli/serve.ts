@@ -79,7 +79,26 @@ export async function runServe(argv: string[]): Promise<number> {
 
   let fatal: ((err: Error) => void) | undefined;
   const failed = new Promise<Error>((resolve) => (fatal = resolve));
-  let collector: Collector;
+  let collector: Collector | undefined;
+  // Handlers first: a signal during start-up (or just after the start-up line, which a supervisor
+  // may act on at once) stops the collector gracefully once it has started, instead of killing it.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    let first = true;
+    const on = (sig: NodeJS.Signals) => {
+      if (!first) {
+        log.warn({ signal: sig }, 'second signal: exiting at once, undelivered flows are lost');
+        process.exit(1);
+      }
+      first = false;
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reopening output files');
+    collector?.reopen();
+  });
   try {
     collector = await Collector.start({ config, logger: log, version: version(), onFatal: (e) => fatal!(e) });
   } catch (err) {
@@ -108,23 +127,6 @@ export async function runServe(argv: string[]): Promise<number> {
     'flow-collector started',
   );
 
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    let first = true;
-    const on = (sig: NodeJS.Signals) => {
-      if (!first) {
-        log.warn({ signal: sig }, 'second signal: exiting at once, undelivered flows are lost');
-        process.exit(1);
-      }
-      first = false;
-      resolve(sig);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
-  process.on('SIGHUP', () => {
-    log.info('SIGHUP: reopening output files');
-    collector.reopen();
-  });
 
   const why = await Promise.race([signalled.then((s) => ({ signal: s, error: undefined })), failed.then((e) => ({ signal: undefined, error: e }))]);
   log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: reading what the sockets hold, then delivering what was decoded');
