@@ -155,6 +155,10 @@ test('a receive buffer the kernel caps below the request is reported at start wi
     return;
   }
   const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  if (rmemMax > 256 * 1024 * 1024) {
+    t.skip(`net.core.rmem_max is ${rmemMax}: no receive buffer request here is over it`);
+    return;
+  }
   const big = 2 * rmemMax + 1024 * 1024;
   const small = Math.min(65536, rmemMax);
   const dir = join(tmp.dir, 'unprivileged');
