@@ -136,6 +136,10 @@ test('spread: random over 2 workers decodes 100%: templates learned by one worke
   assert.equal(metric(m, 'flow_collector_kernel_drops_total'), 0);
   // Both workers decoded: each learned the templates either from the wire or from the other.
   assert.ok(metric(m, 'flow_collector_template_store_total', 'event="received"') >= 2, 'templates shared between workers');
+  // One exporter, two scopes (its v9 source and its IPFIX domain), held by both workers: the gauge
+  // counts each scope once.
+  await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_scopes_total', 'event="created"') === 4, 'both workers hold both scopes');
+  assert.equal(metric(await scrape(s.metricsUrl), 'flow_collector_sources'), 2);
   assert.equal(metric(m, 'flow_collector_pending_dropped_total'), 0);
   assert.equal(metric(m, 'flow_collector_pending_sets_total', 'event="expired"'), 0);
   assert.ok(!s.logs.some((l) => /spread .* not applied/.test(String(l['msg']))), 'the random spread program is attached');

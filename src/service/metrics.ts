@@ -212,8 +212,12 @@ export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefi
   gauge('queue_flows', 'Flows waiting in the output queues (all workers).', ['output'], (set, all) => {
     for (const s of all) for (const o of s.outputs) set({ output: o.name }, o.queuedFlows);
   });
-  gauge('sources', 'Template scopes (exporter + observation domain) held, summed over workers.', [], (set, all) => {
-    for (const s of all) set({}, s.scopes);
+  // Workers share what they learn (every worker holds every scope), so the largest count is the
+  // number of distinct scopes; a sum would count each exporter once per worker.
+  gauge('sources', 'Template scopes (exporter + observation domain) held: the most any worker holds (workers share templates, so each holds them all).', [], (set, all) => {
+    let most = 0;
+    for (const s of all) most = Math.max(most, s.scopes);
+    set({}, most);
   });
   gauge('pending_bytes', 'Bytes of data waiting for templates, summed over workers.', [], (set, all) => {
     for (const s of all) set({}, s.pendingBytes);
