@@ -127,7 +127,6 @@ export async function runServe(argv: string[]): Promise<number> {
     'flow-collector started',
   );
 
-
   const why = await Promise.race([signalled.then((s) => ({ signal: s, error: undefined })), failed.then((e) => ({ signal: undefined, error: e }))]);
   log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: reading what the sockets hold, then delivering what was decoded');
   const report = await collector.stop();

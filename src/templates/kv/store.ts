@@ -186,11 +186,11 @@ export class NatsKvTemplateStore implements TemplateStore {
   private putFailures = 0;
   private rewatch = false;
   private watchCheck: NodeJS.Timeout | undefined;
-  /** The watch's revision + 1 when the bucket was last seen ahead of it, and how many checks in a row. */
-  private behindAt = 0;
+  /** Checks in a row that found the bucket ahead of the watch with no delivery since, and the watch's revision then. */
   private behind = 0;
-  /** The watch's revision + 1 at its last restart, and restarts in a row that brought nothing. */
-  private restartedAt = 0;
+  private behindRev = -1;
+  /** The watch's revision at its last restart by checkWatch (-1: none), and restarts in a row at that revision. */
+  private restartRev = -1;
   private restartStreak = 0;
   private closed = false;
   private started: Promise<void> | undefined;
@@ -692,10 +692,7 @@ export class NatsKvTemplateStore implements TemplateStore {
         if (this.kv !== undefined) this.state = 'ready';
         // Start the watch again from the last revision seen rather than wait for its heartbeats
         // to notice a consumer lost with the server.
-        if (this.watcher !== undefined) {
-          this.rewatch = true;
-          this.watcher.stop();
-        }
+        this.restartWatch();
         this.o.log('info', 'kv.reconnect', 'template store: reconnected to NATS', {});
         this.putFailures = 0;
         this.pump();
@@ -763,21 +760,28 @@ export class NatsKvTemplateStore implements TemplateStore {
     } catch {
       return; // no stream leader just now: the puts and the watch report that themselves
     }
-    if (last <= this.lastRevision) {
+    const rev = this.lastRevision;
+    if (last <= rev) {
       this.behind = 0;
       return;
     }
-    this.behind = this.behindAt === this.lastRevision + 1 ? this.behind + 1 : 1;
-    this.behindAt = this.lastRevision + 1;
-    // Two checks in a row; after a restart that brought nothing (a value deleted by hand that no
-    // watch can deliver), twice as many each time, up to 5 minutes.
-    const due = this.restartedAt === this.lastRevision + 1 ? Math.min(60, 2 << this.restartStreak) : 2;
-    if (this.behind < due || this.watcher === undefined || this.closed) return;
-    this.restartStreak = this.restartedAt === this.lastRevision + 1 ? this.restartStreak + 1 : 0;
-    this.restartedAt = this.lastRevision + 1;
+    this.behind = this.behindRev === rev ? this.behind + 1 : 1;
+    this.behindRev = rev;
+    // Two checks in a row; after a restart that brought nothing (a value deleted by hand, which no
+    // watch can deliver), twice as many as the time before, up to 60 (5 minutes).
+    const again = this.restartRev === rev;
+    if (this.behind < (again ? Math.min(60, 4 << this.restartStreak) : 2)) return;
+    this.restartStreak = again ? this.restartStreak + 1 : 0;
+    this.restartRev = rev;
     this.behind = 0;
     this.counts['watch_restarts']!++;
-    this.o.log('warn', 'kv.watch', 'template store: the watch stopped delivering; starting it again', { revision: this.lastRevision, bucket_revision: last });
+    this.o.log('warn', 'kv.watch', 'template store: the watch stopped delivering; starting it again', { revision: rev, bucket_revision: last });
+    this.restartWatch();
+  }
+
+  /** Ends the current watch; the session loop starts the next one from the last revision seen. */
+  private restartWatch(): void {
+    if (this.watcher === undefined || this.closed) return;
     this.rewatch = true;
     this.watcher.stop();
   }
