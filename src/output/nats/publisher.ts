@@ -252,7 +252,73 @@ export class NatsPublisher implements FlowOutput {
    * takes each message without its length prefix), placed in batches as onFlow places records.
    */
   onFrames(src: Uint8Array, from: number, to: number, _n: number, type: number, sampler: Uint8Array): void {
-    const fmt = this.fmt;
+    // One data set comes from one exporter: one batch for all its frames.
+    const b = this.current ?? this.batchFor(type, sampler, sampler.length);
+    if (this.fmt === Fmt.Batch) this.spans(b, src, from, to);
+    else this.eachFrame(b, src, from, to);
+  }
+
+  /**
+   * flowpb-batch: the frames stay as they are, so they go in as runs: as many whole frames as
+   * the batch's flow and byte limits allow, copied at once, then a cut. Same batches as placing
+   * them one by one.
+   */
+  private spans(b: OpenBatch, src: Uint8Array, from: number, to: number): void {
+    const limit = this.batchLimit();
+    let q = from;
+    while (q < to) {
+      const w = b.w;
+      const room = limit - w.pos;
+      const maxK = this.maxFlows - b.count;
+      let p = q;
+      let k = 0;
+      while (p < to && k < maxK) {
+        let len = 0;
+        let shift = 0;
+        let c: number;
+        let e = p;
+        do {
+          c = src[e++]!;
+          len += (c & 127) * 2 ** shift;
+          shift += 7;
+        } while (c >= 128);
+        e += len;
+        if (e - q > room) break;
+        p = e;
+        k++;
+      }
+      if (k > 0) {
+        if (b.count === 0) b.firstAt = this.clock;
+        const n = p - q;
+        w.ensure(n);
+        w.buf.set(src.subarray(q, p), w.pos);
+        w.pos += n;
+        b.count += k;
+        q = p;
+        if (b.count >= this.maxFlows) this.cut(b);
+      } else if (w.pos === 0) {
+        // One flow larger than a message may be: it can never be published.
+        let len = 0;
+        let shift = 0;
+        let c: number;
+        do {
+          c = src[q++]!;
+          len += (c & 127) * 2 ** shift;
+          shift += 7;
+        } while (c >= 128);
+        q += len;
+        this.flowsIn++;
+        this.dropped.rejected++;
+        this.failures.too_large++;
+      } else {
+        // The next frame does not fit: what is there becomes a message.
+        this.cut(b);
+      }
+    }
+  }
+
+  /** flowpb: each frame without its length prefix, one message per flow. */
+  private eachFrame(b: OpenBatch, src: Uint8Array, from: number, to: number): void {
     let q = from;
     while (q < to) {
       let len = 0;
@@ -265,16 +331,14 @@ export class NatsPublisher implements FlowOutput {
         shift += 7;
         ps++;
       } while (c >= 128);
-      const b = this.current ?? this.batchFor(type, sampler, sampler.length);
       const w = b.w;
       const start = w.pos;
       if (b.count === 0) b.firstAt = this.clock;
-      const s = fmt === Fmt.Batch ? q : q + ps;
-      const n = q + ps + len - s;
-      w.ensure(n);
-      w.buf.set(src.subarray(s, s + n), start);
-      w.pos = start + n;
-      q += ps + len;
+      const s = q + ps;
+      w.ensure(len);
+      w.buf.set(src.subarray(s, s + len), start);
+      w.pos = start + len;
+      q = s + len;
       this.placed(b, start);
     }
   }
@@ -286,17 +350,21 @@ export class NatsPublisher implements FlowOutput {
     const limit = this.batchLimit();
     if (fmt === Fmt.Batch) {
       if (w.pos > limit) {
-        if (start === 0) {
-          // One flow larger than a message may be: it can never be published.
-          w.pos = 0;
-          this.flowsIn++;
-          this.dropped.rejected++;
-          this.failures.too_large++;
-          return;
+        if (start !== 0) {
+          // What was there becomes a message; the new flow starts the next one, if it fits.
+          this.cutAt(b, start);
+          b.firstAt = this.clock;
+          if (w.pos <= limit) {
+            b.count = 1;
+            return;
+          }
         }
-        this.cutAt(b, start);
-        b.count = 1;
-        b.firstAt = this.clock;
+        // One flow larger than a message may be: it can never be published.
+        w.pos = 0;
+        b.count = 0;
+        this.flowsIn++;
+        this.dropped.rejected++;
+        this.failures.too_large++;
         return;
       }
       if (++b.count >= this.maxFlows) this.cut(b);

@@ -1,0 +1,170 @@
+/**
+ * The NATS publisher's two ways in give the same messages: flows handed over one record at a
+ * time (onFlow, the FlowRecord path) and the same flows as ready-made flowpb frames, one data
+ * set at a time (onFrames, the transcoder's fast path, which copies runs of frames at once).
+ * Both publish to a real nats-server; the messages read back must match one for one: subject,
+ * bytes, Flow-Count, and the cuts at batch_size and max_batch_bytes; a flow bigger than a
+ * message is rejected and counted the same way on both.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/mod.js';
+import { FlowRecord, FlowType } from '../src/decode/mod.js';
+import { ByteWriter, writeFlowMessageDelimited } from '../src/encode/mod.js';
+import { HEADER_COUNT, NatsPublisher } from '../src/output/nats/mod.js';
+import { Rng } from '../src/synth/mod.js';
+import { makeTempDir } from './support/tools.js';
+import { until } from './support/serve.js';
+import { client, haveNatsServer, readStream, startNatsServer, type NatsServer } from './support/nats.js';
+
+const skip = haveNatsServer ? false : 'nats-server is not installed';
+const tmp = makeTempDir('fc-nats-frames-');
+const servers: NatsServer[] = [];
+after(async () => {
+  for (const n of servers) await n.stop().catch(() => {});
+  tmp.cleanup();
+});
+
+/** A flow of varying size: `big` ones carry a long extra payload (an interface name). */
+function record(rng: Rng, i: number, exporter: number): FlowRecord {
+  const r = new FlowRecord();
+  r.type = FlowType.NETFLOW_V9;
+  r.samplerAddress.set([192, 0, 2, exporter]);
+  r.samplerAddressLen = 4;
+  r.srcAddr.set([10, 0, (i >> 8) & 255, i & 255]);
+  r.srcAddrLen = 4;
+  r.dstAddr.set([172, 16, rng.int(256), rng.int(256)]);
+  r.dstAddrLen = 4;
+  r.srcPort = rng.int(65536);
+  r.dstPort = 443;
+  r.proto = 6;
+  r.bytes = rng.int(1 << 30) * (rng.int(2) === 0 ? 1 : 4096);
+  r.packets = 1 + rng.int(1000);
+  r.sequenceNum = i;
+  return r;
+}
+
+function framesOf(recs: FlowRecord[]): Buffer {
+  const w = new ByteWriter(1024);
+  for (const r of recs) writeFlowMessageDelimited(w, r);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+test('onFrames (runs of frames) and onFlow (one record at a time) cut the same messages at batch_size and max_batch_bytes; an oversize flow is rejected on both', { skip }, async () => {
+  const n = await startNatsServer(join(tmp.dir, 'nats'));
+  servers.push(n);
+  const cfgFile = join(tmp.dir, 'c.yaml');
+  // max_batch_bytes is kept at least 1024 and at most a quarter of queue.max_bytes.
+  writeFileSync(
+    cfgFile,
+    [
+      'listeners: [{ name: a, address: 127.0.0.1, port: 0, protocol: netflow, subject: "flows.{exporter}" }]',
+      'queue: { max_bytes: 8388608 }',
+      'nats:',
+      `  servers: [${n.url}]`,
+      '  stream: { name: FR, subjects: ["flows.>", "frames.>"] }',
+      'outputs: [{ type: nats, batch_size: 45, max_batch_bytes: 2048 }]',
+      '',
+    ].join('\n'),
+  );
+  const { config } = loadConfig({ file: cfgFile });
+  const mk = (prefix: string, worker: number) =>
+    new NatsPublisher({
+      output: config.outputs[0] as never,
+      nats: { ...config.nats!, subject_prefix: prefix },
+      listeners: config.listeners,
+      maxBytes: config.queue.max_bytes,
+      policy: config.queue.drop_policy,
+      worker,
+      log: () => {},
+    });
+  const byFlow = mk('byflow', 0);
+  const byFrames = mk('byframes', 1);
+  try {
+    await until(async () => byFlow.ready() && byFrames.ready(), 'both publishers ready', 10_000);
+    const rng = new Rng(7);
+    let total = 0;
+    let rejected = 0;
+    // Data sets of 1..60 flows from 3 exporters; now and then a flow too big for any message.
+    for (let set = 0; set < 120; set++) {
+      const exporter = 1 + (set % 3);
+      const recs: FlowRecord[] = [];
+      const k = 1 + rng.int(60);
+      for (let j = 0; j < k; j++) {
+        const r = record(rng, total++, exporter);
+        if (rng.int(90) === 0) {
+          r.inIfName = 'x'.repeat(2100);
+          rejected++;
+        }
+        recs.push(r);
+      }
+      for (const r of recs) byFlow.onFlow(r);
+      const f = framesOf(recs);
+      // As the frame sink hands them: a region of a bigger buffer.
+      const host = Buffer.alloc(f.length + 64, 0xee);
+      f.copy(host, 17);
+      byFrames.onFrames(host, 17, 17 + f.length, k, FlowType.NETFLOW_V9, recs[0]!.samplerAddress.subarray(0, 4));
+      if (set % 25 === 0) {
+        byFlow.tick();
+        byFrames.tick();
+      }
+    }
+    await byFlow.drain(Date.now() + 10_000);
+    await byFrames.drain(Date.now() + 10_000);
+    const a = byFlow.stats();
+    const b = byFrames.stats();
+    assert.equal(a.flows, total);
+    assert.equal(b.flows, total);
+    assert.equal(a.dropped.rejected, rejected);
+    assert.equal(b.dropped.rejected, rejected);
+    assert.ok(rejected > 0, 'the seed makes some oversize flows');
+    assert.equal(b.delivered, a.delivered);
+    assert.equal(a.delivered, total - rejected);
+
+    const nc = await client(n.url);
+    try {
+      const msgs = await readStream(nc, 'FR');
+      const flowMsgs = msgs.filter((m) => m.subject.startsWith('byflow.'));
+      const frameMsgs = msgs.filter((m) => m.subject.startsWith('byframes.'));
+      assert.ok(flowMsgs.length > 20, `${flowMsgs.length} messages`);
+      assert.equal(frameMsgs.length, flowMsgs.length);
+      // Per subject, in order (the two publishers interleave differently in the stream).
+      const bySubject = (list: typeof msgs, prefix: string) => {
+        const m = new Map<string, { count: string; data: Buffer }[]>();
+        for (const x of list) {
+          const k = x.subject.slice(prefix.length);
+          if (!m.has(k)) m.set(k, []);
+          m.get(k)!.push({ count: x.header.get(HEADER_COUNT), data: Buffer.from(x.data) });
+        }
+        return m;
+      };
+      const A = bySubject(flowMsgs, 'byflow.');
+      const B = bySubject(frameMsgs, 'byframes.');
+      assert.deepEqual([...B.keys()].sort(), [...A.keys()].sort());
+      let counted = 0;
+      let cutByCount = 0;
+      let cutBySize = 0;
+      for (const [k, as] of A) {
+        const bs = B.get(k)!;
+        assert.equal(bs.length, as.length, k);
+        for (let i = 0; i < as.length; i++) {
+          assert.equal(bs[i]!.count, as[i]!.count, `${k} #${i} Flow-Count`);
+          assert.ok(bs[i]!.data.equals(as[i]!.data), `${k} #${i} bytes`);
+          assert.ok(as[i]!.data.length <= 2048);
+          counted += Number(as[i]!.count);
+          if (as[i]!.count === '45') cutByCount++;
+          else if (as[i]!.data.length > 1500) cutBySize++;
+        }
+      }
+      assert.equal(counted, total - rejected);
+      assert.ok(cutByCount > 0 && cutBySize > 0, `cuts by count ${cutByCount} and by size ${cutBySize}`);
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await byFlow.close();
+    await byFrames.close();
+  }
+});
