@@ -20,6 +20,8 @@
  *   --listener k=v,...          more settings of the listener (receive_buffer_bytes, ...)
  *   --nats k=v,...              more settings of the nats section (ack_window, ...)
  *   --profile DIR               --cpu-prof profiles of serve's threads into DIR
+ *   --node-args "A B"           more node flags for serve (--trace-gc, --no-memory-reducer, ...)
+ *   --serve-output FILE         serve's non-JSON output (what such flags print) appended to FILE
  *   --store DIR                 where nats-server keeps its store (default /dev/shm)
  *   --server-cores 0            cores nats-server is pinned to ('' : not pinned)
  *   --no-verify                 skip reading the stream back
@@ -28,7 +30,7 @@
  * Not a test: figures depend on the machine (docs/benchmarks.md and docs/nats.md have ours).
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +58,8 @@ interface Args {
   listener: Record<string, string>;
   nats: Record<string, string>;
   profile: string;
+  nodeArgs: string[];
+  serveOutput: string;
   store: string;
   serverCores: string;
   verify: boolean;
@@ -85,6 +89,8 @@ function parseArgs(argv: string[]): Args {
     listener: {},
     nats: {},
     profile: '',
+    nodeArgs: [],
+    serveOutput: '',
     store: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
     serverCores: '0',
     verify: true,
@@ -102,6 +108,9 @@ function parseArgs(argv: string[]): Args {
       case '--exporters':
         a[k.slice(2) as 'reps'] = Number(v());
         break;
+      case '--serve-output':
+        a.serveOutput = v();
+        break;
       case '--format':
       case '--profile':
       case '--store':
@@ -116,6 +125,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--nats':
         a.nats = kv(v());
+        break;
+      case '--node-args':
+        a.nodeArgs = v().split(' ').filter(Boolean);
         break;
       case '--server-cores':
         a.serverCores = v();
@@ -217,7 +229,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
         '',
       ].join('\n'),
     );
-    const nodeArgs = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [];
+    const nodeArgs = [...args.nodeArgs, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [])];
     s = await startServe(['--config', cfg], {}, { nodeArgs });
     pin(s.proc.pid!, args.workers === 1 ? '1' : '0,1');
     for (let i = 0; ; i++) {
@@ -273,6 +285,10 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     const acked = metric(m, 'flow_collector_flows_delivered_total');
     const ackedMessages = metric(m, 'flow_collector_nats_messages_acked_total');
     await s.stop('SIGTERM');
+    if (args.serveOutput !== '') {
+      const text = s.stdout().toString().split('\n').filter((l) => l !== '' && !l.startsWith('{'));
+      appendFileSync(args.serveOutput, `# rate ${rate} rep ${rep}\n${text.join('\n')}\n`);
+    }
     s = undefined;
     let inStream = -1;
     let streamMessages = -1;
