@@ -14,7 +14,8 @@
  * 5. A watch consumer lost on the server (deleted, as a node loss does) while the connection
  *    stays: the store restarts the watch within seconds (the client alone takes a minute).
  *    Every value expired (a TTL): a collector on the empty bucket does not take it for a stalled watch.
- * 6. mTLS with an openssl CA and exactly the permissions docs/deploy.md lists.
+ * 6. mTLS with an openssl CA, and an operator-mode .creds file, each with exactly the
+ *    permissions docs/deploy.md lists.
  * 7. A 3-node cluster with an R3 bucket, one node killed: sharing carries on.
  * 8. Scale-out: three collectors on one shared port spread at random, softflowd (NetFlow v9) and
  *    pmacctd (IPFIX) exporting to it: every flow decoded, none twice.
@@ -24,13 +25,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kvm } from '@nats-io/kv';
+import { credsAuthenticator } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { udpFrame, writePcap } from '../src/capture/mod.js';
 import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { JsonEncoder } from '../src/encode/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { metric, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
-import { client, haveNatsServer, makePki, mtlsClientOpts, mtlsServerConf, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
+import { client, haveNatsServer, makePki, mtlsClientOpts, mtlsServerConf, operatorMaterial, startNatsCluster, startNatsServer, type NatsServer } from './support/nats.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8, v9Message, v9OptionsTemplateRecord, v9TemplateRecord } from './support/export-builder.js';
 import * as sf from './support/softflowd.js';
 import * as pm from './support/pmacct.js';
@@ -300,6 +302,35 @@ test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket
   assert.equal(flows(b)[0]!.sampling_rate, 100);
   // Through a look-up: a collector started after the write reads the bucket (its preload).
   const c = await collector('c7', [n.url], 'kv7', { workers: 1, extra });
+  await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the bucket');
+  await sendUdp(port(c), [data256(2, 2)], { host });
+  await until(() => flows(c).length === 2, 'C decodes without the exporter sending the template again');
+  for (const s of [a, b, c]) assert.equal(await m(s, 'flow_collector_template_kv_backend_errors_total'), 0, 'nothing refused');
+  await Promise.all([a.stop(), b.stop(), c.stop()]);
+});
+
+test('operator-mode .creds file, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip }, async () => {
+  const op = await operatorMaterial();
+  // docs/deploy.md's permissions, for bucket kv8.
+  const user = await op.user('flow-collector', { pub: ['flows.raw.>', 'flows.raw', '$JS.API.>', '$KV.kv8.>', '$JS.FC.>'], sub: ['_INBOX.>'] });
+  const creds = join(tmp.dir, 'kv8.creds');
+  writeFileSync(creds, user.creds);
+  const n = await startNatsServer(join(tmp.dir, 'n8'), { conf: await op.conf() }, { authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)) });
+  servers.push(n);
+  // The nats section's credentials serve the store too, as in a deployment.
+  const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  creds_file: ${JSON.stringify(creds)}`];
+  const a = await collector('a8', [n.url], 'kv8', { workers: 1, extra });
+  const b = await collector('b8', [n.url], 'kv8', { workers: 1, extra });
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected with the .creds user');
+  const host = '127.0.0.8';
+  // Through the watch: template and sampler table to A; B applies them.
+  await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
+  await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B applied the template and the sampler table');
+  await sendUdp(port(b), [data256(1, 3)], { host });
+  await until(() => flows(b).length === 3, "B decodes with A's template");
+  assert.equal(flows(b)[0]!.sampling_rate, 100);
+  // Through a look-up: a collector started after the write reads the bucket (its preload).
+  const c = await collector('c8', [n.url], 'kv8', { workers: 1, extra });
   await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the bucket');
   await sendUdp(port(c), [data256(2, 2)], { host });
   await until(() => flows(c).length === 2, 'C decodes without the exporter sending the template again');
