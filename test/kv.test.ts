@@ -290,23 +290,7 @@ test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket
   servers.push(n);
   // The nats section's TLS (and servers) serve the store too, as in a deployment.
   const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  tls: { ca_file: "${pki.ca}", cert_file: "${pki.clientCert}", key_file: "${pki.clientKey}" }`];
-  const a = await collector('a7', [n.url], 'kv7', { workers: 1, extra });
-  const b = await collector('b7', [n.url], 'kv7', { workers: 1, extra });
-  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected over mTLS');
-  const host = '127.0.0.7';
-  // Through the watch: template and sampler table to A; B applies them.
-  await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
-  await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B applied the template and the sampler table');
-  await sendUdp(port(b), [data256(1, 3)], { host });
-  await until(() => flows(b).length === 3, 'B decodes with A\'s template');
-  assert.equal(flows(b)[0]!.sampling_rate, 100);
-  // Through a look-up: a collector started after the write reads the bucket (its preload).
-  const c = await collector('c7', [n.url], 'kv7', { workers: 1, extra });
-  await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the bucket');
-  await sendUdp(port(c), [data256(2, 2)], { host });
-  await until(() => flows(c).length === 2, 'C decodes without the exporter sending the template again');
-  for (const s of [a, b, c]) assert.equal(await m(s, 'flow_collector_template_kv_backend_errors_total'), 0, 'nothing refused');
-  await Promise.all([a.stop(), b.stop(), c.stop()]);
+  await shareThroughBucket(n.url, 'kv7', '127.0.0.7', extra);
 });
 
 test('operator-mode .creds file, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip }, async () => {
@@ -319,10 +303,18 @@ test('operator-mode .creds file, the user holding exactly the permissions deploy
   servers.push(n);
   // The nats section's credentials serve the store too, as in a deployment.
   const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  creds_file: ${JSON.stringify(creds)}`];
-  const a = await collector('a8', [n.url], 'kv8', { workers: 1, extra });
-  const b = await collector('b8', [n.url], 'kv8', { workers: 1, extra });
-  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected with the .creds user');
-  const host = '127.0.0.8';
+  await shareThroughBucket(n.url, 'kv8', '127.0.0.8', extra);
+});
+
+/**
+ * Two collectors with the settings `extra` (the nats section's servers and credentials) share
+ * through `bucket`: A's template and sampler table reach B by the watch; a third collector started
+ * later reads them by its preload; nobody's bucket operation is refused.
+ */
+async function shareThroughBucket(url: string, bucket: string, host: string, extra: string[]): Promise<void> {
+  const a = await collector(`a-${bucket}`, [url], bucket, { workers: 1, extra });
+  const b = await collector(`b-${bucket}`, [url], bucket, { workers: 1, extra });
+  await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected');
   // Through the watch: template and sampler table to A; B applies them.
   await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
   await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B applied the template and the sampler table');
@@ -330,13 +322,13 @@ test('operator-mode .creds file, the user holding exactly the permissions deploy
   await until(() => flows(b).length === 3, "B decodes with A's template");
   assert.equal(flows(b)[0]!.sampling_rate, 100);
   // Through a look-up: a collector started after the write reads the bucket (its preload).
-  const c = await collector('c8', [n.url], 'kv8', { workers: 1, extra });
+  const c = await collector(`c-${bucket}`, [url], bucket, { workers: 1, extra });
   await until(async () => (await m(c, 'flow_collector_template_kv_loaded')) === 1, 'C loaded the bucket');
   await sendUdp(port(c), [data256(2, 2)], { host });
   await until(() => flows(c).length === 2, 'C decodes without the exporter sending the template again');
   for (const s of [a, b, c]) assert.equal(await m(s, 'flow_collector_template_kv_backend_errors_total'), 0, 'nothing refused');
   await Promise.all([a.stop(), b.stop(), c.stop()]);
-});
+}
 
 test('3-node cluster, R3 bucket, one node killed: sharing carries on', { skip }, async () => {
   const cluster = await startNatsCluster(join(tmp.dir, 'cluster'), 3);

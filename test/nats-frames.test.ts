@@ -3,8 +3,9 @@
  * time (onFlow, the FlowRecord path) and the same flows as ready-made flowpb frames, one data
  * set at a time (onFrames, the transcoder's fast path, which copies runs of frames at once).
  * Both publish to a real nats-server; the messages read back must match one for one: subject,
- * bytes, Flow-Count, and the cuts at batch_size and max_batch_bytes; a flow bigger than a
- * message is rejected and counted the same way on both.
+ * bytes, Flow-Count, and (flowpb-batch) the cuts at batch_size and max_batch_bytes; a flow
+ * bigger than a message is rejected and counted the same way on both. For flowpb (one
+ * FlowMessage per message) the frames lose their length prefix.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,7 @@ after(async () => {
   tmp.cleanup();
 });
 
-/** A flow of varying size: `big` ones carry a long extra payload (an interface name). */
+/** A flow of varying size (the counters' varints; callers add long interface names). */
 function record(rng: Rng, i: number, exporter: number): FlowRecord {
   const r = new FlowRecord();
   r.type = FlowType.NETFLOW_V9;
@@ -52,10 +53,17 @@ function framesOf(recs: FlowRecord[]): Buffer {
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-test('onFrames (runs of frames) and onFlow (one record at a time) cut the same messages at batch_size and max_batch_bytes; an oversize flow is rejected on both', { skip }, async () => {
-  const n = await startNatsServer(join(tmp.dir, 'nats'));
+for (const format of ['flowpb-batch', 'flowpb'] as const) {
+  const batch = format === 'flowpb-batch';
+  const what = batch ? 'cut the same messages at batch_size and max_batch_bytes' : 'publish the same one-flow messages';
+  test(`${format}: onFrames and onFlow (one record at a time) ${what}; an oversize flow is rejected on both`, { skip }, () => compare(format));
+}
+
+async function compare(format: 'flowpb-batch' | 'flowpb'): Promise<void> {
+  const batch = format === 'flowpb-batch';
+  const n = await startNatsServer(join(tmp.dir, `nats-${format}`));
   servers.push(n);
-  const cfgFile = join(tmp.dir, 'c.yaml');
+  const cfgFile = join(tmp.dir, `${format}.yaml`);
   // max_batch_bytes is kept at least 1024 and at most a quarter of queue.max_bytes.
   writeFileSync(
     cfgFile,
@@ -65,7 +73,7 @@ test('onFrames (runs of frames) and onFlow (one record at a time) cut the same m
       'nats:',
       `  servers: [${n.url}]`,
       '  stream: { name: FR, subjects: ["flows.>", "frames.>"] }',
-      'outputs: [{ type: nats, batch_size: 45, max_batch_bytes: 2048 }]',
+      `outputs: [{ type: nats, format: ${format}, batch_size: 45, max_batch_bytes: 2048 }]`,
       '',
     ].join('\n'),
   );
@@ -97,6 +105,9 @@ test('onFrames (runs of frames) and onFlow (one record at a time) cut the same m
         if (rng.int(90) === 0) {
           r.inIfName = 'x'.repeat(2100);
           rejected++;
+        } else if (rng.int(40) === 0) {
+          // Over 127 bytes: a two-byte length prefix.
+          r.inIfName = 'm'.repeat(200 + rng.int(400));
         }
         recs.push(r);
       }
@@ -128,7 +139,7 @@ test('onFrames (runs of frames) and onFlow (one record at a time) cut the same m
       const msgs = await readStream(nc, 'FR');
       const flowMsgs = msgs.filter((m) => m.subject.startsWith('byflow.'));
       const frameMsgs = msgs.filter((m) => m.subject.startsWith('byframes.'));
-      assert.ok(flowMsgs.length > 20, `${flowMsgs.length} messages`);
+      assert.ok(flowMsgs.length > (batch ? 20 : 3000), `${flowMsgs.length} messages`);
       assert.equal(frameMsgs.length, flowMsgs.length);
       // Per subject, in order (the two publishers interleave differently in the stream).
       const bySubject = (list: typeof msgs, prefix: string) => {
@@ -159,7 +170,8 @@ test('onFrames (runs of frames) and onFlow (one record at a time) cut the same m
         }
       }
       assert.equal(counted, total - rejected);
-      assert.ok(cutByCount > 0 && cutBySize > 0, `cuts by count ${cutByCount} and by size ${cutBySize}`);
+      if (batch) assert.ok(cutByCount > 0 && cutBySize > 0, `cuts by count ${cutByCount} and by size ${cutBySize}`);
+      else assert.equal(flowMsgs.length, total - rejected, 'one message per flow');
     } finally {
       await nc.close();
     }
@@ -167,4 +179,4 @@ test('onFrames (runs of frames) and onFlow (one record at a time) cut the same m
     await byFlow.close();
     await byFrames.close();
   }
-});
+}

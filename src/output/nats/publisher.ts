@@ -98,6 +98,19 @@ function formatOf(f: NatsFormat): Fmt {
   return f === 'flowpb-batch' ? Fmt.Batch : f === 'flowpb' ? Fmt.Pb : Fmt.Json;
 }
 
+/** Where the length-delimited frame starting at `q` ends (after its varint length and message). */
+function frameEnd(src: Uint8Array, q: number): number {
+  let len = 0;
+  let shift = 0;
+  let c: number;
+  do {
+    c = src[q++]!;
+    len += (c & 127) * 2 ** shift;
+    shift += 7;
+  } while (c >= 128);
+  return q + len;
+}
+
 /** The exporter address as one subject token: "192.0.2.1" -> "192_0_2_1". */
 export function exporterToken(addr: Uint8Array, len: number): string {
   if (len === 0) return 'unknown';
@@ -273,16 +286,7 @@ export class NatsPublisher implements FlowOutput {
       let p = q;
       let k = 0;
       while (p < to && k < maxK) {
-        let len = 0;
-        let shift = 0;
-        let c: number;
-        let e = p;
-        do {
-          c = src[e++]!;
-          len += (c & 127) * 2 ** shift;
-          shift += 7;
-        } while (c >= 128);
-        e += len;
+        const e = frameEnd(src, p);
         if (e - q > room) break;
         p = e;
         k++;
@@ -298,15 +302,7 @@ export class NatsPublisher implements FlowOutput {
         if (b.count >= this.maxFlows) this.cut(b);
       } else if (w.pos === 0) {
         // One flow larger than a message may be: it can never be published.
-        let len = 0;
-        let shift = 0;
-        let c: number;
-        do {
-          c = src[q++]!;
-          len += (c & 127) * 2 ** shift;
-          shift += 7;
-        } while (c >= 128);
-        q += len;
+        q = frameEnd(src, q);
         this.flowsIn++;
         this.dropped.rejected++;
         this.failures.too_large++;
@@ -321,24 +317,18 @@ export class NatsPublisher implements FlowOutput {
   private eachFrame(b: OpenBatch, src: Uint8Array, from: number, to: number): void {
     let q = from;
     while (q < to) {
-      let len = 0;
-      let shift = 0;
-      let c: number;
-      let ps = 0;
-      do {
-        c = src[q + ps]!;
-        len += (c & 127) * 2 ** shift;
-        shift += 7;
-        ps++;
-      } while (c >= 128);
+      const e = frameEnd(src, q);
+      // The message starts after the length prefix (the last prefix byte is under 128).
+      let s = q;
+      while (src[s++]! >= 128);
+      const len = e - s;
       const w = b.w;
       const start = w.pos;
       if (b.count === 0) b.firstAt = this.clock;
-      const s = q + ps;
       w.ensure(len);
-      w.buf.set(src.subarray(s, s + len), start);
+      w.buf.set(src.subarray(s, e), start);
       w.pos = start + len;
-      q = s + len;
+      q = e;
       this.placed(b, start);
     }
   }
