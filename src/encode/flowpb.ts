@@ -381,7 +381,10 @@ export function flowpbFieldCode(f: FieldSpec, src: (prop: string) => string = (p
         b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
         u = hi >>> 3;
         lo = (lo >>> 28) | ((hi & 7) << 4);
-        if (u === 0) { b[p + 4] = lo; p += 5; } else {
+        if (u >= 0x200000 && u < 0x10000000) {
+          // 2^56 <= value < 2^63 (every time from 2002 to 2262): nine bytes.
+          b[p + 4] = lo | 128; b[p + 5] = u | 128; b[p + 6] = (u >>> 7) | 128; b[p + 7] = (u >>> 14) | 128; b[p + 8] = u >>> 21; p += 9;
+        } else if (u === 0) { b[p + 4] = lo; p += 5; } else {
           b[p + 4] = lo | 128; p += 5;
           while (u > 127) { b[p++] = u | 128; u >>>= 7; }
           b[p++] = u;
