@@ -87,6 +87,9 @@ export class TranscodeCtx implements SamplingInputs {
   preWords = 0;
   preLen = 0;
   preSr = -1;
+  /** A DataView over the datagram buffer of the data set (the fused reader's 2- and 4-byte reads), and that buffer. */
+  bv: DataView = new DataView(new ArrayBuffer(8));
+  bvFor: Uint8Array | undefined = undefined;
   /** Out: frames written by the last call. */
   n = 0;
   /** Out: 1 when the last call stopped at a record cut short. */
@@ -383,7 +386,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
   const body = `
-  var dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
+  var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_pn = '', s_vrfName = '', ii, oi;
   var ${locals.join(', ')};
