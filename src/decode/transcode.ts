@@ -341,7 +341,8 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const addrCode = (prop: string, key: number): string => {
     const kb = key < 128 ? [key] : [(key & 127) | 128, key >>> 7];
     const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
-    const copy = (n: number) => Array.from({ length: n }, (_, i) => `b[p + ${i}] = buf[o + ${i}];`).join(' ');
+    // As 32-bit words: big-endian read, big-endian store, so the bytes land as they were.
+    const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(p + ${4 * i}, bv.getInt32(o + ${4 * i}));`).join(' ');
     return `
   if ((v = n_${prop}) > 0) {
     o = o_${prop}; ${keyStores} b[p + ${kb.length}] = v; p += ${kb.length + 1};
