@@ -20,6 +20,7 @@ import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
+import { protocolName } from './registry/mod.js';
 
 /** Where transcoded frames go: the writer they are appended to, and who counts them. */
 export interface FrameSink {
@@ -112,6 +113,7 @@ const K_IN_IF_NAME = keyOf('inIfName');
 const K_OUT_IF_NAME = keyOf('outIfName');
 const K_IN_IF_DESC = keyOf('inIfDesc');
 const K_OUT_IF_DESC = keyOf('outIfDesc');
+const K_PROTOCOL_NAME = keyOf('protocolName');
 const scratchWriter = new ByteWriter(256);
 
 /** The per-datagram head fields as the body writer writes them (its own field code). */
@@ -254,8 +256,12 @@ function encodeIf(ctx: TranscodeCtx, info: IfInfo, ingress: boolean): void {
   }
 }
 
+/** The protocol_name field of every 8-bit protocol number, encoded once (nothing for unnamed ones). */
+const PROTOCOL_NAMES: readonly Words[] = Array.from({ length: 256 }, (_, n) => stringField(K_PROTOCOL_NAME, protocolName(n)));
+
 const H = {
   ...RECORD_HELPERS,
+  PROTOCOL_NAMES,
   encodeIf,
   buildPrefix,
   ...FLOWPB_HELPERS,
@@ -377,7 +383,11 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       writes.push(`\n  if (${slot} !== undefined && (n = ctx.${arr}.len) !== 0) { ${wordCopy(`ctx.${arr}.w`, 'a.length')} p += n; }`);
       continue;
     }
-    if (prop === 'protocolName') writes.push(`\n  s_pn = H.protocolName(r_proto);`);
+    if (prop === 'protocolName') {
+      // The name's field as encoded words (no protocol number above 255 has a name).
+      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.w.length')} p += n; }`);
+      continue;
+    }
     writes.push(flowpbFieldCode(f, src));
   }
 
@@ -389,7 +399,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const body = `
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_pn = '', s_vrfName = '', ii, oi;
+  var s_pn = '', s_vrfName = '', ii, oi, pw;
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
