@@ -337,7 +337,6 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
 
   // The frame: FLOWPB_FIELDS in order, only what this layout can set.
   const src = (prop: string): string => {
-    if (prop === 'protocolName') return 's_pn';
     if (STRINGS.includes(prop)) return `s_${prop}`;
     if (prop === 'exportVersion') return String(def.protocol);
     if (prop === 'templateId') return String(def.id);
@@ -399,7 +398,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const body = `
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_pn = '', s_vrfName = '', ii, oi, pw;
+  var s_vrfName = '', ii, oi, pw;
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
