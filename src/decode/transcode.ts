@@ -364,7 +364,9 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     if (prop === 'type') {
       // The whole prefix array (PRE_MAX bytes, more than it ever holds): the bytes past preLen
       // land where the next fields go, or past the frame's end, which w.ensure made room for.
-      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords')} p += ctx.preLen;`);
+      // The first 8 words unconditionally (a prefix is 20-50 bytes), the rest in a loop.
+      const first = Array.from({ length: 8 }, (_, i) => `dv.setInt32(p + ${4 * i}, a[${i}], ${HOST_LE});`).join(' ');
+      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  a = ctx.preW; ${first} for (i = 8, c = ctx.preWords; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE}); p += ctx.preLen;`);
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;
