@@ -34,6 +34,8 @@ export interface ServeProcess {
   exited: Promise<number | null>;
   /** With `holdStdout`: start reading stdout now. */
   releaseStdout(): void;
+  /** Resolves once stdout and stderr have both been read to their end (after the process exited). */
+  outputEnded: Promise<void>;
 }
 
 export interface StartOptions {
@@ -86,6 +88,8 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: St
   const read = () => proc.stdout!.on('data', (d: Buffer) => out.push(d));
   if (opts.holdStdout !== true) read();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const ended = (r: NodeJS.ReadableStream) => new Promise<void>((resolve) => r.once('end', () => resolve()));
+  const outputEnded = Promise.all([ended(proc.stdout!), ended(proc.stderr!)]).then(() => {});
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');
@@ -116,6 +120,7 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: St
             metricsUrl: rec!['metrics'],
             started: rec!,
             exited,
+            outputEnded,
             releaseStdout: read,
             stop: async (signal = 'SIGTERM', ms = 20_000) => {
               if (proc.exitCode !== null) return proc.exitCode;
