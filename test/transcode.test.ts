@@ -10,19 +10,20 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Exporter, FlowDecoder, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
+import { Exporter, FlowDecoder, TranscodeCtx, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
 import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
 import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v5Datagram, v9Datagram } from '../bench/datagrams.js';
 import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
 import { killPmacctd, nfprobeConf, nfprobeTraffic, runPmacctd, skipPmacct } from './support/pmacct.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { writePcap } from '../src/capture/mod.js';
-import { splitDelimited } from '../src/encode/mod.js';
+import { ByteWriter, splitDelimited } from '../src/encode/mod.js';
 import { loadConfig } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { createSocket } from 'node:dgram';
 import { randomUUID } from 'node:crypto';
+import protobuf from 'protobufjs';
 
 const RECV = 1_773_489_600;
 
@@ -97,13 +98,33 @@ test('transcoder: the benchmark templates take the fast path, same bytes', () =>
   assert.equal(c2.transcoded.fused, 300);
 });
 
+const FlowMessage = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/flow.proto', import.meta.url)), { keepCase: true }).lookupType('flowpb.FlowMessage');
+
 test('transcoder: layouts it does not cover get none (reference path), others get one per layout', () => {
   const list = compileTemplate({ protocol: 10, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 291, pen: 0, length: 0xffff }] });
   assert.equal(compileTranscoder(list), null);
   const mpls = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 70, pen: 0, length: 3 }] });
   assert.equal(compileTranscoder(mpls), null);
   const plain = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [{ id: 8, pen: 0, length: 4 }, { id: 1, pen: 0, length: 4 }] });
-  assert.equal(typeof compileTranscoder(plain), 'function');
+  const tc = compileTranscoder(plain);
+  assert.equal(typeof tc, 'function');
+  // Called directly (the exported API), with a fresh context and two buffers in turn: its
+  // DataView follows the buffer. Records: srcAddr 10.0.0.k, bytes 1000 + k, at offset 3.
+  const ctx = new TranscodeCtx();
+  const w = new ByteWriter(4096);
+  for (const k of [1, 2]) {
+    const buf = new Uint8Array(3 + 16);
+    buf.set([10, 0, 0, k, 0, 0, 3, 232 + k, 10, 0, 0, k + 10, 0, 0, 0, 7], 3);
+    w.pos = 0;
+    const end = tc!(buf, 3, 19, w, ctx);
+    assert.equal(end, 19);
+    assert.equal(ctx.n, 2);
+    const msgs = splitDelimited(w.buf.subarray(0, w.pos)).map((m) => FlowMessage.decode(m) as unknown as { src_addr: Uint8Array; bytes: unknown });
+    assert.deepEqual([...msgs[0]!.src_addr], [10, 0, 0, k]);
+    assert.equal(Number(msgs[0]!.bytes), 1000 + k);
+    assert.deepEqual([...msgs[1]!.src_addr], [10, 0, 0, k + 10]);
+    assert.equal(Number(msgs[1]!.bytes), 7);
+  }
 });
 
 // The conformance corpus, when present beside the repository.

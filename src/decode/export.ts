@@ -369,10 +369,6 @@ export class ExportDecoder {
     x.uptimeBase = c.uptimeBase;
     x.domain = scope.domain;
     startSet(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
-    if (x.bvFor !== buf) {
-      x.bvFor = buf;
-      x.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    }
     if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
     const w = frames.writer;
     const from = w.pos;

@@ -88,7 +88,11 @@ export class TranscodeCtx implements SamplingInputs {
   preWords = 0;
   preLen = 0;
   preSr = -1;
-  /** A DataView over the datagram buffer of the data set (the fused reader's 2- and 4-byte reads), and that buffer. */
+  /**
+   * A DataView over the datagram buffer (the fused reader's 2- and 4-byte reads) and that
+   * buffer: a transcoder makes a new one when it is called on another buffer (once per receive
+   * buffer in practice).
+   */
   bv: DataView = new DataView(new ArrayBuffer(8));
   bvFor: Uint8Array | undefined = undefined;
   /** Out: frames written by the last call. */
@@ -398,6 +402,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
   const body = `
+  if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_vrfName = '', ii, oi, pw;
