@@ -7,6 +7,8 @@ import {
   DelimitedBatchWriter,
   FlowPbEncoder,
   splitDelimited,
+  delimitedFrameEnd,
+  delimitedMessageStart,
 } from '../src/encode/mod.js';
 import { addExtras, ipv4Record, ipv6Record } from './encode-fixtures.js';
 
@@ -253,4 +255,22 @@ test('flowpb: a buffer that is too small grows and keeps earlier content', () =>
   const frames = splitDelimited(batch.finish());
   assert.equal(frames.length, 40);
   frames.forEach((f, i) => assert.equal(decode(f).sequence_num, i + 1));
+});
+
+test('delimited frames: their ends and message starts; malformed and truncated frames', () => {
+  // 3 bytes; 130 bytes (a two-byte length prefix); an empty message.
+  const big = new Uint8Array(130).fill(7);
+  const buf = Uint8Array.from([3, 1, 2, 3, 130, 1, ...big, 0]);
+  assert.equal(delimitedFrameEnd(buf, 0), 4);
+  assert.equal(delimitedMessageStart(buf, 0), 1);
+  assert.equal(delimitedFrameEnd(buf, 4), 4 + 2 + 130);
+  assert.equal(delimitedMessageStart(buf, 4), 6);
+  assert.equal(delimitedFrameEnd(buf, 136), 137);
+  assert.deepEqual(splitDelimited(buf).map((m) => m.length), [3, 130, 0]);
+  // A length prefix cut off, one over 5 bytes, a message past the end.
+  assert.equal(delimitedFrameEnd(Uint8Array.from([0x80]), 0), -1);
+  assert.equal(delimitedFrameEnd(Uint8Array.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), 0), -1);
+  assert.equal(delimitedFrameEnd(Uint8Array.from([5, 1, 2]), 0), -2);
+  assert.throws(() => splitDelimited(Uint8Array.from([0x80])), /malformed length prefix/);
+  assert.throws(() => splitDelimited(Uint8Array.from([5, 1, 2])), /truncated delimited message/);
 });

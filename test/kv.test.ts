@@ -295,15 +295,16 @@ test('mTLS, the user holding exactly the permissions deploy.md lists: the bucket
 
 test('operator-mode .creds file, the user holding exactly the permissions deploy.md lists: the bucket is made, written, watched and read', { skip }, async () => {
   const op = await operatorMaterial();
-  // docs/deploy.md's permissions, for bucket kv8.
-  const user = await op.user('flow-collector', { pub: ['flows.raw.>', 'flows.raw', '$JS.API.>', '$KV.kv8.>', '$JS.FC.>'], sub: ['_INBOX.>'] });
-  const creds = join(tmp.dir, 'kv8.creds');
+  // docs/deploy.md's permissions, for bucket kv9 (a store directory, bucket and exporter address
+  // of its own: the TTL test's server, still running, has n8 / kv8 / 127.0.0.8).
+  const user = await op.user('flow-collector', { pub: ['flows.raw.>', 'flows.raw', '$JS.API.>', '$KV.kv9.>', '$JS.FC.>'], sub: ['_INBOX.>'] });
+  const creds = join(tmp.dir, 'kv9.creds');
   writeFileSync(creds, user.creds);
-  const n = await startNatsServer(join(tmp.dir, 'n8'), { conf: await op.conf() }, { authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)) });
+  const n = await startNatsServer(join(tmp.dir, 'n9'), { conf: await op.conf() }, { authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)) });
   servers.push(n);
   // The nats section's credentials serve the store too, as in a deployment.
   const extra = ['nats:', `  servers: [${JSON.stringify(n.url)}]`, `  creds_file: ${JSON.stringify(creds)}`];
-  await shareThroughBucket(n.url, 'kv8', '127.0.0.8', extra);
+  await shareThroughBucket(n.url, 'kv9', '127.0.0.9', extra);
 });
 
 /**

@@ -207,9 +207,13 @@ const NO_WORDS = new Words(new Int32Array(0), 0);
 /** Host byte order: the word copies store with it, so the bytes land as they were encoded. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** A word copy of `src` (Words.w or ctx.preW, `count` words) to b at p through `dv`, as code. */
-function wordCopy(src: string, count: string): string {
-  return `a = ${src}; for (i = 0, c = ${count}; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE});`;
+/**
+ * A word copy of `src` (Words.w or ctx.preW, `count` words) to b at p through `dv`, as code; the
+ * first `unrolled` words are stored without the loop (src must hold at least that many).
+ */
+function wordCopy(src: string, count: string, unrolled = 0): string {
+  const first = Array.from({ length: unrolled }, (_, i) => ` dv.setInt32(p + ${4 * i}, a[${i}], ${HOST_LE});`).join('');
+  return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE});`;
 }
 
 /** One string field as the body writer writes it (nothing for ''). */
@@ -369,8 +373,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       // The whole prefix array (PRE_MAX bytes, more than it ever holds): the bytes past preLen
       // land where the next fields go, or past the frame's end, which w.ensure made room for.
       // The first 8 words unconditionally (a prefix is 20-50 bytes), the rest in a loop.
-      const first = Array.from({ length: 8 }, (_, i) => `dv.setInt32(p + ${4 * i}, a[${i}], ${HOST_LE});`).join(' ');
-      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  a = ctx.preW; ${first} for (i = 8, c = ctx.preWords; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE}); p += ctx.preLen;`);
+      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords', 8)} p += ctx.preLen;`);
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;

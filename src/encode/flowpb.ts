@@ -534,6 +534,30 @@ export class DelimitedBatchWriter extends RecordBatchWriter<FlowRecord> {
 }
 
 /**
+ * The end of the length-delimited frame at `p` (its varint length, then the message): -1 when
+ * the length prefix is malformed (over 5 bytes, or cut off by the end of `buf`), -2 when the
+ * message runs past the end of `buf`.
+ */
+export function delimitedFrameEnd(buf: Uint8Array, p: number): number {
+  let len = 0;
+  let shift = 0;
+  for (;;) {
+    if (p >= buf.length || shift > 28) return -1;
+    const c = buf[p++]!;
+    len += (c & 127) * 2 ** shift;
+    if (c < 128) break;
+    shift += 7;
+  }
+  return p + len > buf.length ? -2 : p + len;
+}
+
+/** Where the message of the frame at `p` starts: past its length prefix. */
+export function delimitedMessageStart(buf: Uint8Array, p: number): number {
+  while (p < buf.length && buf[p++]! >= 128);
+  return p;
+}
+
+/**
  * Splits a length-delimited stream into message views (no copies). Throws on a truncated or
  * malformed frame.
  */
@@ -541,18 +565,11 @@ export function splitDelimited(buf: Uint8Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   let p = 0;
   while (p < buf.length) {
-    let len = 0;
-    let shift = 0;
-    for (;;) {
-      if (p >= buf.length || shift > 28) throw new Error('malformed length prefix');
-      const c = buf[p++]!;
-      len += (c & 127) * 2 ** shift;
-      if (c < 128) break;
-      shift += 7;
-    }
-    if (p + len > buf.length) throw new Error('truncated delimited message');
-    out.push(buf.subarray(p, p + len));
-    p += len;
+    const e = delimitedFrameEnd(buf, p);
+    if (e === -1) throw new Error('malformed length prefix');
+    if (e === -2) throw new Error('truncated delimited message');
+    out.push(buf.subarray(delimitedMessageStart(buf, p), e));
+    p = e;
   }
   return out;
 }

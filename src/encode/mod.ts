@@ -9,6 +9,8 @@ export {
   writeFlowMessage,
   writeFlowMessageDelimited,
   splitDelimited,
+  delimitedFrameEnd,
+  delimitedMessageStart,
 } from './flowpb.js';
 export { JsonEncoder, NdjsonBatchWriter, writeFlowJson } from './json.js';
 export { formatIp, formatMac } from './format.js';

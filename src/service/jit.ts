@@ -30,7 +30,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** Initial old-generation size of each worker's heap, MiB. */
-export const WORKER_INITIAL_OLD_SPACE_MB = 128;
+const WORKER_INITIAL_OLD_SPACE_MB = 128;
 
 export function steadyJit(): void {
   setFlagsFromString('--no-use-osr');

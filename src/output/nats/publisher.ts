@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { FlowRecord } from '../../decode/mod.js';
-import { ByteWriter, formatIp, writeFlowJson, writeFlowMessage, writeFlowMessageDelimited } from '../../encode/mod.js';
+import { ByteWriter, delimitedFrameEnd, delimitedMessageStart, formatIp, writeFlowJson, writeFlowMessage, writeFlowMessageDelimited } from '../../encode/mod.js';
 import type { ListenerConfig, NatsConfig, NatsFormat, NatsOutput as NatsOutputConfig } from '../../config/mod.js';
 import { emptyDropped, waitOrDeadline, LATENCY_BUCKETS_S, type DrainResult, type DropPolicy, type FlowOutput, type NatsStats, type OutputStats } from '../output.js';
 import { backoffMs, connectForever, connectionOptions, type ConnectLoop } from './connect.js';
@@ -96,19 +96,6 @@ const enum Fmt {
 
 function formatOf(f: NatsFormat): Fmt {
   return f === 'flowpb-batch' ? Fmt.Batch : f === 'flowpb' ? Fmt.Pb : Fmt.Json;
-}
-
-/** Where the length-delimited frame starting at `q` ends (after its varint length and message). */
-function frameEnd(src: Uint8Array, q: number): number {
-  let len = 0;
-  let shift = 0;
-  let c: number;
-  do {
-    c = src[q++]!;
-    len += (c & 127) * 2 ** shift;
-    shift += 7;
-  } while (c >= 128);
-  return q + len;
 }
 
 /** The exporter address as one subject token: "192.0.2.1" -> "192_0_2_1". */
@@ -286,7 +273,7 @@ export class NatsPublisher implements FlowOutput {
       let p = q;
       let k = 0;
       while (p < to && k < maxK) {
-        const e = frameEnd(src, p);
+        const e = delimitedFrameEnd(src, p);
         if (e - q > room) break;
         p = e;
         k++;
@@ -302,7 +289,7 @@ export class NatsPublisher implements FlowOutput {
         if (b.count >= this.maxFlows) this.cut(b);
       } else if (w.pos === 0) {
         // One flow larger than a message may be: it can never be published.
-        q = frameEnd(src, q);
+        q = delimitedFrameEnd(src, q);
         this.flowsIn++;
         this.dropped.rejected++;
         this.failures.too_large++;
@@ -317,10 +304,8 @@ export class NatsPublisher implements FlowOutput {
   private eachFrame(b: OpenBatch, src: Uint8Array, from: number, to: number): void {
     let q = from;
     while (q < to) {
-      const e = frameEnd(src, q);
-      // The message starts after the length prefix (the last prefix byte is under 128).
-      let s = q;
-      while (src[s++]! >= 128);
+      const e = delimitedFrameEnd(src, q);
+      const s = delimitedMessageStart(src, q);
       const len = e - s;
       const w = b.w;
       const start = w.pos;
