@@ -22,6 +22,7 @@ import { loadConfig } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { createSocket } from 'node:dgram';
+import { ipfixMessage, ipfixTemplateRecord, set, u32, ip4, str, varlen } from './support/export-builder.js';
 import { randomUUID } from 'node:crypto';
 import protobuf from 'protobufjs';
 
@@ -125,6 +126,45 @@ test('transcoder: layouts it does not cover get none (reference path), others ge
     assert.deepEqual([...msgs[1]!.src_addr], [10, 0, 0, k + 10]);
     assert.equal(Number(msgs[1]!.bytes), 7);
   }
+});
+
+test('transcoder: look-ups kept across data sets follow options that rename an interface or change a rate, and survive options repeated unchanged', () => {
+  // Interface 1's name and the scope's sampler rate, as the fused path writes them, datagram by
+  // datagram: its cached look-ups must be dropped when a table changes, not before.
+  const frames = new ByteWriter(1 << 16);
+  let n = 0;
+  const dec = new FlowDecoder({ sink: { onFlow: () => assert.fail('all records take the fused path') }, frames: { writer: frames, framesAdded: (_t, k) => void (n += k) }, transcodeAfter: 0 });
+  const ex = new Exporter('192.0.2.44', 2055);
+  const ifOpt = ipfixTemplateRecord(500, [{ id: 10, len: 4 }, { id: 82, len: 0xffff }, { id: 34, len: 4 }], 1);
+  const data = ipfixTemplateRecord(502, [{ id: 8, len: 4 }, { id: 10, len: 4 }, { id: 14, len: 4 }]);
+  const rec = [...ip4('10.0.0.1'), ...u32(1), ...u32(2)];
+  const opt = (name: string, rate: number) => set(500, [...u32(1), ...varlen(str(name)), ...u32(rate)]);
+  const seen: { name: string; rate: number }[] = [];
+  const feed = (sets: number[][], seq: number) => {
+    frames.pos = 0;
+    n = 0;
+    const d = ipfixMessage(sets, { seq });
+    assert.equal(dec.decode(d, 0, d.length, ex, 1_700_000_000, seq), undefined);
+    const msgs = splitDelimited(frames.buf.subarray(0, frames.pos)).map((m) => FlowMessage.decode(m) as unknown as { in_if_name: string; sampling_rate: unknown });
+    assert.equal(msgs.length, n);
+    for (const m of msgs) seen.push({ name: m.in_if_name, rate: Number(m.sampling_rate) });
+  };
+  feed([set(3, ifOpt), set(2, data), opt('Gi0/0/1', 100), set(502, [...rec, ...rec])], 1);
+  feed([opt('Gi0/0/1', 100), set(502, rec), set(502, rec)], 2);
+  feed([set(502, rec), opt('Gi0/0/9', 100), set(502, rec)], 3);
+  feed([set(502, rec)], 4);
+  feed([opt('Gi0/0/9', 10), set(502, rec)], 5);
+  feed([set(502, rec)], 6);
+  assert.equal(dec.transcoded.fused, 9);
+  assert.deepEqual(seen, [
+    { name: 'Gi0/0/1', rate: 100 }, { name: 'Gi0/0/1', rate: 100 },
+    { name: 'Gi0/0/1', rate: 100 }, { name: 'Gi0/0/1', rate: 100 },
+    // Options data is applied before the datagram's data sets, wherever it sits.
+    { name: 'Gi0/0/9', rate: 100 }, { name: 'Gi0/0/9', rate: 100 },
+    { name: 'Gi0/0/9', rate: 100 },
+    { name: 'Gi0/0/9', rate: 10 },
+    { name: 'Gi0/0/9', rate: 10 },
+  ]);
 });
 
 // The conformance corpus, when present beside the repository.

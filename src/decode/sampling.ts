@@ -138,6 +138,11 @@ export interface SamplingInputs {
   defRate: number;
   overRate: number;
   renorm: boolean;
+  /** The tables, and their generation, the inputs were last prepared from. */
+  tablesFor: object | undefined;
+  tablesGen: number;
+  /** Look-ups cached from other tables, or before the tables changed, are stale: called by prepare. */
+  tablesChanged(): void;
 }
 
 /** The sampler table's rate for a record: by samplerId, selectorId, ingress interface, scope; 0 if none. */
@@ -183,6 +188,8 @@ export class Sampling {
   private lastRates: ExporterRates = { def: 0, override: 0 };
   private lastScope: TemplateScope<unknown> | undefined;
   private lastTables: ScopeTables = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
+  /** Counts options records learned: any of them may have changed a table (prepare's inputs go stale). */
+  private gen = 0;
 
   constructor(cfg: SamplingConfig = DEFAULT_SAMPLING) {
     this.defaults = new RuleSet(cfg.defaults);
@@ -194,6 +201,7 @@ export class Sampling {
   onOptions(scope: TemplateScope<unknown>, row: OptionsRow): void {
     const v = row.values;
     const t = tablesOf(scope);
+    let changed = false;
     const rate = rateFromValues(v);
     if (rate > 0) {
       // Keyed by what identifies the sampler: its id, its selector id, the interface the row
@@ -205,17 +213,20 @@ export class Sampling {
       if (sid >= 0) key = sid;
       else if (sel >= 0) key = KEY_SELECTOR + sel;
       else if (ifx >= 0) key = KEY_IF + ifx;
-      bounded(t.samplers).set(key, rate);
+      changed = put(t.samplers, key, rate, sameValue) || changed;
     }
     const name = v['interfaceName'];
     const desc = v['interfaceDescription'];
     if (typeof name === 'string' || typeof desc === 'string') {
       const ifx = num(v['ingressInterface'] ?? v['egressInterface'] ?? v['scopeInterface']);
-      if (ifx >= 0) bounded(t.interfaces).set(ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' });
+      if (ifx >= 0) changed = put(t.interfaces, ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' }, sameIf) || changed;
     }
     const vrf = v['VRFname'];
     const vrfId = num(v['ingressVRFID'] ?? v['egressVRFID']);
-    if (typeof vrf === 'string' && vrfId >= 0) bounded(t.vrfs).set(vrfId, vrf);
+    if (typeof vrf === 'string' && vrfId >= 0) changed = put(t.vrfs, vrfId, vrf, sameValue) || changed;
+    // Exporters repeat their options every few seconds: an unchanged row keeps the entries (and
+    // the look-ups and encoded fields made from them) as they are.
+    if (changed) this.gen++;
   }
 
   /** The scope's tables; records come in runs from one scope: found once per run. */
@@ -254,9 +265,17 @@ export class Sampling {
     }
   }
 
-  /** The inputs of fromScope and apply for a run of records from one scope and exporter. */
+  /**
+   * The inputs of fromScope and apply for a run of records from one scope and exporter; tells
+   * the inputs when the tables are not the ones (or no longer what) they were last prepared from.
+   */
   prepare(x: SamplingInputs, scope: TemplateScope<unknown>, exporter: Exporter): void {
     const t = this.tables(scope);
+    if (x.tablesFor !== t || x.tablesGen !== this.gen) {
+      x.tablesFor = t;
+      x.tablesGen = this.gen;
+      x.tablesChanged();
+    }
     x.samplers = t.samplers.size > 0 ? t.samplers : null;
     x.ifaces = t.interfaces.size > 0 ? t.interfaces : null;
     x.vrfs = t.vrfs.size > 0 ? t.vrfs : null;
@@ -311,7 +330,25 @@ function tablesOf(scope: TemplateScope<unknown>): ScopeTables {
 }
 
 /** A table about to take an entry, with its oldest entry dropped when full. */
-function bounded<K, V>(m: Map<K, V>): Map<K, V> {
-  if (m.size >= MAX_TABLE_ENTRIES) m.delete(m.keys().next().value as K);
-  return m;
+/**
+ * Sets key to value in a table of at most MAX_TABLE_ENTRIES (a new key evicts the oldest entry);
+ * false, and the table untouched, when the key already holds an equal value.
+ */
+function put<K, V>(m: Map<K, V>, key: K, value: V, same: (a: V, b: V) => boolean): boolean {
+  const old = m.get(key);
+  if (old !== undefined) {
+    if (same(old, value)) return false;
+  } else if (m.size >= MAX_TABLE_ENTRIES) {
+    m.delete(m.keys().next().value as K);
+  }
+  m.set(key, value);
+  return true;
+}
+
+function sameValue<V>(a: V, b: V): boolean {
+  return a === b;
+}
+
+function sameIf(a: IfInfo, b: IfInfo): boolean {
+  return a.name === b.name && a.desc === b.desc;
 }

@@ -211,8 +211,9 @@ export interface StreamOptions {
 
 /**
  * A random stream from one exporter: templates first, then data datagrams of 1..12 records of a
- * random template, with sampler / interface / VRF options data now and then, a truncated
- * record or trailing garbage sometimes.
+ * random template (sometimes several data sets in one datagram), with sampler / interface / VRF
+ * options data now and then (also between two data sets), a truncated record or trailing garbage
+ * sometimes.
  */
 export function randomStream(r: Prng, o: StreamOptions): Uint8Array[] {
   const layouts: RandomLayout[] = [];
@@ -235,7 +236,7 @@ export function randomStream(r: Prng, o: StreamOptions): Uint8Array[] {
   for (let d = 0; d < o.datagrams; d++) {
     const sets: Uint8Array[] = [];
     let count = 0;
-    if (r.chance(0.15)) {
+    const options = (): void => {
       const b = new Bytes();
       const rows = 1 + r.int(3);
       for (let k = 0; k < rows; k++) {
@@ -249,15 +250,25 @@ export function randomStream(r: Prng, o: StreamOptions): Uint8Array[] {
         count++;
       }
       sets.push(set(optId, b.done(), o.v9));
+    };
+    const data = (): void => {
+      const l = r.pick(layouts);
+      const b = new Bytes();
+      const n = 1 + r.int(12);
+      for (let k = 0; k < n; k++) recordBytes(r, l.template, b);
+      if (r.chance(0.05)) b.bytes([0, 0, 0]); // padding
+      else if (r.chance(0.03)) b.bytes(value(r, 1 + r.int(6))); // garbage or a cut record
+      count += n;
+      sets.push(set(l.template.id, b.done(), false));
+    };
+    if (r.chance(0.15)) options();
+    data();
+    // More data sets in the same datagram (as softflowd and routers send them), now and then
+    // with options data between them that changes the tables the next one is looked up in.
+    for (let more = r.chance(0.3) ? 1 + r.int(3) : 0; more > 0; more--) {
+      if (r.chance(0.3)) options();
+      data();
     }
-    const l = r.pick(layouts);
-    const b = new Bytes();
-    const n = 1 + r.int(12);
-    for (let k = 0; k < n; k++) recordBytes(r, l.template, b);
-    if (r.chance(0.05)) b.bytes([0, 0, 0]); // padding
-    else if (r.chance(0.03)) b.bytes(value(r, 1 + r.int(6))); // garbage or a cut record
-    count += n;
-    sets.push(set(l.template.id, b.done(), false));
     out.push(msg(sets, count));
   }
   return out;
