@@ -168,6 +168,27 @@ test('max_sources evicts the least-recently-used scope whole, with its pending d
   assert.ok(events.includes('192.0.2.1/ipfix/0:evicted:256'));
 });
 
+test('max_sources: exporters in use survive a flood of new sources; idle ones go oldest first (the LRU order is kept coarsely)', () => {
+  // A scope in use moves to the recent end at most once per max_sources / 4 (here 25) look-ups.
+  const { c, counters } = cache({ max_sources: 100 });
+  const ex = (i: number) => new Exporter(`198.51.${i >> 8}.${i & 255}`);
+  const busy = [ex(60_001), ex(60_002)];
+  const idle = ex(60_003);
+  c.scope(idle, 0, 10);
+  for (let i = 0; i < 2000; i++) {
+    c.scope(ex(i), 0, 10);
+    c.scope(busy[i & 1]!, 0, 10);
+    c.scope(busy[(i + 1) & 1]!, 0, 10);
+    for (const b of busy) assert.ok(c.find(b.key, 0, 10), `busy exporter ${b.key} kept after ${i + 1} new sources`);
+  }
+  assert.equal(c.find(idle.key, 0, 10), undefined, 'the idle exporter was evicted');
+  assert.equal(c.scopeCount, 100);
+  assert.equal(counters.get('scope.evicted'), 2003 - 100);
+  // The newest sources are the ones kept.
+  assert.ok(c.find(ex(1999).key, 0, 10));
+  assert.equal(c.find(ex(1999 - 98).key, 0, 10), undefined);
+});
+
 test('pending buffer: bounded per scope, in total and by age; take returns in order', () => {
   const { c, counters } = cache({ pending_max_bytes_per_scope: 100, pending_max_bytes_total: 150, pending_max_age_ms: 1000 });
   const h = { exportSec: 1, sysUptime: 2, sequence: 3, recvSec: 4, recvNsec: 5 };
