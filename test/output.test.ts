@@ -129,6 +129,48 @@ test('write errors and undelivered flows at the drain deadline are counted by re
   assert.equal(s.delivered + s.dropped.write_error + s.dropped.shutdown, s.flows);
 });
 
+test('a synchronous writer gets the encoder\'s bytes straight (no chunk copy): same records, counts and write errors', async () => {
+  // As FileChunkWriter on a regular file: done before write() returns.
+  class SyncWriter implements ChunkWriter {
+    readonly synchronous = true;
+    readonly written: Buffer[] = [];
+    fail = false;
+    write(chunks: readonly Uint8Array[], done: (e: Error | null) => void): void {
+      if (this.fail) return done(new Error('ENOSPC'));
+      // A copy: the views are the encoder's own buffer, reused by the next records.
+      for (const c of chunks) this.written.push(Buffer.from(c));
+      done(null);
+    }
+    ready(): boolean {
+      return true;
+    }
+    reopen(): void {}
+    async close(): Promise<void> {}
+  }
+  const w = new SyncWriter();
+  const errors: Error[] = [];
+  const out = new StreamOutput({ name: 's', format: 'json', writer: w, maxBytes: 1 << 20, policy: 'drop_newest', onError: (e) => errors.push(e) });
+  feed(out, 3, 7);
+  assert.deepEqual(seqs(w.written), Array.from({ length: 21 }, (_, i) => 100 + i));
+  assert.equal(w.written.length, 3, 'one write per cut');
+  w.fail = true;
+  feed(out, 2, 5, 121);
+  w.fail = false;
+  feed(out, 1, 4, 131);
+  assert.deepEqual(seqs(w.written).slice(21), [131, 132, 133, 134]);
+  const st = out.stats();
+  assert.equal(st.delivered, 25);
+  assert.equal(st.dropped.write_error, 10);
+  assert.equal(st.writeErrors, 2);
+  assert.equal(errors.length, 2);
+  assert.equal(st.queuedFlows, 0);
+  assert.equal(st.queuedBytes, 0);
+  // A writer that says it is synchronous and is not: a programming error, reported as such.
+  const liar = new StreamOutput({ name: 'l', format: 'json', writer: { ...w, synchronous: true, write: () => {}, ready: () => true, reopen: () => {}, close: async () => {} }, maxBytes: 1 << 20, policy: 'drop_newest' });
+  liar.onFlow(rec(1));
+  assert.throws(() => liar.tick(), /synchronous writer returned before its write was done/);
+});
+
 test('file output appends whole flowpb records and reopens after rotation', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
   try {

@@ -21,6 +21,11 @@ export interface ChunkWriter {
    * reuse it for later chunks.
    */
   readonly movesBuffers?: boolean;
+  /**
+   * True when `write` finishes before it returns (a regular file, written on the calling
+   * thread): with nothing queued, the output then writes straight from its encoder's buffer.
+   */
+  readonly synchronous?: boolean;
   /** Reopens the destination between writes (file rotation). */
   reopen(): void;
   close(): Promise<void>;
@@ -206,6 +211,12 @@ export class StreamOutput implements FlowOutput {
       }
       // block: accepted; the sockets stop until the queue has room (below).
     }
+    if (this.writer.synchronous === true && this.inFlight === 0 && this.head >= this.queue.length && !this.closed) {
+      // Nothing queued and a writer done on return: the encoder's bytes go out as they are (no
+      // copy into a chunk: 1.6 % of the worker's CPU at 100k v9 datagrams/s).
+      this.writeNow(this.enc.finish(), flows);
+      return;
+    }
     // A copy (the encoder reuses its buffer) into memory reused from earlier chunks: no garbage
     // per chunk in steady state.
     const backing = this.take(len);
@@ -219,6 +230,21 @@ export class StreamOutput implements FlowOutput {
       this.backpressure?.(true);
     }
     this.pump();
+  }
+
+  /** Writes one batch with a synchronous writer and counts it. */
+  private writeNow(buf: Uint8Array, flows: number): void {
+    let result: Error | null | undefined;
+    this.writer.write([buf], (err) => (result = err));
+    if (result === undefined) throw new Error(`${this.name}: a synchronous writer returned before its write was done`);
+    if (result === null) {
+      this.delivered += flows;
+      this.bytes += buf.length;
+    } else {
+      this.writeErrors++;
+      this.dropped.write_error += flows;
+      this.onError(result);
+    }
   }
 
   private take(len: number): Buffer {
