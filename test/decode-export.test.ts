@@ -258,3 +258,28 @@ test('IPFIX without a time base keeps flowStartSysUpTime as an extra of its own 
   assert.equal(flows[1]!.fields.flowStartSysUpTime, 258);
   assert.equal(flows[1]!.fields['flowStartSysUpTime#2'], 7000);
 });
+
+test('a template id redefined on the wire takes the new layout; repeats of the same bytes are refreshes (v9 and IPFIX, enterprise fields too)', () => {
+  for (const v9 of [false, true]) {
+    const { flows, feed, dec } = collectingDecoder();
+    // Layout A: src addr + bytes (4); layout B: dst addr + bytes (8) + (IPFIX) an enterprise field.
+    const A = [{ id: 8, len: 4 }, { id: 1, len: 4 }];
+    const B = v9 ? [{ id: 12, len: 4 }, { id: 1, len: 8 }] : [{ id: 12, len: 4 }, { id: 1, len: 8 }, { id: 7, len: 2, pen: 9 }];
+    const tpl = (f: { id: number; len: number; pen?: number }[]) => (v9 ? set(0, v9TemplateRecord(300, f)) : set(2, ipfixTemplateRecord(300, f)));
+    const msg = (sets: number[][], seq: number) => (v9 ? v9Message(sets, { seq, count: sets.length }) : ipfixMessage(sets, { seq }));
+    const recA = [...ip4('10.0.0.1'), ...u32(111)];
+    const recB = [...ip4('10.0.0.2'), ...u64(222), ...(v9 ? [] : u16(5))];
+    assert.equal(feed(msg([tpl(A), set(300, recA)], 1)), undefined);
+    assert.equal(feed(msg([tpl(A), set(300, recA)], 2)), undefined);
+    assert.equal(feed(msg([tpl(B), set(300, recB)], 3)), undefined);
+    assert.equal(feed(msg([tpl(B), set(300, recB)], 4)), undefined);
+    assert.equal(feed(msg([set(300, recB)], 5)), undefined);
+    assert.deepEqual(flows.map((f) => [f.src_addr ?? '', f.dst_addr ?? '', f.bytes]), [
+      ['10.0.0.1', '', 111], ['10.0.0.1', '', 111],
+      ['', '10.0.0.2', 222], ['', '10.0.0.2', 222], ['', '10.0.0.2', 222],
+    ], v9 ? 'v9' : 'IPFIX');
+    assert.equal(dec.counters.get('template.learned'), 1);
+    assert.equal(dec.counters.get('template.changed'), 1);
+    assert.equal(dec.counters.get('template.refreshed'), 2);
+  }
+});

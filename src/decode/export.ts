@@ -260,9 +260,22 @@ export class ExportDecoder {
         this.fail('ipfix.options_template.bad_scope_count');
         return;
       }
-      const fields: TemplateField[] = [];
+      // The record's end first: a repeat of the known template's bytes is a refresh, with
+      // nothing to parse or allocate.
       let q = bodyStart;
       let ok = true;
+      for (let i = 0; i < count && ok; i++) {
+        if (q + 4 > end) ok = false;
+        else q += !v9 && u16(buf, q) & 0x8000 ? 8 : 4;
+      }
+      if (ok && q <= end && (fieldBytes < 0 || q === bodyStart + fieldBytes) && this.cache.refreshSame(scope, tid, buf, p, q)) {
+        this.seen++;
+        p = q;
+        continue;
+      }
+      const fields: TemplateField[] = [];
+      q = bodyStart;
+      ok = true;
       for (let i = 0; i < count; i++) {
         if (q + 4 > end) {
           ok = false;
@@ -289,7 +302,7 @@ export class ExportDecoder {
       }
       const def: TemplateDef = { protocol: this.protocol, id: tid, options, scopeCount, fields };
       this.seen++;
-      const res = this.cache.learn(scope, def);
+      const res = this.cache.learn(scope, def, buf.subarray(p, q));
       if (res === 'learned' || res === 'changed') this.replay(scope, tid, nowMs);
       p = q;
     }

@@ -11,6 +11,12 @@ export type LearnResult = 'learned' | 'refreshed' | 'changed' | 'rejected';
 export interface TemplateEntry<C> {
   readonly def: TemplateDef;
   readonly compiled: C;
+  /**
+   * The template record's bytes as it last came from an exporter, when it did (not for one
+   * shared by another instance): a repeat with the same bytes is a refresh, found without
+   * parsing it (refreshSame).
+   */
+  readonly raw: Uint8Array | undefined;
 }
 
 /** One decoded options record (a row of a sampler table, interface table, ...). */
@@ -165,9 +171,10 @@ export class TemplateCache<C> {
    * Learns (or refreshes) a template in a scope. Returns what happened; rejected templates are
    * counted by reason and leave any previous definition in place.
    */
-  learn(scope: TemplateScope<C>, def: TemplateDef): LearnResult {
+  learn(scope: TemplateScope<C>, def: TemplateDef, raw?: Uint8Array): LearnResult {
     const old = scope.templates.get(def.id);
     if (old !== undefined && sameDefinition(old.def, def)) {
+      if (raw !== undefined && !sameBytes(old.raw, raw, 0, raw.length)) scope.templates.set(def.id, { def: old.def, compiled: old.compiled, raw: raw.slice() });
       this.counters.inc('template.refreshed');
       this.emit(scope, 'refreshed', def);
       return 'refreshed';
@@ -193,11 +200,24 @@ export class TemplateCache<C> {
       this.counters.inc('template.rejected.compile_failed');
       return 'rejected';
     }
-    scope.templates.set(def.id, { def, compiled });
+    scope.templates.set(def.id, { def, compiled, raw: raw?.slice() });
     const ev = old === undefined ? 'learned' : 'changed';
     this.counters.inc(`template.${ev}`);
     this.emit(scope, ev, def);
     return ev;
+  }
+
+  /**
+   * A template record (buf[start, end)) with the same bytes as the known template `id` came in
+   * as they last did: counted and reported as a refresh like learn() would, without parsing it
+   * (exporters repeat their templates every few datagrams). False when it is not such a repeat.
+   */
+  refreshSame(scope: TemplateScope<C>, id: number, buf: Uint8Array, start: number, end: number): boolean {
+    const e = scope.templates.get(id);
+    if (e === undefined || !sameBytes(e.raw, buf, start, end)) return false;
+    this.counters.inc('template.refreshed');
+    this.emit(scope, 'refreshed', e.def);
+    return true;
   }
 
   /** Withdraws one template; false if it was not known. */
@@ -290,5 +310,12 @@ function sameValues(a: Readonly<Record<string, unknown>>, b: Readonly<Record<str
     }
     return false;
   }
+  return true;
+}
+
+/** Whether `raw` holds exactly buf[start, end). */
+function sameBytes(raw: Uint8Array | undefined, buf: Uint8Array, start: number, end: number): boolean {
+  if (raw === undefined || raw.length !== end - start) return false;
+  for (let i = 0; i < raw.length; i++) if (raw[i] !== buf[start + i]) return false;
   return true;
 }
