@@ -70,8 +70,10 @@ export class TranscodeCtx implements SamplingInputs {
   /** The tables (and their generation) the look-ups above were made in: see SamplingInputs. */
   tablesFor: object | undefined = undefined;
   tablesGen = -1;
-  /** Encoded type, time_received_ns and sequence_num fields, and the values they were encoded from (a datagram's data sets share them). */
-  readonly head = new Uint8Array(64);
+  /**
+   * Length of the encoded type, time_received_ns and sequence_num fields at the start of `pre`,
+   * and the values they were encoded from (a datagram's data sets share them).
+   */
   headLen = 0;
   hType = -1;
   hSec = -1;
@@ -84,7 +86,8 @@ export class TranscodeCtx implements SamplingInputs {
   saFor: Uint8Array | undefined = undefined;
   /**
    * The frame's first bytes: head, sampling_rate and sampler_address fields (the first five
-   * FlowMessage fields), for the rate `preSr` (-1: not built for this data set yet). Frames
+   * FlowMessage fields), for the rate `preSr` (-1: the part after the head not built since the
+   * head, the sampler address or the rate changed). Frames
    * copy it as whole 32-bit words (the up to 3 bytes past preLen are overwritten by the next
    * field or lie past the frame's end).
    */
@@ -180,15 +183,15 @@ const writeSampler = new Function(
 )(FLOWPB_HELPERS) as (b: Uint8Array, addr: Uint8Array, len: number) => number;
 
 /**
- * Starts a data set: encodes the per-datagram fields into ctx.head (when they differ from the
- * last data set's: a datagram's data sets share them) and the sampler address into ctx.sa (when
+ * Starts a data set: encodes the per-datagram fields at the start of ctx.pre (when they differ
+ * from the last data set's: a datagram's data sets share them) and the sampler address into ctx.sa (when
  * the exporter changed), with the body writer's own field code; either change makes the frame
  * prefix stale. Data sets come ~4-5 records each from softflowd, so this per-set work counted:
  * ~28 ns per flow (docs/benchmarks.md).
  */
 export function startSet(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
   if (sequence !== ctx.hSeq || recvNsec !== ctx.hNsec || recvSec !== ctx.hSec || type !== ctx.hType) {
-    ctx.headLen = writeHead(ctx.head, type, recvSec, recvNsec, sequence);
+    ctx.headLen = writeHead(ctx.pre, type, recvSec, recvNsec, sequence);
     ctx.hType = type;
     ctx.hSec = recvSec;
     ctx.hNsec = recvNsec;
@@ -201,14 +204,11 @@ export function startSet(ctx: TranscodeCtx, type: number, recvSec: number, recvN
   ctx.preSr = -1;
 }
 
-/** Builds ctx.pre for sampling rate `sr`: head, sampling_rate (the body writer's field code), sampler address. */
+/** Completes ctx.pre after its head for sampling rate `sr`: sampling_rate (the body writer's field code), sampler address. */
 function buildPrefix(ctx: TranscodeCtx, sr: number): void {
   const pre = ctx.pre;
-  const head = ctx.head;
   const sa = ctx.sa;
-  let p = 0;
-  for (let i = 0; i < ctx.headLen; i++) pre[p++] = head[i]!;
-  p = writeRate(pre, p, sr);
+  let p = writeRate(pre, ctx.headLen, sr);
   for (let i = 0; i < ctx.saLen; i++) pre[p++] = sa[i]!;
   ctx.preLen = p;
   ctx.preWords = (p + 3) >>> 2;
