@@ -188,7 +188,7 @@ export class Sampling {
   private lastRates: ExporterRates = { def: 0, override: 0 };
   private lastScope: TemplateScope<unknown> | undefined;
   private lastTables: ScopeTables = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
-  /** Counts options records learned: any of them may have changed a table (prepare's inputs go stale). */
+  /** Counts options rows that changed a table entry: prepare's inputs made before are stale. */
   private gen = 0;
 
   constructor(cfg: SamplingConfig = DEFAULT_SAMPLING) {
@@ -329,7 +329,6 @@ function tablesOf(scope: TemplateScope<unknown>): ScopeTables {
   return t;
 }
 
-/** A table about to take an entry, with its oldest entry dropped when full. */
 /**
  * Sets key to value in a table of at most MAX_TABLE_ENTRIES (a new key evicts the oldest entry);
  * false, and the table untouched, when the key already holds an equal value.

@@ -186,8 +186,8 @@ const writeSampler = new Function(
  * Starts a data set: encodes the per-datagram fields at the start of ctx.pre (when they differ
  * from the last data set's: a datagram's data sets share them) and the sampler address into ctx.sa (when
  * the exporter changed), with the body writer's own field code; either change makes the frame
- * prefix stale. Data sets come ~4-5 records each from softflowd, so this per-set work counted:
- * ~28 ns per flow (docs/benchmarks.md).
+ * prefix stale. softflowd sends ~4.5 records per data set: redoing this (and the table look-ups,
+ * now kept until the tables change) for every data set cost ~35 ns per flow (docs/benchmarks.md).
  */
 export function startSet(ctx: TranscodeCtx, type: number, recvSec: number, recvNsec: number, sequence: number, addr: Uint8Array): void {
   if (sequence !== ctx.hSeq || recvNsec !== ctx.hNsec || recvSec !== ctx.hSec || type !== ctx.hType) {
