@@ -22,7 +22,7 @@ import { loadConfig } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { createSocket } from 'node:dgram';
-import { ipfixMessage, ipfixTemplateRecord, set, u32, ip4, str, varlen } from './support/export-builder.js';
+import { ipfixMessage, ipfixTemplateRecord, set, u32, ip4, str, varlen, v9Message, v9TemplateRecord } from './support/export-builder.js';
 import { randomUUID } from 'node:crypto';
 import protobuf from 'protobufjs';
 
@@ -126,6 +126,37 @@ test('transcoder: layouts it does not cover get none (reference path), others ge
     assert.deepEqual([...msgs[1]!.src_addr], [10, 0, 0, k + 10]);
     assert.equal(Number(msgs[1]!.bytes), 7);
   }
+});
+
+test('transcoder: v9 uptime times at the edges of the two-halves arithmetic give the reference bytes', () => {
+  // Nanoseconds = exportSec * 1e9 + td * 1e6, added as 32-bit halves: low halves summing to
+  // exactly 2^32 (a carry), one below, negative and small times (the seconds path), wrapped uptimes.
+  const M = 1n << 32n;
+  const inv = (a: bigint, m: bigint): bigint => {
+    let [r0, r1, s0, s1] = [a % m, m, 1n, 0n];
+    while (r1 !== 0n) {
+      const q = r0 / r1;
+      [r0, r1] = [r1, r0 - q * r1];
+      [s0, s1] = [s1, s0 - q * s1];
+    }
+    return ((s0 % m) + m) % m;
+  };
+  const tpl = v9TemplateRecord(300, [{ id: 8, len: 4 }, { id: 22, len: 4 }, { id: 21, len: 4 }, { id: 1, len: 4 }]);
+  const c = new TranscodeComparer();
+  const ex = new Exporter('192.0.2.61', 2055);
+  let seq = 0;
+  for (const exportSec of [1_000_000_000, 1_773_489_600, 0xffffffff, 72_057_594, 0, 1]) {
+    const eLo = (BigInt(exportSec) * 1_000_000_000n) % M;
+    // td * 1e6 = k * 2^32 - eLo (mod 2^32): 1e6 = 64 * 15625, and eLo is a multiple of 64.
+    const carry = Number(((((M - eLo) % M) / 64n) * inv(15625n, 1n << 26n)) % (1n << 26n));
+    const tds = [carry, carry - 1, carry + 1, 0, -1, -1000, -2_000_000_000, 2_000_000_000, 999, -999];
+    for (const uptime of [5_000_000, 10, 0xfffffff0]) {
+      const recs = tds.flatMap((td) => [...ip4('10.1.2.3'), ...u32((uptime + td) >>> 0), ...u32((uptime + td + 1) >>> 0), ...u32(100)]);
+      const d = v9Message([set(0, tpl), set(300, recs, true)], { uptime, unixSecs: exportSec, seq: seq++, count: 1 + tds.length });
+      assert.equal(c.feed(d, ex, RECV, 0), undefined, `exportSec ${exportSec} uptime ${uptime}`);
+    }
+  }
+  assert.ok(c.transcoded.fused > 100, `fused records: ${c.transcoded.fused}`);
 });
 
 test('transcoder: look-ups kept across data sets follow options that rename an interface or change a rate, and survive options repeated unchanged', () => {

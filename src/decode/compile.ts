@@ -213,6 +213,27 @@ export interface RecordCode {
 }
 
 /**
+ * Fused form of a v9 sysUpTime-relative flow time: t = exportSec * 1000 + td ms, td a signed
+ * 32-bit offset, as nanoseconds in two halves, r_timeFlow<S>Hi * 2^32 + r_timeFlow<S>Lo,
+ * exact: exportSec * 1e9 is kept split per data set (locals eHi / eLo, see transcode.ts),
+ * td * 1e6 is an exact double below 2^52 and is split by a power of two. The transcoder writes
+ * the common range (2^56 to 2^63 ns: 2002 to 2262) from the halves and anything else from
+ * seconds and nanoseconds (fusedUptimeSecNs, from r_timeFlow<S>Td).
+ */
+export function fusedUptimeNs(S: string, td: string): string {
+  return `tx = ${td} * 1000000; th = Math.floor(tx * ${2 ** -32}); tx = tx - th * 4294967296 + eLo; th = th + eHi; if (tx >= 4294967296) { tx = tx - 4294967296; th = th + 1; } r_timeFlow${S}Hi = th; r_timeFlow${S}Lo = tx; r_timeFlow${S}Td = ${td};`;
+}
+
+/**
+ * Seconds and nanoseconds of the same time, as time.ts's setters compute them: floor(t / 1000) =
+ * exportSec + floor(td / 1000) and the nanoseconds (td - 1000 * floor(td / 1000)) * 1e6, in
+ * integers (an int32 division by a constant).
+ */
+export function fusedUptimeSecNs(S: string, td: string): string {
+  return `td = ${td}; tq = (td / 1000) | 0; if (tq * 1000 > td) tq = tq - 1 | 0; r_timeFlow${S}Sec = ctx.exportSec + tq; r_timeFlow${S}Nsec = (td - tq * 1000) * 1000000;`;
+}
+
+/**
  * The source of a record reader for a template. Reference form (fused = false): statements that
  * fill `rec`, return -1 when the record is cut short. Fused form (for the transcoder in
  * transcode.ts): the same reads and derivations into locals `r_<prop>` (addresses as offsets
@@ -413,12 +434,9 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
         const fi = localField.get(id)!;
         const keep = fused ? ';' : `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
         if (has(160)) return ms(`c160 + c${id}`);
-        // Fused: the same result in integers. t = exportSec * 1000 + td with td a signed 32-bit
-        // ms offset and exportSec whole seconds, so floor(t / 1000) = exportSec + floor(td / 1000)
-        // and the nanoseconds are (td - 1000 * floor(td / 1000)) * 1e6 (< 2^31): an int32
-        // division by a constant (a multiply) instead of two float divisions per timestamp.
+        // Fused: the nanoseconds as two 32-bit halves (fusedUptimeNs), no division per time.
         const uptime = fused
-          ? `{ td = (c${id} - ctx.sysUptime) | 0; tq = (td / 1000) | 0; if (tq * 1000 > td) tq = tq - 1 | 0; r_timeFlow${S}Sec = ctx.exportSec + tq; r_timeFlow${S}Nsec = (td - tq * 1000) * 1000000; }`
+          ? `{ td = (c${id} - ctx.sysUptime) | 0; ${fusedUptimeNs(S, 'td')} }`
           : ms(`ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)`);
         return `if (ctx.sysUptime >= 0) ${uptime} else if (ctx.uptimeBase >= 0) ${ms(`ctx.uptimeBase + c${id}`)} else ${keep}`;
       }

@@ -17,7 +17,7 @@
  */
 import { FLOWPB_FIELDS, FLOWPB_HELPERS, flowpbFieldCode } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
-import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
+import { ADDR_PROPS, RECORD_HELPERS, fusedUptimeSecNs, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
@@ -37,6 +37,10 @@ export interface FrameSink {
 export class TranscodeCtx implements SamplingInputs {
   /** Export time (s), v9 sysUptime (ms, -1 for IPFIX), IPFIX boot time (ms, or -1): as DecodeCtx. */
   exportSec = 0;
+  /** exportSec * 1e9 as eHi * 2^32 + eLo, for the export time eFor (a transcoder updates them). */
+  eFor = 0;
+  eHi = 0;
+  eLo = 0;
   sysUptime = -1;
   uptimeBase = -1;
   /** observation_domain_id of the scope (a record's own element overrides it). */
@@ -308,7 +312,9 @@ const H = {
 /** The frame prefix's fields (ctx.pre: head, sampling rate, sampler address), not written by the per-field loop. */
 const HEAD_PROPS = new Set(['type', 'timeReceivedSec', 'sequenceNum', 'samplingRate', 'samplerAddress']);
 /** Record properties whose reset value is not 0. */
-const INITIAL: Record<string, string> = { samplerId: '-1', selectorId: '-1', ingressVrfId: '-1', observationDomainId: 'ctx.domain' };
+const INITIAL: Record<string, string> = { samplerId: '-1', selectorId: '-1', ingressVrfId: '-1', observationDomainId: 'ctx.domain', timeFlowStartHi: 'NaN', timeFlowEndHi: 'NaN' };
+/** Locals read only after the record set them (with a valid r_timeFlow<S>Hi): not reset per record. */
+const NO_RESET = new Set(['timeFlowStartLo', 'timeFlowStartTd', 'timeFlowEndLo', 'timeFlowEndTd']);
 /** String fields set from the scope's tables, kept in locals s_<prop>. */
 const STRINGS = ['inIfName', 'outIfName', 'inIfDesc', 'outIfDesc', 'vrfName'];
 /** Counters that renormalisation multiplies, in Sampling.apply's order. */
@@ -338,7 +344,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
 
   const reset: string[] = [];
   for (const d of declNames) reset.push(`${d} = 0;`);
-  for (const x of props) reset.push(`r_${x} = ${INITIAL[x] ?? '0'};`);
+  for (const x of props) if (!NO_RESET.has(x)) reset.push(`r_${x} = ${INITIAL[x] ?? '0'};`);
   for (const a of addrs) reset.push(`n_${a} = 0;`);
 
   // Sampling.fromScope, then Sampling.apply, on the locals.
@@ -375,8 +381,9 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     return `r_${prop}`;
   };
   const writes: string[] = [];
+  const keyBytesOf = (key: number): number[] => (key < 128 ? [key] : [(key & 127) | 128, key >>> 7]);
   const addrCode = (prop: string, key: number): string => {
-    const kb = key < 128 ? [key] : [(key & 127) | 128, key >>> 7];
+    const kb = keyBytesOf(key);
     const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
     // As 32-bit words: big-endian read, big-endian store, so the bytes land as they were.
     const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(p + ${4 * i}, bv.getInt32(o + ${4 * i}));`).join(' ');
@@ -401,6 +408,22 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;
+    if (f.kind === 'ns' && has(prop.replace(/Sec$/, 'Hi'))) {
+      // A v9 uptime-relative time as two halves (compile.ts fusedUptimeNs): 2^56 <= ns < 2^63,
+      // the nine-byte varint, straight from them; anything else from seconds and nanoseconds.
+      const S = prop === 'timeFlowStartSec' ? 'Start' : 'End';
+      const kb = keyBytesOf(f.key);
+      const k = kb.length;
+      writes.push(`
+  if ((th = r_timeFlow${S}Hi) >= 16777216 && th < 2147483648) {
+    ${kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} tx = r_timeFlow${S}Lo; u = th >>> 3;
+    b[p + ${k}] = tx | 128; b[p + ${k + 1}] = (tx >>> 7) | 128; b[p + ${k + 2}] = (tx >>> 14) | 128; b[p + ${k + 3}] = (tx >>> 21) | 128;
+    b[p + ${k + 4}] = (tx >>> 28) | ((th & 7) << 4) | 128; b[p + ${k + 5}] = u | 128; b[p + ${k + 6}] = (u >>> 7) | 128; b[p + ${k + 7}] = (u >>> 14) | 128; b[p + ${k + 8}] = u >>> 21; p += ${k + 9};
+  } else {
+    if (th === th) { ${fusedUptimeSecNs(S, `r_timeFlow${S}Td`)} }${flowpbFieldCode(f, src)}
+  }`);
+      continue;
+    }
     if (f.kind === 'addr') {
       if (has(prop)) writes.push(addrCode(prop, f.key));
       continue;
@@ -428,8 +451,13 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...props.map((x) => `r_${x} = 0`),
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
+  // exportSec * 1e9 in halves for fusedUptimeNs, remade when the export time changes.
+  const exportNs = has('timeFlowStartHi') || has('timeFlowEndHi')
+    ? `if (ctx.eFor !== ctx.exportSec) { ctx.eFor = ctx.exportSec; ctx.eLo = Math.imul(ctx.exportSec, 1000000000) >>> 0; ctx.eHi = Math.floor(ctx.exportSec * ${1e9 / 2 ** 32}); }\n  `
+    : '';
   const body = `
   if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
+  ${exportNs}var eLo = ctx.eLo, eHi = ctx.eHi, tx = 0, th = 0;
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_vrfName = '', ii, oi, pw;
