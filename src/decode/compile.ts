@@ -210,17 +210,24 @@ export interface RecordCode {
   readonly touched: ReadonlySet<string>;
   /** The record gets protocol_name (from proto). */
   readonly protocolName: boolean;
+  /**
+   * Fused form: for a flow time ('Start' / 'End') the code may leave as nanosecond halves
+   * (r_timeFlow<S>Hi / Lo, Hi NaN when it did not), the statements that set its seconds and
+   * nanoseconds instead, for times the halves' fast encoding does not cover.
+   */
+  readonly timeSlow: Readonly<Record<string, string>>;
 }
 
-/**
- * Fused form of a v9 sysUpTime-relative flow time: t = exportSec * 1000 + td ms, td a signed
- * 32-bit offset, as nanoseconds in two halves, r_timeFlow<S>Hi * 2^32 + r_timeFlow<S>Lo,
- * exact: exportSec * 1e9 is kept split per data set (locals eHi / eLo, see transcode.ts),
- * td * 1e6 is an exact double below 2^52 and is split by a power of two. The transcoder writes
- * the common range (2^56 to 2^63 ns: 2002 to 2262) from the halves and anything else from
- * seconds and nanoseconds (fusedUptimeSecNs, from r_timeFlow<S>Td).
+/*
+ * Fused flow times as nanoseconds in two halves, r_timeFlow<S>Hi * 2^32 + r_timeFlow<S>Lo, all
+ * steps exact in doubles (products below 2^53, splits by powers of two): no division, and the
+ * transcoder writes the common range (2^56 to 2^63 ns: 2002 to 2262) straight from them.
+ *
+ * v9 sysUpTime-relative: t = exportSec * 1000 + td ms, td a signed 32-bit offset; exportSec *
+ * 1e9 is kept split per export time (locals eHi / eLo, see transcode.ts), td * 1e6 (below 2^52)
+ * is split and added.
  */
-export function fusedUptimeNs(S: string, td: string): string {
+function fusedUptimeNs(S: string, td: string): string {
   return `tx = ${td} * 1000000; th = Math.floor(tx * ${2 ** -32}); tx = tx - th * 4294967296 + eLo; th = th + eHi; if (tx >= 4294967296) { tx = tx - 4294967296; th = th + 1; } r_timeFlow${S}Hi = th; r_timeFlow${S}Lo = tx; r_timeFlow${S}Td = ${td};`;
 }
 
@@ -229,8 +236,17 @@ export function fusedUptimeNs(S: string, td: string): string {
  * exportSec + floor(td / 1000) and the nanoseconds (td - 1000 * floor(td / 1000)) * 1e6, in
  * integers (an int32 division by a constant).
  */
-export function fusedUptimeSecNs(S: string, td: string): string {
+function fusedUptimeSecNs(S: string, td: string): string {
   return `td = ${td}; tq = (td / 1000) | 0; if (tq * 1000 > td) tq = tq - 1 | 0; r_timeFlow${S}Sec = ctx.exportSec + tq; r_timeFlow${S}Nsec = (td - tq * 1000) * 1000000;`;
+}
+
+/**
+ * IPFIX flowStart/EndMilliseconds (8 bytes at o<id>): its 32-bit halves times 1e6, the low
+ * product (below 2^52) split and carried into the high one (the high half of a time before
+ * 2106 is below 2^10, so its product stays far below 2^53).
+ */
+function fusedMillisNs(S: string, id: number): string {
+  return `th = bv.getUint32(o${id}); tx = bv.getUint32(o${id} + 4) * 1000000; tq = Math.floor(tx * ${2 ** -32}); tx = tx - tq * 4294967296; th = th * 1000000 + tq; r_timeFlow${S}Hi = th; r_timeFlow${S}Lo = tx;`;
 }
 
 /**
@@ -402,6 +418,7 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
   if (has(298) || has(299)) post.push(`rec.packetsIn = ${has(298) ? 'c298' : '0'}; rec.packetsOut = ${has(299) ? 'c299' : '0'};`);
   if (decl.has('rb')) post.push(`rec.bytesIn = rec.bytes; rec.bytesOut = rb; rec.bytes += rb;`);
   if (decl.has('rp')) post.push(`rec.packetsIn = rec.packets; rec.packetsOut = rp; rec.packets += rp;`);
+  const timeSlow: Record<string, string> = {};
   const timeCode = (id: number, start: boolean): string => {
     const S = start ? 'Start' : 'End';
     // Fused: the arithmetic of time.ts's setters, into locals.
@@ -415,7 +432,10 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
         return ms(`c${id} * 1000`);
       case 152:
       case 153:
-        return ms(`c${id}`);
+        // The halves straight from the field when it has all 8 bytes (not reduced-size).
+        if (!fused || fields[localField.get(id)!]!.length !== 8) return ms(`c${id}`);
+        timeSlow[S] = ms(`c${id}`);
+        return fusedMillisNs(S, id);
       case 154:
       case 155:
         return ntp(true);
@@ -435,6 +455,7 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
         const keep = fused ? ';' : `rec.addExtra(I[${fi}], buf, o${id}, ${fields[fi]!.length});`;
         if (has(160)) return ms(`c160 + c${id}`);
         // Fused: the nanoseconds as two 32-bit halves (fusedUptimeNs), no division per time.
+        if (fused) timeSlow[S] = fusedUptimeSecNs(S, `r_timeFlow${S}Td`);
         const uptime = fused
           ? `{ td = (c${id} - ctx.sysUptime) | 0; ${fusedUptimeNs(S, 'td')} }`
           : ms(`ctx.exportSec * 1000 + ((c${id} - ctx.sysUptime) | 0)`);
@@ -534,5 +555,5 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
     for (const a of assignedAddr) touched.add(a);
     for (const m of code.matchAll(/\br_(\w+)/g)) touched.add(m[1]!);
   }
-  return { decl: declLine, code, touched, protocolName: assignedNum.has('proto') };
+  return { decl: declLine, code, touched, protocolName: assignedNum.has('proto'), timeSlow };
 }

@@ -17,7 +17,7 @@
  */
 import { FLOWPB_FIELDS, FLOWPB_HELPERS, flowpbFieldCode } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
-import { ADDR_PROPS, RECORD_HELPERS, fusedUptimeSecNs, generateRecordCode, type CompiledTemplate } from './compile.js';
+import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
@@ -409,8 +409,8 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     if (HEAD_PROPS.has(prop)) continue;
     if (f.kind === 'ns' && has(prop.replace(/Sec$/, 'Hi'))) {
-      // A v9 uptime-relative time as two halves (compile.ts fusedUptimeNs): 2^56 <= ns < 2^63,
-      // the nine-byte varint, straight from them; anything else from seconds and nanoseconds.
+      // A flow time as nanosecond halves (compile.ts): 2^56 <= ns < 2^63, the nine-byte varint,
+      // straight from them; anything else from seconds and nanoseconds (g.timeSlow).
       const S = prop === 'timeFlowStartSec' ? 'Start' : 'End';
       const kb = keyBytesOf(f.key);
       const k = kb.length;
@@ -420,7 +420,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     b[p + ${k}] = tx | 128; b[p + ${k + 1}] = (tx >>> 7) | 128; b[p + ${k + 2}] = (tx >>> 14) | 128; b[p + ${k + 3}] = (tx >>> 21) | 128;
     b[p + ${k + 4}] = (tx >>> 28) | ((th & 7) << 4) | 128; b[p + ${k + 5}] = u | 128; b[p + ${k + 6}] = (u >>> 7) | 128; b[p + ${k + 7}] = (u >>> 14) | 128; b[p + ${k + 8}] = u >>> 21; p += ${k + 9};
   } else {
-    if (th === th) { ${fusedUptimeSecNs(S, `r_timeFlow${S}Td`)} }${flowpbFieldCode(f, src)}
+    if (th === th) { ${g.timeSlow[S] ?? ''} }${flowpbFieldCode(f, src)}
   }`);
       continue;
     }
