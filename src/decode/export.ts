@@ -260,45 +260,30 @@ export class ExportDecoder {
         this.fail('ipfix.options_template.bad_scope_count');
         return;
       }
-      // The record's end first: a repeat of the known template's bytes is a refresh, with
-      // nothing to parse or allocate.
+      // The record's end first (every field spec within the set): a repeat of the known
+      // template's bytes is a refresh, with nothing to parse or allocate.
       let q = bodyStart;
-      let ok = true;
-      for (let i = 0; i < count && ok; i++) {
-        if (q + 4 > end) ok = false;
-        else q += !v9 && u16(buf, q) & 0x8000 ? 8 : 4;
+      for (let i = 0; i < count && q <= end; i++) q += q + 4 <= end && !v9 && u16(buf, q) & 0x8000 ? 8 : 4;
+      if (q > end || (fieldBytes >= 0 && q !== bodyStart + fieldBytes)) {
+        this.fail(`${name}.template.truncated`);
+        return;
       }
-      if (ok && q <= end && (fieldBytes < 0 || q === bodyStart + fieldBytes) && this.cache.refreshSame(scope, tid, buf, p, q)) {
+      if (this.cache.refreshSame(scope, tid, buf, p, q)) {
         this.seen++;
         p = q;
         continue;
       }
       const fields: TemplateField[] = [];
-      q = bodyStart;
-      ok = true;
-      for (let i = 0; i < count; i++) {
-        if (q + 4 > end) {
-          ok = false;
-          break;
-        }
-        let id = u16(buf, q);
-        const length = u16(buf, q + 2);
-        q += 4;
+      for (let i = 0, r = bodyStart; i < count; i++, r += 4) {
+        let id = u16(buf, r);
+        const length = u16(buf, r + 2);
         let pen = 0;
         if (!v9 && id & 0x8000) {
-          if (q + 4 > end) {
-            ok = false;
-            break;
-          }
-          pen = u32(buf, q);
+          r += 4;
+          pen = u32(buf, r);
           id &= 0x7fff;
-          q += 4;
         }
         fields.push({ id, pen, length });
-      }
-      if (!ok || (fieldBytes >= 0 && q !== bodyStart + fieldBytes)) {
-        this.fail(`${name}.template.truncated`);
-        return;
       }
       const def: TemplateDef = { protocol: this.protocol, id: tid, options, scopeCount, fields };
       this.seen++;

@@ -15,7 +15,7 @@
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
  */
-import { FLOWPB_FIELDS, FLOWPB_HELPERS, flowpbFieldCode } from '../encode/flowpb.js';
+import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, flowpbFieldCode } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
@@ -409,18 +409,17 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     if (HEAD_PROPS.has(prop)) continue;
     if (f.kind === 'ns' && has(prop.replace(/Sec$/, 'Hi'))) {
-      // A flow time as nanosecond halves (compile.ts): 2^56 <= ns < 2^63, the nine-byte varint,
-      // straight from them; anything else from seconds and nanoseconds (g.timeSlow).
+      // A flow time as nanosecond halves (compile.ts): the body writer's varint code straight
+      // from them when the value is at least 2^32 (the high half is 1 or more) and below 2^64;
+      // anything else (zero, negative, a NaN high half: not set) from seconds and nanoseconds
+      // (g.timeSlow) as the body writer does.
       const S = prop === 'timeFlowStartSec' ? 'Start' : 'End';
       const kb = keyBytesOf(f.key);
-      const k = kb.length;
       writes.push(`
-  if ((th = r_timeFlow${S}Hi) >= 16777216 && th < 2147483648) {
-    ${kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} tx = r_timeFlow${S}Lo; u = th >>> 3;
-    b[p + ${k}] = tx | 128; b[p + ${k + 1}] = (tx >>> 7) | 128; b[p + ${k + 2}] = (tx >>> 14) | 128; b[p + ${k + 3}] = (tx >>> 21) | 128;
-    b[p + ${k + 4}] = (tx >>> 28) | ((th & 7) << 4) | 128; b[p + ${k + 5}] = u | 128; b[p + ${k + 6}] = (u >>> 7) | 128; b[p + ${k + 7}] = (u >>> 14) | 128; b[p + ${k + 8}] = u >>> 21; p += ${k + 9};
+  if ((hi = r_timeFlow${S}Hi) > 0 && hi < 4294967296) {
+    ${kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} p += ${kb.length}; lo = r_timeFlow${S}Lo;${VARINT64_HI_LO}
   } else {
-    if (th === th) { ${g.timeSlow[S] ?? ''} }${flowpbFieldCode(f, src)}
+    if (hi === hi) { ${g.timeSlow[S] ?? ''} }${flowpbFieldCode(f, src)}
   }`);
       continue;
     }
@@ -451,13 +450,14 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...props.map((x) => `r_${x} = 0`),
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
-  // exportSec * 1e9 in halves for fusedUptimeNs, remade when the export time changes.
-  const exportNs = has('timeFlowStartHi') || has('timeFlowEndHi')
-    ? `if (ctx.eFor !== ctx.exportSec) { ctx.eFor = ctx.exportSec; ctx.eLo = Math.imul(ctx.exportSec, 1000000000) >>> 0; ctx.eHi = Math.floor(ctx.exportSec * ${1e9 / 2 ** 32}); }\n  `
+  // exportSec * 1e9 in halves for v9 uptime-relative times (compile.ts), remade when the export
+  // time changes; only in the transcoders whose code uses them.
+  const exportNs = /\beHi\b/.test(g.code)
+    ? `if (ctx.eFor !== ctx.exportSec) { ctx.eFor = ctx.exportSec; ctx.eLo = Math.imul(ctx.exportSec, 1000000000) >>> 0; ctx.eHi = Math.floor(ctx.exportSec * ${1e9 / 2 ** 32}); }\n  var eLo = ctx.eLo, eHi = ctx.eHi;\n  `
     : '';
   const body = `
   if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
-  ${exportNs}var eLo = ctx.eLo, eHi = ctx.eHi, tx = 0, th = 0;
+  ${exportNs}var tx = 0, th = 0;
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_vrfName = '', ii, oi, pw;

@@ -243,6 +243,28 @@ export type FieldSpec =
   | { kind: 'addr'; prop: string; key: number }
   | { kind: 'code'; code: string };
 
+/**
+ * Code writing the varint of hi * 2^32 + lo at b[p] (locals hi, lo: whole numbers below 2^32;
+ * u scratch): the time fields' encoding, shared by the body writer and the transcoders.
+ */
+export const VARINT64_HI_LO = `
+      if (hi === 0) {
+        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
+        b[p++] = lo;
+      } else {
+        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
+        u = hi >>> 3;
+        lo = (lo >>> 28) | ((hi & 7) << 4);
+        if (u >= 0x200000 && u < 0x10000000) {
+          // 2^56 <= value < 2^63 (every time from 2002 to 2262): nine bytes.
+          b[p + 4] = lo | 128; b[p + 5] = u | 128; b[p + 6] = (u >>> 7) | 128; b[p + 7] = (u >>> 14) | 128; b[p + 8] = u >>> 21; p += 9;
+        } else if (u === 0) { b[p + 4] = lo; p += 5; } else {
+          b[p + 4] = lo | 128; p += 5;
+          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
+          b[p++] = u;
+        }
+      }`;
+
 export const FLOWPB_FIELDS: readonly FieldSpec[] = [
   { kind: 'u32', prop: 'type', key: K_TYPE },
   { kind: 'ns', sec: 'timeReceivedSec', nsec: 'timeReceivedNsec', key: K_TIME_RECEIVED_NS },
@@ -373,23 +395,7 @@ export function flowpbFieldCode(f: FieldSpec, src: (prop: string) => string = (p
     ${keyCode(f.key)}
     if ((sec >>> 0) === sec && (ns >>> 0) === ns) {
       lo = ((Math.imul(sec, 1e9) >>> 0) + ns) >>> 0;
-      hi = Math.round((sec * 1e9 + ns - lo) / ${TWO32});
-      if (hi === 0) {
-        while (lo > 127) { b[p++] = lo | 128; lo >>>= 7; }
-        b[p++] = lo;
-      } else {
-        b[p] = lo | 128; b[p + 1] = (lo >>> 7) | 128; b[p + 2] = (lo >>> 14) | 128; b[p + 3] = (lo >>> 21) | 128;
-        u = hi >>> 3;
-        lo = (lo >>> 28) | ((hi & 7) << 4);
-        if (u >= 0x200000 && u < 0x10000000) {
-          // 2^56 <= value < 2^63 (every time from 2002 to 2262): nine bytes.
-          b[p + 4] = lo | 128; b[p + 5] = u | 128; b[p + 6] = (u >>> 7) | 128; b[p + 7] = (u >>> 14) | 128; b[p + 8] = u >>> 21; p += 9;
-        } else if (u === 0) { b[p + 4] = lo; p += 5; } else {
-          b[p + 4] = lo | 128; p += 5;
-          while (u > 127) { b[p++] = u | 128; u >>>= 7; }
-          b[p++] = u;
-        }
-      }
+      hi = Math.round((sec * 1e9 + ns - lo) / ${TWO32});${VARINT64_HI_LO}
     } else p = H.wVarintNs(b, p, sec, ns);
   }`;
     case 'addr': {

@@ -82,6 +82,11 @@ export class StreamOutput implements FlowOutput {
   private readonly dropped = emptyDropped();
   private readonly writeDone = (err: Error | null) => this.afterWrite(err);
   private readonly bufs: Uint8Array[] = [];
+  /** What a synchronous writer reported to syncDone (writeNow); undefined: nothing yet. */
+  private syncResult: Error | null | undefined;
+  private readonly syncDone = (err: Error | null) => {
+    this.syncResult = err;
+  };
   /** Chunk buffers already written, for reuse. */
   private readonly pool: Buffer[] = [];
 
@@ -232,10 +237,14 @@ export class StreamOutput implements FlowOutput {
     this.pump();
   }
 
-  /** Writes one batch with a synchronous writer and counts it. */
+  /** Writes one batch with a synchronous writer and counts it (the array and callback are reused). */
   private writeNow(buf: Uint8Array, flows: number): void {
-    let result: Error | null | undefined;
-    this.writer.write([buf], (err) => (result = err));
+    const bufs = this.bufs;
+    bufs.length = 0;
+    bufs.push(buf);
+    this.syncResult = undefined;
+    this.writer.write(bufs, this.syncDone);
+    const result = this.syncResult as Error | null | undefined;
     if (result === undefined) throw new Error(`${this.name}: a synchronous writer returned before its write was done`);
     if (result === null) {
       this.delivered += flows;

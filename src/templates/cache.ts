@@ -175,8 +175,7 @@ export class TemplateCache<C> {
     const old = scope.templates.get(def.id);
     if (old !== undefined && sameDefinition(old.def, def)) {
       if (raw !== undefined && !sameBytes(old.raw, raw, 0, raw.length)) scope.templates.set(def.id, { def: old.def, compiled: old.compiled, raw: raw.slice() });
-      this.counters.inc('template.refreshed');
-      this.emit(scope, 'refreshed', def);
+      this.refreshed(scope, def);
       return 'refreshed';
     }
     if (def.fields.length > this.limits.maxTemplateFields) {
@@ -215,9 +214,13 @@ export class TemplateCache<C> {
   refreshSame(scope: TemplateScope<C>, id: number, buf: Uint8Array, start: number, end: number): boolean {
     const e = scope.templates.get(id);
     if (e === undefined || !sameBytes(e.raw, buf, start, end)) return false;
-    this.counters.inc('template.refreshed');
-    this.emit(scope, 'refreshed', e.def);
+    this.refreshed(scope, e.def);
     return true;
+  }
+
+  private refreshed(scope: TemplateScope<C>, def: TemplateDef): void {
+    this.counters.inc('template.refreshed');
+    this.emit(scope, 'refreshed', def);
   }
 
   /** Withdraws one template; false if it was not known. */
