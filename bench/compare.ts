@@ -20,7 +20,6 @@
  * one short cell: test/bench-compare.test.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { collector, COLLECTORS, killAll, type CollectorName, type Running } from './compare-collectors.js';
 import { COMPARE_STREAMS, loadCompareStream, type CompareStream, type CompareStreamInfo } from './compare-streams.js';
 import { plotSvg, svgToPng, type PlotCell } from './compare-plot.js';
-import { processCpu, descendants, udpPort, loadAverage } from './proc.js';
+import { processCpu, descendants, udpPort, loadAverage, freeUdpPort } from './proc.js';
 import { defaultCacheDir } from './serve-streams.js';
 import { hasCommand } from '../test/support/tools.js';
 import { eachOption } from './args.js';
@@ -126,14 +125,6 @@ export interface Cell {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 /**
  * Memory of the process trees: the proportional set size (smaps_rollup Pss) summed, so pages

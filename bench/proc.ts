@@ -2,6 +2,7 @@
 // time, UDP socket queues and drops.
 
 import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 
 let clkTck = 0;
@@ -18,7 +19,7 @@ export function ticksPerSecond(): number {
   return clkTck;
 }
 
-interface StatFields {
+export interface StatFields {
   pid: number;
   ppid: number;
   utime: number;
@@ -27,7 +28,7 @@ interface StatFields {
   cstime: number;
 }
 
-function readStat(pid: number): StatFields | undefined {
+export function readStat(pid: number): StatFields | undefined {
   let s: string;
   try {
     s = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -299,4 +300,16 @@ export function threadUsPerFlow(pid: number, a: ProcCpu, b: ProcCpu, flows: numb
   }
   const us = (x: number) => (x * 1e6) / Math.max(1, flows);
   return { main: us(main), busiest: us(busiest), rest: us(total - main - busiest) };
+}
+
+/** A UDP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 }

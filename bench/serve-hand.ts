@@ -36,7 +36,14 @@ async function main(): Promise<void> {
   const colon = listen.lastIndexOf(':');
   const host = listen.slice(0, colon);
   const port = Number(listen.slice(colon + 1));
-  const fd = openSync(output.slice(5), 'a');
+  const outPath = output.slice(5);
+  let fd = openSync(outPath, 'a');
+  // SIGHUP reopens the file, as serve does (the bench's rotating sink renames it first).
+  process.on('SIGHUP', () => {
+    const next = openSync(outPath, 'a');
+    closeSync(fd);
+    fd = next;
+  });
   const writer = new DelimitedBatchWriter(1 << 20);
   const exporters = new ExporterTable();
   let flows = 0;

@@ -35,6 +35,13 @@
 //   --keep-output              keep serve's output files (default: deleted after counting)
 //   --out-dir DIR              where the collectors write (default /dev/shm, a tmpfs: the disk
 //                              and its writeback threads stay out of the measurement)
+//   --sink rotate|append       rotate (default): the output is rotated while the load runs and
+//                              each finished piece counted and deleted (bench/sink.ts: serve and
+//                              the hand-wired collector every second by rename + SIGHUP, nfcapd
+//                              with -t 3), so a run reuses the pages of the output it deleted, as a
+//                              rotated file on a disk does; append: one file per run that grows by
+//                              GBs (on this VM each fresh page faults in from the host: the sink
+//                              then costs more than decoding; docs/benchmarks.md)
 //   --cache DIR                stream cache (default bench/.cache)
 //   --serve-args "..."         extra arguments for serve (split on spaces)
 //   --node-args "..."          node flags for serve and the hand-wired collector (e.g. "--cpu-prof
@@ -64,13 +71,13 @@
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { countDelimitedFile, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
-import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, type MachineCpu, type ProcCpu } from './proc.js';
+import { NFCAPD_ROTATE_SECONDS, ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink, type SinkMode } from './sink.js';
+import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
 
@@ -100,6 +107,7 @@ interface Args {
   json: string | undefined;
   keepOutput: boolean;
   outDir: string;
+  sink: SinkMode;
   cache: string;
   serveArgs: string[];
   nodeArgs: string[];
@@ -130,6 +138,7 @@ function parseArgs(argv: string[]): Args {
     json: undefined,
     keepOutput: false,
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
+    sink: 'rotate',
     cache: defaultCacheDir(),
     serveArgs: [],
     nodeArgs: [],
@@ -205,6 +214,12 @@ function parseArgs(argv: string[]): Args {
       case '--out-dir':
         a.outDir = v();
         break;
+      case '--sink': {
+        const m = v();
+        if (m !== 'rotate' && m !== 'append') throw new Error(`--sink wants rotate or append, not ${m}`);
+        a.sink = m;
+        break;
+      }
       case '--cache':
         a.cache = v();
         break;
@@ -259,17 +274,6 @@ async function runSenderRole(args: Args): Promise<void> {
 // Helpers
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function hasCommand(cmd: string): boolean {
   try {
@@ -377,6 +381,10 @@ interface RunResult {
   decoded: number;
   decodedShare: number;
   outputBytes: number;
+  /** Pieces the rotating sink counted and deleted while the load ran (0 with --sink append). */
+  sinkPieces: number;
+  /** CPU seconds the sink's counting took over the measured window (this process and nfdump). */
+  sinkCpuSeconds: number;
   outputProblems: string[];
   /** Datagrams read: serve's metric; for nfcapd the kernel's UDP InDatagrams over the window. */
   received: number | undefined;
@@ -585,6 +593,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   const dir = mkdtempSync(join(args.outDir, `serve-bench-${collector}-`));
   liveDirs.add(dir);
   const outPath = join(dir, 'flows.pb');
+  let rotation: ReturnType<typeof setInterval> | undefined;
   const cores = collector !== 'serve' || workers === 1 ? '1' : '0,1';
   let proc: Spawned;
   let startedLog: Record<string, unknown> | undefined;
@@ -638,7 +647,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
         throw new Error(`${collector} did not become ready (metrics ${metricsUrl ?? 'not logged'}):\n${proc.stderr()}\n${proc.stdout()}`);
       }
     } else {
-      proc = start('taskset', ['-c', cores, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(args.nfcapdRcvbuf), '-t', '3600']);
+      proc = start('taskset', ['-c', cores, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(args.nfcapdRcvbuf), '-t', String(args.sink === 'rotate' ? NFCAPD_ROTATE_SECONDS : 3600)]);
       const deadline = Date.now() + 10_000;
       while (udpPort(port).sockets === 0 && Date.now() < deadline) await sleep(20);
       if (udpPort(port).sockets === 0) {
@@ -648,6 +657,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       await sleep(100);
     }
     const pid = proc.child.pid!;
+    const sink: RotatingSink | undefined =
+      args.sink === 'append' ? undefined : collector === 'nfcapd' ? new RotatedNfcapdDir(dir, args.keepOutput) : new RotatedDelimitedFile(outPath, pid, args.keepOutput);
     const rcvbufs = socketRcvbufs(port);
     // Idle sample, then the window.
     const idle0 = processCpu(pid)!;
@@ -661,7 +672,11 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let cpu0 = processCpu(pid)!;
     let t0 = process.hrtime.bigint();
     let startupDrops = 0;
+    // nfcapd rotates by itself: look for its finished files twice a second.
+    if (sink) rotation = setInterval(() => sink.tick(), collector === 'nfcapd' ? 500 : ROTATE_SECONDS * 1000);
+    let sinkCpu0 = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
+      sinkCpu0 = sink?.cpuSeconds ?? 0;
       // Kernel drops so far: start-up (templates, cold code, first drains) and the warm-up.
       startupDrops = udpPort(port).drops;
       p0 = allProcesses();
@@ -669,7 +684,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       cpu0 = processCpu(pid) ?? cpu0;
       t0 = process.hrtime.bigint();
     });
-    const size = collector === 'nfcapd' ? () => dirSize(dir) : () => fileSize(outPath);
+    const size = sink ? () => sink.size() : collector === 'nfcapd' ? () => dirSize(dir) : () => fileSize(outPath);
     // nfcapd writes its file in blocks as they fill: its size says little; its queue does.
     const drained = await waitDrained(port, size, collector === 'nfcapd' ? 500 : 300, 60_000);
     if (!drained) notes.push('did not drain within 60 s');
@@ -678,6 +693,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const m1 = machineCpu();
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    // The sink's counting (this process, nfdump) over the window: not "other" load.
+    const sinkCpu = (sink?.cpuSeconds ?? 0) - sinkCpu0;
     const snmp1 = udpSnmp();
     // serve's metrics come from once-a-second worker snapshots (taken on the worker's event
     // loop, so they can lag more under load): scrape until received + drops account for
@@ -708,6 +725,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const udp = udpPort(port);
     // Stop.
     const tStop = process.hrtime.bigint();
+    clearInterval(rotation);
     proc.child.kill('SIGTERM');
     const killer = setTimeout(() => {
       notes.push('no exit within 60 s of SIGTERM: SIGKILL');
@@ -728,18 +746,29 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const outputProblems: string[] = [];
     let stoppedLog: Record<string, unknown> | undefined;
     const logProblems: string[] = [];
-    if (collector !== 'nfcapd') {
-      const c = countDelimitedFile(outPath);
+    let sinkPieces = 0;
+    if (sink) {
+      const c = sink.finish();
       decoded = c.records;
       outputBytes = c.bytes;
-      if (c.trailingBytes) outputProblems.push(`${c.trailingBytes} bytes of a truncated record at the end`);
+      sinkPieces = c.pieces;
+      outputProblems.push(...c.problems);
+      notes.push(...c.notes);
+    }
+    if (collector !== 'nfcapd') {
+      if (!sink) {
+        const c = countDelimitedFile(outPath);
+        decoded = c.records;
+        outputBytes = c.bytes;
+        if (c.trailingBytes) outputProblems.push(`${c.trailingBytes} bytes of a truncated record at the end`);
+      }
       const lines = jsonLines(proc.stderr() + '\n' + proc.stdout());
       stoppedLog = lines.find((l) => l['msg'] === 'flow-collector stopped');
       for (const l of lines) {
         const level = Number(l['level']);
         if (level >= 40 || l['level'] === 'warn' || l['level'] === 'error') logProblems.push(JSON.stringify(l).slice(0, 400));
       }
-    } else {
+    } else if (!sink) {
       const files = readdirSync(dir).filter((f) => f.startsWith('nfcapd.'));
       outputBytes = dirSize(dir);
       for (const f of files) {
@@ -790,7 +819,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const md = machineDelta(m0, m1);
     // Loopback delivery (softirq) runs in the sender's context; subtracting /proc/stat's softirq
     // column as well made quiet runs come out negative (-3 to -8 %): it is in the tasks' times.
-    const other = md.busy - d.seconds - sender.cpuSeconds;
+    const other = md.busy - d.seconds - sender.cpuSeconds - sinkCpu;
     const otherCpuShare = other / (md.seconds * md.perCpuBusy.length);
     const busy = quiet.busyBefore > args.busyThreshold || otherCpuShare > args.busyThreshold;
     if (busy)
@@ -826,6 +855,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       decodedShare: decoded / sender.flows,
       outputBytes,
       outputProblems,
+      sinkPieces,
+      sinkCpuSeconds: sinkCpu,
       received,
       receivedMetric: recv?.name,
       kernelDropsMetric: kdm,
@@ -851,6 +882,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       notes,
     };
   } finally {
+    clearInterval(rotation);
     liveDirs.delete(dir);
     if (!args.keepOutput) rmSync(dir, { recursive: true, force: true });
     else notes.push(`output kept in ${dir}`);
@@ -991,7 +1023,7 @@ async function main(): Promise<void> {
   const runs: RunResult[] = [];
   const summaries: CellSummary[] = [];
   const cellRunsAll: RunResult[][] = [];
-  console.error(`${cells.length} cells x ${args.reps} reps x ${args.duration} s, ${args.exporters} exporters`);
+  console.error(`${cells.length} cells x ${args.reps} reps x ${args.duration} s, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated' : 'appended to one file'} in ${args.outDir}`);
   primeOutputDir(args.outDir, Math.min(4 * 2 ** 30, Math.max(...args.rates) * (args.duration + args.warmup) * 31 * 140));
   for (const cell of cells) {
     const st = streams.get(cell.stream)!;
@@ -1009,7 +1041,7 @@ async function main(): Promise<void> {
       cellRuns.push(r);
       console.error(
         `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
-          `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
+          `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core 0)` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
           `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
       );
     }
@@ -1017,7 +1049,9 @@ async function main(): Promise<void> {
     cellRunsAll.push(cellRuns);
   }
   const lines: string[] = [];
-  lines.push(`### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`);
+  lines.push(
+    `### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated while running' : 'one growing file'} on ${args.outDir}, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`,
+  );
   lines.push('');
   for (const s of args.streams) {
     const m = streams.get(s)!.meta;

@@ -1,0 +1,202 @@
+// Rotating output sinks for the serve benchmark (bench/serve.ts --sink rotate).
+//
+// Why: on the benchmark VM every byte a collector writes to a fresh tmpfs page costs far more
+// than the copy itself. The guest hands freed memory back to the host (virtio-balloon free
+// page reporting), so a page the collector's output lands on was usually unbacked and faults
+// in from the host inside the write(2). Measured with dd (3 GiB to /dev/shm, 1 MiB writes, on
+// core 1): one growing file 3.8-6.2 s of system time; overwriting pages that already exist
+// 0.6 s; 12 files of 256 MiB deleting all but the last two 1.5-1.9 s. A run of v9 at 100k
+// datagrams/s writes about 3 GB, so with an ever-growing file the sink, not the collector,
+// decided the result (docs/benchmarks.md).
+//
+// A production file output is rotated (logrotate) and its directory is on a disk whose page
+// cache is recycled after writeback, so the steady state reuses pages. This module rotates the
+// benchmark's output the same way for every collector while the load runs: a finished piece is
+// counted and deleted, so freed pages are reused before the guest reports them to the host.
+//   serve and the hand-wired collector: the file is renamed and the process gets SIGHUP (serve
+//   reopens its file outputs; the hand-wired one too); a piece is counted once a newer piece
+//   exists, i.e. one rotation after the collector switched away from it.
+//   nfcapd: `-t 3` (its shortest interval) rotates its files itself; each finished
+//   nfcapd.YYYYMMDDhhmmss file is read with `nfdump -I` (flows, sequence failures) and deleted.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { readStat, ticksPerSecond } from './proc.js';
+import { countDelimitedFile } from './serve-replay.js';
+
+export type SinkMode = 'rotate' | 'append';
+
+/** What a sink counted over a whole run. */
+export interface SinkCount {
+  /** Flow records in the output. */
+  records: number;
+  /** Bytes the output held. */
+  bytes: number;
+  /** Problems found while counting (truncated frames, unreadable files). */
+  problems: string[];
+  /** Remarks (nfcapd sequence failures). */
+  notes: string[];
+  /** Pieces counted and deleted while the load ran. */
+  pieces: number;
+}
+
+export interface RotatingSink {
+  /**
+   * CPU seconds the sink has spent so far (counting in this process, nfdump children): the
+   * bench subtracts it from the machine's busy time outside the measured processes.
+   */
+  readonly cpuSeconds: number;
+  /** Called periodically during the run: rotates and counts/deletes finished pieces. */
+  tick(): void;
+  /** Bytes written so far (counted pieces + what is still on disk): for "has it stopped growing". */
+  size(): number;
+  /** After the collector exited: counts (and deletes, unless kept) everything left. */
+  finish(): SinkCount;
+}
+
+/** Seconds between two rotations of a delimited-file sink. */
+export const ROTATE_SECONDS = 1;
+/** nfcapd's shortest rotation interval (`-t 2` and less are refused). */
+export const NFCAPD_ROTATE_SECONDS = 3;
+
+/** 4 MiB reads, one buffer for every count. */
+const COUNT_CHUNK = 4 << 20;
+
+/** CPU seconds of the children this process has waited for (/proc/self/stat cutime + cstime). */
+function childrenSeconds(): number {
+  const st = readStat(process.pid);
+  return st === undefined ? 0 : (st.cutime + st.cstime) / ticksPerSecond();
+}
+
+/** Runs fn and adds the CPU it cost (this process, and the children it waited for) to acc. */
+function timed(acc: { cpuSeconds: number }, fn: () => void): void {
+  const t0 = process.cpuUsage();
+  const c0 = childrenSeconds();
+  try {
+    fn();
+  } finally {
+    const t1 = process.cpuUsage(t0);
+    // Own time at µs resolution; children's (nfdump) at the clock tick's.
+    acc.cpuSeconds += (t1.user + t1.system) / 1e6 + (childrenSeconds() - c0);
+  }
+}
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** A length-delimited flowpb file that the collector reopens on SIGHUP. */
+export class RotatedDelimitedFile implements RotatingSink {
+  private readonly parts: string[] = [];
+  private next = 0;
+  private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0 };
+  cpuSeconds = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly pid: number,
+    /** Keep the pieces (--keep-output): memory grows as with one file. */
+    private readonly keep = false,
+  ) {}
+
+  tick(): void {
+    timed(this, () => this.rotate());
+  }
+
+  private rotate(): void {
+    // A piece is complete once a newer one exists: the collector switched to the file that
+    // became the newer piece a whole rotation ago.
+    while (this.parts.length > 1) this.take(this.parts.shift()!);
+    if (!existsSync(this.path)) return; // not reopened yet
+    const part = `${this.path}.${this.next++}`;
+    renameSync(this.path, part);
+    this.parts.push(part);
+    try {
+      process.kill(this.pid, 'SIGHUP');
+    } catch {
+      // exited: finish() counts what is there
+    }
+  }
+
+  size(): number {
+    let s = this.count.bytes + sizeOf(this.path);
+    for (const p of this.parts) s += sizeOf(p);
+    return s;
+  }
+
+  finish(): SinkCount {
+    for (const p of this.parts.splice(0)) this.take(p);
+    if (existsSync(this.path)) this.take(this.path);
+    return this.count;
+  }
+
+  private take(part: string): void {
+    const c = countDelimitedFile(part, COUNT_CHUNK);
+    this.count.records += c.records;
+    this.count.bytes += c.bytes;
+    if (c.trailingBytes) this.count.problems.push(`${part}: ${c.trailingBytes} bytes of a truncated record at the end`);
+    if (part !== this.path) this.count.pieces++;
+    if (!this.keep) rmSync(part, { force: true });
+  }
+}
+
+/** nfcapd's output directory with `-t NFCAPD_ROTATE_SECONDS`. */
+export class RotatedNfcapdDir implements RotatingSink {
+  private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0 };
+  private sequenceFailures = 0;
+  cpuSeconds = 0;
+  /** Files already counted (kept ones stay in the directory). */
+  private readonly taken = new Set<string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly keep = false,
+  ) {}
+
+  tick(): void {
+    timed(this, () => {
+      for (const f of this.finished()) if (!this.taken.has(f)) this.take(f);
+    });
+  }
+
+  size(): number {
+    let s = this.count.bytes;
+    for (const f of readdirSync(this.dir)) if (f.startsWith('nfcapd.') && !this.taken.has(f)) s += sizeOf(join(this.dir, f));
+    return s;
+  }
+
+  finish(): SinkCount {
+    // nfcapd closes its current file on exit: every file is finished now.
+    for (const f of this.finished()) if (!this.taken.has(f)) this.take(f);
+    const left = readdirSync(this.dir).filter((f) => f.startsWith('nfcapd.current'));
+    if (left.length > 0) this.count.problems.push(`nfcapd left ${left.join(', ')} unfinished`);
+    if (this.count.pieces === 0) this.count.problems.push('no nfcapd file written');
+    if (this.sequenceFailures > 0) this.count.notes.push(`nfcapd: ${this.sequenceFailures} sequence failures`);
+    return this.count;
+  }
+
+  private finished(): string[] {
+    return readdirSync(this.dir)
+      .filter((f) => /^nfcapd\.\d{12,14}$/.test(f))
+      .sort();
+  }
+
+  private take(name: string): void {
+    const path = join(this.dir, name);
+    this.taken.add(name);
+    this.count.bytes += sizeOf(path);
+    const out = execFileSync('nfdump', ['-r', path, '-I'], { encoding: 'utf8' });
+    const m = /^Flows:\s+(\d+)/m.exec(out);
+    if (m) this.count.records += Number(m[1]);
+    else this.count.problems.push(`nfdump -I ${name}: no Flows line`);
+    const sf = /^Sequence failures:\s+(\d+)/m.exec(out);
+    if (sf) this.sequenceFailures += Number(sf[1]);
+    this.count.pieces++;
+    if (!this.keep) rmSync(path, { force: true });
+  }
+}

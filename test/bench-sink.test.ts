@@ -1,0 +1,88 @@
+/**
+ * The serve benchmark's rotating sinks (bench/sink.ts) against the real collectors: serve
+ * reopening its file on SIGHUP while the bench renames, counts and deletes pieces under load,
+ * and nfcapd rotating its own files (-t 3). Every flow sent is counted exactly once, across the
+ * pieces, and nothing is left behind.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink } from '../bench/sink.js';
+import { metric, runCli, scrape, startServe, until } from './support/serve.js';
+import { makeTempDir, skipUnlessCommands } from './support/tools.js';
+import { freeUdpPort } from '../bench/proc.js';
+
+const tmp = makeTempDir('fc-sink-');
+after(() => tmp.cleanup());
+
+interface Blasted {
+  flows: number;
+  datagrams: number;
+}
+
+/** Runs `flow-collector blast --synth v9` at the port while `sink.tick()` runs every tickMs. */
+async function blastWhileRotating(port: number, sink: RotatingSink, tickMs: number, args: string[]): Promise<Blasted> {
+  const t = setInterval(() => sink.tick(), tickMs);
+  try {
+    const r = await runCli(['blast', '--json', '--target', `127.0.0.1:${port}`, '--synth', 'v9', '--exporters', '2', ...args], {}, 60_000);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as Blasted;
+  } finally {
+    clearInterval(t);
+  }
+}
+
+test('rotating sink: serve reopens on SIGHUP; each flow is counted once across the deleted pieces', async () => {
+  const dir = join(tmp.dir, 'serve');
+  mkdirSync(dir);
+  const path = join(dir, 'flows.pb');
+  const s = await startServe(['--listen', '127.0.0.1:0', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0']);
+  const sink = new RotatedDelimitedFile(path, s.proc.pid!);
+  let sent: Blasted;
+  try {
+    // ~4 s of v9 at 2,000 datagrams/s with a rotation every 250 ms: about 16 pieces.
+    sent = await blastWhileRotating(s.listeners[0]!.port, sink, 250, ['--rate', '2000', '--duration', '4']);
+    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
+    sink.tick(); // one more rotation after the load: the last piece is counted by finish()
+  } finally {
+    assert.equal(await s.stop('SIGTERM'), 0);
+  }
+  const c = sink.finish();
+  assert.deepEqual(c.problems, []);
+  assert.ok(sent.flows > 10_000, `blast sent ${sent.flows} flows`);
+  assert.equal(c.records, sent.flows);
+  assert.ok(c.pieces >= 8, `${c.pieces} pieces rotated`);
+  // Serve logged each reopen, and nothing is left in the directory.
+  assert.ok(s.logs.filter((l) => l['msg'] === 'SIGHUP: reopening output files').length >= 8);
+  assert.deepEqual(readdirSync(dir), []);
+  assert.ok(sink.cpuSeconds > 0);
+});
+
+test('rotating sink: nfcapd -t 3 files are counted with nfdump -I and deleted as they finish', { skip: skipUnlessCommands('nfcapd', 'nfdump') }, async () => {
+  const dir = join(tmp.dir, 'nfcapd');
+  mkdirSync(dir);
+  const port = await freeUdpPort();
+  const nfcapd = spawn('nfcapd', ['-b', '127.0.0.1', '-p', String(port), '-w', dir, '-t', String(NFCAPD_ROTATE_SECONDS)], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => nfcapd.on('exit', resolve));
+  const sink = new RotatedNfcapdDir(dir);
+  let sent: Blasted;
+  let during: number;
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    // 7.5 s spans at least two nfcapd rotations; pieces are taken while it runs.
+    sent = await blastWhileRotating(port, sink, 200, ['--rate', '1000', '--duration', '7.5']);
+    during = readdirSync(dir).length;
+  } finally {
+    nfcapd.kill('SIGTERM');
+    await exited;
+  }
+  const c = sink.finish();
+  assert.deepEqual(c.problems, []);
+  assert.equal(c.records, sent.flows);
+  assert.ok(c.pieces >= 3, `${c.pieces} nfcapd files`);
+  // While the load ran, finished files were deleted: at most the current file and one just finished.
+  assert.ok(during <= 2, `${during} files in the directory during the run`);
+  assert.deepEqual(readdirSync(dir), []);
+});
