@@ -138,6 +138,11 @@ test('countDelimitedFile agrees with splitDelimited across chunk boundaries, rep
       const c = countDelimitedFile(path, chunk);
       assert.deepEqual(c, { records: 500, bytes: file.length, trailingBytes: 0 }, `chunk ${chunk}`);
     }
+    // Three-byte prefixes (frames of 16 KiB and more) among the short ones.
+    const mixed = Buffer.concat([file, Buffer.of(0xa0, 0x9c, 0x01), Buffer.alloc(20000, 7), file, Buffer.of(0x80, 0x80, 0x01), Buffer.alloc(16384, 9), Buffer.of(5), Buffer.alloc(5)]);
+    writeFileSync(path, mixed);
+    assert.equal(splitDelimited(mixed).length, 1003);
+    for (const chunk of [20011, 65536, 1 << 20]) assert.deepEqual(countDelimitedFile(path, chunk), { records: 1003, bytes: mixed.length, trailingBytes: 0 }, `mixed, chunk ${chunk}`);
     writeFileSync(path, file.subarray(0, file.length - 5));
     const cut = countDelimitedFile(path, 512);
     assert.equal(cut.records, 499);
