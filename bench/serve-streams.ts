@@ -363,7 +363,8 @@ export async function loadStream(name: StreamName, cacheDir = defaultCacheDir(),
   const base = join(cacheDir, `serve-${name}-${cacheKey}`);
   if (existsSync(`${base}.json`) && existsSync(`${base}.bin`)) {
     const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StreamMeta;
-    return readStream(`${base}.bin`, meta);
+    // A stream cached with problems is built again (each time: the exporter may do better).
+    if (meta.problems.length === 0) return readStream(`${base}.bin`, meta);
   }
   mkdirSync(cacheDir, { recursive: true });
   // An exporter reading a pcap as fast as it can may lose flows on its way (pmacctd's core
