@@ -188,7 +188,7 @@ const listenerProps = {
   max_read_delay_us: Int(
     0,
     100_000,
-    5000,
+    20_000,
     'after a read that found less than a full batch (a low rate), wait up to this long before reading the socket again, so each pass handles more datagrams; 0 = read at every readiness',
   ),
   spread: SpreadSchema,
