@@ -61,7 +61,10 @@
 // of /proc/PID/stat, threads included) - the CPU window runs from just before
 // the sender starts to here: start-up, idle time before it and shutdown are
 // excluded. Then SIGTERM; serve drains and exits; the records in the output
-// file are counted with splitDelimited.
+// are counted: with --sink rotate (the default) piece by piece while the load
+// runs and the rest after the exit (bench/sink.ts: delimited frames for serve
+// and the hand-wired collector, `nfdump -I` for nfcapd), with --sink append
+// from the one file after the exit.
 //
 // Kernel drops are also read from /proc/net/udp when the measured part begins:
 // what was lost at start-up and in the warm-up (cold code, the first drains) is
