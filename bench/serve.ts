@@ -73,12 +73,12 @@
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
-import { countDelimitedFile, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
+import { parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
 import { NFCAPD_ROTATE_SECONDS, ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink, type SinkMode } from './sink.js';
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
@@ -384,7 +384,7 @@ interface RunResult {
   decoded: number;
   decodedShare: number;
   outputBytes: number;
-  /** Pieces the rotating sink counted and deleted while the load ran (0 with --sink append). */
+  /** Pieces of output the rotating sink counted and deleted (0 with --sink append). */
   sinkPieces: number;
   /** CPU seconds the sink's counting took over the measured window (this process and nfdump). */
   sinkCpuSeconds: number;
@@ -530,14 +530,6 @@ async function waitDrained(port: number, size: () => number, stableMs: number, m
   return false;
 }
 
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * Writes and deletes about one run's output in the output directory before the first run. On a
  * machine whose memory was full of page cache (a test suite had just run), the first run's
@@ -555,12 +547,6 @@ function primeOutputDir(dir: string, bytes: number): void {
     closeSync(fd);
     rmSync(path, { force: true });
   }
-}
-
-function dirSize(dir: string): number {
-  let s = 0;
-  for (const f of readdirSync(dir)) s += fileSize(join(dir, f));
-  return s;
 }
 
 function cpuDelta(a: ProcCpu, b: ProcCpu) {
@@ -660,8 +646,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       await sleep(100);
     }
     const pid = proc.child.pid!;
-    const sink: RotatingSink | undefined =
-      args.sink === 'append' ? undefined : collector === 'nfcapd' ? new RotatedNfcapdDir(dir, args.keepOutput) : new RotatedDelimitedFile(outPath, pid, args.keepOutput);
+    // The output is counted by the sink either way; it rotates only when ticked (--sink rotate).
+    const sink: RotatingSink = collector === 'nfcapd' ? new RotatedNfcapdDir(dir, args.keepOutput) : new RotatedDelimitedFile(outPath, pid, args.keepOutput);
     const rcvbufs = socketRcvbufs(port);
     // Idle sample, then the window.
     const idle0 = processCpu(pid)!;
@@ -676,10 +662,10 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let t0 = process.hrtime.bigint();
     let startupDrops = 0;
     // nfcapd rotates by itself: look for its finished files twice a second.
-    if (sink) rotation = setInterval(() => sink.tick(), collector === 'nfcapd' ? 500 : ROTATE_SECONDS * 1000);
+    if (args.sink === 'rotate') rotation = setInterval(() => sink.tick(), collector === 'nfcapd' ? 500 : ROTATE_SECONDS * 1000);
     let sinkCpu0 = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
-      sinkCpu0 = sink?.cpuSeconds ?? 0;
+      sinkCpu0 = sink.cpuSeconds;
       // Kernel drops so far: start-up (templates, cold code, first drains) and the warm-up.
       startupDrops = udpPort(port).drops;
       p0 = allProcesses();
@@ -687,7 +673,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       cpu0 = processCpu(pid) ?? cpu0;
       t0 = process.hrtime.bigint();
     });
-    const size = sink ? () => sink.size() : collector === 'nfcapd' ? () => dirSize(dir) : () => fileSize(outPath);
+    const size = () => sink.size();
     // nfcapd writes its file in blocks as they fill: its size says little; its queue does.
     const drained = await waitDrained(port, size, collector === 'nfcapd' ? 500 : 300, 60_000);
     if (!drained) notes.push('did not drain within 60 s');
@@ -697,7 +683,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     // The sink's counting (this process, nfdump) over the window: not "other" load.
-    const sinkCpu = (sink?.cpuSeconds ?? 0) - sinkCpu0;
+    const sinkCpu = sink.cpuSeconds - sinkCpu0;
     const snmp1 = udpSnmp();
     // serve's metrics come from once-a-second worker snapshots (taken on the worker's event
     // loop, so they can lag more under load): scrape until received + drops account for
@@ -744,45 +730,22 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const kdm = sums.get('flow_collector_kernel_drops_total');
     const metricsSample: Record<string, number> = {};
     for (const s of samples) if (s.name.startsWith('flow_collector_')) metricsSample[s.name + s.labels] = s.value;
-    let decoded = 0;
-    let outputBytes = 0;
     const outputProblems: string[] = [];
     let stoppedLog: Record<string, unknown> | undefined;
     const logProblems: string[] = [];
-    let sinkPieces = 0;
-    if (sink) {
-      const c = sink.finish();
-      decoded = c.records;
-      outputBytes = c.bytes;
-      sinkPieces = c.pieces;
-      outputProblems.push(...c.problems);
-      notes.push(...c.notes);
-    }
+    const counted = sink.finish();
+    const decoded = counted.records;
+    const outputBytes = counted.bytes;
+    const sinkPieces = args.sink === 'rotate' ? counted.pieces : 0;
+    outputProblems.push(...counted.problems);
+    notes.push(...counted.notes);
     if (collector !== 'nfcapd') {
-      if (!sink) {
-        const c = countDelimitedFile(outPath);
-        decoded = c.records;
-        outputBytes = c.bytes;
-        if (c.trailingBytes) outputProblems.push(`${c.trailingBytes} bytes of a truncated record at the end`);
-      }
       const lines = jsonLines(proc.stderr() + '\n' + proc.stdout());
       stoppedLog = lines.find((l) => l['msg'] === 'flow-collector stopped');
       for (const l of lines) {
         const level = Number(l['level']);
         if (level >= 40 || l['level'] === 'warn' || l['level'] === 'error') logProblems.push(JSON.stringify(l).slice(0, 400));
       }
-    } else if (!sink) {
-      const files = readdirSync(dir).filter((f) => f.startsWith('nfcapd.'));
-      outputBytes = dirSize(dir);
-      for (const f of files) {
-        const out = execFileSync('nfdump', ['-r', join(dir, f), '-I'], { encoding: 'utf8' });
-        const m = /^Flows:\s+(\d+)/m.exec(out);
-        if (m) decoded += Number(m[1]);
-        else outputProblems.push(`nfdump -I ${f}: no Flows line`);
-        const sf = /^Sequence failures:\s+(\d+)/m.exec(out);
-        if (sf && sf[1] !== '0') notes.push(`nfcapd: ${sf[1]} sequence failures`);
-      }
-      if (files.length === 0) outputProblems.push('no nfcapd file written');
     }
     const kernelDropsProc = udp.drops;
     const snmp: Record<string, number> = {};

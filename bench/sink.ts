@@ -41,6 +41,10 @@ export interface SinkCount {
   pieces: number;
 }
 
+/**
+ * Counts a collector's output after its run; rotates it while the load runs when the bench
+ * calls tick() (--sink rotate). Without ticks (--sink append) finish() counts the one file.
+ */
 export interface RotatingSink {
   /**
    * CPU seconds the sink has spent so far (counting in this process, nfdump children): the
@@ -82,7 +86,8 @@ function timed(acc: { cpuSeconds: number }, fn: () => void): void {
   }
 }
 
-function sizeOf(path: string): number {
+/** Size of a file, 0 when it is not there. */
+export function fileSize(path: string): number {
   try {
     return statSync(path).size;
   } catch {
@@ -124,8 +129,8 @@ export class RotatedDelimitedFile implements RotatingSink {
   }
 
   size(): number {
-    let s = this.count.bytes + sizeOf(this.path);
-    for (const p of this.parts) s += sizeOf(p);
+    let s = this.count.bytes + fileSize(this.path);
+    for (const p of this.parts) s += fileSize(p);
     return s;
   }
 
@@ -166,7 +171,7 @@ export class RotatedNfcapdDir implements RotatingSink {
 
   size(): number {
     let s = this.count.bytes;
-    for (const f of readdirSync(this.dir)) if (f.startsWith('nfcapd.') && !this.taken.has(f)) s += sizeOf(join(this.dir, f));
+    for (const f of readdirSync(this.dir)) if (f.startsWith('nfcapd.') && !this.taken.has(f)) s += fileSize(join(this.dir, f));
     return s;
   }
 
@@ -189,7 +194,7 @@ export class RotatedNfcapdDir implements RotatingSink {
   private take(name: string): void {
     const path = join(this.dir, name);
     this.taken.add(name);
-    this.count.bytes += sizeOf(path);
+    this.count.bytes += fileSize(path);
     const out = execFileSync('nfdump', ['-r', path, '-I'], { encoding: 'utf8' });
     const m = /^Flows:\s+(\d+)/m.exec(out);
     if (m) this.count.records += Number(m[1]);

@@ -15,7 +15,7 @@
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
  */
-import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, flowpbFieldCode } from '../encode/flowpb.js';
+import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
@@ -381,9 +381,8 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     return `r_${prop}`;
   };
   const writes: string[] = [];
-  const keyBytesOf = (key: number): number[] => (key < 128 ? [key] : [(key & 127) | 128, key >>> 7]);
   const addrCode = (prop: string, key: number): string => {
-    const kb = keyBytesOf(key);
+    const kb = keyBytes(key);
     const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
     // As 32-bit words: big-endian read, big-endian store, so the bytes land as they were.
     const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(p + ${4 * i}, bv.getInt32(o + ${4 * i}));`).join(' ');
@@ -414,7 +413,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       // anything else (zero, negative, a NaN high half: not set) from seconds and nanoseconds
       // (g.timeSlow) as the body writer does.
       const S = prop === 'timeFlowStartSec' ? 'Start' : 'End';
-      const kb = keyBytesOf(f.key);
+      const kb = keyBytes(f.key);
       writes.push(`
   if ((hi = r_timeFlow${S}Hi) > 0 && hi < 4294967296) {
     ${kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} p += ${kb.length}; lo = r_timeFlow${S}Lo;${VARINT64_HI_LO}

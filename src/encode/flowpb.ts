@@ -219,7 +219,7 @@ function sizeBound(r: FlowRecord): number {
 }
 
 /** Key bytes of a field (tag, wire type) as they appear on the wire. */
-function keyBytes(k: number): number[] {
+export function keyBytes(k: number): number[] {
   return k < 128 ? [k] : [(k & 127) | 128, k >>> 7];
 }
 

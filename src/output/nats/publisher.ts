@@ -266,15 +266,8 @@ export class NatsPublisher implements FlowOutput {
    */
   private spans(b: OpenBatch, src: Uint8Array, from: number, to: number, n: number): void {
     const limit = this.batchLimit();
-    const w0 = b.w;
-    if (n > 0 && n <= this.maxFlows - b.count && to - from <= limit - w0.pos) {
-      if (b.count === 0) b.firstAt = this.clock;
-      const len = to - from;
-      w0.ensure(len);
-      w0.buf.set(src.subarray(from, to), w0.pos);
-      w0.pos += len;
-      b.count += n;
-      if (b.count >= this.maxFlows) this.cut(b);
+    if (n > 0 && n <= this.maxFlows - b.count && to - from <= limit - b.w.pos) {
+      this.appendRun(b, src, from, to, n);
       return;
     }
     let q = from;
@@ -291,14 +284,8 @@ export class NatsPublisher implements FlowOutput {
         k++;
       }
       if (k > 0) {
-        if (b.count === 0) b.firstAt = this.clock;
-        const n = p - q;
-        w.ensure(n);
-        w.buf.set(src.subarray(q, p), w.pos);
-        w.pos += n;
-        b.count += k;
+        this.appendRun(b, src, q, p, k);
         q = p;
-        if (b.count >= this.maxFlows) this.cut(b);
       } else if (w.pos === 0) {
         // One flow larger than a message may be: it can never be published.
         q = delimitedFrameEnd(src, q);
@@ -310,6 +297,18 @@ export class NatsPublisher implements FlowOutput {
         this.cut(b);
       }
     }
+  }
+
+  /** Copies k whole frames src[from, to) into the open batch (they fit); cuts it when full of flows. */
+  private appendRun(b: OpenBatch, src: Uint8Array, from: number, to: number, k: number): void {
+    if (b.count === 0) b.firstAt = this.clock;
+    const w = b.w;
+    const len = to - from;
+    w.ensure(len);
+    w.buf.set(src.subarray(from, to), w.pos);
+    w.pos += len;
+    b.count += k;
+    if (b.count >= this.maxFlows) this.cut(b);
   }
 
   /** flowpb: each frame without its length prefix, one message per flow. */
