@@ -128,6 +128,48 @@ test('transcoder: layouts it does not cover get none (reference path), others ge
   }
 });
 
+test('transcoder: one per layout in a worker, whatever the template id or decoder; each frame carries its own id', () => {
+  // Every decoder of a worker (the warm-up's, each listener's) gets the same transcoder for a
+  // layout, so one warmed up serves them all; the template id comes in the context.
+  const fields = [{ id: 8, pen: 0, length: 4 }, { id: 12, pen: 0, length: 4 }, { id: 1, pen: 0, length: 4 }, { id: 2, pen: 0, length: 4 }];
+  const a = compileTranscoder(compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields }));
+  const b = compileTranscoder(compileTemplate({ protocol: 9, id: 301, options: false, scopeCount: 0, fields }));
+  const ipfix = compileTranscoder(compileTemplate({ protocol: 10, id: 300, options: false, scopeCount: 0, fields }));
+  assert.equal(typeof a, 'function');
+  assert.equal(a, b);
+  assert.notEqual(a, ipfix, 'IPFIX writes another export_version: another transcoder');
+  const buf = new Uint8Array([10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 4]);
+  for (const id of [300, 301, 70000 % 65536]) {
+    const ctx = new TranscodeCtx();
+    ctx.templateId = id;
+    const w = new ByteWriter(256);
+    assert.equal(a!(buf, 0, buf.length, w, ctx), buf.length);
+    const [m] = splitDelimited(w.buf.subarray(0, w.pos)).map((x) => FlowMessage.decode(x) as unknown as { template_id: number; bytes: unknown });
+    assert.equal(m!.template_id, id);
+    assert.equal(Number(m!.bytes), 256);
+  }
+  // Through decoders with their own template caches: the second decoder's id-301 layout is
+  // the first one's id-300 transcoder, and its frames still match the reference bytes.
+  const layout = [[8, 4], [12, 4], [1, 4], [2, 4], [7, 2], [11, 2], [4, 1]].map(([id, len]) => ({ id: id!, len: len! }));
+  for (const id of [300, 301]) {
+    const c = new TranscodeComparer();
+    const ex = new Exporter('192.0.2.9', 2055);
+    const recs = (k: number) => Array.from({ length: 5 }, (_, i) => [...ip4(`10.0.${k}.${i}`), ...ip4('10.9.9.9'), ...u32(1000 + i), ...u32(2 + i), 0, 80, 1, 187, 6]).flat();
+    const ds = [0, 1, 2, 3, 4, 5].map((k) => v9Message(k === 0 ? [set(0, v9TemplateRecord(id, layout)), set(id, recs(k))] : [set(id, recs(k))], { seq: k }));
+    feedAll(c, ds, ex, `template ${id}`);
+    assert.ok(c.transcoded.fused > 0, `template ${id}: transcoded`);
+  }
+});
+
+test('transcoder: a fresh context holds no undefined where a transcoder compares objects', () => {
+  // Transcoders, startSet and Sampling.prepare are shared by a worker's decoders and optimised
+  // on the warm-up's; V8 does not record a function's first few calls, so a later decoder's
+  // first data set meeting an undefined there deoptimised them all as real data began.
+  const ctx = new TranscodeCtx();
+  for (const k of ['bvFor', 'saFor', 'eIn', 'eOut', 'tablesFor'] as const) assert.equal(typeof ctx[k], 'object', k);
+  assert.notEqual(ctx.eIn, undefined);
+});
+
 test('transcoder: v9 uptime times at the edges of the two-halves arithmetic give the reference bytes', () => {
   // Nanoseconds = exportSec * 1e9 + td * 1e6, added as 32-bit halves: low halves summing to
   // exactly 2^32 (a carry), one below, negative and small times (the seconds path), wrapped uptimes.

@@ -347,7 +347,7 @@ export class ExportDecoder {
         ct.transcoder = tc;
       }
       if (tc !== null && tc !== undefined) {
-        this.transcodeSet(scope, tc, frames, buf, p, end);
+        this.transcodeSet(scope, ct.def.id, tc, frames, buf, p, end);
         return;
       }
     }
@@ -356,7 +356,7 @@ export class ExportDecoder {
     if (frames !== undefined) this.transcoded.reference += this.records - before;
   }
 
-  private transcodeSet(scope: TemplateScope<CompiledTemplate>, tc: SetTranscoder, frames: FrameSink, buf: Uint8Array, p: number, end: number): void {
+  private transcodeSet(scope: TemplateScope<CompiledTemplate>, templateId: number, tc: SetTranscoder, frames: FrameSink, buf: Uint8Array, p: number, end: number): void {
     const x = this.tx;
     const c = this.ctx;
     const h = this.hdr;
@@ -366,6 +366,7 @@ export class ExportDecoder {
     x.sysUptime = c.sysUptime;
     x.uptimeBase = c.uptimeBase;
     x.domain = scope.domain;
+    x.templateId = templateId;
     startSet(x, type, h.recvSec, h.recvNsec, h.sequence, exporter.addr);
     if (this.prepareFrames !== undefined) this.prepareFrames(x, scope, exporter);
     const w = frames.writer;

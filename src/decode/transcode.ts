@@ -33,6 +33,18 @@ export interface FrameSink {
   framesAdded(type: number, n: number, from: number, sampler: Uint8Array): void;
 }
 
+/**
+ * Starting values of TranscodeCtx's object fields. A fresh context's fields are objects of the
+ * kinds they later hold, never undefined: transcoders (and startSet, Sampling.prepare) are
+ * shared by every decoder of a worker and optimised on the warm-up's decoder, whose first calls
+ * V8 does not record (feedback is allocated after a few calls), so an undefined met there by a
+ * later decoder's first data set deoptimised them all ("not a JavaScript object") just as real
+ * data began.
+ */
+const NO_BYTES = new Uint8Array(0);
+const NO_IF: IfInfo = { name: '', desc: '' };
+const NO_TABLES = {};
+
 /** Per data set inputs of a transcoder, and what it reports back. One object per decoder. */
 export class TranscodeCtx implements SamplingInputs {
   /** Export time (s), v9 sysUptime (ms, -1 for IPFIX), IPFIX boot time (ms, or -1): as DecodeCtx. */
@@ -45,15 +57,20 @@ export class TranscodeCtx implements SamplingInputs {
   uptimeBase = -1;
   /** observation_domain_id of the scope (a record's own element overrides it). */
   domain = 0;
+  /** The data set's template id (template_id): not in the code, so templates of one layout share it. */
+  templateId = 0;
   samplers: Map<number, number> | null = null;
   ifaces: Map<number, IfInfo> | null = null;
   vrfs: Map<number, string> | null = null;
   defRate = 0;
   overRate = 0;
   renorm = false;
-  /** Interface table entries last encoded for the ingress / egress side, and their fields. */
-  eIn: IfInfo | undefined = undefined;
-  eOut: IfInfo | undefined = undefined;
+  /**
+   * Interface table entries last encoded for the ingress / egress side (NO_IF: none yet), and
+   * their fields.
+   */
+  eIn: IfInfo = NO_IF;
+  eOut: IfInfo = NO_IF;
   eInName: Words = NO_WORDS;
   eInDesc: Words = NO_WORDS;
   eOutName: Words = NO_WORDS;
@@ -72,7 +89,7 @@ export class TranscodeCtx implements SamplingInputs {
   kIf = -1;
   kRate = 0;
   /** The tables (and their generation) the look-ups above were made in: see SamplingInputs. */
-  tablesFor: object | undefined = undefined;
+  tablesFor: object | undefined = NO_TABLES;
   tablesGen = -1;
   /**
    * Length of the encoded type, time_received_ns and sequence_num fields at the start of `pre`,
@@ -86,8 +103,8 @@ export class TranscodeCtx implements SamplingInputs {
   /** Encoded sampler_address field. */
   readonly sa = new Uint8Array(32);
   saLen = 0;
-  /** The address `sa` was encoded from. */
-  saFor: Uint8Array | undefined = undefined;
+  /** The address `sa` was encoded from (NO_BYTES: none yet). */
+  saFor: Uint8Array = NO_BYTES;
   /**
    * The frame's first bytes: head, sampling_rate and sampler_address fields (the first five
    * FlowMessage fields), for the rate `preSr` (-1: the part after the head not built since the
@@ -108,7 +125,7 @@ export class TranscodeCtx implements SamplingInputs {
    * buffer in practice).
    */
   bv: DataView = new DataView(new ArrayBuffer(8));
-  bvFor: Uint8Array | undefined = undefined;
+  bvFor: Uint8Array = NO_BYTES;
   /** Out: frames written by the last call. */
   n = 0;
   /** Out: 1 when the last call stopped at a record cut short. */
@@ -377,7 +394,7 @@ export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const src = (prop: string): string => {
     if (STRINGS.includes(prop)) return `s_${prop}`;
     if (prop === 'exportVersion') return String(def.protocol);
-    if (prop === 'templateId') return String(def.id);
+    if (prop === 'templateId') return 'ctx.templateId';
     return `r_${prop}`;
   };
   const writes: string[] = [];
@@ -489,7 +506,35 @@ ${writes.join('')}
   ctx.n = nrec;
   ctx.bad = bad;
   return q;`;
-  // guess: the length prefix size of the previous frame (see writeFlowMessageDelimited).
-  const factory = new Function('H', `var guess = 2;\nreturn function transcode${def.protocol === 9 ? 'V9' : 'Ipfix'}${def.id}(buf, p, end, w, ctx) {${body}\n};`);
-  return factory(H) as SetTranscoder;
+  // guess: the length prefix size of the previous frame (see writeFlowMessageDelimited). The
+  // name tells layouts apart in profiles: the protocol and a digest of the code.
+  const source = `var guess = 2;\nreturn function transcode${def.protocol === 9 ? 'V9' : 'Ipfix'}_${digest(body)}(buf, p, end, w, ctx) {${body}\n};`;
+  let tc = compiled.get(source);
+  if (tc === undefined) {
+    tc = new Function('H', source)(H) as SetTranscoder;
+    if (compiled.size >= SHARED_TRANSCODERS) compiled.delete(compiled.keys().next().value!);
+  } else compiled.delete(source);
+  compiled.set(source, tc);
+  return tc;
 }
+
+/**
+ * Transcoders compiled in this isolate (a worker thread), by source, most recently asked for
+ * last. Every template cache compiles its own layouts, so without this the warm-up's decoder
+ * (service/warmup.ts) warmed closures the real decoders never call: theirs, built from the same
+ * source, started in the interpreter with no type feedback when the first real datagrams came,
+ * at full rate (3 million flows/s at v9 100k). Sharing the closure shares its feedback and
+ * optimised code. The closure holds nothing of a decoder's: state comes in `ctx` and `w` (the
+ * template id too), and `guess` (the last frame's length prefix size) is only a guess. So one
+ * layout has one transcoder in a worker, whatever template ids and exporters use it.
+ */
+const compiled = new Map<string, SetTranscoder>();
+
+/** FNV-1a of a string, as 8 hex digits. */
+function digest(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+/** Most transcoders kept in `compiled` (the least recently asked for goes first). */
+const SHARED_TRANSCODERS = 64;

@@ -245,12 +245,19 @@ export class Pipeline {
       (format) => new StreamOutput({ name: 'warm-up', format, writer: DISCARD, maxBytes: 4 << 20, policy: 'drop_newest' }),
     );
     const fan = new Fanout(outs);
-    // The fast path too, when the real outputs take it: the same transcoder code gets warm.
-    const dec = this.newDecoder(cfg.listeners[0]!, fan, new Counters(), frameSink(outs, fan.byType));
+    // The fast path too, when the real outputs take it: the same transcoder code gets warm (a
+    // worker's decoders share their transcoders, transcode.ts). Two decoders, a round each in
+    // turn: code that calls a decoder's own closures (its hooks) or reads its objects then has
+    // seen more than one and does not deoptimise when the real decoders' first datagrams come.
+    const frames = frameSink(outs, fan.byType);
+    const decs = [0, 1].map(() => this.newDecoder(cfg.listeners[0]!, fan, new Counters(), frames));
+    let dec = decs[0]!;
+    let turn = 0;
     const target = {
       decode: (buf: Uint8Array, off: number, len: number, exporter: Exporter, sec: number, nsec: number) => dec.decode(buf, off, len, exporter, sec, nsec),
       flush: () => {
         for (const o of outs) o.flush();
+        dec = decs[++turn & 1]!;
       },
     };
     const r = warmUp(target, rounds);

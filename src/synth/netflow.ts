@@ -66,8 +66,15 @@ export function optionsTemplateRecord(w: ByteWriter, version: NetflowVersion, id
   specs(w, fields);
 }
 
-/** An options data record of unsigned values: one per scope field, then one per option field. */
-export function optionsRecord(w: ByteWriter, scope: readonly Field[], fields: readonly Field[], values: readonly number[]): void {
-  for (let i = 0; i < scope.length; i++) w.uint(scope[i]![1], values[i]!);
-  for (let i = 0; i < fields.length; i++) w.uint(fields[i]![1], values[scope.length + i]!);
+/**
+ * An options data record: one value per scope field, then one per option field; a number is
+ * written unsigned, a string (an interface name) as its ASCII bytes, NUL-padded to the field.
+ */
+export function optionsRecord(w: ByteWriter, scope: readonly Field[], fields: readonly Field[], values: readonly (number | string)[]): void {
+  const put = (len: number, v: number | string) => {
+    if (typeof v === 'number') w.uint(len, v);
+    else for (let i = 0; i < len; i++) w.u8(i < v.length ? v.charCodeAt(i) & 0x7f : 0);
+  };
+  for (let i = 0; i < scope.length; i++) put(scope[i]![1], values[i]!);
+  for (let i = 0; i < fields.length; i++) put(fields[i]![1], values[scope.length + i]!);
 }

@@ -1,0 +1,74 @@
+/**
+ * The warm-up's synthetic datagrams (src/service/warmup.ts) must take the code paths real
+ * exporters' data takes, or the first real datagrams deoptimise what the warm-up optimised:
+ * softflowd's interface-name options (flows carrying names, frames of 128 bytes or more) and
+ * flows that ended seconds to minutes before the export (uptime arithmetic beyond small
+ * integers).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
+import { DelimitedBatchWriter } from '../src/encode/mod.js';
+import { warmUp, warmupDatagrams } from '../src/service/warmup.js';
+
+test('warm-up datagrams: v9 flows carry softflowd-style interface names and old flow times; frames reach two-byte length prefixes', () => {
+  const nowMs = Date.UTC(2026, 10, 29, 12);
+  const sec = Math.floor(nowMs / 1000);
+  const names = new Set<string>();
+  let oldEnds = 0;
+  let v9 = 0;
+  const ref = new FlowDecoder({
+    sink: {
+      onFlow: (r: FlowRecord) => {
+        if (r.exportVersion !== 9) return;
+        v9++;
+        if (r.inIfName !== '') names.add(r.inIfName);
+        if (r.outIfName !== '') names.add(r.outIfName);
+        if (r.timeFlowEndSec > 0 && sec - r.timeFlowEndSec > 3) oldEnds++;
+      },
+    },
+  });
+  const enc = new DelimitedBatchWriter(1 << 16);
+  const fast = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: { writer: enc.writer, framesAdded: (_t, n) => enc.added(n) }, transcodeAfter: 0 });
+  const table = new ExporterTable();
+  const ex = table.get('192.0.2.1', 2055);
+  for (let k = 0; k < 8; k++) {
+    for (const d of warmupDatagrams(k, nowMs)) {
+      assert.equal(ref.decode(d, 0, d.length, ex, sec, 0), undefined);
+      assert.equal(fast.decode(d, 0, d.length, ex, sec, 0), undefined);
+    }
+  }
+  assert.ok(v9 > 100, `${v9} v9 flows`);
+  assert.deepEqual([...names], ['GigabitEthernet0']);
+  assert.ok(oldEnds > v9 / 10, `${oldEnds} of ${v9} v9 flows ended more than 3 s before the export`);
+  // Frames with a two-byte length prefix (a body of 128 bytes or more): the first byte has the
+  // continuation bit.
+  const bytes = enc.writer.buf.subarray(0, enc.writer.pos);
+  let p = 0;
+  let long = 0;
+  while (p < bytes.length) {
+    let len = bytes[p]! & 127;
+    if (bytes[p]! & 128) {
+      len |= bytes[p + 1]! << 7;
+      long++;
+      p += 2;
+    } else p += 1;
+    p += len;
+  }
+  assert.equal(p, bytes.length);
+  assert.ok(long > 0, 'some frames of 128 bytes or more');
+});
+
+test('warm-up: every datagram of a full run decodes, from a dozen exporters', () => {
+  const seen = new Set<string>();
+  const dec = new FlowDecoder({ sink: { onFlow: () => {} } });
+  const r = warmUp({
+    decode: (buf, off, len, exporter, s, ns) => {
+      seen.add(`${exporter.key}:${exporter.port}`);
+      return dec.decode(buf, off, len, exporter, s, ns);
+    },
+    flush: () => {},
+  }, 48);
+  assert.equal(r.errors, 0);
+  assert.equal(seen.size, 12);
+});
