@@ -42,6 +42,12 @@ export interface StreamOutputOptions {
   policy: DropPolicy;
   /** Records are handed to the queue once this many bytes are encoded (default 64 KiB). */
   chunkBytes?: number;
+  /**
+   * The encoder's first buffer size (default 128 KiB flowpb, 256 KiB JSON; it doubles when a
+   * batch needs more). The warm-up's outputs start small so that growing runs during the
+   * warm-up: code that never grew a buffer deoptimised when a real batch first did.
+   */
+  initialBytes?: number;
   /** Called on write errors (rate-limit in the caller). */
   onError?: (err: Error) => void;
 }
@@ -92,7 +98,7 @@ export class StreamOutput implements FlowOutput {
 
   constructor(opts: StreamOutputOptions) {
     this.name = opts.name;
-    this.enc = opts.format === 'flowpb' ? new DelimitedBatchWriter(128 * 1024) : new NdjsonBatchWriter(256 * 1024);
+    this.enc = opts.format === 'flowpb' ? new DelimitedBatchWriter(opts.initialBytes ?? 128 * 1024) : new NdjsonBatchWriter(opts.initialBytes ?? 256 * 1024);
     this.writer = opts.writer;
     this.maxBytes = opts.maxBytes;
     this.policy = opts.policy;

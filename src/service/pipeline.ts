@@ -8,7 +8,7 @@ import { ByteWriter, type DelimitedBatchWriter } from '../encode/mod.js';
 import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput, type StreamFormat } from '../output/mod.js';
-import { warmUp, type WarmupResult } from './warmup.js';
+import { warmUpSettled, type WarmupResult } from './warmup.js';
 import { kvRefreshMs, listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
 
@@ -231,7 +231,7 @@ export class Pipeline {
   }
 
   /**
-   * Runs synthetic datagrams of every protocol through a throwaway decoder and throwaway outputs
+   * Runs synthetic datagrams of every protocol through two throwaway decoders and throwaway outputs
    * of this worker's formats (warmup.ts), then short passes until V8's background compiler has
    * installed what it optimised (at most 2 s more; none when `rounds` is given, for tests). Call
    * before open(): nothing of it reaches the real template state, counters, store or outputs.
@@ -242,7 +242,8 @@ export class Pipeline {
     const formats = new Set<StreamFormat>();
     for (const o of cfg.outputs) formats.add(o.format === 'json' ? 'json' : 'flowpb');
     const outs = [...formats].map(
-      (format) => new StreamOutput({ name: 'warm-up', format, writer: DISCARD, maxBytes: 4 << 20, policy: 'drop_newest' }),
+      // A small first buffer: it grows during the warm-up, as the real outputs' do on their first batches.
+      (format) => new StreamOutput({ name: 'warm-up', format, writer: DISCARD, maxBytes: 4 << 20, policy: 'drop_newest', initialBytes: 1024 }),
     );
     const fan = new Fanout(outs);
     // The fast path too, when the real outputs take it: the same transcoder code gets warm (a
@@ -260,23 +261,7 @@ export class Pipeline {
         dec = decs[++turn & 1]!;
       },
     };
-    const r = warmUp(target, rounds);
-    // V8 optimises on background threads, which share the worker's core(s): a big function (the
-    // flowpb body writer) takes 60-450 ms to compile here. Short passes, with pauses that leave
-    // the core to the compiler, until three in a row take about the same time: then what was
-    // queued is installed and the first real datagrams do not compete with the compiler.
-    const settleUntil = performance.now() + (rounds === undefined ? 2000 : 0);
-    let best = Infinity;
-    let stable = 0;
-    while (stable < 3 && performance.now() < settleUntil) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      const t = warmUp(target, 25);
-      r.datagrams += t.datagrams;
-      r.errors += t.errors;
-      const prev = best;
-      best = Math.min(best, t.ms);
-      stable = t.ms <= prev * 1.25 && t.ms >= prev / 1.25 ? stable + 1 : 0;
-    }
+    const r = await warmUpSettled(target, rounds === undefined ? 2000 : 0, rounds);
     for (const o of outs) o.tick();
     const byType: Record<string, number> = {};
     fan.byType.forEach((n, t) => {

@@ -1,0 +1,93 @@
+/**
+ * Start-up: the first datagrams of a real exporter's stream (bench/serve-streams.ts: softflowd
+ * NetFlow v9 or pmacctd IPFIX, from 8 exporters) through a fresh decoder right after the
+ * warm-up a serve worker runs (warmUpSettled over two throwaway decoders), no I/O. What the
+ * first wake-up of a busy port costs before the receive buffer overflows: milliseconds for the
+ * first 1,024, 2,560 and 10,240 datagrams against the steady cost, each run in a fresh process.
+ * Pin it to one core as serve is in bench/serve (V8 compiles on background threads, which then
+ * share the core, as in serve):
+ *
+ *   taskset -c 1 node dist/bench/startup.js [v9|ipfix] [runs=5]
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ExporterTable, FlowDecoder } from '../src/decode/mod.js';
+import { DelimitedBatchWriter } from '../src/encode/mod.js';
+import { warmUpSettled } from '../src/service/warmup.js';
+import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
+
+const BLOCK = 256;
+const BLOCKS = 40;
+
+/**
+ * A decoder writing flowpb frames into a reused buffer, as a worker's with a file output (its
+ * encoder starts at 128 KiB; the warm-up's at 1 KiB, as Pipeline.warmUp's).
+ */
+function decoder(initialBytes = 128 * 1024): { dec: FlowDecoder; flush(): void } {
+  const enc = new DelimitedBatchWriter(initialBytes);
+  const w = enc.writer;
+  const frames = {
+    writer: w,
+    framesAdded(_type: number, n: number): void {
+      enc.added(n);
+    },
+  };
+  const dec = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames });
+  return { dec, flush: () => enc.finish() };
+}
+
+async function once(name: StreamName): Promise<number[]> {
+  const st = await loadStream(name, defaultCacheDir());
+  const warm = [decoder(1024), decoder(1024)];
+  let turn = 0;
+  await warmUpSettled(
+    {
+      decode: (buf, off, len, exporter, sec, nsec) => warm[turn & 1]!.dec.decode(buf, off, len, exporter, sec, nsec),
+      flush: () => warm[turn++ & 1]!.flush(),
+    },
+    2000,
+  );
+  const real = decoder();
+  const table = new ExporterTable();
+  const exporters = Array.from({ length: 8 }, (_, i) => table.get(`127.0.2.${i + 1}`, 9999));
+  const n = st.meta.datagrams;
+  const sec = Math.floor(Date.now() / 1000);
+  const ms: number[] = [];
+  let i = 0;
+  let t = performance.now();
+  for (let b = 0; b < BLOCKS; b++) {
+    for (let j = 0; j < BLOCK; j++, i++) {
+      const k = i % n;
+      real.dec.decode(st.data, st.offsets[k]!, st.lengths[k]!, exporters[Math.floor(i / n) & 7]!, sec, 0);
+      // Written out after every batch of 64 datagrams, as serve does after each receive.
+      if ((i & 63) === 63) real.flush();
+    }
+    const now = performance.now();
+    ms.push(now - t);
+    t = now;
+  }
+  return ms;
+}
+
+const sum = (a: number[], k: number) => a.slice(0, k).reduce((s, x) => s + x, 0);
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
+
+const [nameArg, runsArg] = process.argv.slice(2);
+const name = (nameArg ?? 'v9') as StreamName;
+if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not ${name}`);
+const runs = Number(runsArg ?? 5);
+if (runs === 0) {
+  // One run, in this process: the block times as JSON, for the parent.
+  console.log(JSON.stringify(await once(name)));
+} else {
+  const rows: number[][] = [];
+  for (let r = 0; r < runs; r++) {
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, '0'], { encoding: 'utf8' });
+    const ms = JSON.parse(out.trim().split('\n').pop()!) as number[];
+    rows.push(ms);
+    const steady = Math.min(...ms);
+    console.log(`run ${r + 1}: first 1,024 datagrams ${sum(ms, 4).toFixed(1)} ms, 2,560 ${sum(ms, 10).toFixed(1)}, 10,240 ${sum(ms, BLOCKS).toFixed(1)} (steady ${((steady / BLOCK) * 1000).toFixed(1)} µs per datagram: ${((steady * 1000 / BLOCK)).toFixed(1)} ms per 1,000)`);
+  }
+  const col = (k: number) => median(rows.map((ms) => sum(ms, k)));
+  console.log(`${name} median of ${runs}: first 1,024 ${col(4).toFixed(1)} ms, 2,560 ${col(10).toFixed(1)}, 10,240 ${col(BLOCKS).toFixed(1)}; steady 1,000 ${median(rows.map((ms) => (Math.min(...ms) * 1000) / BLOCK)).toFixed(1)} ms`);
+}
