@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ExporterTable, FlowDecoder, type FlowRecord } from '../src/decode/mod.js';
 import { DelimitedBatchWriter } from '../src/encode/mod.js';
-import { warmUp, warmupDatagrams } from '../src/service/warmup.js';
+import { exportSeconds, warmUp, warmupDatagrams } from '../src/service/warmup.js';
 
 test('warm-up datagrams: v9 flows carry softflowd-style interface names and old flow times; frames reach two-byte length prefixes', () => {
   const nowMs = Date.UTC(2026, 10, 29, 12);
@@ -71,4 +71,15 @@ test('warm-up: every datagram of a full run decodes, from a dozen exporters', ()
   }, 48);
   assert.equal(r.errors, 0);
   assert.equal(seen.size, 12);
+});
+
+test('warm-up export seconds: both halves of the 32-bit nanosecond arithmetic, consecutive where possible', () => {
+  const high = (s: number) => Math.imul(s, 1_000_000_000) >>> 0 >= 2 ** 31;
+  for (let now = 1_764_000_000; now < 1_764_000_000 + 2000; now += 7) {
+    const secs = exportSeconds(now, 8);
+    assert.equal(secs.length, 8);
+    assert.equal(secs[7], now);
+    assert.ok(secs.some(high) && !secs.every(high), `${now}: ${secs}`);
+    for (let k = 2; k < 8; k++) assert.equal(secs[k]! - secs[k - 1]!, 1);
+  }
 });
