@@ -32,12 +32,17 @@ test('warm-up datagrams: v9 flows carry softflowd-style interface names and old 
   const fast = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: { writer: enc.writer, framesAdded: (_t, n) => enc.added(n) }, transcodeAfter: 0 });
   const table = new ExporterTable();
   const ex = table.get('192.0.2.1', 2055);
+  let miscounted = 0;
   for (let k = 0; k < 8; k++) {
     for (const d of warmupDatagrams(k, nowMs)) {
-      assert.equal(ref.decode(d, 0, d.length, ex, sec, 0), undefined);
-      assert.equal(fast.decode(d, 0, d.length, ex, sec, 0), undefined);
+      const e = ref.decode(d, 0, d.length, ex, sec, 0);
+      assert.equal(fast.decode(d, 0, d.length, ex, sec, 0), e);
+      // softflowd's options datagrams count flow records only (0): reported, decoded anyway.
+      if (e === 'netflow_v9.count_mismatch') miscounted++;
+      else assert.equal(e, undefined);
     }
   }
+  assert.equal(miscounted, 8, 'one softflowd-counted options datagram per round');
   assert.ok(v9 > 100, `${v9} v9 flows`);
   assert.deepEqual([...names], ['GigabitEthernet0']);
   assert.ok(oldEnds > v9 / 10, `${oldEnds} of ${v9} v9 flows ended more than 3 s before the export`);

@@ -62,6 +62,9 @@ const WARMUP_EXPORTERS = 12;
 const SFLOW_SAMPLES = 8;
 const SFLOW_AGENT = new Uint8Array([192, 0, 2, 10]);
 
+/** Datagrams counted the way softflowd counts (the decoder reports them: not a builder error). */
+const MISCOUNTED = new WeakSet<Uint8Array>();
+
 /** One round's generator state. */
 interface Round {
   r: Rng;
@@ -69,6 +72,9 @@ interface Round {
   clock: RecordClock;
   /** Flows made so far (distinct addresses). */
   k: number;
+  /** The last flow's interfaces. */
+  inIf: number;
+  outIf: number;
 }
 
 /**
@@ -79,7 +85,24 @@ interface Round {
  */
 function flow(t: Round, v6: boolean): Flow {
   const f = makeFlow(t.r, 0, t.k++, v6);
+  // Most flows on the same interfaces as the one before, as on an exporter's few busy links
+  // (the transcoders keep the last interface look-up; this is the path it takes).
+  if (t.k > 1 && t.r.int(4) !== 0) {
+    f.inIf = t.inIf;
+    f.outIf = t.outIf;
+  } else if (t.r.int(2) === 0) {
+    // Interface 1 has a name (V9_OPTIONS): flows on it carry it, as softflowd's all do.
+    f.inIf = 1 + t.r.int(2);
+    f.outIf = 1 + t.r.int(2);
+  }
+  t.inIf = f.inIf;
+  t.outIf = f.outIf;
   if (t.r.int(16) === 0) f.bytes += 2 ** 32;
+  // And one in 8 a single small packet (a one-byte varint), as TCP ACKs and DNS queries are.
+  else if (t.r.int(8) === 0) {
+    f.packets = 1;
+    f.bytes = 40 + t.r.int(88);
+  }
   if (t.r.int(4) === 0) {
     const older = 3000 + t.r.int(300_000);
     f.startAgoMs += older;
@@ -112,14 +135,34 @@ function netflowDatagrams(t: Round, version: NetflowVersion, seq: number): Buffe
   s = beginSet(w, opt.id);
   optionsRecord(w, opt.scope, opt.fields, opt.values);
   endSet(w, s, version);
-  push(1, 1);
+  // softflowd counts flow records only, so its options datagrams say 0: the decoder reports
+  // that (netflow_v9.count_mismatch) and decodes them anyway; real softflowd traffic takes that
+  // path all the time.
+  push(version === 9 ? 0 : 1, 1);
+  if (version === 9) MISCOUNTED.add(out[out.length - 1]!);
   for (const tp of templates) {
     header();
     s = beginSet(w, tp.id);
-    for (let k = 0; k < RECORDS_PER_SET; k++) writeRecord(w, tp.fields, flow(t, tp.v6), clock);
+    // 11 or 12 records: with an odd count, v9 sets of softflowd's 42-byte records end in
+    // padding, as softflowd's do (the padding check then runs during the warm-up too).
+    const n = RECORDS_PER_SET - t.r.int(2);
+    for (let k = 0; k < n; k++) writeRecord(w, tp.fields, flow(t, tp.v6), clock);
     endSet(w, s, version);
-    push(RECORDS_PER_SET, RECORDS_PER_SET);
+    push(n, n);
   }
+  // And one datagram with a data set of every template, as softflowd mixes its IPv4 and ICMP
+  // sets (the sets after the first share its header fields); its v9 count is the number of
+  // sets, as some exporters write it (accepted, and a check that otherwise never runs).
+  header();
+  let records = 0;
+  for (const tp of templates) {
+    s = beginSet(w, tp.id);
+    const n = 1 + t.r.int(4);
+    for (let k = 0; k < n; k++) writeRecord(w, tp.fields, flow(t, tp.v6), clock);
+    endSet(w, s, version);
+    records += n;
+  }
+  push(templates.length, records);
   return out;
 }
 
@@ -154,8 +197,13 @@ export function warmupDatagrams(round: number, nowMs = Date.now()): Buffer[] {
     w: new ByteWriter(4096),
     clock: { uptimeMs: 3_600_000 + round * 100, exportMs: nowMs, samplerId: 1 },
     k: 0,
+    inIf: 0,
+    outIf: 0,
   };
-  return [...netflowDatagrams(t, 9, round * 8), ...netflowDatagrams(t, 10, round * 1000), v5Datagram(t, round * RECORDS_PER_SET), sflowDatagram(t, round)];
+  // Sequence numbers of every varint size from round to round (1-2, 3, 4 and 5 bytes): an
+  // exporter's counter can be anywhere.
+  const high = [0, 1 << 14, 1 << 21, 1 << 28][round & 3]!;
+  return [...netflowDatagrams(t, 9, high + round * 8), ...netflowDatagrams(t, 10, high + round * 1000), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -170,7 +218,10 @@ export interface WarmupTarget {
 
 export interface WarmupResult {
   datagrams: number;
-  /** Datagrams the throwaway decoder reported an error for (0 unless a builder is wrong). */
+  /**
+   * Datagrams the throwaway decoder reported an error for (0 unless a builder is wrong; the
+   * softflowd-counted options datagrams it reports by design are not counted).
+   */
   errors: number;
   /** Wall milliseconds spent. */
   ms: number;
@@ -201,7 +252,8 @@ export function warmUp(target: WarmupTarget, rounds = 400): WarmupResult {
     const ex = exporters[round % exporters.length]!;
     for (const d of batch) {
       const nsec = (datagrams * 7_919_123) % 1_000_000_000;
-      if (target.decode(d, 0, d.length, ex, secs[k]! + 1, nsec) !== undefined) errors++;
+      const e = target.decode(d, 0, d.length, ex, secs[k]! + 1, nsec);
+      if (e !== undefined && !(e === 'netflow_v9.count_mismatch' && MISCOUNTED.has(d))) errors++;
       datagrams++;
     }
     target.flush();
