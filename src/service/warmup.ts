@@ -262,9 +262,9 @@ export function warmUp(target: WarmupTarget, rounds = 400): WarmupResult {
 }
 
 /**
- * `n` export times (seconds) up to `now`: consecutive seconds, the last replaced if need be so
- * that seconds * 1e9 mod 2^32 (the low half the transcoders keep) is below 2^31 for some and not
- * for others. Both kinds come in real traffic; code that saw one kind deoptimised on the other.
+ * `n` export times (seconds) up to `now`: consecutive seconds, the earliest moved further back
+ * if need be so that seconds * 1e9 mod 2^32 (the low half the transcoders keep) is below 2^31 for
+ * some and not for others. Both kinds come in real traffic; code that saw one kind deoptimised on the other.
  */
 export function exportSeconds(now: number, n: number): number[] {
   const high = (s: number) => Math.imul(s, 1_000_000_000) >>> 0 >= 2 ** 31;
