@@ -22,7 +22,7 @@ import { loadConfig } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { createSocket } from 'node:dgram';
-import { ipfixMessage, ipfixTemplateRecord, set, u32, ip4, str, varlen, v9Message, v9TemplateRecord } from './support/export-builder.js';
+import { ipfixMessage, ipfixTemplateRecord, set, u32, ip4, str, varlen, v9Message, v9OptionsTemplateRecord, v9TemplateRecord } from './support/export-builder.js';
 import { randomUUID } from 'node:crypto';
 import protobuf from 'protobufjs';
 
@@ -159,6 +159,39 @@ test('transcoder: one per layout in a worker, whatever the template id or decode
     feedAll(c, ds, ex, `template ${id}`);
     assert.ok(c.transcoded.fused > 0, `template ${id}: transcoded`);
   }
+});
+
+test('template ids: templates of one layout (one exporter or several) keep their own ids on both paths, and their own options rows', () => {
+  // The template cache compiles a layout once and shares it; the id must come from each set.
+  const layout = [[8, 4], [12, 4], [1, 4], [2, 4]].map(([id, len]) => ({ id: id!, len: len! }));
+  const rec = [...ip4('10.0.0.1'), ...ip4('10.0.0.2'), ...u32(256), ...u32(4)];
+  const sets = (ids: number[], k: number) => v9Message([...(k === 0 ? [set(0, ids.flatMap((id) => v9TemplateRecord(id, layout)))] : []), ...ids.map((id) => set(id, rec))], { seq: k });
+  const a = new Exporter('192.0.2.21', 2055);
+  const b = new Exporter('192.0.2.22', 2055);
+  const feed = (dec: FlowDecoder) => {
+    for (let k = 0; k < 6; k++) {
+      dec.decode(sets([300, 301], k), 0, sets([300, 301], k).length, a, RECV + k, 0);
+      dec.decode(sets([302], k), 0, sets([302], k).length, b, RECV + k, 0);
+    }
+  };
+  const ids: number[] = [];
+  feed(new FlowDecoder({ sink: { onFlow: (r) => ids.push(r.templateId) } }));
+  assert.deepEqual(ids.slice(0, 3), [300, 301, 302]);
+  assert.deepEqual(ids.slice(-3), [300, 301, 302]);
+  const w = new ByteWriter(1 << 16);
+  const fast = new FlowDecoder({ sink: { onFlow: () => assert.fail('fast path expected') }, frames: { writer: w, framesAdded: () => {} }, transcodeAfter: 0 });
+  feed(fast);
+  assert.equal(fast.transcoded.fused, 18);
+  const frameIds = splitDelimited(w.buf.subarray(0, w.pos)).map((m) => (FlowMessage.decode(m) as unknown as { template_id: number }).template_id);
+  assert.deepEqual(frameIds.slice(0, 6), [300, 301, 302, 300, 301, 302]);
+  // Options rows of two options templates with one layout are two rows, each under its own id.
+  const rows: number[] = [];
+  const dec = new FlowDecoder({ sink: { onFlow: () => {} } });
+  dec.observeOptions((_scope, row) => rows.push(row.templateId));
+  const opt = (id: number) => [...v9OptionsTemplateRecord(id, [{ id: 2, len: 4 }], [{ id: 34, len: 4 }])];
+  const m = v9Message([set(1, [...opt(260), ...opt(261)]), set(260, [...u32(1), ...u32(10)]), set(261, [...u32(2), ...u32(20)])], { seq: 0 });
+  dec.decode(m, 0, m.length, a, RECV, 0);
+  assert.deepEqual(rows, [260, 261]);
 });
 
 test('transcoder: a fresh context holds no undefined where a transcoder compares objects', () => {

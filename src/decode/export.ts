@@ -174,7 +174,7 @@ export class ExportDecoder {
         if (id < 256) continue;
         const entry = scope.get(id);
         if (pass === 0) {
-          if (entry !== undefined && entry.def.options) this.optionsSet(scope, entry.compiled, buf, this.setOff[i]!, this.setEnd[i]!, nowMs);
+          if (entry !== undefined && entry.def.options) this.optionsSet(scope, entry.compiled, id, buf, this.setOff[i]!, this.setEnd[i]!, nowMs);
           continue;
         }
         if (entry === undefined) {
@@ -183,7 +183,7 @@ export class ExportDecoder {
           scope.pending.add(id, buf, this.setOff[i]!, this.setEnd[i]! - this.setOff[i]!, h, nowMs);
           this.pendingSets++;
         } else if (!entry.def.options) {
-          this.dataSet(scope, entry.compiled, buf, this.setOff[i]!, this.setEnd[i]!);
+          this.dataSet(scope, entry.compiled, id, buf, this.setOff[i]!, this.setEnd[i]!);
         }
       }
     }
@@ -320,8 +320,8 @@ export class ExportDecoder {
     for (const w of waiting) {
       Object.assign(this.hdr, w);
       this.setCtx(scope, this.hdr);
-      if (entry.def.options) this.optionsSet(scope, entry.compiled, w.data, 0, w.data.length, nowMs);
-      else this.dataSet(scope, entry.compiled, w.data, 0, w.data.length);
+      if (entry.def.options) this.optionsSet(scope, entry.compiled, tid, w.data, 0, w.data.length, nowMs);
+      else this.dataSet(scope, entry.compiled, tid, w.data, 0, w.data.length);
     }
     Object.assign(this.hdr, saved);
     this.setCtx(scope, this.hdr);
@@ -329,7 +329,11 @@ export class ExportDecoder {
   }
 
 
-  private dataSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number): void {
+  /**
+   * A data set of template `id`. `ct` is shared by every template of its layout (the template
+   * cache compiles a layout once), so the id comes from the set, never from ct.def.
+   */
+  private dataSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, id: number, buf: Uint8Array, p: number, end: number): void {
     const min = ct.minLen;
     if (min === 0) {
       this.fail('template.zero_length_record');
@@ -347,12 +351,12 @@ export class ExportDecoder {
         ct.transcoder = tc;
       }
       if (tc !== null && tc !== undefined) {
-        this.transcodeSet(scope, ct.def.id, tc, frames, buf, p, end);
+        this.transcodeSet(scope, id, tc, frames, buf, p, end);
         return;
       }
     }
     const before = this.records;
-    this.referenceSet(scope, ct, buf, p, end);
+    this.referenceSet(scope, ct, id, buf, p, end);
     if (frames !== undefined) this.transcoded.reference += this.records - before;
   }
 
@@ -383,7 +387,7 @@ export class ExportDecoder {
     if (q < end && !allZero(buf, q, end)) this.counters.inc('set.nonzero_padding');
   }
 
-  private referenceSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number): void {
+  private referenceSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, id: number, buf: Uint8Array, p: number, end: number): void {
     const min = ct.minLen;
     const rec = this.rec;
     const fn = ct.decode;
@@ -411,6 +415,8 @@ export class ExportDecoder {
         break;
       }
       p = next;
+      // The reader wrote its layout's first template id.
+      rec.templateId = id;
       if (hook !== undefined) hook(rec, scope);
       this.sink.onFlow(rec);
       this.records++;
@@ -421,7 +427,7 @@ export class ExportDecoder {
     if (p < end && !allZero(buf, p, end)) this.counters.inc('set.nonzero_padding');
   }
 
-  private optionsSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, buf: Uint8Array, p: number, end: number, nowMs: number): void {
+  private optionsSet(scope: TemplateScope<CompiledTemplate>, ct: CompiledTemplate, id: number, buf: Uint8Array, p: number, end: number, nowMs: number): void {
     if (ct.minLen === 0) {
       // Every field zero-length: a record takes no bytes and the set could never be consumed.
       this.fail('template.zero_length_record');
@@ -445,7 +451,7 @@ export class ExportDecoder {
         if (i >= scopeCount && !ROW_IDS.has(nm)) continue;
         key += `${key === '' ? '' : ','}${nm}=${String(values[nm])}`;
       }
-      const row: OptionsRow = { templateId: ct.def.id, scopeKey: key, values, at: nowMs };
+      const row: OptionsRow = { templateId: id, scopeKey: key, values, at: nowMs };
       const changed = this.cache.keepOptions(scope, row);
       const init = values['systemInitTimeMilliseconds'];
       if (typeof init === 'number') scope.systemInitMs = init;
