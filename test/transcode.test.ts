@@ -194,6 +194,18 @@ test('template ids: templates of one layout (one exporter or several) keep their
   assert.deepEqual(rows, [260, 261]);
 });
 
+test('record readers: one per layout in a worker, shared by template caches and ids; a different layout or protocol gets its own', () => {
+  const fields = [{ id: 8, pen: 0, length: 4 }, { id: 12, pen: 0, length: 4 }, { id: 1, pen: 0, length: 4 }];
+  const a = compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields });
+  const b = compileTemplate({ protocol: 9, id: 301, options: false, scopeCount: 0, fields });
+  assert.equal(a.decode, b.decode);
+  assert.equal(a.infos, b.infos);
+  assert.equal(b.def.id, 301);
+  assert.notEqual(compileTemplate({ protocol: 10, id: 300, options: false, scopeCount: 0, fields }).decode, a.decode);
+  assert.notEqual(compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [...fields.slice(0, 2), { id: 1, pen: 0, length: 8 }] }).decode, a.decode);
+  assert.notEqual(compileTemplate({ protocol: 9, id: 300, options: false, scopeCount: 0, fields: [...fields.slice(0, 2), { id: 2, pen: 0, length: 4 }] }).decode, a.decode);
+});
+
 test('transcoder: a fresh context holds no undefined where a transcoder compares objects', () => {
   // Transcoders, startSet and Sampling.prepare are shared by a worker's decoders and optimised
   // on the warm-up's; V8 does not record a function's first few calls, so a later decoder's

@@ -8,7 +8,7 @@ import { DataType, type ElementInfo, type FlowRecord } from './record.js';
 import { u32, u64, uN } from './read.js';
 import { NTP_UNIX_OFFSET, setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setStartNtp } from './time.js';
 import { ipfixElement, protocolName, v9Element } from './registry/mod.js';
-import { VARIABLE_LENGTH, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
+import { VARIABLE_LENGTH, layoutKey, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
 import { decodeList } from './lists.js';
 import type { SetTranscoder } from './transcode.js';
 import { HeaderProtocol, WalkResult, ipPacketLength, walkHeader, walkIpPacket } from './packet.js';
@@ -190,15 +190,36 @@ function readExpr(len: number, at: string, fused: boolean): string {
   }
 }
 
-/** Generates and builds the record decoder for a template. */
+/**
+ * Generates and builds the record decoder for a template. The reader (and its field infos) is
+ * built once per layout in a worker and shared by every template cache, as transcoders are
+ * (transcode.ts): the warm-up's decoder then warms the readers real data runs (JSON outputs, a
+ * layout's first data sets). The reader does not set `templateId`: the caller sets it from the
+ * data set.
+ */
 export function compileTemplate(def: TemplateDef): CompiledTemplate {
-  const infos = fieldInfos(def);
-  const minLen = minRecordLength(def);
-  const g = generateRecordCode(def, minLen, false)!;
-  const factory = new Function('I', 'H', `return function decodeTemplate${def.id}(buf, p, end, rec, ctx) {\n${g.decl}\n${g.code}\nreturn p;\n};`);
-  const decode = factory(infos, RECORD_HELPERS) as RecordFn;
-  return { def, infos, minLen, decode, transcoder: undefined, uses: 0 };
+  const key = layoutKey(def);
+  let r = readers.get(key);
+  if (r === undefined) {
+    const infos = fieldInfos(def);
+    const g = generateRecordCode(def, minRecordLength(def), false)!;
+    const name = `decodeTemplate${def.protocol === 9 ? 'V9' : 'Ipfix'}${def.options ? 'Options' : ''}`;
+    const factory = new Function('I', 'H', `return function ${name}(buf, p, end, rec, ctx) {\n${g.decl}\n${g.code}\nreturn p;\n};`);
+    r = { infos, decode: factory(infos, RECORD_HELPERS) as RecordFn };
+    if (readers.size >= SHARED_READERS) readers.delete(readers.keys().next().value!);
+  } else readers.delete(key);
+  readers.set(key, r);
+  return { def, infos: r.infos, minLen: minRecordLength(def), decode: r.decode, transcoder: undefined, uses: 0 };
 }
+
+/**
+ * Readers built in this isolate, by layout (protocol, options, scope count and every field's
+ * enterprise, id and length: all the generated code and the field infos depend on), most
+ * recently asked for last.
+ */
+const readers = new Map<string, { infos: ElementInfo[]; decode: RecordFn }>();
+/** Most readers kept in `readers`. */
+const SHARED_READERS = 64;
 
 /** A record reader's generated source (see generateRecordCode). */
 export interface RecordCode {
@@ -536,9 +557,8 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
   }
   if (walkId >= 0) post.push(walkCode());
   post.push(`if (rec.etype === 0) rec.etype = (rec.srcAddrLen === 16 || rec.dstAddrLen === 16) ? 0x86dd : (rec.srcAddrLen === 4 || rec.dstAddrLen === 4) ? 0x0800 : 0;`);
-  // Fused: the transcoder writes protocol_name from r_proto and template_id as a constant.
+  // Fused: the transcoder writes protocol_name from r_proto. template_id comes from the data set.
   if (assignedNum.has('proto') && !fused) post.push('rec.protocolName = H.protocolName(rec.proto);');
-  if (!fused) post.push(`rec.templateId = ${def.id};`);
 
   let declLine = decl.size > 0 ? `var ${[...decl].map((d) => `${d} = 0`).join(', ')};` : '';
   if (walkId >= 0) declLine += '\nvar ws = -1, wn = 0, wo = 0, wt = 1;';
