@@ -40,15 +40,8 @@ async function once(name: StreamName): Promise<number[]> {
   const st = await loadStream(name, defaultCacheDir());
   // The real decoder exists before the warm-up runs, as a worker's listeners' do.
   const real = decoder();
-  const warm = [decoder(1024), decoder(1024)];
-  let turn = 0;
-  await warmUpSettled(
-    {
-      decode: (buf, off, len, exporter, sec, nsec) => warm[turn & 1]!.dec.decode(buf, off, len, exporter, sec, nsec),
-      flush: () => warm[turn++ & 1]!.flush(),
-    },
-    2000,
-  );
+  const warm = [decoder(1024), decoder(1024)].map((w) => ({ decode: w.dec.decode.bind(w.dec), flush: w.flush }));
+  await warmUpSettled(warm, 2000);
   const table = new ExporterTable();
   const exporters = Array.from({ length: 8 }, (_, i) => table.get(`127.0.2.${i + 1}`, 9999));
   const n = st.meta.datagrams;

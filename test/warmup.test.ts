@@ -67,13 +67,13 @@ test('warm-up datagrams: v9 flows carry softflowd-style interface names and old 
 test('warm-up: every datagram of a full run decodes, from a dozen exporters', () => {
   const seen = new Set<string>();
   const dec = new FlowDecoder({ sink: { onFlow: () => {} } });
-  const r = warmUp({
+  const r = warmUp([{
     decode: (buf, off, len, exporter, s, ns) => {
       seen.add(`${exporter.key}:${exporter.port}`);
       return dec.decode(buf, off, len, exporter, s, ns);
     },
     flush: () => {},
-  }, 48);
+  }], 48);
   assert.equal(r.errors, 0);
   assert.equal(seen.size, 12);
 });
@@ -87,4 +87,26 @@ test('warm-up export seconds: both halves of the 32-bit nanosecond arithmetic, c
     assert.ok(secs.some(high) && !secs.every(high), `${now}: ${secs}`);
     for (let k = 2; k < 8; k++) assert.equal(secs[k]! - secs[k - 1]!, 1);
   }
+});
+
+test('warm-up: rounds go to the targets in turn', () => {
+  const calls = [0, 0];
+  const flushes = [0, 0];
+  const targets = [0, 1].map((i) => {
+    const dec = new FlowDecoder({ sink: { onFlow: () => {} } });
+    return {
+      decode: (buf: Uint8Array, off: number, len: number, exporter: Parameters<FlowDecoder['decode']>[3], s: number, ns: number) => {
+        calls[i]!++;
+        return dec.decode(buf, off, len, exporter, s, ns);
+      },
+      flush: () => {
+        flushes[i]!++;
+      },
+    };
+  });
+  const r = warmUp(targets, 10);
+  assert.equal(r.errors, 0);
+  assert.deepEqual(flushes, [5, 5]);
+  assert.equal(calls[0]! + calls[1]!, r.datagrams);
+  assert.ok(calls[0]! > 0 && calls[1]! > 0);
 });

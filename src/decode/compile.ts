@@ -8,7 +8,8 @@ import { DataType, type ElementInfo, type FlowRecord } from './record.js';
 import { u32, u64, uN } from './read.js';
 import { NTP_UNIX_OFFSET, setEndDeltaUs, setEndMs, setEndNtp, setStartDeltaUs, setStartMs, setStartNtp } from './time.js';
 import { ipfixElement, protocolName, v9Element } from './registry/mod.js';
-import { VARIABLE_LENGTH, layoutKey, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
+import { VARIABLE_LENGTH, minRecordLength, type TemplateDef, type TemplateScope } from '../templates/mod.js';
+import { PerLayout } from './layouts.js';
 import { decodeList } from './lists.js';
 import type { SetTranscoder } from './transcode.js';
 import { HeaderProtocol, WalkResult, ipPacketLength, walkHeader, walkIpPacket } from './packet.js';
@@ -191,35 +192,26 @@ function readExpr(len: number, at: string, fused: boolean): string {
 }
 
 /**
- * Generates and builds the record decoder for a template. The reader (and its field infos) is
- * built once per layout in a worker and shared by every template cache, as transcoders are
- * (transcode.ts): the warm-up's decoder then warms the readers real data runs (JSON outputs, a
+ * Generates and builds the record decoder for a template. The reader (with its field infos and
+ * record length) is built once per layout in a worker and shared by every template cache
+ * (layouts.ts): the warm-up's decoder then warms the readers real data runs (JSON outputs, a
  * layout's first data sets). The reader does not set `templateId`: the caller sets it from the
  * data set.
  */
 export function compileTemplate(def: TemplateDef): CompiledTemplate {
-  const key = layoutKey(def);
-  let r = readers.get(key);
-  if (r === undefined) {
+  const r = readers.get(def, () => {
     const infos = fieldInfos(def);
-    const g = generateRecordCode(def, minRecordLength(def), false)!;
+    const minLen = minRecordLength(def);
+    const g = generateRecordCode(def, minLen, false)!;
     const name = `decodeTemplate${def.protocol === 9 ? 'V9' : 'Ipfix'}${def.options ? 'Options' : ''}`;
     const factory = new Function('I', 'H', `return function ${name}(buf, p, end, rec, ctx) {\n${g.decl}\n${g.code}\nreturn p;\n};`);
-    r = { infos, decode: factory(infos, RECORD_HELPERS) as RecordFn };
-    if (readers.size >= SHARED_READERS) readers.delete(readers.keys().next().value!);
-  } else readers.delete(key);
-  readers.set(key, r);
-  return { def, infos: r.infos, minLen: minRecordLength(def), decode: r.decode, transcoder: undefined, uses: 0 };
+    return { infos, minLen, decode: factory(infos, RECORD_HELPERS) as RecordFn };
+  });
+  return { def, infos: r.infos, minLen: r.minLen, decode: r.decode, transcoder: undefined, uses: 0 };
 }
 
-/**
- * Readers built in this isolate, by layout (protocol, options, scope count and every field's
- * enterprise, id and length: all the generated code and the field infos depend on), most
- * recently asked for last.
- */
-const readers = new Map<string, { infos: ElementInfo[]; decode: RecordFn }>();
-/** Most readers kept in `readers`. */
-const SHARED_READERS = 64;
+/** Readers built in this worker, by layout. */
+const readers = new PerLayout<{ infos: ElementInfo[]; minLen: number; decode: RecordFn }>(64);
 
 /** A record reader's generated source (see generateRecordCode). */
 export interface RecordCode {

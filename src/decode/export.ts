@@ -404,6 +404,7 @@ export class ExportDecoder {
       rec.timeReceivedSec = h.recvSec;
       rec.timeReceivedNsec = h.recvNsec;
       rec.sequenceNum = h.sequence;
+      rec.templateId = id;
       rec.observationDomainId = scope.domain;
       const sa = rec.samplerAddress;
       for (let k = 0; k < alen; k++) sa[k] = addr[k]!;
@@ -415,8 +416,6 @@ export class ExportDecoder {
         break;
       }
       p = next;
-      // The reader wrote its layout's first template id.
-      rec.templateId = id;
       if (hook !== undefined) hook(rec, scope);
       this.sink.onFlow(rec);
       this.records++;

@@ -139,7 +139,7 @@ export interface SamplingInputs {
   overRate: number;
   renorm: boolean;
   /** The tables, and their generation, the inputs were last prepared from. */
-  tablesFor: object | undefined;
+  tablesFor: object;
   tablesGen: number;
   /** Look-ups cached from other tables, or before the tables changed, are stale: called by prepare. */
   tablesChanged(): void;

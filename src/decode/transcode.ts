@@ -18,6 +18,7 @@
 import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
+import { PerLayout } from './layouts.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
@@ -89,7 +90,7 @@ export class TranscodeCtx implements SamplingInputs {
   kIf = -1;
   kRate = 0;
   /** The tables (and their generation) the look-ups above were made in: see SamplingInputs. */
-  tablesFor: object | undefined = NO_TABLES;
+  tablesFor: object = NO_TABLES;
   tablesGen = -1;
   /**
    * Length of the encoded type, time_received_ns and sequence_num fields at the start of `pre`,
@@ -340,10 +341,21 @@ const RENORM = ['bytes', 'packets', 'bytesIn', 'bytesOut', 'packetsIn', 'packets
 const FRAME_BOUND = 1536;
 
 /**
- * Compiles the transcoder of a compiled template's layout; null when the layout needs the
- * reference path. Templates share CompiledTemplates by layout, so this runs once per layout.
+ * The transcoder of a compiled template's layout; null when the layout needs the reference path.
+ * Built once per layout in a worker (`transcoders`).
  */
 export function compileTranscoder(ct: CompiledTemplate): SetTranscoder | null {
+  return transcoders.get(ct.def, () => buildTranscoder(ct));
+}
+
+/**
+ * Transcoders built in this worker, by layout (layouts.ts): one per layout whatever template ids
+ * and decoders use it. The closure holds nothing of a decoder's: state comes in `ctx` and `w`
+ * (the template id too), and `guess` (the last frame's length prefix size) is only a guess.
+ */
+const transcoders = new PerLayout<SetTranscoder | null>(64);
+
+function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const def = ct.def;
   if (def.options || ct.minLen === 0) return null;
   const g = generateRecordCode(def, ct.minLen, true);
@@ -508,27 +520,9 @@ ${writes.join('')}
   return q;`;
   // guess: the length prefix size of the previous frame (see writeFlowMessageDelimited). The
   // name tells layouts apart in profiles: the protocol and a digest of the code.
-  const source = `var guess = 2;\nreturn function transcode${def.protocol === 9 ? 'V9' : 'Ipfix'}_${digest(body)}(buf, p, end, w, ctx) {${body}\n};`;
-  let tc = compiled.get(source);
-  if (tc === undefined) {
-    tc = new Function('H', source)(H) as SetTranscoder;
-    if (compiled.size >= SHARED_TRANSCODERS) compiled.delete(compiled.keys().next().value!);
-  } else compiled.delete(source);
-  compiled.set(source, tc);
-  return tc;
+  const factory = new Function('H', `var guess = 2;\nreturn function transcode${def.protocol === 9 ? 'V9' : 'Ipfix'}_${digest(body)}(buf, p, end, w, ctx) {${body}\n};`);
+  return factory(H) as SetTranscoder;
 }
-
-/**
- * Transcoders compiled in this isolate (a worker thread), by source, most recently asked for
- * last. Every template cache compiles its own layouts, so without this the warm-up's decoder
- * (service/warmup.ts) warmed closures the real decoders never call: theirs, built from the same
- * source, started in the interpreter with no type feedback when the first real datagrams came,
- * at full rate (3 million flows/s at v9 100k). Sharing the closure shares its feedback and
- * optimised code. The closure holds nothing of a decoder's: state comes in `ctx` and `w` (the
- * template id too), and `guess` (the last frame's length prefix size) is only a guess. So one
- * layout has one transcoder in a worker, whatever template ids and exporters use it.
- */
-const compiled = new Map<string, SetTranscoder>();
 
 /** FNV-1a of a string, as 8 hex digits. */
 function digest(s: string): string {
@@ -536,5 +530,3 @@ function digest(s: string): string {
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return (h >>> 0).toString(16).padStart(8, '0');
 }
-/** Most transcoders kept in `compiled` (the least recently asked for goes first). */
-const SHARED_TRANSCODERS = 64;

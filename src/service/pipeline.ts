@@ -247,21 +247,17 @@ export class Pipeline {
     );
     const fan = new Fanout(outs);
     // The fast path too, when the real outputs take it: the same transcoder code gets warm (a
-    // worker's decoders share their transcoders, transcode.ts). Two decoders, a round each in
-    // turn: code that calls a decoder's own closures (its hooks) or reads its objects then has
-    // seen more than one and does not deoptimise when the real decoders' first datagrams come.
+    // worker's decoders share their compiled layouts, decode/layouts.ts). Two decoders, a round
+    // each in turn (warmUp).
     const frames = frameSink(outs, fan.byType);
-    const decs = [0, 1].map(() => this.newDecoder(cfg.listeners[0]!, fan, new Counters(), frames));
-    let dec = decs[0]!;
-    let turn = 0;
-    const target = {
-      decode: (buf: Uint8Array, off: number, len: number, exporter: Exporter, sec: number, nsec: number) => dec.decode(buf, off, len, exporter, sec, nsec),
-      flush: () => {
-        for (const o of outs) o.flush();
-        dec = decs[++turn & 1]!;
-      },
+    const flush = () => {
+      for (const o of outs) o.flush();
     };
-    const r = await warmUpSettled(target, rounds === undefined ? 2000 : 0, rounds);
+    const targets = [0, 1].map(() => {
+      const dec = this.newDecoder(cfg.listeners[0]!, fan, new Counters(), frames);
+      return { decode: (buf: Uint8Array, off: number, len: number, exporter: Exporter, sec: number, nsec: number) => dec.decode(buf, off, len, exporter, sec, nsec), flush };
+    });
+    const r = await warmUpSettled(targets, rounds === undefined ? 2000 : 0, rounds);
     for (const o of outs) o.tick();
     const byType: Record<string, number> = {};
     fan.byType.forEach((n, t) => {

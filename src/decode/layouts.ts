@@ -1,0 +1,31 @@
+/**
+ * Code compiled per template layout, kept once per isolate (a worker thread). Every template
+ * cache compiles its own layouts, and a worker has several (each listener's decoder, the
+ * warm-up's throwaway ones): without sharing, the code the warm-up optimised was not the code
+ * real data ran (a new closure from `new Function` has no type feedback), so the first real
+ * datagrams met the interpreter at full rate. What is kept here depends on the layout only
+ * (protocol, options, scope count, each field's enterprise, id and length: layoutKey), never on
+ * a template id or a decoder: the callers pass those in.
+ */
+import { layoutKey, type TemplateDef } from '../templates/mod.js';
+
+export class PerLayout<V> {
+  /** By layout, the most recently asked for last. */
+  private readonly byLayout = new Map<string, V>();
+
+  /** At most `max` layouts are kept; the least recently asked for goes first. */
+  constructor(private readonly max: number) {}
+
+  /** The value built for `def`'s layout, built with `make` the first time (not kept if it throws). */
+  get(def: TemplateDef, make: () => V): V {
+    const key = layoutKey(def);
+    const m = this.byLayout;
+    let v = m.get(key);
+    if (v === undefined && !m.has(key)) {
+      v = make();
+      if (m.size >= this.max) m.delete(m.keys().next().value!);
+    } else m.delete(key);
+    m.set(key, v as V);
+    return v as V;
+  }
+}
