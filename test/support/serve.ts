@@ -85,8 +85,13 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}, opts: St
   const out: Buffer[] = [];
   let errText = '';
   let partial = '';
-  const read = () => proc.stdout!.on('data', (d: Buffer) => out.push(d));
-  if (opts.holdStdout !== true) read();
+  // Held stdout: the listener is attached at once and the stream paused, so nothing is read
+  // past Node's buffer and the child's pipe fills. (Attaching the listener only on release
+  // loses data: when the child exits, Node resumes every stdio stream nobody reads
+  // (child_process flushStdio), and what it had buffered is emitted to no listener.)
+  proc.stdout!.on('data', (d: Buffer) => out.push(d));
+  if (opts.holdStdout === true) proc.stdout!.pause();
+  const read = (): void => void proc.stdout!.resume();
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const ended = (r: NodeJS.ReadableStream) => new Promise<void>((resolve) => r.once('end', () => resolve()));
   const outputEnded = Promise.all([ended(proc.stdout!), ended(proc.stderr!)]).then(() => {});
