@@ -3,9 +3,10 @@
  * and its own outputs. Nothing in here is shared with another thread except through the
  * template store (template state) and the counters snapshot.
  */
-import { FlowDecoder, Counters, Exporter, ExporterTable, FlowType, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
+import { FlowDecoder, Counters, FlowType, type Exporter, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
 import { ByteWriter, type DelimitedBatchWriter } from '../encode/mod.js';
-import { openSource, formatIPv6, type Batch, type BatchSource } from '../ingest/mod.js';
+import { openSource, type Batch, type BatchSource } from '../ingest/mod.js';
+import { ExporterIntern } from './exporters.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput, type StreamFormat } from '../output/mod.js';
 import { warmUpSettled, type WarmupResult } from './warmup.js';
@@ -37,44 +38,6 @@ function protocolOf(buf: Uint8Array, off: number, len: number): Proto {
 }
 
 const WANT: Record<string, Proto> = { netflow: Proto.Netflow, ipfix: Proto.Ipfix, sflow: Proto.Sflow };
-
-/** Interns exporters by source address and port without building a string per datagram. */
-class ExporterIntern {
-  private readonly v4 = new Map<number, Exporter>();
-  private readonly v6 = new Map<string, Exporter>();
-  private lastKey = -1;
-  private last: Exporter | undefined;
-  readonly table = new ExporterTable();
-
-  of(b: Batch, i: number): Exporter {
-    const o = i * 16;
-    const a = b.addrs;
-    const port = b.ports[i]!;
-    if (b.families[i] === 4) {
-      const key = ((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0;
-      const k = key * 65536 + port;
-      if (k === this.lastKey) return this.last!;
-      let e = this.v4.get(k);
-      if (e === undefined) {
-        if (this.v4.size >= 65_536) this.v4.clear();
-        e = new Exporter(`${a[o]}.${a[o + 1]}.${a[o + 2]}.${a[o + 3]}`, port);
-        this.v4.set(k, e);
-      }
-      this.lastKey = k;
-      this.last = e;
-      return e;
-    }
-    const text = `${formatIPv6(a.subarray(o, o + 16))}|${port}`;
-    let e = this.v6.get(text);
-    if (e === undefined) {
-      if (this.v6.size >= 65_536) this.v6.clear();
-      e = new Exporter(formatIPv6(a.subarray(o, o + 16)), port);
-      this.v6.set(text, e);
-    }
-    this.lastKey = -1;
-    return e;
-  }
-}
 
 interface ListenerState {
   cfg: ListenerConfig;

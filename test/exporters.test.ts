@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExporterIntern } from '../src/service/exporters.js';
+import { allocBatch, formatIPv6, type Batch } from '../src/ingest/mod.js';
+
+interface Src {
+  bytes: number[];
+  port: number;
+}
+
+function put(b: Batch, i: number, s: Src): void {
+  b.addrs.fill(0, i * 16, i * 16 + 16);
+  b.addrs.set(s.bytes, i * 16);
+  b.families[i] = s.bytes.length === 4 ? 4 : 6;
+  b.ports[i] = s.port;
+}
+
+function text(s: Src): string {
+  return s.bytes.length === 4 ? s.bytes.join('.') : formatIPv6(Uint8Array.from(s.bytes));
+}
+
+const v6 = (...words: number[]): number[] => words.flatMap((w) => [w >> 8, w & 255]);
+
+test('exporter interning: one Exporter per address and port, keyed by the address text, in runs and interleaved', () => {
+  const intern = new ExporterIntern();
+  const b = allocBatch(8, 16);
+  const sources: Src[] = [
+    { bytes: [192, 0, 2, 1], port: 2055 },
+    { bytes: [192, 0, 2, 1], port: 2056 },
+    { bytes: [192, 0, 2, 2], port: 2055 },
+    { bytes: v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), port: 2055 },
+    { bytes: v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1), port: 2056 },
+    // Differs from the one above only in its first byte, then only in its last.
+    { bytes: v6(0x3001, 0xdb8, 0, 0, 0, 0, 0, 1), port: 2055 },
+    { bytes: v6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2), port: 2055 },
+    { bytes: v6(0xfe80, 0, 0, 0, 0xffff, 0xd800, 0xdfff, 0xffff), port: 65535 },
+  ];
+  const seen = new Map<string, unknown>();
+  // Runs of one source (the last-exporter path), then every source in turn (the maps).
+  const order = [0, 0, 3, 3, 3, 4, 3, 5, 6, 7, 7, 1, 2, 0, 6, 5, 4, 3, 2, 1, 0, 7];
+  for (let n = 0; n < order.length; n++) {
+    const s = sources[order[n]!]!;
+    put(b, n % 8, s);
+    const e = intern.of(b, n % 8);
+    assert.equal(e.key, text(s));
+    assert.equal(e.port, s.port);
+    assert.deepEqual([...e.addr], s.bytes);
+    const id = `${text(s)}|${s.port}`;
+    if (seen.has(id)) assert.equal(e, seen.get(id), `${id}: the same object every time`);
+    seen.set(id, e);
+  }
+  assert.equal(new Set(seen.values()).size, sources.length);
+  assert.equal(intern.size, sources.length);
+});
+
+test('exporter interning: random sources of both families agree with the address text; a flood starts the maps over', () => {
+  let seed = 7;
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const pool: Src[] = Array.from({ length: 40 }, (_, k) =>
+    k % 2 === 0
+      ? { bytes: [10, rnd(3), rnd(3), rnd(256)], port: 2055 + rnd(2) }
+      : { bytes: v6(0x2001, 0xdb8, rnd(2), 0, 0, rnd(2) * 0xffff, 0, rnd(4)), port: 4739 + rnd(2) },
+  );
+  const intern = new ExporterIntern(8);
+  const b = allocBatch(64, 16);
+  for (let n = 0; n < 5_000; n++) {
+    const s = pool[rnd(pool.length)]!;
+    const i = n % 64;
+    put(b, i, s);
+    const e = intern.of(b, i);
+    assert.equal(e.key, text(s));
+    assert.equal(e.port, s.port);
+    // A run of one source returns the same object.
+    assert.equal(intern.of(b, i), e);
+    assert.ok(intern.size <= 16, `at most 8 exporters per family, ${intern.size} kept`);
+  }
+});
