@@ -356,15 +356,19 @@ function readStream(path: string, meta: StreamMeta): Stream {
   return { meta, data, offsets, lengths };
 }
 
-/** The stream `name` from the cache, building (and caching) it first when missing. */
-export async function loadStream(name: StreamName, cacheDir = defaultCacheDir(), log: (m: string) => void = () => {}): Promise<Stream> {
+/**
+ * The named stream from the cache, built (and cached) when missing. A cached stream with problems
+ * is built again unless `keepProblems` (a caller that must read the very stream another process
+ * just built and used).
+ */
+export async function loadStream(name: StreamName, cacheDir = defaultCacheDir(), log: (m: string) => void = () => {}, keepProblems = false): Promise<Stream> {
   const exporter = name === 'v9' ? await toolVersion('softflowd', ['-h']) : await toolVersion('pmacctd', ['-V']);
   const cacheKey = createHash('sha256').update(JSON.stringify({ GEN_VERSION, FLOWS, T0, name, exporter })).digest('hex').slice(0, 16);
   const base = join(cacheDir, `serve-${name}-${cacheKey}`);
   if (existsSync(`${base}.json`) && existsSync(`${base}.bin`)) {
     const meta = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StreamMeta;
     // A stream cached with problems is built again (each time: the exporter may do better).
-    if (meta.problems.length === 0) return readStream(`${base}.bin`, meta);
+    if (meta.problems.length === 0 || keepProblems) return readStream(`${base}.bin`, meta);
   }
   mkdirSync(cacheDir, { recursive: true });
   // An exporter reading a pcap as fast as it can may lose flows on its way (pmacctd's core
