@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { collectingDecoder } from './support/collect.js';
-import { Exporter, resolveSampling, SamplingConfigError } from '../src/decode/mod.js';
+import { Exporter, FlowDecoder, resolveSampling, SamplingConfigError } from '../src/decode/mod.js';
+import { DelimitedBatchWriter } from '../src/encode/mod.js';
 import {
   ipfixMessage, v9Message, set, ipfixTemplateRecord, v9TemplateRecord, v9OptionsTemplateRecord,
   u8, u16, u32, u64, ip4, str, varlen,
@@ -82,18 +83,23 @@ test('NetFlow v5 header rate; override applies to v5 too', () => {
   assert.equal(b.flows[0]!.sampling_rate, 50);
 });
 
-test('interface names and VRF names from options data enrich records', () => {
-  const { flows, feed } = collectingDecoder();
+/** Interface and VRF options data, then a data record of ifIndex 1 -> 2 in VRF 9 (one IPFIX message). */
+function enrichedMessage(): Uint8Array {
   const ifOpt = ipfixTemplateRecord(500, [{ id: 10, len: 4 }, { id: 82, len: 0xffff }, { id: 83, len: 0xffff }], 1);
   const vrfOpt = ipfixTemplateRecord(501, [{ id: 234, len: 4 }, { id: 236, len: 32 }], 1);
   const data = ipfixTemplateRecord(502, [{ id: 8, len: 4 }, { id: 10, len: 4 }, { id: 14, len: 4 }, { id: 234, len: 4 }]);
   const vrfName = [...str('CUSTOMER-A'), ...new Array(22).fill(0)];
-  feed(ipfixMessage([
+  return ipfixMessage([
     set(3, [...ifOpt, ...vrfOpt]), set(2, data),
     set(500, [...u32(1), ...varlen(str('Gi0/0/1')), ...varlen(str('uplink to core')), ...u32(2), ...varlen(str('Gi0/0/2')), ...varlen(str(''))]),
     set(501, [...u32(9), ...vrfName]),
     set(502, [...ip4('10.0.0.1'), ...u32(1), ...u32(2), ...u32(9)]),
-  ]));
+  ]);
+}
+
+test('interface names and VRF names from options data enrich records', () => {
+  const { flows, feed } = collectingDecoder();
+  feed(enrichedMessage());
   const f = flows[0]!;
   assert.equal(f.in_if_name, 'Gi0/0/1');
   assert.equal(f.in_if_desc, 'uplink to core');
@@ -101,12 +107,36 @@ test('interface names and VRF names from options data enrich records', () => {
   assert.equal(f.vrf_name, 'CUSTOMER-A');
 });
 
+test('sampling.interface_names false: no interface name or description on either path; VRF names stay', () => {
+  for (const names of [true, false]) {
+    const sampling = resolveSampling({ interface_names: names });
+    // The FlowRecord path (JSON, library users).
+    const { flows, feed } = collectingDecoder({ sampling });
+    feed(enrichedMessage());
+    const f = flows[0]!;
+    assert.equal(f.in_if_name, names ? 'Gi0/0/1' : '');
+    assert.equal(f.in_if_desc, names ? 'uplink to core' : '');
+    assert.equal(f.out_if_name, names ? 'Gi0/0/2' : '');
+    assert.equal(f.vrf_name, 'CUSTOMER-A');
+    // The fused flowpb path.
+    const enc = new DelimitedBatchWriter(4096);
+    const dec = new FlowDecoder({ sampling, transcodeAfter: 0, sink: { onFlow: (r) => enc.append(r) }, frames: { writer: enc.writer, framesAdded: (_t: number, n: number) => enc.added(n) } });
+    const b = enrichedMessage();
+    dec.decode(b, 0, b.length, new Exporter('192.0.2.1', 2055), 1_700_000_000, 0);
+    assert.equal(dec.transcoded.fused, 1, 'the data record went through a transcoder');
+    const out = Buffer.from(enc.finish());
+    for (const s of ['Gi0/0/1', 'uplink to core', 'Gi0/0/2']) assert.equal(out.includes(s), names, `${s} in the frame: ${names}`);
+    assert.ok(out.includes('CUSTOMER-A'));
+  }
+});
+
 test('sampling configuration errors name the field and the fix', () => {
   assert.throws(() => resolveSampling({ defaults: [{ exporter: '10.0.0.0/33', rate: 1 }] }), (e: Error) => e instanceof SamplingConfigError && /sampling\.defaults\[0\]\.exporter/.test(e.message));
   assert.throws(() => resolveSampling({ overrides: [{ exporter: '10.0.0.1', rate: 0 }] }), /sampling\.overrides\[0\]\.rate: must be a whole number of at least 1/);
   assert.throws(() => resolveSampling({ renormalise: true }), /sampling\.renormalise: unknown setting/);
   assert.throws(() => resolveSampling({ renormalize: 'yes' }), /true or false/);
-  assert.deepEqual(resolveSampling(undefined), { defaults: [], overrides: [], renormalize: false });
+  assert.throws(() => resolveSampling({ interface_names: 'off' }), /sampling\.interface_names: must be true or false/);
+  assert.deepEqual(resolveSampling(undefined), { defaults: [], overrides: [], renormalize: false, interface_names: true });
 });
 
 void u64;

@@ -102,8 +102,12 @@ export const SamplingSchema = Type.Object(
     defaults: Type.Array(SamplingRuleSchema, { default: [], description: 'rates for exporters whose export does not say (most specific CIDR wins)' }),
     overrides: Type.Array(SamplingRuleSchema, { default: [], description: 'rates that replace whatever the export says' }),
     renormalize: Type.Boolean({ default: false, description: 'multiply bytes and packets by the rate (raw values kept in raw_bytes/raw_packets)' }),
+    interface_names: Type.Boolean({
+      default: true,
+      description: 'attach interface names and descriptions learned from options data (in_if_name, out_if_name, in_if_desc, out_if_desc); false leaves them out (about 38 bytes per flow for softflowd)',
+    }),
   },
-  { additionalProperties: false, default: {}, description: 'sampling rates (see docs/sampling.md)' },
+  { additionalProperties: false, default: {}, description: 'sampling rates and options-data enrichment (see docs/sampling.md)' },
 );
 
 const TlsProps = {
@@ -302,7 +306,7 @@ export const CollectorConfigSchema = R({
   ),
   workers: Type.Integer({ minimum: 1 }),
   templates: TemplateLimitsSchema,
-  sampling: R({ defaults: Type.Array(SamplingRuleSchema), overrides: Type.Array(SamplingRuleSchema), renormalize: Type.Boolean() }),
+  sampling: R({ defaults: Type.Array(SamplingRuleSchema), overrides: Type.Array(SamplingRuleSchema), renormalize: Type.Boolean(), interface_names: Type.Boolean() }),
   outputs: Type.Array(
     Type.Union([
       R({ type: Type.Literal('stdout'), format: FormatSchema }),
@@ -460,7 +464,7 @@ export interface CollectorConfig {
   /** Resolved, >= 1. */
   workers: number;
   templates: TemplateLimitsConfig;
-  sampling: { defaults: SamplingRuleConfig[]; overrides: SamplingRuleConfig[]; renormalize: boolean };
+  sampling: { defaults: SamplingRuleConfig[]; overrides: SamplingRuleConfig[]; renormalize: boolean; interface_names: boolean };
   outputs: OutputConfig[];
   queue: { max_bytes: number; drop_policy: DropPolicy };
   metrics: { enabled: boolean; address: string };

@@ -30,20 +30,25 @@ export interface SamplingConfig {
   overrides: SamplingRule[];
   /** Multiply bytes and packets by the rate (raw values kept). */
   renormalize: boolean;
+  /**
+   * Attach interface names and descriptions learned from options data to records (default
+   * true). Off, the interface tables are not kept and the four fields are never written.
+   */
+  interface_names?: boolean;
 }
 
 export class SamplingConfigError extends Error {}
 
-export const DEFAULT_SAMPLING: SamplingConfig = Object.freeze({ defaults: [], overrides: [], renormalize: false }) as SamplingConfig;
+export const DEFAULT_SAMPLING: SamplingConfig = Object.freeze({ defaults: [], overrides: [], renormalize: false, interface_names: true }) as SamplingConfig;
 
 /** Validates sampling configuration; errors name the field and the fix. */
 export function resolveSampling(input: unknown, prefix = 'sampling'): SamplingConfig {
-  if (input === undefined || input === null) return { defaults: [], overrides: [], renormalize: false };
-  if (typeof input !== 'object' || Array.isArray(input)) throw new SamplingConfigError(`${prefix}: must be an object with defaults, overrides and renormalize`);
+  if (input === undefined || input === null) return { defaults: [], overrides: [], renormalize: false, interface_names: true };
+  if (typeof input !== 'object' || Array.isArray(input)) throw new SamplingConfigError(`${prefix}: must be an object with defaults, overrides, renormalize and interface_names`);
   const o = input as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['defaults', 'overrides', 'renormalize'].includes(k)) {
-      throw new SamplingConfigError(`${prefix}.${k}: unknown setting; valid settings are defaults, overrides, renormalize`);
+    if (!['defaults', 'overrides', 'renormalize', 'interface_names'].includes(k)) {
+      throw new SamplingConfigError(`${prefix}.${k}: unknown setting; valid settings are defaults, overrides, renormalize, interface_names`);
     }
   }
   const rules = (key: string): SamplingRule[] => {
@@ -65,7 +70,9 @@ export function resolveSampling(input: unknown, prefix = 'sampling'): SamplingCo
   };
   const renormalize = o['renormalize'] ?? false;
   if (typeof renormalize !== 'boolean') throw new SamplingConfigError(`${prefix}.renormalize: must be true or false`);
-  return { defaults: rules('defaults'), overrides: rules('overrides'), renormalize };
+  const interfaceNames = o['interface_names'] ?? true;
+  if (typeof interfaceNames !== 'boolean') throw new SamplingConfigError(`${prefix}.interface_names: must be true or false (false leaves in_if_name, out_if_name, in_if_desc and out_if_desc out)`);
+  return { defaults: rules('defaults'), overrides: rules('overrides'), renormalize, interface_names: interfaceNames };
 }
 
 function splitCidr(s: string): [string, number, 'ipv4' | 'ipv6'] | undefined {
@@ -182,6 +189,7 @@ export class Sampling {
   private readonly defaults: RuleSet;
   private readonly overrides: RuleSet;
   private readonly renormalize: boolean;
+  private readonly interfaceNames: boolean;
   private readonly byExporter = new WeakMap<Exporter, ExporterRates>();
   /** Records come in runs from one exporter: skip the map for the same one. */
   private lastExporter: Exporter | undefined;
@@ -195,6 +203,7 @@ export class Sampling {
     this.defaults = new RuleSet(cfg.defaults);
     this.overrides = new RuleSet(cfg.overrides);
     this.renormalize = cfg.renormalize;
+    this.interfaceNames = cfg.interface_names !== false;
   }
 
   /** Learns sampler tables, interface names and VRF names from an options record. */
@@ -217,7 +226,7 @@ export class Sampling {
     }
     const name = v['interfaceName'];
     const desc = v['interfaceDescription'];
-    if (typeof name === 'string' || typeof desc === 'string') {
+    if (this.interfaceNames && (typeof name === 'string' || typeof desc === 'string')) {
       const ifx = num(v['ingressInterface'] ?? v['egressInterface'] ?? v['scopeInterface']);
       if (ifx >= 0) changed = put(t.interfaces, ifx, { name: typeof name === 'string' ? name : '', desc: typeof desc === 'string' ? desc : '' }, sameIf) || changed;
     }
