@@ -15,43 +15,12 @@
  * timings), which test/bench-startup.test.ts compares with a decoder that never saw a warm-up.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ExporterTable, FlowDecoder } from '../src/decode/mod.js';
-import { DelimitedBatchWriter } from '../src/encode/mod.js';
 import { warmUpSettled } from '../src/service/warmup.js';
+import { eachOption } from './args.js';
+import { BLOCK, BLOCKS, framesDecoder, replayFirst } from './first-datagrams.js';
 import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
-
-const BLOCK = 256;
-const BLOCKS = 40;
-
-/**
- * A decoder writing flowpb frames into a reused buffer, as a worker's with a file output (its
- * encoder starts at 128 KiB; the warm-up's at 1 KiB, as Pipeline.warmUp's).
- */
-function decoder(initialBytes = 128 * 1024, hash?: Hash): { dec: FlowDecoder; flush(): void; flows(): number } {
-  const enc = new DelimitedBatchWriter(initialBytes);
-  const w = enc.writer;
-  let flows = 0;
-  const frames = {
-    writer: w,
-    framesAdded(_type: number, n: number): void {
-      flows += n;
-      enc.added(n);
-    },
-  };
-  const dec = new FlowDecoder({
-    sink: {
-      onFlow: (r) => {
-        flows++;
-        enc.append(r);
-      },
-    },
-    frames,
-  });
-  const flush = hash === undefined ? () => void enc.finish() : () => void hash.update(enc.finish());
-  return { dec, flush, flows: () => flows };
-}
 
 interface RunResult {
   /** Milliseconds per block of BLOCK datagrams. */
@@ -59,7 +28,7 @@ interface RunResult {
   /** Flows the real decoder wrote, and datagrams it reported an error for. */
   flows: number;
   errors: number;
-  /** The receive time's seconds the datagrams were decoded with (nanoseconds: (i * 7,919) mod 1e9). */
+  /** The receive second the datagrams were decoded with (replayFirst). */
   sec: number;
   /** With --digest: SHA-256 of everything the real decoder wrote (the timings then include hashing). */
   digest?: string;
@@ -69,29 +38,17 @@ async function once(name: StreamName, cacheDir: string, digest: boolean): Promis
   const st = await loadStream(name, cacheDir);
   // The real decoder exists before the warm-up runs, as a worker's listeners' do.
   const hash = digest ? createHash('sha256') : undefined;
-  const real = decoder(128 * 1024, hash);
-  const warm = [decoder(1024), decoder(1024)].map((w) => ({ decode: w.dec.decode.bind(w.dec), flush: w.flush }));
+  const real = framesDecoder(128 * 1024, hash);
+  const warm = [framesDecoder(1024), framesDecoder(1024)].map((w) => ({ decode: w.dec.decode.bind(w.dec), flush: w.flush }));
   await warmUpSettled(warm, 2000);
-  const table = new ExporterTable();
-  const exporters = Array.from({ length: 8 }, (_, i) => table.get(`127.0.2.${i + 1}`, 9999));
-  const n = st.meta.datagrams;
   const sec = Math.floor(Date.now() / 1000);
   const ms: number[] = [];
-  let i = 0;
-  let errors = 0;
   let t = performance.now();
-  for (let b = 0; b < BLOCKS; b++) {
-    for (let j = 0; j < BLOCK; j++, i++) {
-      const k = i % n;
-      // Receive times as the kernel stamps them, a few µs apart.
-      if (real.dec.decode(st.data, st.offsets[k]!, st.lengths[k]!, exporters[Math.floor(i / n) & 7]!, sec, (i * 7_919) % 1_000_000_000) !== undefined) errors++;
-      // Written out after every batch of 64 datagrams, as serve does after each receive.
-      if ((i & 63) === 63) real.flush();
-    }
+  const errors = replayFirst(st, real, sec, () => {
     const now = performance.now();
     ms.push(now - t);
     t = now;
-  }
+  });
   real.flush();
   return { ms, flows: real.flows(), errors, sec, digest: hash?.digest('hex') };
 }
@@ -99,17 +56,16 @@ async function once(name: StreamName, cacheDir: string, digest: boolean): Promis
 const sum = (a: number[], k: number) => a.slice(0, k).reduce((s, x) => s + x, 0);
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
 
-const argv = process.argv.slice(2);
 let cacheDir = defaultCacheDir();
-const k = argv.indexOf('--cache');
-if (k >= 0) {
-  cacheDir = argv[k + 1] ?? '';
-  if (cacheDir === '') throw new Error('--cache needs a directory');
-  argv.splice(k, 2);
-}
-const digest = argv.includes('--digest');
-if (digest) argv.splice(argv.indexOf('--digest'), 1);
-const [nameArg, runsArg] = argv;
+let digest = false;
+const positional: string[] = [];
+eachOption(process.argv.slice(2), (opt, value) => {
+  if (opt === '--cache') cacheDir = value();
+  else if (opt === '--digest') digest = true;
+  else if (opt.startsWith('--')) throw new Error(`unknown option ${opt}`);
+  else positional.push(opt);
+});
+const [nameArg, runsArg] = positional;
 const name = (nameArg ?? 'v9') as StreamName;
 if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not ${name}`);
 const runs = Number(runsArg ?? 5);

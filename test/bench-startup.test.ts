@@ -11,9 +11,8 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExporterTable, FlowDecoder } from '../src/decode/mod.js';
-import { DelimitedBatchWriter } from '../src/encode/mod.js';
 import { loadStream, type StreamName } from '../bench/serve-streams.js';
+import { framesDecoder, replayFirst } from '../bench/first-datagrams.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 
 const BENCH = fileURLToPath(new URL('../bench/startup.js', import.meta.url));
@@ -40,32 +39,15 @@ async function run(name: StreamName, minFlows: number): Promise<void> {
   assert.ok(first > 0 && first <= mid && mid <= all && steady > 0, out);
   assert.match(out, new RegExp(`^${name} median of 1: first 1,024 [\\d.]+ ms`, 'm'));
 
-  // The same 10,240 datagrams, exporters and receive times, through a decoder that saw no
-  // warm-up, written out as the bench's real decoder is (every 64 datagrams).
-  // The stream the bench built and used, even if the exporter lost flows building it.
+  // The same datagrams, exporters and receive times, through a decoder that saw no warm-up,
+  // written out as the bench's real decoder is. The stream is the one the bench built and used,
+  // even if the exporter lost flows building it.
   const st = await loadStream(name, cache, undefined, true);
-  const table = new ExporterTable();
-  const exporters = Array.from({ length: 8 }, (_, i) => table.get(`127.0.2.${i + 1}`, 9999));
-  const enc = new DelimitedBatchWriter(128 * 1024);
   const hash = createHash('sha256');
-  let flows = 0;
-  const frames = {
-    writer: enc.writer,
-    framesAdded(_type: number, n: number): void {
-      flows += n;
-      enc.added(n);
-    },
-  };
-  const dec = new FlowDecoder({ sink: { onFlow: (r) => void (flows++, enc.append(r)) }, frames });
-  let errors = 0;
-  const n = st.meta.datagrams;
-  const sec = Number(m[7]);
-  for (let i = 0; i < 10_240; i++) {
-    const k = i % n;
-    if (dec.decode(st.data, st.offsets[k]!, st.lengths[k]!, exporters[Math.floor(i / n) & 7]!, sec, (i * 7_919) % 1_000_000_000) !== undefined) errors++;
-    if ((i & 63) === 63) hash.update(enc.finish());
-  }
-  hash.update(enc.finish());
+  const fresh = framesDecoder(128 * 1024, hash);
+  const errors = replayFirst(st, fresh, Number(m[7]));
+  fresh.flush();
+  const flows = fresh.flows();
   assert.ok(flows > minFlows, `${flows} flows`);
   assert.equal(Number(m[5]), flows, 'flows of the warmed-up decoder');
   assert.equal(Number(m[6]), errors, 'datagrams with errors (softflowd miscounts its template datagrams)');
