@@ -15,6 +15,7 @@ import { SflowDecoder, type CounterSink } from './sflow/mod.js';
 import { TemplateCache, resolveLimits, type LearnResult, type OptionsRow, type TemplateDef, type TemplateLimits, type TemplateScope } from '../templates/mod.js';
 import { Sampling, resolveSampling, type SamplingConfig } from './sampling.js';
 import type { FrameSink } from './transcode.js';
+import { counted } from '../counting.js';
 
 export interface FlowDecoderOptions {
   /** Receives every decoded flow (synchronously; the record is reused). */
@@ -96,7 +97,8 @@ export class FlowDecoder {
    * path (layouts the transcoder does not cover).
    */
   get transcoded(): { readonly fused: number; readonly reference: number } {
-    return this.export.transcoded;
+    const t = this.export.transcoded;
+    return { fused: counted(t.fused), reference: counted(t.reference) };
   }
 
   /**

@@ -10,11 +10,12 @@
  */
 import { FlowType, type FlowRecord, type FlowSink } from './record.js';
 import type { Counter, Counters } from './stats.js';
+import { COUNTER_ZERO } from '../counting.js';
 import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
-import { TranscodeCtx, compileTranscoder, startSet, type FrameSink, type SetTranscoder } from './transcode.js';
+import { TranscodeCtx, compileTranscoder, setExportSec, startSet, type FrameSink, type SetTranscoder } from './transcode.js';
 import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
@@ -50,7 +51,7 @@ export class ExportDecoder {
   /** Fast path: fills the sampling inputs (the flowHook and sink's sampling) for a data set. */
   prepareFrames: ((x: TranscodeCtx, scope: TemplateScope<CompiledTemplate>, exporter: Exporter) => void) | undefined;
   /** Fast path: records transcoded, and records that took the reference path while `frames` was set. */
-  readonly transcoded = { fused: 0, reference: 0 };
+  readonly transcoded = { fused: COUNTER_ZERO, reference: COUNTER_ZERO };
   /**
    * Fast path: a layout's transcoder is compiled at its data set number `transcodeAfter` + 1
    * (the earlier ones take the reference path). V8 keeps the source of every function built
@@ -366,7 +367,7 @@ export class ExportDecoder {
     const h = this.hdr;
     const exporter = this.exporter!;
     const type = this.protocol === 9 ? FlowType.NETFLOW_V9 : FlowType.IPFIX;
-    x.exportSec = c.exportSec;
+    setExportSec(x, c.exportSec);
     x.sysUptime = c.sysUptime;
     x.uptimeBase = c.uptimeBase;
     x.domain = scope.domain;

@@ -1,3 +1,5 @@
+import { COUNTER_ZERO, counted } from '../counting.js';
+
 /**
  * Counters by reason. Every error, limit hit and template event is counted here under a
  * stable reason string (documented in docs/errors.md); metrics export them as labels.
@@ -5,7 +7,8 @@
  * (`cell`) and add to it without a look-up.
  */
 export class Counter {
-  v = 0;
+  /** A double from the start: see src/counting.ts. */
+  v = COUNTER_ZERO;
 }
 
 export class Counters {
@@ -26,7 +29,7 @@ export class Counters {
   }
 
   get(reason: string): number {
-    return this.map.get(reason)?.v ?? 0;
+    return counted(this.map.get(reason)?.v ?? 0);
   }
 
   /** A snapshot, sorted by reason, for --summary output and metrics (reasons never counted left out). */

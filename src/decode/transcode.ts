@@ -22,6 +22,7 @@ import { PerLayout } from './layouts.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
+import { COUNTER_ZERO } from '../counting.js';
 
 /** Where transcoded frames go: the writer they are appended to, and who counts them. */
 export interface FrameSink {
@@ -48,12 +49,16 @@ const NO_TABLES = {};
 
 /** Per data set inputs of a transcoder, and what it reports back. One object per decoder. */
 export class TranscodeCtx implements SamplingInputs {
-  /** Export time (s), v9 sysUptime (ms, -1 for IPFIX), IPFIX boot time (ms, or -1): as DecodeCtx. */
+  /**
+   * Export time (s), v9 sysUptime (ms, -1 for IPFIX), IPFIX boot time (ms, or -1): as DecodeCtx.
+   * Set the export time with setExportSec (it also updates eFor, eHi, eLo).
+   */
   exportSec = 0;
-  /** exportSec * 1e9 as eHi * 2^32 + eLo, for the export time eFor (a transcoder updates them). */
+  /** exportSec * 1e9 as eHi * 2^32 + eLo, for the export time eFor (setExportSec). */
   eFor = 0;
   eHi = 0;
-  eLo = 0;
+  /** Up to 2^32: a double from the start (src/counting.ts). */
+  eLo = COUNTER_ZERO;
   sysUptime = -1;
   uptimeBase = -1;
   /** observation_domain_id of the scope (a record's own element overrides it). */
@@ -203,6 +208,22 @@ const writeSampler = new Function(
   return p;
 };`,
 )(FLOWPB_HELPERS) as (b: Uint8Array, addr: Uint8Array, len: number) => number;
+
+/**
+ * Sets the export time (s) of the data sets that follow and, when it changed, its nanoseconds in
+ * 32-bit halves for the transcoders (once per second, here rather than in each transcoder: a
+ * transcoder compiled between two changes of the second had no type feedback for the update and
+ * was deoptimised at the next one). eLo is a double field, made without `>>> 0`: code that had
+ * only seen low halves below 2^31 there was deoptimised ("lost precision") by the first above.
+ */
+export function setExportSec(ctx: TranscodeCtx, sec: number): void {
+  ctx.exportSec = sec;
+  if (ctx.eFor === sec) return;
+  ctx.eFor = sec;
+  const lo = Math.imul(sec, 1000000000);
+  ctx.eLo = lo < 0 ? lo + 4294967296 : lo;
+  ctx.eHi = Math.floor(sec * (1e9 / 2 ** 32));
+}
 
 /**
  * Starts a data set: encodes the per-datagram fields at the start of ctx.pre (when they differ
@@ -478,11 +499,9 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     ...props.map((x) => `r_${x} = 0`),
     ...addrs.flatMap((a) => [`o_${a} = 0`, `n_${a} = 0`]),
   ];
-  // exportSec * 1e9 in halves for v9 uptime-relative times (compile.ts), remade when the export
-  // time changes; only in the transcoders whose code uses them.
-  const exportNs = /\beHi\b/.test(g.code)
-    ? `if (ctx.eFor !== ctx.exportSec) { ctx.eFor = ctx.exportSec; ctx.eLo = Math.imul(ctx.exportSec, 1000000000) >>> 0; ctx.eHi = Math.floor(ctx.exportSec * ${1e9 / 2 ** 32}); }\n  var eLo = ctx.eLo, eHi = ctx.eHi;\n  `
-    : '';
+  // exportSec * 1e9 in halves for v9 uptime-relative times (compile.ts; setExportSec); only in
+  // the transcoders whose code uses them.
+  const exportNs = /\beHi\b/.test(g.code) ? `var eLo = ctx.eLo, eHi = ctx.eHi;\n  ` : '';
   const body = `
   if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
   ${exportNs}var tx = 0, th = 0;

@@ -11,6 +11,7 @@ import {
   type NativeUdpSocket,
   type PathChoice,
 } from './native.js';
+import { COUNTER_ZERO, counted } from '../counting.js';
 
 export type SpreadMode = 'none' | 'random' | 'roundrobin' | 'cpu';
 
@@ -151,7 +152,8 @@ export async function openSource(opts: SourceOptions): Promise<BatchSource> {
   return DgramSource.open(opts, choice.reason, log);
 }
 
-function sumStats(sockets: SocketStats[]): SourceStats {
+function sumStats(counters: SocketStats[]): SourceStats {
+  const sockets = counters.map((s) => ({ ...s, datagrams: counted(s.datagrams), batches: counted(s.batches), bytes: counted(s.bytes), truncated: counted(s.truncated) }));
   const t: SourceStats = {
     datagrams: 0,
     batches: 0,
@@ -231,7 +233,8 @@ class AddonSource implements BatchSource {
       if (spread !== 'none' && n > 1) this.socks[0]!.spread(spread, n);
       for (let k = 0; k < n; k++) {
         const batch = allocBatch(batchSize, slotSize, k);
-        const c = { datagrams: 0, batches: 0, bytes: 0, truncated: 0, rxqOvfl: 0 };
+        // Doubles from the start (src/counting.ts): the byte count passes 2^31 within seconds.
+        const c = { datagrams: COUNTER_ZERO, batches: COUNTER_ZERO, bytes: COUNTER_ZERO, truncated: COUNTER_ZERO, rxqOvfl: 0 };
         this.counters.push(c);
         const onBatch = opts.onBatch;
         const sock = this.socks[k]!;
@@ -356,7 +359,8 @@ class DgramSource implements BatchSource {
   private readonly batch: Batch;
   private readonly onBatch: (b: Batch) => void;
   private readonly cache = new AddrCache();
-  private readonly c = { datagrams: 0, batches: 0, bytes: 0, truncated: 0 };
+  /** Doubles from the start (src/counting.ts). */
+  private readonly c = { datagrams: COUNTER_ZERO, batches: COUNTER_ZERO, bytes: COUNTER_ZERO, truncated: COUNTER_ZERO };
   /** Datagrams read from the socket (counted as they arrive, before their batch is delivered). */
   private arrived = 0;
   private scheduled = false;

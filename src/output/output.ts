@@ -7,6 +7,7 @@
  */
 import type { FlowRecord } from '../decode/mod.js';
 import type { DelimitedBatchWriter } from '../encode/mod.js';
+import { COUNTER_ZERO } from '../counting.js';
 
 export type DropPolicy = 'drop_oldest' | 'drop_newest' | 'block';
 
@@ -112,7 +113,7 @@ export interface FlowOutput {
 }
 
 export function emptyDropped(): Record<DropReason, number> {
-  return { queue_full: 0, write_error: 0, shutdown: 0, retry_exhausted: 0, rejected: 0 };
+  return { queue_full: COUNTER_ZERO, write_error: COUNTER_ZERO, shutdown: COUNTER_ZERO, retry_exhausted: COUNTER_ZERO, rejected: COUNTER_ZERO };
 }
 
 /**

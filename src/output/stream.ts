@@ -6,6 +6,7 @@
  */
 import type { FlowRecord } from '../decode/mod.js';
 import { DelimitedBatchWriter, NdjsonBatchWriter } from '../encode/mod.js';
+import { COUNTER_ZERO, counted, countedAll } from '../counting.js';
 import { emptyDropped, waitOrDeadline, type DrainResult, type DropPolicy, type FlowOutput, type OutputStats } from './output.js';
 
 /** Where a stream output's chunks go. */
@@ -81,9 +82,10 @@ export class StreamOutput implements FlowOutput {
   private closed = false;
   /** The write in flight at the drain deadline, already counted as dropped. */
   private abandoned = false;
-  private flows = 0;
-  private delivered = 0;
-  private bytes = 0;
+  // Doubles from the start (src/counting.ts): the byte count passes 2^31 within seconds.
+  private flows = COUNTER_ZERO;
+  private delivered = COUNTER_ZERO;
+  private bytes = COUNTER_ZERO;
   private writeErrors = 0;
   private readonly dropped = emptyDropped();
   private readonly writeDone = (err: Error | null) => this.afterWrite(err);
@@ -149,9 +151,9 @@ export class StreamOutput implements FlowOutput {
   stats(): OutputStats {
     return {
       flows: this.flows + this.enc.count,
-      delivered: this.delivered,
-      dropped: { ...this.dropped },
-      bytes: this.bytes,
+      delivered: counted(this.delivered),
+      dropped: countedAll(this.dropped),
+      bytes: counted(this.bytes),
       queuedBytes: this.queuedBytes + this.enc.byteLength,
       queuedFlows: this.queuedFlows + this.enc.count,
       maxBytes: this.maxBytes,

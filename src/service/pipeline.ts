@@ -12,6 +12,7 @@ import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type Chu
 import { warmUpSettled, type WarmupResult } from './warmup.js';
 import { kvRefreshMs, listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
+import { COUNTER_ZERO, counted } from '../counting.js';
 
 /** Flow type number -> protocol label of flow_collector_flows_decoded_total. */
 const FLOW_TYPE_NAMES: Record<number, string> = {
@@ -183,8 +184,8 @@ export class Pipeline {
       decoder: this.newDecoder(l, this.fanout, this.counters, frames),
       want: l.protocol === 'auto' ? Proto.Unknown : WANT[l.protocol]!,
       source: undefined,
-      wrongProtocol: 0,
-      pausedDrops: 0,
+      wrongProtocol: COUNTER_ZERO,
+      pausedDrops: COUNTER_ZERO,
     }));
     // With the KV store, the main thread passes refreshes on so live templates stay in the bucket.
     this.kvShared = cfg.template_store.backend === 'nats_kv';
@@ -360,8 +361,8 @@ export class Pipeline {
         datagrams: st?.datagrams ?? 0,
         bytes: st?.bytes ?? 0,
         truncated: st?.truncated ?? 0,
-        wrongProtocol: l.wrongProtocol,
-        pausedDrops: l.pausedDrops,
+        wrongProtocol: counted(l.wrongProtocol),
+        pausedDrops: counted(l.pausedDrops),
         kernelDrops: st?.sockets.map((s) => s.kernelDrops) ?? [],
         rcvbuf: st?.rcvbuf ?? 0,
         paused: l.source?.paused ?? false,

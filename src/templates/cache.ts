@@ -4,6 +4,7 @@ import { layoutKey } from './codec.js';
 import type { TemplateLimits } from './limits.js';
 import { PendingBudget, PendingQueue } from './pending.js';
 import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
+import { COUNTER_ZERO } from '../counting.js';
 
 export type TemplateEvent = 'learned' | 'refreshed' | 'changed' | 'withdrawn' | 'evicted' | 'missing';
 export type LearnResult = 'learned' | 'refreshed' | 'changed' | 'rejected';
@@ -78,7 +79,8 @@ export class TemplateCache<C> {
    * decode loop with exporters interleaved. Capped at a quarter of maxSources, so a scope in use
    * is moved again long before that many newer scopes could push it out.
    */
-  private uses = 0;
+  /** Scope look-ups so far (a double from the start: src/counting.ts); scopes' `touched` holds a value of it. */
+  private uses = COUNTER_ZERO;
   private readonly touchEvery: number;
   /** Compiled decoder and one shared copy of the field list per layout (many exporters, one model). */
   private readonly compiledByLayout = new Map<string, { compiled: C; fields: TemplateDef['fields'] }>();

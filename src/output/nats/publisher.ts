@@ -20,6 +20,7 @@ import { emptyDropped, waitOrDeadline, LATENCY_BUCKETS_S, type DrainResult, type
 import { backoffMs, connectForever, connectionOptions, type ConnectLoop } from './connect.js';
 import { describeNatsError, ensureStream, NatsPermissionError, type DescribedError, type NatsFailure } from './stream.js';
 import { AckInbox, type AckOutcome } from './acks.js';
+import { COUNTER_ZERO, counted, countedAll } from '../../counting.js';
 
 export type PublisherLog = (level: 'info' | 'warn' | 'error', key: string, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -118,7 +119,8 @@ export class NatsPublisher implements FlowOutput {
   private readonly log: PublisherLog;
   private readonly idPrefix: string;
   private readonly worker: number;
-  private seq = 0;
+  /** Counters here that pass 2^31 in a long run start as doubles (src/counting.ts). */
+  private seq = COUNTER_ZERO;
 
   // ---- subjects and open batches ----
   /** Per listener: its subject template. */
@@ -144,7 +146,7 @@ export class NatsPublisher implements FlowOutput {
   private readonly retryQ: PendingMsg[] = [];
   /** Sent and not yet acknowledged, by reply token. */
   private readonly inFlight = new Map<number, PendingMsg>();
-  private token = 0;
+  private token = COUNTER_ZERO;
   private sweepTimer: NodeJS.Timeout | undefined;
   private bufferedBytes = 0;
   private bufferedFlows = 0;
@@ -163,18 +165,18 @@ export class NatsPublisher implements FlowOutput {
   private maxPayload = DEFAULT_MAX_PAYLOAD;
 
   // ---- stats ----
-  private flowsIn = 0;
-  private delivered = 0;
-  private bytes = 0;
+  private flowsIn = COUNTER_ZERO;
+  private delivered = COUNTER_ZERO;
+  private bytes = COUNTER_ZERO;
   private writeErrors = 0;
   private readonly dropped = emptyDropped();
   private reconnects = 0;
-  private messagesPublished = 0;
-  private flowsPublished = 0;
-  private bytesPublished = 0;
-  private messagesAcked = 0;
-  private duplicates = 0;
-  private retries = 0;
+  private messagesPublished = COUNTER_ZERO;
+  private flowsPublished = COUNTER_ZERO;
+  private bytesPublished = COUNTER_ZERO;
+  private messagesAcked = COUNTER_ZERO;
+  private duplicates = COUNTER_ZERO;
+  private retries = COUNTER_ZERO;
   private readonly failures: Record<NatsFailure, number> = { timeout: 0, no_responders: 0, permission: 0, connection: 0, too_large: 0, api_error: 0, other: 0 };
   private readonly latency = new Float64Array(LATENCY_BUCKETS_S.length + 1);
   private latencySum = 0;
@@ -858,12 +860,12 @@ export class NatsPublisher implements FlowOutput {
       connected: this.connected,
       streamReady: this.streamReady,
       reconnects: this.reconnects,
-      messagesPublished: this.messagesPublished,
-      flowsPublished: this.flowsPublished,
-      bytesPublished: this.bytesPublished,
-      messagesAcked: this.messagesAcked,
-      duplicates: this.duplicates,
-      retries: this.retries,
+      messagesPublished: counted(this.messagesPublished),
+      flowsPublished: counted(this.flowsPublished),
+      bytesPublished: counted(this.bytesPublished),
+      messagesAcked: counted(this.messagesAcked),
+      duplicates: counted(this.duplicates),
+      retries: counted(this.retries),
       failures: { ...this.failures },
       inFlight: this.inFlight.size,
       oldestAgeS: oldest === Infinity ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
@@ -872,9 +874,9 @@ export class NatsPublisher implements FlowOutput {
     };
     return {
       flows: this.flowsIn + openFlows,
-      delivered: this.delivered,
-      dropped: { ...this.dropped },
-      bytes: this.bytes,
+      delivered: counted(this.delivered),
+      dropped: countedAll(this.dropped),
+      bytes: counted(this.bytes),
       queuedBytes: this.bufferedBytes + openBytes,
       queuedFlows: this.bufferedFlows + openFlows,
       maxBytes: this.maxBytes,

@@ -1,0 +1,107 @@
+/**
+ * Child program of test/counters-past-2-31.test.ts, run with --trace-deopt (V8 prints every
+ * deoptimisation on stdout). A worker's pipeline, built and warmed up as serve's worker does,
+ * receives synthetic NetFlow v9 on a real socket (`flow-collector blast`) and writes flowpb to a
+ * file; once its code is optimised, its long-running counters (the receive path's, the decoder's,
+ * the template cache's, the output's) are set just below 2^31 and the same traffic sent again, so
+ * that every one of them passes 2^31 while the optimised code runs. Prints "PASSING 2^31" before
+ * the second sending and "PASSED" once it is decoded, then (after stopping the pipeline) the
+ * counters' values as JSON.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { loadConfig, parseServeArgs } from '../../src/config/mod.js';
+import { Pipeline } from '../../src/service/pipeline.js';
+import type { WorkerInit } from '../../src/service/messages.js';
+import { makeTempDir } from './tools.js';
+import { CLI } from './serve.js';
+
+const NEAR = 2 ** 31 - 3;
+
+function blast(port: number, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [CLI, 'blast', '--target', `127.0.0.1:${port}`, '--synth', 'v9', '--count', String(count), '--rate', '50000', '--exporters', '4', '--preamble-wait', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`blast exited with ${code}`))));
+  });
+}
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The counters this program moves to 2^31, by name, with a setter and a getter each. */
+function counters(p: Pipeline): Map<string, { get(): number; set(v: number): void }> {
+  const out = new Map<string, { get(): number; set(v: number): void }>();
+  const field = (name: string, o: Record<string, number>, k: string) => out.set(name, { get: () => o[k]!, set: (v) => (o[k] = v) });
+  const anyP = p as any;
+  anyP.listeners.forEach((l: any, i: number) => {
+    l.source.counters.forEach((c: Record<string, number>, k: number) => {
+      for (const f of ['datagrams', 'batches', 'bytes']) field(`listener ${i} socket ${k} ${f}`, c, f);
+    });
+    for (const f of ['fused']) field(`listener ${i} transcoded ${f}`, l.decoder.export.transcoded, f);
+    field(`listener ${i} template look-ups`, l.decoder.templates, 'uses');
+  });
+  (anyP.counters.map as Map<string, { v: number }>).forEach((c, reason) => {
+    if (c.v > 0) field(`counter ${reason}`, c as unknown as Record<string, number>, 'v');
+  });
+  p.outputs.forEach((o, i) => {
+    for (const f of ['flows', 'delivered', 'bytes']) field(`output ${i} ${f}`, o as unknown as Record<string, number>, f);
+  });
+  return out;
+}
+
+async function main(): Promise<void> {
+  const tmp = makeTempDir('counters-');
+  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${join(tmp.dir, 'flows.pb')}`, '--format', 'flowpb', '--workers', '1']);
+  const config = loadConfig({ env: {}, flags }).config;
+  // Small receive batches: the per-batch code (the receive callback) is then called as often as
+  // at a high rate, often enough for V8 to optimise it in the rounds below.
+  config.listeners[0]!.batch_size = 4;
+  config.listeners[0]!.max_read_delay_us = 0;
+  const init: WorkerInit = { index: 0, config, ports: [0], storeChannel: 'counters-past-2-31', stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+  const p = new Pipeline(init, { log: () => {} });
+  await p.warmUp();
+  const [l] = await p.open();
+  if (l === undefined) throw new Error('no listener');
+  const received = () => p.snapshot().listeners[0]!.datagrams;
+  // Enough rounds for V8 to optimise the whole path on this traffic.
+  const ROUND = 5000;
+  let sent = 0;
+  let cs: ReturnType<typeof counters>;
+  const seen = new Map<string, number>();
+  for (let k = 0; k < 3; k++) {
+    if (k === 2) for (const [name, c] of counters(p)) seen.set(name, c.get());
+    await blast(l.port, ROUND);
+    sent += ROUND;
+    await until(() => received() >= sent, `${sent} datagrams`);
+  }
+  // The counters this traffic moves (the last round added to them); the rest (templates learned,
+  // scopes created) stay where they are.
+  cs = new Map([...counters(p)].filter(([name, c]) => c.get() > (seen.get(name) ?? 0)));
+  const before = new Map<string, number>();
+  for (const [name, c] of cs) {
+    before.set(name, c.get());
+    c.set(NEAR);
+  }
+  console.log('PASSING 2^31');
+  await blast(l.port, ROUND);
+  await until(() => (cs.get('listener 0 socket 0 datagrams')?.get() ?? 0) >= NEAR + ROUND, 'the last datagrams');
+  await new Promise((r) => setTimeout(r, 200));
+  console.log('PASSED');
+  const after: Record<string, { before: number; after: number }> = {};
+  for (const [name, c] of cs) after[name] = { before: before.get(name)!, after: c.get() };
+  await p.stop(Date.now() + 5000);
+  await p.close();
+  tmp.cleanup();
+  console.log(JSON.stringify(after));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
