@@ -9,13 +9,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { runCommand } from './support/tools.js';
+import { makeTempDir, runCommand } from './support/tools.js';
+import { haveNatsServer, NATS_SERVER, startNatsServer, type NatsServer } from './support/nats.js';
 
 const CHILD = fileURLToPath(new URL('./support/counters-past-2-31.js', import.meta.url));
 
-test('counters passing 2^31 deoptimise nothing on the flow path', { timeout: 120_000 }, async () => {
+test('counters passing 2^31 deoptimise nothing on the flow path (file and NATS JetStream outputs)', { timeout: 120_000 }, async (t) => {
+  let nats: NatsServer | undefined;
+  const tmp = makeTempDir('counters-nats-');
+  t.after(async () => {
+    await nats?.stop();
+    tmp.cleanup();
+  });
+  if (haveNatsServer) nats = await startNatsServer(tmp.dir);
+  else t.diagnostic(`no ${NATS_SERVER}: the file output only`);
   // serve's V8 settings (src/service/jit.ts): no on-stack replacement.
-  const r = await runCommand(process.execPath, ['--no-use-osr', '--trace-deopt', CHILD], { timeoutMs: 110_000 });
+  const r = await runCommand(process.execPath, ['--no-use-osr', '--trace-deopt', CHILD, ...(nats ? [nats.url] : [])], { timeoutMs: 110_000 });
   assert.equal(r.code, 0, `child failed: ${r.stderr.toString().slice(-2000)}`);
   const lines = r.stdout.toString().split('\n');
   const mark = lines.indexOf('PASSING 2^31');
@@ -24,7 +33,9 @@ test('counters passing 2^31 deoptimise nothing on the flow path', { timeout: 120
   const result = JSON.parse(lines.filter((l) => l.startsWith('{')).pop()!) as Record<string, { before: number; after: number }>;
   // The counters did pass 2^31 (they were set 3 below it and the same traffic came again).
   const names = Object.keys(result);
-  for (const must of ['listener 0 socket 0 bytes', 'listener 0 transcoded fused', 'listener 0 template look-ups', 'counter datagrams', 'counter records.netflow_v9', 'output 0 bytes', 'output 0 flows']) {
+  const musts = ['listener 0 socket 0 bytes', 'listener 0 transcoded fused', 'listener 0 template look-ups', 'counter datagrams', 'counter records.netflow_v9', 'output 0 bytes', 'output 0 flows'];
+  if (nats) musts.push('output 1 flowsIn', 'output 1 bytesPublished', 'output 1 messagesAcked', 'output 1 delivered', 'output 1 seq');
+  for (const must of musts) {
     assert.ok(names.includes(must), `${must} is among the counters moved (${names.join(', ')})`);
   }
   for (const [name, v] of Object.entries(result)) {

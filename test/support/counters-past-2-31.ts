@@ -2,7 +2,7 @@
  * Child program of test/counters-past-2-31.test.ts, run with --trace-deopt (V8 prints every
  * deoptimisation on stdout). A worker's pipeline, built and warmed up as serve's worker does,
  * receives synthetic NetFlow v9 on a real socket (`flow-collector blast`) and writes flowpb to a
- * file; once its code is optimised, its long-running counters (the receive path's, the decoder's,
+ * file (and, given a NATS server's URL as its argument, publishes to JetStream too); once its code is optimised, its long-running counters (the receive path's, the decoder's,
  * the template cache's, the output's) are set just below 2^31 and the same traffic sent again, so
  * that every one of them passes 2^31 while the optimised code runs. Prints "PASSING 2^31" before
  * the second sending and "PASSED" once it is decoded, then (after stopping the pipeline) the
@@ -49,16 +49,28 @@ function counters(p: Pipeline): Map<string, { get(): number; set(v: number): voi
   (anyP.counters.map as Map<string, { v: number }>).forEach((c, reason) => {
     if (c.v > 0) field(`counter ${reason}`, c as unknown as Record<string, number>, 'v');
   });
+  // The file output's counters, and the NATS publisher's (message sequence and reply tokens too).
+  const outputFields = ['flows', 'flowsIn', 'delivered', 'bytes', 'messagesPublished', 'flowsPublished', 'bytesPublished', 'messagesAcked', 'seq', 'token'];
   p.outputs.forEach((o, i) => {
-    for (const f of ['flows', 'delivered', 'bytes']) field(`output ${i} ${f}`, o as unknown as Record<string, number>, f);
+    const r = o as unknown as Record<string, number>;
+    for (const f of outputFields) if (typeof r[f] === 'number') field(`output ${i} ${f}`, r, f);
   });
   return out;
 }
 
 async function main(): Promise<void> {
   const tmp = makeTempDir('counters-');
-  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${join(tmp.dir, 'flows.pb')}`, '--format', 'flowpb', '--workers', '1']);
-  const config = loadConfig({ env: {}, flags }).config;
+  // With a NATS server's URL: a JetStream output besides the file.
+  const natsUrl = process.argv[2];
+  const outputs: object[] = [{ type: 'file', path: join(tmp.dir, 'flows.pb'), format: 'flowpb' }];
+  const env: NodeJS.ProcessEnv = {};
+  if (natsUrl !== undefined) {
+    outputs.push({ type: 'nats', format: 'flowpb-batch', subject: 'flows.raw' });
+    env['FLOW_COLLECTOR_NATS__SERVERS'] = natsUrl;
+  }
+  env['FLOW_COLLECTOR_OUTPUTS'] = JSON.stringify(outputs);
+  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--workers', '1']);
+  const config = loadConfig({ env, flags }).config;
   // Small receive batches: the per-batch code (the receive callback) is then called as often as
   // at a high rate, often enough for V8 to optimise it in the rounds below.
   config.listeners[0]!.batch_size = 4;
@@ -72,7 +84,6 @@ async function main(): Promise<void> {
   // Enough rounds for V8 to optimise the whole path on this traffic.
   const ROUND = 5000;
   let sent = 0;
-  let cs: ReturnType<typeof counters>;
   const seen = new Map<string, number>();
   for (let k = 0; k < 3; k++) {
     if (k === 2) for (const [name, c] of counters(p)) seen.set(name, c.get());
@@ -82,7 +93,7 @@ async function main(): Promise<void> {
   }
   // The counters this traffic moves (the last round added to them); the rest (templates learned,
   // scopes created) stay where they are.
-  cs = new Map([...counters(p)].filter(([name, c]) => c.get() > (seen.get(name) ?? 0)));
+  const cs = new Map([...counters(p)].filter(([name, c]) => c.get() > (seen.get(name) ?? 0)));
   const before = new Map<string, number>();
   for (const [name, c] of cs) {
     before.set(name, c.get());
@@ -90,8 +101,8 @@ async function main(): Promise<void> {
   }
   console.log('PASSING 2^31');
   await blast(l.port, ROUND);
-  await until(() => (cs.get('listener 0 socket 0 datagrams')?.get() ?? 0) >= NEAR + ROUND, 'the last datagrams');
-  await new Promise((r) => setTimeout(r, 200));
+  // Until every counter has passed 2^31 (NATS acknowledgements come last).
+  await until(() => [...cs.values()].every((c) => c.get() > 2 ** 31), 'every counter to pass 2^31');
   console.log('PASSED');
   const after: Record<string, { before: number; after: number }> = {};
   for (const [name, c] of cs) after[name] = { before: before.get(name)!, after: c.get() };
