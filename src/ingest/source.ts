@@ -361,8 +361,11 @@ class DgramSource implements BatchSource {
   private readonly cache = new AddrCache();
   /** Doubles from the start (src/counting.ts). */
   private readonly c = { datagrams: COUNTER_ZERO, batches: COUNTER_ZERO, bytes: COUNTER_ZERO, truncated: COUNTER_ZERO };
-  /** Datagrams read from the socket (counted as they arrive, before their batch is delivered). */
-  private arrived = 0;
+  /**
+   * Datagrams read from the socket (counted as they arrive, before their batch is delivered); a
+   * double from the start (src/counting.ts).
+   */
+  private arrived = COUNTER_ZERO;
   private scheduled = false;
   private flushing = false;
   private closed = false;

@@ -70,8 +70,6 @@ export class StdoutPump {
   private writing = false;
   private failed: string | null = null;
   private idle: (() => void) | undefined;
-  bytes = 0;
-  chunks = 0;
 
   constructor(
     private readonly fd = 1,
@@ -108,8 +106,6 @@ export class StdoutPump {
     }
     this.writing = true;
     let left = m.bufs;
-    let total = 0;
-    for (const b of left) total += b.length;
     const step = (err: NodeJS.ErrnoException | null, n: number) => {
       if (err !== null && err.code === 'EAGAIN') {
         // stdout was left non-blocking by whoever shares it: wait for room.
@@ -122,8 +118,6 @@ export class StdoutPump {
           writev(this.fd, left, null, step);
           return;
         }
-        this.bytes += total;
-        this.chunks += m.bufs.length;
       } else {
         // EPIPE: the reader is gone; every later chunk fails the same way.
         if (err.code === 'EPIPE' || err.code === 'EBADF') this.failed = `stdout: ${err.code}`;
