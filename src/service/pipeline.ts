@@ -118,6 +118,8 @@ export class Pipeline {
   private readonly errors = new Map<string, ErrorSample>();
   private blockedOutputs = 0;
   private applying = false;
+  /** The warm-up is running: the store observers of its decoders do nothing (observe). */
+  private warming = false;
   /**
    * What this worker learned from the wire, published to the store at the end of each batch:
    * options rows first, then templates, withdrawals and requests in the order they happened.
@@ -219,9 +221,16 @@ export class Pipeline {
     };
     const targets = [0, 1].map(() => {
       const dec = this.newDecoder(cfg.listeners[0]!, fan, new Counters(), frames);
+      this.observe(dec, 'warm-up');
       return { decode: (buf: Uint8Array, off: number, len: number, exporter: Exporter, sec: number, nsec: number) => dec.decode(buf, off, len, exporter, sec, nsec), flush };
     });
-    const r = await warmUpSettled(targets, rounds === undefined ? 2000 : 0, rounds);
+    this.warming = true;
+    let r: WarmupResult;
+    try {
+      r = await warmUpSettled(targets, rounds === undefined ? 2000 : 0, rounds);
+    } finally {
+      this.warming = false;
+    }
     for (const o of outs) o.tick();
     const byType: Record<string, number> = {};
     fan.byType.forEach((n, t) => {
@@ -431,28 +440,7 @@ export class Pipeline {
 
   private connectStore(): void {
     const store = this.store;
-    for (const l of this.listeners) {
-      const name = l.cfg.name;
-      l.decoder.templates.observe((scope, event, def) => {
-        if (this.applying || event === 'evicted') return;
-        if (event === 'refreshed') {
-          if (this.kvShared) store.refreshed?.(this.scopeRef(name, scope), def, Date.now());
-          return;
-        }
-        const ref = this.scopeRef(name, scope);
-        if (event === 'learned' || event === 'changed') {
-          const at = Date.now();
-          this.outTemplates.push(() => store.learned(ref, def, at));
-        } else if (event === 'withdrawn') this.outTemplates.push(() => store.withdrawn(ref, def.id));
-        else if (event === 'missing') store.missing(ref, def.id); // rate-limited by the store; order does not matter
-      });
-      l.decoder.observeOptions((scope, row, changed) => {
-        if (this.applying) return;
-        const ref = this.scopeRef(name, scope);
-        if (changed) this.outOptions.push(() => store.options(ref, row));
-        else store.optionsRefreshed?.(ref, row);
-      }, this.kvShared);
-    }
+    for (const l of this.listeners) this.observe(l.decoder, l.cfg.name);
     store.subscribe(
       (c) => this.applyChange(c),
       (s, id) => {
@@ -462,6 +450,37 @@ export class Pipeline {
         return cache.find(ek, s.domain, s.protocol)?.get(id)?.def;
       },
     );
+  }
+
+  /**
+   * Passes what a decoder learns (templates, options rows) to the store, for the listener `name`.
+   * The warm-up's decoders get these observers too, made here in the same way, so that the
+   * decoders' calls to them are warm when real data comes (without them the first real options row
+   * deoptimised optionsSet, and setting the observer fields after the warm-up deoptimised
+   * TemplateCache.learn); during the warm-up they return at once. (The first real template still
+   * deoptimises templateSet once: the observer's code past that return had never run.)
+   */
+  private observe(dec: FlowDecoder, name: string): void {
+    const store = this.store;
+    dec.templates.observe((scope, event, def) => {
+      if (event === 'evicted' || this.applying || this.warming) return;
+      if (event === 'refreshed') {
+        if (this.kvShared) store.refreshed?.(this.scopeRef(name, scope), def, Date.now());
+        return;
+      }
+      const ref = this.scopeRef(name, scope);
+      if (event === 'learned' || event === 'changed') {
+        const at = Date.now();
+        this.outTemplates.push(() => store.learned(ref, def, at));
+      } else if (event === 'withdrawn') this.outTemplates.push(() => store.withdrawn(ref, def.id));
+      else if (event === 'missing') store.missing(ref, def.id); // rate-limited by the store; order does not matter
+    });
+    dec.observeOptions((scope, row, changed) => {
+      if (this.applying || this.warming) return;
+      const ref = this.scopeRef(name, scope);
+      if (changed) this.outOptions.push(() => store.options(ref, row));
+      else store.optionsRefreshed?.(ref, row);
+    }, this.kvShared);
   }
 
   /** Publishes what was learned since the last call: options rows first (see outOptions). */
