@@ -1,7 +1,8 @@
 /**
  * Starting value for counters that pass 2^31 in a long run: bytes (seconds at 100k v9 datagrams/s:
  * an output's byte count passed it after 5 s, the receive path's after 16), flows (about 11
- * minutes at 3 M flows/s) and datagrams (hours).
+ * minutes at 3 M flows/s) and datagrams (hours); also for other number fields whose values reach
+ * past 2^31 (the transcoders' low half of export time * 1e9).
  *
  * V8 stores a property first given a small integer (a "Smi", below 2^31 here) as one. The first
  * value past that range changes how the property is stored, for every object of that shape: a

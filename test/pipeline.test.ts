@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig, parseServeArgs } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
+import { LocalTemplateStore, type StoreChange } from '../src/templates/mod.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8 } from './support/export-builder.js';
 import { makeTempDir } from './support/tools.js';
@@ -35,7 +36,7 @@ function twoWorkers() {
     await b.close();
     tmp.cleanup();
   };
-  return { tmp, a, b, tx, close };
+  return { tmp, a, b, tx, close, channel };
 }
 
 async function until(cond: () => boolean, what: string): Promise<void> {
@@ -89,7 +90,11 @@ test('flows replayed on one worker get the sampler table another worker decoded 
 });
 
 test('warm-up decodes every protocol and leaves no trace in templates, counters, the store or the outputs', async () => {
-  const { tmp, a, b, tx, close } = twoWorkers();
+  const { tmp, a, b, tx, close, channel } = twoWorkers();
+  // Everything published on the workers' store channel.
+  const spy = new LocalTemplateStore(channel, 'spy');
+  const heard: StoreChange[] = [];
+  spy.subscribe((c) => heard.push(c), () => undefined);
   try {
     const warm = await a.warmUp(20);
     assert.equal(warm.errors, 0, 'every synthetic datagram decodes');
@@ -111,10 +116,15 @@ test('warm-up decodes every protocol and leaves no trace in templates, counters,
     await new Promise<void>((res, rej) => tx.send(ipfixMessage([data], { seq: 0 }), la!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
     await until(() => a.snapshot().counters['pending.buffered'] === 1, 'the data to wait for its template');
     assert.deepEqual(a.snapshot().flows, {});
+    // That batch ended with the worker publishing what it learned: nothing the warm-up's
+    // decoders learned was among it (their store observers stay idle while warming).
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(heard.filter((c) => c.scope.listener === 'warm-up'), [], 'no warm-up template or options row published after the first real batch');
     await a.stop(Date.now() + 5000);
     await b.stop(Date.now() + 5000);
     assert.equal(readFileSync(join(tmp.dir, 'a.ndjson'), 'utf8'), '', 'no warm-up flow in the output');
   } finally {
+    await spy.close();
     await close();
   }
 });

@@ -9,30 +9,18 @@
  * the second sending and "PASSED" once it is decoded, then (after stopping the pipeline) the
  * counters' values as JSON.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { loadConfig, parseServeArgs } from '../../src/config/mod.js';
 import { Pipeline } from '../../src/service/pipeline.js';
 import type { WorkerInit } from '../../src/service/messages.js';
 import { makeTempDir } from './tools.js';
-import { CLI } from './serve.js';
+import { runCli, until } from './serve.js';
 
 const NEAR = 2 ** 31 - 3;
 
-function blast(port: number, count: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, 'blast', '--target', `127.0.0.1:${port}`, '--synth', 'v9', '--count', String(count), '--rate', '50000', '--exporters', '4', '--preamble-wait', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.on('error', reject);
-    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`blast exited with ${code}`))));
-  });
-}
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+async function blast(port: number, count: number): Promise<void> {
+  const r = await runCli(['blast', '--target', `127.0.0.1:${port}`, '--synth', 'v9', '--count', String(count), '--rate', '50000', '--exporters', '4', '--preamble-wait', '0'], {}, 30_000);
+  if (r.code !== 0) throw new Error(`blast exited with ${r.code}: ${r.stderr}`);
 }
 
 /** The counters this program moves to 2^31, by name, with a setter and a getter each. */
@@ -94,7 +82,7 @@ async function main(): Promise<void> {
     if (k === 2) for (const [name, c] of counters(p)) seen.set(name, c.get());
     await blast(l.port, ROUND);
     sent += ROUND;
-    await until(() => received() >= sent, `${sent} datagrams`);
+    await until(() => received() >= sent, `${sent} datagrams`, 30_000);
   }
   // The counters this traffic moves (the last round added to them); the rest (templates learned,
   // scopes created) stay where they are.
@@ -107,7 +95,7 @@ async function main(): Promise<void> {
   console.log('PASSING 2^31');
   await blast(l.port, ROUND);
   // Until every counter has passed 2^31 (NATS acknowledgements come last).
-  await until(() => [...cs.values()].every((c) => c.get() > 2 ** 31), 'every counter to pass 2^31');
+  await until(() => [...cs.values()].every((c) => c.get() > 2 ** 31), 'every counter to pass 2^31', 30_000);
   console.log('PASSED');
   const after: Record<string, { before: number; after: number }> = {};
   for (const [name, c] of cs) after[name] = { before: before.get(name)!, after: c.get() };
