@@ -38,7 +38,8 @@
 //   --sink rotate|append       rotate (default): the output is rotated while the load runs and
 //                              each finished piece counted and deleted (bench/sink.ts: serve and
 //                              the hand-wired collector every second by rename + SIGHUP, nfcapd
-//                              with -t 3), so a run reuses the pages of the output it deleted, as a
+//                              with -t 3; a piece is deleted at the first tick, every 250 ms, after
+//                              it is finished), so a run reuses the pages of the output it deleted, as a
 //                              rotated file on a disk does; append: one file per run that grows by
 //                              GBs (on this VM each fresh page faults in from the host: the sink
 //                              then costs more than decoding; docs/benchmarks.md)
@@ -79,7 +80,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
-import { NFCAPD_ROTATE_SECONDS, ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink, type SinkMode } from './sink.js';
+import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink, type SinkMode } from './sink.js';
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
@@ -661,8 +662,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let cpu0 = processCpu(pid)!;
     let t0 = process.hrtime.bigint();
     let startupDrops = 0;
-    // nfcapd rotates by itself: look for its finished files twice a second.
-    if (args.sink === 'rotate') rotation = setInterval(() => sink.tick(), collector === 'nfcapd' ? 500 : ROTATE_SECONDS * 1000);
+    // serve is rotated every ROTATE_SECONDS, nfcapd rotates by itself; every tick takes finished pieces.
+    if (args.sink === 'rotate') rotation = setInterval(() => sink.tick(), SINK_TICK_MS);
     let sinkCpu0 = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
       sinkCpu0 = sink.cpuSeconds;

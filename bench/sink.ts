@@ -14,10 +14,13 @@
 // benchmark's output the same way for every collector while the load runs: a finished piece is
 // counted and deleted, so freed pages are reused before the guest reports them to the host.
 //   serve and the hand-wired collector: the file is renamed and the process gets SIGHUP (serve
-//   reopens its file outputs; the hand-wired one too); a piece is counted once a newer piece
-//   exists, i.e. one rotation after the collector switched away from it.
+//   reopens its file outputs; the hand-wired one too); a piece is counted and deleted at the
+//   first tick (every SINK_TICK_MS) after the collector has written to its new file. (Until
+//   2026-11-29 a piece waited for the next rotation, a second later: measured at v9 100k that
+//   cost serve 0.05-0.08 µs of system time per flow and its lead, see docs/benchmarks.md.)
 //   nfcapd: `-t 3` (its shortest interval) rotates its files itself; each finished
-//   nfcapd.YYYYMMDDhhmmss file is read with `nfdump -I` (flows, sequence failures) and deleted.
+//   nfcapd.YYYYMMDDhhmmss file is read with `nfdump -I` (flows, sequence failures) and deleted
+//   at the first tick after it appears.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -61,6 +64,11 @@ export interface RotatingSink {
 
 /** Seconds between two rotations of a delimited-file sink. */
 export const ROTATE_SECONDS = 1;
+/**
+ * How often the bench ticks a rotating sink (either kind): finished pieces are counted and
+ * deleted at the first tick after they finish.
+ */
+export const SINK_TICK_MS = 250;
 /** nfcapd's shortest rotation interval (`-t 2` and less are refused). */
 export const NFCAPD_ROTATE_SECONDS = 3;
 
@@ -99,6 +107,8 @@ export function fileSize(path: string): number {
 export class RotatedDelimitedFile implements RotatingSink {
   private readonly parts: string[] = [];
   private next = 0;
+  /** When the last rotation was (ms). */
+  private rotatedAt = 0;
   private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0 };
   cpuSeconds = 0;
 
@@ -107,6 +117,8 @@ export class RotatedDelimitedFile implements RotatingSink {
     private readonly pid: number,
     /** Keep the pieces (--keep-output): memory grows as with one file. */
     private readonly keep = false,
+    /** Milliseconds between rotations (ticks in between only take finished pieces). */
+    private readonly rotateMs = ROTATE_SECONDS * 1000,
   ) {}
 
   tick(): void {
@@ -114,10 +126,17 @@ export class RotatedDelimitedFile implements RotatingSink {
   }
 
   private rotate(): void {
-    // A piece is complete once a newer one exists: the collector switched to the file that
-    // became the newer piece a whole rotation ago.
+    // A piece is complete once the collector has written to the file that replaced it (it
+    // writes through one descriptor at a time, in order, and switches on SIGHUP), or once a
+    // newer piece exists. It is counted and deleted then, at the first tick after: a piece left
+    // for a whole rotation had its memory freed a second or more late, and on the benchmark VM
+    // memory freed that long ago has often been handed back to the host (see the top), so the
+    // collector's next writes faulted it in again.
+    if (this.parts.length > 0 && fileSize(this.path) > 0) while (this.parts.length > 0) this.take(this.parts.shift()!);
     while (this.parts.length > 1) this.take(this.parts.shift()!);
-    if (!existsSync(this.path)) return; // not reopened yet
+    if (Date.now() - this.rotatedAt < this.rotateMs) return;
+    if (fileSize(this.path) === 0) return; // not reopened yet, or nothing written to it since
+    this.rotatedAt = Date.now();
     const part = `${this.path}.${this.next++}`;
     renameSync(this.path, part);
     this.parts.push(part);

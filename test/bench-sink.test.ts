@@ -34,16 +34,31 @@ async function blastWhileRotating(port: number, sink: RotatingSink, tickMs: numb
   }
 }
 
-test('rotating sink: serve reopens on SIGHUP; each flow is counted once across the deleted pieces', async () => {
+test('rotating sink: serve reopens on SIGHUP; each flow is counted once across the pieces, deleted as soon as serve writes to the next', async () => {
   const dir = join(tmp.dir, 'serve');
   mkdirSync(dir);
   const path = join(dir, 'flows.pb');
   const s = await startServe(['--listen', '127.0.0.1:0', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0']);
-  const sink = new RotatedDelimitedFile(path, s.proc.pid!);
+  const rotating = new RotatedDelimitedFile(path, s.proc.pid!, false, 250);
+  // The files in the directory before each tick: the collector's file and at most the piece it
+  // has left since the last tick (taken at the first tick after the collector wrote to its new
+  // file), never an older one.
+  let most = 0;
+  const sink: RotatingSink = {
+    get cpuSeconds() {
+      return rotating.cpuSeconds;
+    },
+    tick: () => {
+      most = Math.max(most, readdirSync(dir).length);
+      rotating.tick();
+    },
+    size: () => rotating.size(),
+    finish: () => rotating.finish(),
+  };
   let sent: Blasted;
   try {
-    // ~4 s of v9 at 2,000 datagrams/s with a rotation every 250 ms: about 16 pieces.
-    sent = await blastWhileRotating(s.listeners[0]!.port, sink, 250, ['--rate', '2000', '--duration', '4']);
+    // ~4 s of v9 at 2,000 datagrams/s, ticks every 100 ms, a rotation every 250 ms: about 16 pieces.
+    sent = await blastWhileRotating(s.listeners[0]!.port, sink, 100, ['--rate', '2000', '--duration', '4']);
     await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
     sink.tick(); // one more rotation after the load: the last piece is counted by finish()
   } finally {
@@ -54,6 +69,7 @@ test('rotating sink: serve reopens on SIGHUP; each flow is counted once across t
   assert.ok(sent.flows > 10_000, `blast sent ${sent.flows} flows`);
   assert.equal(c.records, sent.flows);
   assert.ok(c.pieces >= 8, `${c.pieces} pieces rotated`);
+  assert.ok(most <= 2, `${most} files in the directory before a tick: finished pieces were left for a rotation`);
   // Serve logged each reopen, and nothing is left in the directory.
   assert.ok(s.logs.filter((l) => l['msg'] === 'SIGHUP: reopening output files').length >= 8);
   assert.deepEqual(readdirSync(dir), []);
