@@ -285,6 +285,45 @@ test('transcoder: look-ups kept across data sets follow options that rename an i
   ]);
 });
 
+test('transcoder: interface names and descriptions for many ingress/egress pairs (more than are kept per entry), unknown interfaces and empty fields give the reference bytes', () => {
+  // IPFIX interface options (ifIndex, interfaceName, interfaceDescription): 300 interfaces, some
+  // with an empty name or description, non-ASCII in one; ifIndex 0 and 9999 are not in the table.
+  const c = new TranscodeComparer();
+  const ex = new Exporter('192.0.2.45', 2055);
+  const ifOpt = ipfixTemplateRecord(500, [{ id: 10, len: 4 }, { id: 82, len: 0xffff }, { id: 83, len: 0xffff }], 1);
+  const data = ipfixTemplateRecord(502, [{ id: 8, len: 4 }, { id: 10, len: 4 }, { id: 14, len: 4 }, { id: 1, len: 4 }]);
+  const rows: number[] = [];
+  for (let i = 1; i <= 300; i++) {
+    const name = i % 7 === 0 ? '' : i === 5 ? 'Gi0/0/5-é' : `GigabitEthernet0/0/${i}`;
+    const desc = i % 3 === 0 ? '' : `uplink ${i} to rack ${i % 4}`;
+    rows.push(...u32(i), ...varlen(str(name)), ...varlen(str(desc)));
+  }
+  let seq = 1;
+  const feed = (sets: ReturnType<typeof set>[]) => {
+    const d = ipfixMessage(sets, { seq: seq++ });
+    const diff = c.feed(d, ex, 1_700_000_000 + seq, seq * 1000);
+    assert.equal(diff, undefined, `datagram ${seq - 1}: ${diff}`);
+  };
+  feed([set(3, ifOpt), set(2, data), set(500, rows)]);
+  // Three ingress values against 302 egress ones (more than the 256 encoded pairs kept per
+  // ingress entry), both sides changing from one record to the next, then the same pairs in
+  // reverse order; 20 records per data set.
+  const egress = [0, 9999, ...Array.from({ length: 300 }, (_, i) => i + 1)];
+  const pairs: [number, number][] = [];
+  for (const o of egress) for (const i of [1, 2, 9999]) pairs.push([i, o]);
+  let recs: number[] = [];
+  let k = 0;
+  for (const [i, o] of [...pairs, ...pairs.slice().reverse()]) {
+    recs.push(...ip4('10.0.0.1'), ...u32(i), ...u32(o), ...u32(100 + k++));
+    if (recs.length === 20 * 16) {
+      feed([set(502, recs)]);
+      recs = [];
+    }
+  }
+  if (recs.length > 0) feed([set(502, recs)]);
+  assert.equal(c.transcoded.fused, 2 * pairs.length);
+});
+
 // The conformance corpus, when present beside the repository.
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CORPUS = resolve(REPO_ROOT, '..', 'shared', 'conformance');

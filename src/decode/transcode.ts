@@ -72,23 +72,21 @@ export class TranscodeCtx implements SamplingInputs {
   overRate = 0;
   renorm = false;
   /**
-   * Interface table entries last encoded for the ingress / egress side (NO_IF: none yet), and
-   * their fields.
+   * The interface table entries (NO_IF: none) whose fields `eIf` holds: in_if_name,
+   * out_if_name, in_if_desc and out_if_desc, consecutive on the wire, encoded as one block.
    */
   eIn: IfInfo = NO_IF;
   eOut: IfInfo = NO_IF;
-  eInName: Words = NO_WORDS;
-  eInDesc: Words = NO_WORDS;
-  eOutName: Words = NO_WORDS;
-  eOutDesc: Words = NO_WORDS;
+  eIf: Words = NO_WORDS;
   /**
    * The last interface table look-up for each side: the ifIndex (-2: none yet) and the entry
-   * found. Kept from one data set to the next while the tables stay the same (tablesChanged).
+   * found (NO_IF: none). Kept from one data set to the next while the tables stay the same
+   * (tablesChanged).
    */
   kIn = -2;
   kOut = -2;
-  vIn: IfInfo | undefined = undefined;
-  vOut: IfInfo | undefined = undefined;
+  vIn: IfInfo = NO_IF;
+  vOut: IfInfo = NO_IF;
   /** The last sampler table look-up (tablesChanged forgets it): samplerId, selectorId, inIf and its rate. */
   kSid = -2;
   kSel = -2;
@@ -265,12 +263,17 @@ function buildPrefix(ctx: TranscodeCtx, sr: number): void {
  */
 class Words {
   constructor(
+    /** At least IF_UNROLLED words when len > 0 (the copy stores that many unconditionally). */
     readonly w: Int32Array,
-    /** Bytes that count (the rest of the last word is padding). */
+    /** Bytes that count (the rest is padding). */
     readonly len: number,
+    /** Words that hold them: ceil(len / 4). */
+    readonly words: number,
   ) {}
 }
-const NO_WORDS = new Words(new Int32Array(0), 0);
+/** Words an interface block copy stores without its loop (two names of 16 bytes fit). */
+const IF_UNROLLED = 10;
+const NO_WORDS = new Words(new Int32Array(IF_UNROLLED), 0, 0);
 /** Host byte order: the word copies store with it, so the bytes land as they were encoded. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -283,60 +286,65 @@ function wordCopy(src: string, count: string, unrolled = 0): string {
   return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE});`;
 }
 
-/** One string field as the body writer writes it (nothing for ''). */
-function stringField(key: number, s: string): Words {
-  if (s.length === 0) return NO_WORDS;
+/** String fields as the body writer writes them, in order (nothing for ''), as words of at least `least`. */
+function stringFields(fields: ReadonlyArray<readonly [number, string]>, least = 0): Words {
   const w = scratchWriter;
   w.pos = 0;
-  w.ensure(8 + 3 * s.length);
-  const n = FLOWPB_HELPERS.wString(w.buf, 0, key, s);
-  const bytes = new Uint8Array((n + 3) & ~3);
+  for (const [key, s] of fields) {
+    if (s.length === 0) continue;
+    w.ensure(8 + 3 * s.length);
+    w.pos = FLOWPB_HELPERS.wString(w.buf, w.pos, key, s);
+  }
+  const n = w.pos;
+  if (n === 0) return NO_WORDS;
+  const words = (n + 3) >>> 2;
+  const bytes = new Uint8Array(4 * Math.max(words, least));
   bytes.set(w.buf.subarray(0, n));
-  return new Words(new Int32Array(bytes.buffer), n);
+  return new Words(new Int32Array(bytes.buffer), n, words);
 }
 
-/** An interface table entry's name and description fields, encoded for either side. */
-interface IfFields {
-  inName: Words;
-  inDesc: Words;
-  outName: Words;
-  outDesc: Words;
-}
+/** Interface blocks kept per ingress entry, by egress entry (at most this many each). */
+const IF_PAIRS = 256;
 /**
- * Encoded fields by table entry: entries are replaced, never changed, when an exporter sends
- * new options, so each is encoded once however many exporters' data sets switch between them.
+ * Encoded interface blocks by ingress entry, then egress entry: table entries are replaced,
+ * never changed, when an exporter sends new options, so a pair is encoded once however many
+ * exporters' data sets switch between them.
  */
-const ifFields = new WeakMap<IfInfo, IfFields>();
+const ifBlocks = new WeakMap<IfInfo, Map<IfInfo, Words>>();
 
-/** Sets the encoded name and description fields of an interface table entry for one side. */
-function encodeIf(ctx: TranscodeCtx, info: IfInfo, ingress: boolean): void {
-  let f = ifFields.get(info);
+/** Sets ctx.eIf to the encoded fields of the entries last looked up (vIn, vOut). */
+function encodeIf(ctx: TranscodeCtx): void {
+  const ii = ctx.vIn;
+  const oi = ctx.vOut;
+  let byOut = ifBlocks.get(ii);
+  if (byOut === undefined) ifBlocks.set(ii, (byOut = new Map()));
+  let f = byOut.get(oi);
   if (f === undefined) {
-    f = {
-      inName: stringField(K_IN_IF_NAME, info.name),
-      inDesc: stringField(K_IN_IF_DESC, info.desc),
-      outName: stringField(K_OUT_IF_NAME, info.name),
-      outDesc: stringField(K_OUT_IF_DESC, info.desc),
-    };
-    ifFields.set(info, f);
+    f = stringFields(
+      [
+        [K_IN_IF_NAME, ii.name],
+        [K_OUT_IF_NAME, oi.name],
+        [K_IN_IF_DESC, ii.desc],
+        [K_OUT_IF_DESC, oi.desc],
+      ],
+      IF_UNROLLED,
+    );
+    if (byOut.size >= IF_PAIRS) byOut.clear();
+    byOut.set(oi, f);
   }
-  if (ingress) {
-    ctx.eIn = info;
-    ctx.eInName = f.inName;
-    ctx.eInDesc = f.inDesc;
-  } else {
-    ctx.eOut = info;
-    ctx.eOutName = f.outName;
-    ctx.eOutDesc = f.outDesc;
-  }
+  ctx.eIn = ii;
+  ctx.eOut = oi;
+  ctx.eIf = f;
 }
 
 /** The protocol_name field of every 8-bit protocol number, encoded once (nothing for unnamed ones). */
-const PROTOCOL_NAMES: readonly Words[] = Array.from({ length: 256 }, (_, n) => stringField(K_PROTOCOL_NAME, protocolName(n)));
+const PROTOCOL_NAMES: readonly Words[] = Array.from({ length: 256 }, (_, n) => stringFields([[K_PROTOCOL_NAME, protocolName(n)]]));
 
 const H = {
   ...RECORD_HELPERS,
   PROTOCOL_NAMES,
+  NO_WORDS,
+  NO_IF,
   encodeIf,
   buildPrefix,
   ...FLOWPB_HELPERS,
@@ -408,13 +416,14 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }`);
   // Interface names and descriptions: their fields are encoded once per table entry
   // (encodeIf) and copied.
-  samp.push(`sb = 0; s_vrfName = ''; ii = undefined; oi = undefined;`);
-  // The entries of the last ifIndex looked up on each side are kept for the data set.
+  samp.push(`sb = 0; s_vrfName = ''; ib = H.NO_WORDS;`);
+  // The entries of the last ifIndex looked up on each side are kept for the data set, and the
+  // block of their fields until another pair comes.
   samp.push(`if (ctx.ifaces !== null) {
-      if (${v('inIf')} !== ctx.kIn) { ctx.kIn = ${v('inIf')}; ctx.vIn = ctx.ifaces.get(${v('inIf')}); }
-      ii = ctx.vIn; if (ii !== undefined) { if (ii !== ctx.eIn) H.encodeIf(ctx, ii, true); sb += ctx.eInName.len + ctx.eInDesc.len; }
-      if (${v('outIf')} !== ctx.kOut) { ctx.kOut = ${v('outIf')}; ctx.vOut = ctx.ifaces.get(${v('outIf')}); }
-      oi = ctx.vOut; if (oi !== undefined) { if (oi !== ctx.eOut) H.encodeIf(ctx, oi, false); sb += ctx.eOutName.len + ctx.eOutDesc.len; }
+      if (${v('inIf')} !== ctx.kIn) { ctx.kIn = ${v('inIf')}; ctx.vIn = ctx.ifaces.get(${v('inIf')}) ?? H.NO_IF; }
+      if (${v('outIf')} !== ctx.kOut) { ctx.kOut = ${v('outIf')}; ctx.vOut = ctx.ifaces.get(${v('outIf')}) ?? H.NO_IF; }
+      if (ctx.vIn !== ctx.eIn || ctx.vOut !== ctx.eOut) H.encodeIf(ctx);
+      ib = ctx.eIf; sb = ib.len;
     }`);
   if (has('ingressVrfId')) {
     samp.push(`if (r_ingressVrfId >= 0 && ctx.vrfs !== null) { kv = ctx.vrfs.get(r_ingressVrfId); if (kv !== undefined) { s_vrfName = kv; sb += 3 * kv.length + 8; } }`);
@@ -481,9 +490,8 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     if (!wanted) continue;
     if (prop === 'vrfName' && !has('ingressVrfId')) continue;
     if (prop !== 'vrfName' && STRINGS.includes(prop)) {
-      const slot = prop.startsWith('in') ? 'ii' : 'oi';
-      const arr = `e${prop[0]!.toUpperCase()}${prop.slice(1).replace('IfName', 'Name').replace('IfDesc', 'Desc')}`;
-      writes.push(`\n  if (${slot} !== undefined && (n = ctx.${arr}.len) !== 0) { ${wordCopy(`ctx.${arr}.w`, 'a.length')} p += n; }`);
+      // The four interface fields, consecutive on the wire, as one block (encodeIf).
+      if (prop === 'inIfName') writes.push(`\n  if ((n = ib.len) !== 0) { ${wordCopy('ib.w', 'ib.words', IF_UNROLLED)} p += n; }`);
       continue;
     }
     if (prop === 'protocolName') {
@@ -507,7 +515,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   ${exportNs}var tx = 0, th = 0;
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_vrfName = '', ii, oi, pw;
+  var s_vrfName = '', ib, pw;
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
