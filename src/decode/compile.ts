@@ -415,7 +415,8 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
       }
     }
     lines.push(code);
-    lines.push(variable ? 'p += l;' : `p += ${f.length};`);
+    // int32 offsets, as in the encoders' generated code (src/encode/flowpb.ts, `at`).
+    lines.push(variable ? 'p = (p + l) | 0;' : `p = (p + ${f.length}) | 0;`);
   }
 
   // Post-processing: counters, times, derived fields.

@@ -15,7 +15,7 @@
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
  */
-import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
+import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, adv, at, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { PerLayout } from './layouts.js';
@@ -282,8 +282,8 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * first `unrolled` words are stored without the loop (src must hold at least that many).
  */
 function wordCopy(src: string, count: string, unrolled = 0): string {
-  const first = Array.from({ length: unrolled }, (_, i) => ` dv.setInt32(p + ${4 * i}, a[${i}], ${HOST_LE});`).join('');
-  return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(p + (i << 2), a[i], ${HOST_LE});`;
+  const first = Array.from({ length: unrolled }, (_, i) => ` dv.setInt32(${at(4 * i)}, a[${i}], ${HOST_LE});`).join('');
+  return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(${at('(i << 2)')}, a[i], ${HOST_LE});`;
 }
 
 /** String fields as the body writer writes them, in order (nothing for ''), as words of at least `least`. */
@@ -442,13 +442,13 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   const writes: string[] = [];
   const addrCode = (prop: string, key: number): string => {
     const kb = keyBytes(key);
-    const keyStores = kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ');
+    const keyStores = kb.map((x, i) => `b[${at(i)}] = ${x};`).join(' ');
     // As 32-bit words: big-endian read, big-endian store, so the bytes land as they were.
-    const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(p + ${4 * i}, bv.getInt32(o + ${4 * i}));`).join(' ');
+    const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(${at(4 * i)}, bv.getInt32(${i === 0 ? 'o' : `(o + ${4 * i}) | 0`}));`).join(' ');
     return `
   if ((v = n_${prop}) > 0) {
-    o = o_${prop}; ${keyStores} b[p + ${kb.length}] = v; p += ${kb.length + 1};
-    if (v === 4) { ${copy(4)} p += 4; } else { ${copy(16)} p += 16; }
+    o = o_${prop}; ${keyStores} b[${at(kb.length)}] = v; ${adv(kb.length + 1)}
+    if (v === 4) { ${copy(4)} ${adv(4)} } else { ${copy(16)} ${adv(16)} }
   }`;
   };
   for (const f of FLOWPB_FIELDS) {
@@ -462,7 +462,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       // The whole prefix array (PRE_MAX bytes, more than it ever holds): the bytes past preLen
       // land where the next fields go, or past the frame's end, which w.ensure made room for.
       // The first 8 words unconditionally (a prefix is 20-50 bytes), the rest in a loop.
-      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords', 8)} p += ctx.preLen;`);
+      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords', 8)} ${adv('ctx.preLen')}`);
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;
@@ -475,7 +475,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       const kb = keyBytes(f.key);
       writes.push(`
   if ((hi = r_timeFlow${S}Hi) > 0 && hi < 4294967296) {
-    ${kb.map((x, i) => `b[p + ${i}] = ${x};`).join(' ')} p += ${kb.length}; lo = r_timeFlow${S}Lo;${VARINT64_HI_LO}
+    ${kb.map((x, i) => `b[${at(i)}] = ${x};`).join(' ')} ${adv(kb.length)} lo = r_timeFlow${S}Lo;${VARINT64_HI_LO}
   } else {
     if (hi === hi) { ${g.timeSlow[S] ?? ''} }${flowpbFieldCode(f, src)}
   }`);
@@ -491,12 +491,12 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     if (prop === 'vrfName' && !has('ingressVrfId')) continue;
     if (prop !== 'vrfName' && STRINGS.includes(prop)) {
       // The four interface fields, consecutive on the wire, as one block (encodeIf).
-      if (prop === 'inIfName') writes.push(`\n  if ((n = ib.len) !== 0) { ${wordCopy('ib.w', 'ib.words', IF_UNROLLED)} p += n; }`);
+      if (prop === 'inIfName') writes.push(`\n  if ((n = ib.len) !== 0) { ${wordCopy('ib.w', 'ib.words', IF_UNROLLED)} ${adv('n')} }`);
       continue;
     }
     if (prop === 'protocolName') {
       // The name's field as encoded words (no protocol number above 255 has a name).
-      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.w.length')} p += n; }`);
+      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.w.length')} ${adv('n')} }`);
       continue;
     }
     writes.push(flowpbFieldCode(f, src));
