@@ -263,7 +263,10 @@ function buildPrefix(ctx: TranscodeCtx, sr: number): void {
  */
 class Words {
   constructor(
-    /** At least IF_UNROLLED words when len > 0 (the copy stores that many unconditionally). */
+    /**
+     * The words, zero-padded to at least stringFields' `least`: IF_UNROLLED for interface
+     * blocks, of which a frame copies that many unconditionally.
+     */
     readonly w: Int32Array,
     /** Bytes that count (the rest is padding). */
     readonly len: number,
@@ -271,7 +274,7 @@ class Words {
     readonly words: number,
   ) {}
 }
-/** Words an interface block copy stores without its loop (two names of 16 bytes fit). */
+/** Words an interface block copy stores without its loop (two 16-character names with their keys fit). */
 const IF_UNROLLED = 10;
 const NO_WORDS = new Words(new Int32Array(IF_UNROLLED), 0, 0);
 /** Host byte order: the word copies store with it, so the bytes land as they were encoded. */
