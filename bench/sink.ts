@@ -105,7 +105,8 @@ export function fileSize(path: string): number {
 
 /** A length-delimited flowpb file that the collector reopens on SIGHUP. */
 export class RotatedDelimitedFile implements RotatingSink {
-  private readonly parts: string[] = [];
+  /** The piece the collector has left and that is not counted yet. */
+  private piece: string | undefined;
   private next = 0;
   /** When the last rotation was (ms). */
   private rotatedAt = 0;
@@ -126,20 +127,23 @@ export class RotatedDelimitedFile implements RotatingSink {
   }
 
   private rotate(): void {
-    // A piece is complete once the collector has written to the file that replaced it (it
-    // writes through one descriptor at a time, in order, and switches on SIGHUP), or once a
-    // newer piece exists. It is counted and deleted then, at the first tick after: a piece left
-    // for a whole rotation had its memory freed a second or more late, and on the benchmark VM
-    // memory freed that long ago has often been handed back to the host (see the top), so the
-    // collector's next writes faulted it in again.
-    if (this.parts.length > 0 && fileSize(this.path) > 0) while (this.parts.length > 0) this.take(this.parts.shift()!);
-    while (this.parts.length > 1) this.take(this.parts.shift()!);
+    // Nothing to do until the collector has written to its (new) file.
+    if (fileSize(this.path) === 0) return;
+    // The piece is complete once the collector has written to the file that replaced it (it
+    // writes through one descriptor at a time, in order, and switches on SIGHUP): counted and
+    // deleted now, at the first tick after. A piece left for a whole rotation had its memory
+    // freed a second or more late, and on the benchmark VM memory freed that long ago has often
+    // been handed back to the host (see the top), so the collector's next writes faulted it in
+    // again. (A file is rotated only once written to, so there is never more than one piece.)
+    if (this.piece !== undefined) {
+      this.take(this.piece);
+      this.piece = undefined;
+    }
     if (Date.now() - this.rotatedAt < this.rotateMs) return;
-    if (fileSize(this.path) === 0) return; // not reopened yet, or nothing written to it since
     this.rotatedAt = Date.now();
     const part = `${this.path}.${this.next++}`;
     renameSync(this.path, part);
-    this.parts.push(part);
+    this.piece = part;
     try {
       process.kill(this.pid, 'SIGHUP');
     } catch {
@@ -148,13 +152,12 @@ export class RotatedDelimitedFile implements RotatingSink {
   }
 
   size(): number {
-    let s = this.count.bytes + fileSize(this.path);
-    for (const p of this.parts) s += fileSize(p);
-    return s;
+    return this.count.bytes + fileSize(this.path) + (this.piece === undefined ? 0 : fileSize(this.piece));
   }
 
   finish(): SinkCount {
-    for (const p of this.parts.splice(0)) this.take(p);
+    if (this.piece !== undefined) this.take(this.piece);
+    this.piece = undefined;
     if (existsSync(this.path)) this.take(this.path);
     return this.count;
   }

@@ -7,9 +7,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink } from '../bench/sink.js';
+import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, fileSize } from '../bench/sink.js';
 import { metric, runCli, scrape, startServe, until } from './support/serve.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { freeUdpPort } from '../bench/proc.js';
@@ -22,9 +22,9 @@ interface Blasted {
   datagrams: number;
 }
 
-/** Runs `flow-collector blast --synth v9` at the port while `sink.tick()` runs every tickMs. */
-async function blastWhileRotating(port: number, sink: RotatingSink, tickMs: number, args: string[]): Promise<Blasted> {
-  const t = setInterval(() => sink.tick(), tickMs);
+/** Runs `flow-collector blast --synth v9` at the port while `tick()` runs every tickMs. */
+async function blastWhileRotating(port: number, tick: () => void, tickMs: number, args: string[]): Promise<Blasted> {
+  const t = setInterval(tick, tickMs);
   try {
     const r = await runCli(['blast', '--json', '--target', `127.0.0.1:${port}`, '--synth', 'v9', '--exporters', '2', ...args], {}, 60_000);
     assert.equal(r.code, 0, r.stderr);
@@ -39,26 +39,23 @@ test('rotating sink: serve reopens on SIGHUP; each flow is counted once across t
   mkdirSync(dir);
   const path = join(dir, 'flows.pb');
   const s = await startServe(['--listen', '127.0.0.1:0', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0']);
-  const rotating = new RotatedDelimitedFile(path, s.proc.pid!, false, 250);
+  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, 250);
   // The files in the directory before each tick: the collector's file and at most the piece it
-  // has left since the last tick (taken at the first tick after the collector wrote to its new
-  // file), never an older one.
+  // has left since the last tick, never an older one. A piece is taken at the first tick after
+  // the collector wrote to its new file: one still there after such a tick was taken late.
   let most = 0;
-  const sink: RotatingSink = {
-    get cpuSeconds() {
-      return rotating.cpuSeconds;
-    },
-    tick: () => {
-      most = Math.max(most, readdirSync(dir).length);
-      rotating.tick();
-    },
-    size: () => rotating.size(),
-    finish: () => rotating.finish(),
+  let late = 0;
+  const tick = () => {
+    const before = readdirSync(dir);
+    most = Math.max(most, before.length);
+    const written = fileSize(path) > 0;
+    sink.tick();
+    if (written) for (const f of before) if (f !== 'flows.pb' && existsSync(join(dir, f))) late++;
   };
   let sent: Blasted;
   try {
     // ~4 s of v9 at 2,000 datagrams/s, ticks every 100 ms, a rotation every 250 ms: about 16 pieces.
-    sent = await blastWhileRotating(s.listeners[0]!.port, sink, 100, ['--rate', '2000', '--duration', '4']);
+    sent = await blastWhileRotating(s.listeners[0]!.port, tick, 100, ['--rate', '2000', '--duration', '4']);
     await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
     sink.tick(); // one more rotation after the load: the last piece is counted by finish()
   } finally {
@@ -70,6 +67,7 @@ test('rotating sink: serve reopens on SIGHUP; each flow is counted once across t
   assert.equal(c.records, sent.flows);
   assert.ok(c.pieces >= 8, `${c.pieces} pieces rotated`);
   assert.ok(most <= 2, `${most} files in the directory before a tick: finished pieces were left for a rotation`);
+  assert.equal(late, 0, 'pieces still there after a tick that followed a write to the new file');
   // Serve logged each reopen, and nothing is left in the directory.
   assert.ok(s.logs.filter((l) => l['msg'] === 'SIGHUP: reopening output files').length >= 8);
   assert.deepEqual(readdirSync(dir), []);
@@ -88,7 +86,7 @@ test('rotating sink: nfcapd -t 3 files are counted with nfdump -I and deleted as
   try {
     await new Promise((r) => setTimeout(r, 300));
     // 7.5 s spans at least two nfcapd rotations; pieces are taken while it runs.
-    sent = await blastWhileRotating(port, sink, 200, ['--rate', '1000', '--duration', '7.5']);
+    sent = await blastWhileRotating(port, () => sink.tick(), 200, ['--rate', '1000', '--duration', '7.5']);
     during = readdirSync(dir).length;
   } finally {
     nfcapd.kill('SIGTERM');

@@ -116,9 +116,13 @@ test('warm-up decodes every protocol and leaves no trace in templates, counters,
     await new Promise<void>((res, rej) => tx.send(ipfixMessage([data], { seq: 0 }), la!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
     await until(() => a.snapshot().counters['pending.buffered'] === 1, 'the data to wait for its template');
     assert.deepEqual(a.snapshot().flows, {});
-    // That batch ended with the worker publishing what it learned: nothing the warm-up's
-    // decoders learned was among it (their store observers stay idle while warming).
-    await new Promise((r) => setTimeout(r, 100));
+    // Each batch ends with the worker publishing what it learned. A template of another id (no
+    // data waits for it) makes the next batch publish something real; once it is heard, whatever
+    // the first batches published has arrived, and nothing the warm-up's decoders learned was
+    // among it (their store observers stay idle while warming).
+    const other = set(2, ipfixTemplateRecord(2000, [{ id: 8, len: 4 }]));
+    await new Promise<void>((res, rej) => tx.send(ipfixMessage([other], { seq: 1 }), la!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+    await until(() => heard.some((c) => c.kind === 'template' && c.def.id === 2000), 'the real template published');
     assert.deepEqual(heard.filter((c) => c.scope.listener === 'warm-up'), [], 'no warm-up template or options row published after the first real batch');
     await a.stop(Date.now() + 5000);
     await b.stop(Date.now() + 5000);

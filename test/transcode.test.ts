@@ -211,7 +211,7 @@ test('transcoder: a fresh context holds no undefined where a transcoder compares
   // on the warm-up's; V8 does not record a function's first few calls, so a later decoder's
   // first data set meeting an undefined there deoptimised them all as real data began.
   const ctx = new TranscodeCtx();
-  for (const k of ['bvFor', 'saFor', 'eIn', 'eOut', 'tablesFor'] as const) assert.equal(typeof ctx[k], 'object', k);
+  for (const k of ['bvFor', 'saFor', 'eIn', 'eOut', 'vIn', 'vOut', 'eIf', 'tablesFor'] as const) assert.equal(typeof ctx[k], 'object', k);
   assert.notEqual(ctx.eIn, undefined);
 });
 

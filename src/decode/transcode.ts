@@ -417,8 +417,8 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       if (${v('samplerId')} === ctx.kSid && ${v('selectorId')} === ctx.kSel && ${v('inIf')} === ctx.kIf) sr = ctx.kRate;
       else { sr = H.rateFromTables(ctx.samplers, ${v('samplerId')}, ${v('selectorId')}, ${v('inIf')}); ctx.kSid = ${v('samplerId')}; ctx.kSel = ${v('selectorId')}; ctx.kIf = ${v('inIf')}; ctx.kRate = sr; }
     }`);
-  // Interface names and descriptions: their fields are encoded once per table entry
-  // (encodeIf) and copied.
+  // Interface names and descriptions: their four fields are encoded as one block once per pair
+  // of table entries (encodeIf) and copied.
   samp.push(`sb = 0; s_vrfName = ''; ib = H.NO_WORDS;`);
   // The entries of the last ifIndex looked up on each side are kept for the data set, and the
   // block of their fields until another pair comes.
@@ -447,7 +447,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     const kb = keyBytes(key);
     const keyStores = kb.map((x, i) => `b[${at(i)}] = ${x};`).join(' ');
     // As 32-bit words: big-endian read, big-endian store, so the bytes land as they were.
-    const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(${at(4 * i)}, bv.getInt32(${i === 0 ? 'o' : `(o + ${4 * i}) | 0`}));`).join(' ');
+    const copy = (n: number) => Array.from({ length: n / 4 }, (_, i) => `dv.setInt32(${at(4 * i)}, bv.getInt32(${at(4 * i, 'o')}));`).join(' ');
     return `
   if ((v = n_${prop}) > 0) {
     o = o_${prop}; ${keyStores} b[${at(kb.length)}] = v; ${adv(kb.length + 1)}
@@ -499,7 +499,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     if (prop === 'protocolName') {
       // The name's field as encoded words (no protocol number above 255 has a name).
-      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.w.length')} ${adv('n')} }`);
+      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.words')} ${adv('n')} }`);
       continue;
     }
     writes.push(flowpbFieldCode(f, src));

@@ -229,9 +229,9 @@ export function keyBytes(k: number): number[] {
  * that goes with it (a transcoder had about 120 of them); offsets stay far below 2^31, so the
  * value is the same. The decode loop ran 3-7 % faster (docs/benchmarks.md).
  */
-/** The offset p + k in generated code (int32). */
-export function at(k: number | string): string {
-  return k === 0 ? 'p' : `(p + ${k}) | 0`;
+/** The offset base + k in generated code (int32; base p unless given). */
+export function at(k: number | string, base = 'p'): string {
+  return k === 0 ? base : `(${base} + ${k}) | 0`;
 }
 /** Advances p by k in generated code (int32). */
 export function adv(k: number | string): string {
@@ -437,9 +437,9 @@ export function flowpbFieldCode(f: FieldSpec, src: (prop: string) => string = (p
       ${keyBytes(f.key).map((x, i) => `b[${at(i)}] = ${x};`).join(' ')} b[${at(kl)}] = n;
       for (i = 0; i < n; i++) {
         if ((c = s.charCodeAt(i)) > 127) break;
-        b[(p + ${kl + 1} + i) | 0] = c;
+        b[${at(`${kl + 1} + i`)}] = c;
       }
-      p = i === n ? (p + ${kl + 1} + n) | 0 : H.wStringSlow(b, ${at(kl)}, s);
+      p = i === n ? ${at(`${kl + 1} + n`)} : H.wStringSlow(b, ${at(kl)}, s);
     } else p = H.wString(b, p, ${f.key}, s);
   }`;
     }
