@@ -26,7 +26,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
@@ -230,6 +230,7 @@ interface Stopped {
   datagrams: number;
   flows: number;
   delivered: number;
+  output_bytes: number;
   dropped: number;
   kernel_drops: number;
 }
@@ -320,8 +321,8 @@ describe('serve fed by softflowd', { skip: skipUnlessCommands('softflowd') }, ()
         assert.equal(g.endMs, sf.T0 * 1000 + e.convLastMs, `${k} end`);
       }
       assert.deepEqual(
-        { flows: totals.flows, delivered: totals.delivered, dropped: totals.dropped, kernel_drops: totals.kernel_drops },
-        { flows: expected.size, delivered: expected.size, dropped: 0, kernel_drops: 0 },
+        { flows: totals.flows, delivered: totals.delivered, dropped: totals.dropped, kernel_drops: totals.kernel_drops, output_bytes: totals.output_bytes },
+        { flows: expected.size, delivered: expected.size, dropped: 0, kernel_drops: 0, output_bytes: statSync(sv.file).size },
       );
     });
   }

@@ -139,6 +139,7 @@ export async function runServe(argv: string[]): Promise<number> {
       datagrams: t.datagrams,
       flows: t.flows,
       delivered: t.delivered,
+      output_bytes: t.outputBytes,
       dropped: t.dropped,
       kernel_drops: t.kernelDrops,
     },

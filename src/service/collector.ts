@@ -416,8 +416,8 @@ export class Collector {
   }
 
   /** Totals over the workers' latest snapshots. */
-  totals(): { datagrams: number; flows: number; delivered: number; dropped: number; kernelDrops: number; decodeErrors: number; queuedBytes: number } {
-    let datagrams = 0, flows = 0, delivered = 0, dropped = 0, kernelDrops = 0, decodeErrors = 0, queuedBytes = 0;
+  totals(): { datagrams: number; flows: number; delivered: number; dropped: number; kernelDrops: number; decodeErrors: number; queuedBytes: number; outputBytes: number } {
+    let datagrams = 0, flows = 0, delivered = 0, dropped = 0, kernelDrops = 0, decodeErrors = 0, queuedBytes = 0, outputBytes = 0;
     for (const s of this.slots) {
       const snap = s.snapshot;
       if (snap === undefined) continue;
@@ -428,6 +428,7 @@ export class Collector {
       for (const v of Object.values(snap.flows)) flows += v;
       for (const o of snap.outputs) {
         delivered += o.delivered;
+        outputBytes += o.bytes;
         queuedBytes += o.queuedBytes;
         for (const v of Object.values(o.dropped)) dropped += v;
       }
@@ -435,7 +436,7 @@ export class Collector {
         if (classify(r)?.metric === 'decode_errors') decodeErrors += v;
       }
     }
-    return { datagrams, flows, delivered, dropped, kernelDrops, decodeErrors, queuedBytes };
+    return { datagrams, flows, delivered, dropped, kernelDrops, decodeErrors, queuedBytes, outputBytes };
   }
 
   private onSnapshot(s: WorkerSnapshot): void {
