@@ -43,6 +43,13 @@
 //                              rotated file on a disk does; append: one file per run that grows by
 //                              GBs (on this VM each fresh page faults in from the host: the sink
 //                              then costs more than decoding; docs/benchmarks.md)
+//   --count frames|sizes       frames (default): every piece of serve's output is read and its
+//                              frames counted; sizes: serve's pieces are only measured and
+//                              deleted, the flows are the "delivered" of serve's "flow-collector
+//                              stopped" line and the bytes on disk must equal its output_bytes.
+//                              Reading the output costs the bench ~0.2 ns per byte (at v9 200k,
+//                              0.6-0.7 s of CPU per run on the cores serve's 2 workers use:
+//                              docs/benchmarks.md); nfcapd and the hand-wired one are always read
 //   --cache DIR                stream cache (default bench/.cache)
 //   --serve-args "..."         extra arguments for serve (split on spaces)
 //   --node-args "..."          node flags for serve and the hand-wired collector (e.g. "--cpu-prof
@@ -80,7 +87,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
-import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type RotatingSink, type SinkMode } from './sink.js';
+import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type CountMode, type RotatingSink, type SinkMode } from './sink.js';
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
@@ -112,6 +119,7 @@ interface Args {
   keepOutput: boolean;
   outDir: string;
   sink: SinkMode;
+  count: CountMode;
   cache: string;
   serveArgs: string[];
   nodeArgs: string[];
@@ -143,6 +151,7 @@ function parseArgs(argv: string[]): Args {
     keepOutput: false,
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
     sink: 'rotate',
+    count: 'frames',
     cache: defaultCacheDir(),
     serveArgs: [],
     nodeArgs: [],
@@ -222,6 +231,12 @@ function parseArgs(argv: string[]): Args {
         const m = v();
         if (m !== 'rotate' && m !== 'append') throw new Error(`--sink wants rotate or append, not ${m}`);
         a.sink = m;
+        break;
+      }
+      case '--count': {
+        const m = v();
+        if (m !== 'frames' && m !== 'sizes') throw new Error(`--count wants frames or sizes, not ${m}`);
+        a.count = m;
         break;
       }
       case '--cache':
@@ -648,7 +663,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     }
     const pid = proc.child.pid!;
     // The output is counted by the sink either way; it rotates only when ticked (--sink rotate).
-    const sink: RotatingSink = collector === 'nfcapd' ? new RotatedNfcapdDir(dir, args.keepOutput) : new RotatedDelimitedFile(outPath, pid, args.keepOutput);
+    const sink: RotatingSink =
+      collector === 'nfcapd' ? new RotatedNfcapdDir(dir, args.keepOutput) : new RotatedDelimitedFile(outPath, pid, args.keepOutput, undefined, collector === 'serve' && args.count === 'sizes' ? 'sizes' : 'frames');
     const rcvbufs = socketRcvbufs(port);
     // Idle sample, then the window.
     const idle0 = processCpu(pid)!;
@@ -735,7 +751,6 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let stoppedLog: Record<string, unknown> | undefined;
     const logProblems: string[] = [];
     const counted = sink.finish();
-    const decoded = counted.records;
     const outputBytes = counted.bytes;
     const sinkPieces = args.sink === 'rotate' ? counted.pieces : 0;
     outputProblems.push(...counted.problems);
@@ -747,6 +762,15 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
         const level = Number(l['level']);
         if (level >= 40 || l['level'] === 'warn' || l['level'] === 'error') logProblems.push(JSON.stringify(l).slice(0, 400));
       }
+    }
+    // --count sizes: the flows are serve's own count of what its output accepted, and the bytes
+    // on disk must be the bytes it says it wrote.
+    let decoded = counted.records;
+    if (!counted.framesCounted) {
+      const st = stoppedLog as Record<string, number> | undefined;
+      decoded = typeof st?.['delivered'] === 'number' ? st['delivered'] : 0;
+      if (typeof st?.['output_bytes'] !== 'number') outputProblems.push('--count sizes: no output_bytes in the "flow-collector stopped" line');
+      else if (st['output_bytes'] !== outputBytes) outputProblems.push(`--count sizes: ${outputBytes} bytes on disk, serve wrote ${st['output_bytes']}`);
     }
     const kernelDropsProc = udp.drops;
     const snmp: Record<string, number> = {};

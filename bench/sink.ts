@@ -29,6 +29,8 @@ import { readStat, ticksPerSecond } from './proc.js';
 import { countDelimitedFile } from './serve-replay.js';
 
 export type SinkMode = 'rotate' | 'append';
+/** How a delimited output is counted: its frames read (frames), or only its size (sizes). */
+export type CountMode = 'frames' | 'sizes';
 
 /** What a sink counted over a whole run. */
 export interface SinkCount {
@@ -42,6 +44,8 @@ export interface SinkCount {
   notes: string[];
   /** Pieces counted and deleted while the load ran. */
   pieces: number;
+  /** Whether `records` was counted (false: only the bytes were, CountMode 'sizes'). */
+  framesCounted: boolean;
 }
 
 /**
@@ -110,7 +114,7 @@ export class RotatedDelimitedFile implements RotatingSink {
   private next = 0;
   /** When the last rotation was (ms). */
   private rotatedAt = 0;
-  private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0 };
+  private readonly count: SinkCount;
   cpuSeconds = 0;
 
   constructor(
@@ -120,7 +124,11 @@ export class RotatedDelimitedFile implements RotatingSink {
     private readonly keep = false,
     /** Milliseconds between rotations (ticks in between only take finished pieces). */
     private readonly rotateMs = ROTATE_SECONDS * 1000,
-  ) {}
+    /** Read every piece and count its frames, or only take its size (the caller counts flows). */
+    private readonly mode: CountMode = 'frames',
+  ) {
+    this.count = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0, framesCounted: mode === 'frames' };
+  }
 
   tick(): void {
     timed(this, () => this.rotate());
@@ -163,6 +171,12 @@ export class RotatedDelimitedFile implements RotatingSink {
   }
 
   private take(part: string): void {
+    if (this.mode === 'sizes') {
+      this.count.bytes += fileSize(part);
+      if (part !== this.path) this.count.pieces++;
+      if (!this.keep) rmSync(part, { force: true });
+      return;
+    }
     const c = countDelimitedFile(part, COUNT_CHUNK);
     this.count.records += c.records;
     this.count.bytes += c.bytes;
@@ -174,7 +188,7 @@ export class RotatedDelimitedFile implements RotatingSink {
 
 /** nfcapd's output directory with `-t NFCAPD_ROTATE_SECONDS`. */
 export class RotatedNfcapdDir implements RotatingSink {
-  private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0 };
+  private readonly count: SinkCount = { records: 0, bytes: 0, problems: [], notes: [], pieces: 0, framesCounted: true };
   private sequenceFailures = 0;
   cpuSeconds = 0;
   /** Files already counted (kept ones stay in the directory). */

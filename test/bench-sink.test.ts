@@ -74,6 +74,32 @@ test('rotating sink: serve reopens on SIGHUP; each flow is counted once across t
   assert.ok(sink.cpuSeconds > 0);
 });
 
+test('rotating sink, --count sizes: pieces are measured and deleted unread; their bytes are what serve says it wrote', async () => {
+  const dir = join(tmp.dir, 'serve-sizes');
+  mkdirSync(dir);
+  const path = join(dir, 'flows.pb');
+  const s = await startServe(['--listen', '127.0.0.1:0', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0']);
+  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, 250, 'sizes');
+  let sent: Blasted;
+  try {
+    sent = await blastWhileRotating(s.listeners[0]!.port, () => sink.tick(), 100, ['--rate', '2000', '--duration', '2']);
+    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
+    sink.tick();
+  } finally {
+    assert.equal(await s.stop('SIGTERM'), 0);
+  }
+  const c = sink.finish();
+  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  assert.deepEqual(c.problems, []);
+  assert.equal(c.framesCounted, false);
+  assert.equal(c.records, 0);
+  assert.ok(c.pieces >= 4, `${c.pieces} pieces rotated`);
+  assert.equal(stopped['delivered'], sent.flows);
+  assert.ok(c.bytes > 50 * sent.flows, `${c.bytes} bytes for ${sent.flows} flows`);
+  assert.equal(c.bytes, stopped['output_bytes']);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test('rotating sink: nfcapd -t 3 files are counted with nfdump -I and deleted as they finish', { skip: skipUnlessCommands('nfcapd', 'nfdump') }, async () => {
   const dir = join(tmp.dir, 'nfcapd');
   mkdirSync(dir);
