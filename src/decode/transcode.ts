@@ -183,6 +183,8 @@ if (FLOWPB_FIELDS.slice(0, 5).map((f) => (f.kind === 'ns' ? f.sec : f.kind === '
   throw new Error('transcode: the FlowMessage field order changed; the frame prefix needs updating');
 /** Largest prefix: head (type 2, time_received_ns 2 + 10, sequence_num 1 + 5), sampling_rate (1 + 10), sampler address (1 + 1 + 16). */
 const PRE_MAX = 64;
+/** Prefix words a frame stores from locals (a prefix is 20-50 bytes); the rest with a loop. */
+const PRE_UNROLLED = 8;
 
 /** The sampling_rate field at p as the body writer writes it (its own field code); returns the end. */
 const writeRate = new Function(
@@ -287,6 +289,26 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function wordCopy(src: string, count: string, unrolled = 0): string {
   const first = Array.from({ length: unrolled }, (_, i) => ` dv.setInt32(${at(4 * i)}, a[${i}], ${HOST_LE});`).join('');
   return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(${at('(i << 2)')}, a[i], ${HOST_LE});`;
+}
+
+/**
+ * Declarations of locals `${name}0..${name}${n - 1}`: the first words of a word source (the frame
+ * prefix, an interface block), loaded only when the source changes (loadWords) so that each frame
+ * stores them straight from registers or the stack (storeWords). Read from the typed array in
+ * every frame, each word cost ~7 more instructions (map, length and bounds checks, redone after
+ * every DataView store, which V8 assumes may change anything; counted with callgrind).
+ */
+function wordLocals(name: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${name}${i} = 0`);
+}
+/** Loads words 0..n-1 of `src` (an Int32Array holding at least n) into wordLocals(name, n). */
+function loadWords(name: string, src: string, n: number): string {
+  return `a = ${src};${Array.from({ length: n }, (_, i) => ` ${name}${i} = a[${i}];`).join('')}`;
+}
+/** Stores the words of wordLocals(name, n), then words n.. of `src` up to `count` with the loop. */
+function storeWords(name: string, n: number, src: string, count: string): string {
+  const first = Array.from({ length: n }, (_, i) => ` dv.setInt32(${at(4 * i)}, ${name}${i}, ${HOST_LE});`).join('');
+  return `${first} if ((c = ${count}) > ${n}) { a = ${src}; for (i = ${n}; i < c; i++) dv.setInt32(${at('(i << 2)')}, a[i], ${HOST_LE}); }`;
 }
 
 /** String fields as the body writer writes them, in order (nothing for ''), as words of at least `least`. */
@@ -465,7 +487,11 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
       // The whole prefix array (PRE_MAX bytes, more than it ever holds): the bytes past preLen
       // land where the next fields go, or past the frame's end, which w.ensure made room for.
       // The first 8 words unconditionally (a prefix is 20-50 bytes), the rest in a loop.
-      writes.push(`\n  if (sr !== ctx.preSr) H.buildPrefix(ctx, sr);\n  ${wordCopy('ctx.preW', 'ctx.preWords', 8)} ${adv('ctx.preLen')}`);
+      // Its words are held in locals for the rate they were built for (psr; -2 at each call:
+      // startSet may have rebuilt the head since the last).
+      writes.push(`
+  if (sr !== psr) { if (sr !== ctx.preSr) H.buildPrefix(ctx, sr); psr = sr; pl = ctx.preLen; pc = ctx.preWords; ${loadWords('x', 'ctx.preW', PRE_UNROLLED)} }
+  ${storeWords('x', PRE_UNROLLED, 'ctx.preW', 'pc')} ${adv('pl')}`);
       continue;
     }
     if (HEAD_PROPS.has(prop)) continue;
@@ -494,7 +520,13 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     if (prop === 'vrfName' && !has('ingressVrfId')) continue;
     if (prop !== 'vrfName' && STRINGS.includes(prop)) {
       // The four interface fields, consecutive on the wire, as one block (encodeIf).
-      if (prop === 'inIfName') writes.push(`\n  if ((n = ib.len) !== 0) { ${wordCopy('ib.w', 'ib.words', IF_UNROLLED)} ${adv('n')} }`);
+      // Its words in locals too, for the block they were loaded from (lib).
+      if (prop === 'inIfName')
+        writes.push(`
+  if ((n = ib.len) !== 0) {
+    if (ib !== lib) { lib = ib; ${loadWords('y', 'ib.w', IF_UNROLLED)} }
+    ${storeWords('y', IF_UNROLLED, 'ib.w', 'ib.words')} ${adv('n')}
+  }`);
       continue;
     }
     if (prop === 'protocolName') {
@@ -518,7 +550,8 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   ${exportNs}var tx = 0, th = 0;
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_vrfName = '', ib, pw;
+  var s_vrfName = '', ib, pw, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0;
+  var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED)].join(', ')};
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
