@@ -283,15 +283,6 @@ const NO_WORDS = new Words(new Int32Array(IF_UNROLLED), 0, 0);
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * A word copy of `src` (Words.w or ctx.preW, `count` words) to b at p through `dv`, as code; the
- * first `unrolled` words are stored without the loop (src must hold at least that many).
- */
-function wordCopy(src: string, count: string, unrolled = 0): string {
-  const first = Array.from({ length: unrolled }, (_, i) => ` dv.setInt32(${at(4 * i)}, a[${i}], ${HOST_LE});`).join('');
-  return `a = ${src};${first} for (i = ${unrolled}, c = ${count}; i < c; i++) dv.setInt32(${at('(i << 2)')}, a[i], ${HOST_LE});`;
-}
-
-/**
  * Declarations of locals `${name}0..${name}${n - 1}`: the first words of a word source (the frame
  * prefix, an interface block), loaded only when the source changes (loadWords) so that each frame
  * stores them straight from registers or the stack (storeWords). Read from the typed array in
@@ -391,8 +382,10 @@ function encodeIf(ctx: TranscodeCtx): void {
   ctx.eIf = f;
 }
 
+/** Words of a protocol_name field a frame stores without the loop ("TCP" is 2, the longest name 5). */
+const PROTO_UNROLLED = 3;
 /** The protocol_name field of every 8-bit protocol number, encoded once (nothing for unnamed ones). */
-const PROTOCOL_NAMES: readonly Words[] = Array.from({ length: 256 }, (_, n) => stringFields([[K_PROTOCOL_NAME, protocolName(n)]]));
+const PROTOCOL_NAMES: readonly Words[] = Array.from({ length: 256 }, (_, n) => stringFields([[K_PROTOCOL_NAME, protocolName(n)]], PROTO_UNROLLED));
 
 const H = {
   ...RECORD_HELPERS,
@@ -561,7 +554,14 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     }
     if (prop === 'protocolName') {
       // The name's field as encoded words (no protocol number above 255 has a name).
-      writes.push(`\n  if (r_proto < 256 && (n = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${wordCopy('pw.w', 'pw.words')} ${adv('n')} }`);
+      // Its words in locals for the protocol they were loaded for (lpr): records of a set
+      // often share it.
+      writes.push(`
+  if (r_proto !== lpr) {
+    lpr = r_proto; pn = 0;
+    if (r_proto < 256 && (pn = (pw = H.PROTOCOL_NAMES[r_proto]).len) !== 0) { ${loadWords('z', 'pw.w', PROTO_UNROLLED)} }
+  }
+  if (pn !== 0) { ${storeWords('z', PROTO_UNROLLED, 'pw.w', 'pw.words')} ${adv('pn')} }`);
       continue;
     }
     writes.push(flowpbFieldCode(f, src));
@@ -580,8 +580,8 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   ${exportNs}var tx = 0, th = 0;
   var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_vrfName = '', ib, pw, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0;
-  var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED)].join(', ')};
+  var s_vrfName = '', ib, pw = H.NO_WORDS, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0, lpr = -1, pn = 0;
+  var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED), ...wordLocals('z', PROTO_UNROLLED)].join(', ')};
   var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {
     p = q;
