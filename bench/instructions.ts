@@ -26,8 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eachOption } from './args.js';
-import { Exporter, FlowDecoder } from '../src/decode/mod.js';
-import { DelimitedBatchWriter } from '../src/encode/mod.js';
+import { decodeLoop } from './decode-loop.js';
 import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
 
 /** Printed by the loop role after its passes: the frames it wrote. */
@@ -142,25 +141,9 @@ function runUnderCallgrind(stream: StreamName, passes: number, dir: string): Run
 
 /** The decode loop, as bench/transcode.ts runs it, for a number of passes. */
 async function loop(stream: StreamName, passes: number): Promise<void> {
-  const st = await loadStream(stream, defaultCacheDir());
-  const enc = new DelimitedBatchWriter(128 * 1024);
-  const w = enc.writer;
-  let frames = 0;
-  const sink = {
-    writer: w,
-    framesAdded(_type: number, n: number): void {
-      frames += n;
-      enc.added(n);
-      if (w.pos > 65536) enc.finish();
-    },
-  };
-  const dec = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: sink });
-  const exporters = Array.from({ length: 8 }, (_, i) => new Exporter(`127.0.2.${i + 1}`, 9999));
-  const n = st.meta.datagrams;
-  for (let k = 0; k < passes; k++) {
-    for (let i = 0; i < n; i++) dec.decode(st.data, st.offsets[i]!, st.lengths[i]!, exporters[(i + k) & 7]!, 1_700_000_000 + k, 5000);
-  }
-  process.stdout.write(`${FRAMES_MARK}${frames}\n`);
+  const l = await decodeLoop(stream);
+  for (let k = 0; k < passes; k++) l.pass(k);
+  process.stdout.write(`${FRAMES_MARK}${l.frames()}\n`);
 }
 
 async function main(): Promise<void> {

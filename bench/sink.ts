@@ -18,6 +18,8 @@
 //   first tick (every SINK_TICK_MS) after the collector has written to its new file. (Until
 //   2026-11-29 a piece waited for the next rotation, a second later: measured at v9 100k that
 //   cost serve 0.05-0.08 µs of system time per flow and its lead, see docs/benchmarks.md.)
+//   Counting reads every byte; with CountMode 'sizes' a piece is only measured and deleted (the
+//   bench then takes the flow count from serve's own totals: bench/serve.ts --count sizes).
 //   nfcapd: `-t 3` (its shortest interval) rotates its files itself; each finished
 //   nfcapd.YYYYMMDDhhmmss file is read with `nfdump -I` (flows, sequence failures) and deleted
 //   at the first tick after it appears.

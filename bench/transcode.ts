@@ -11,37 +11,20 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Exporter, FlowDecoder } from '../src/decode/mod.js';
-import { DelimitedBatchWriter } from '../src/encode/mod.js';
-import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
+import { decodeLoop } from './decode-loop.js';
+import type { StreamName } from './serve-streams.js';
 
 async function once(name: StreamName, seconds: number): Promise<string> {
-  const st = await loadStream(name, defaultCacheDir());
-  const enc = new DelimitedBatchWriter(128 * 1024);
-  const w = enc.writer;
-  let frames = 0;
-  const sink = {
-    writer: w,
-    framesAdded(_type: number, n: number): void {
-      frames += n;
-      enc.added(n);
-      if (w.pos > 65536) enc.finish();
-    },
-  };
-  const dec = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: sink });
-  const exporters = Array.from({ length: 8 }, (_, i) => new Exporter(`127.0.2.${i + 1}`, 9999));
-  const n = st.meta.datagrams;
-  const pass = (k: number): void => {
-    for (let i = 0; i < n; i++) dec.decode(st.data, st.offsets[i]!, st.lengths[i]!, exporters[(i + k) & 7]!, 1_700_000_000 + k, 5000);
-  };
-  for (let k = 0; k < 8; k++) pass(k);
-  const f0 = frames;
+  const loop = await decodeLoop(name);
+  for (let k = 0; k < 8; k++) loop.pass(k);
+  const f0 = loop.frames();
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   let k = 8;
-  while (Number(process.hrtime.bigint() - t0) < seconds * 1e9) pass(k++);
+  while (Number(process.hrtime.bigint() - t0) < seconds * 1e9) loop.pass(k++);
   const c = process.cpuUsage(c0);
-  const flows = frames - f0;
+  const flows = loop.frames() - f0;
+  const dec = loop.decoder;
   return `${name}: ${(((c.user + c.system) * 1000) / flows).toFixed(1)} ns CPU per flow (${flows} flows, fused ${dec.transcoded.fused}, reference path ${dec.transcoded.reference})`;
 }
 

@@ -1,0 +1,42 @@
+/**
+ * The decode loop of bench/transcode.ts and bench/instructions.ts: the serve benchmark's replay
+ * stream (bench/serve-streams.ts) decoded by one FlowDecoder with a frame sink, from 8 exporters
+ * in turn, its frames appended to a flowpb batch writer that is emptied every 64 KiB.
+ */
+import { Exporter, FlowDecoder } from '../src/decode/mod.js';
+import { DelimitedBatchWriter } from '../src/encode/mod.js';
+import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
+
+export interface DecodeLoop {
+  /** Decodes every datagram of the stream once; pass k starts at exporter k mod 8. */
+  pass(k: number): void;
+  /** Frames written so far. */
+  frames(): number;
+  /** The decoder (its transcoded counts). */
+  readonly decoder: FlowDecoder;
+}
+
+export async function decodeLoop(name: StreamName): Promise<DecodeLoop> {
+  const st = await loadStream(name, defaultCacheDir());
+  const enc = new DelimitedBatchWriter(128 * 1024);
+  const w = enc.writer;
+  let frames = 0;
+  const sink = {
+    writer: w,
+    framesAdded(_type: number, n: number): void {
+      frames += n;
+      enc.added(n);
+      if (w.pos > 65536) enc.finish();
+    },
+  };
+  const decoder = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: sink });
+  const exporters = Array.from({ length: 8 }, (_, i) => new Exporter(`127.0.2.${i + 1}`, 9999));
+  const n = st.meta.datagrams;
+  return {
+    decoder,
+    frames: () => frames,
+    pass(k: number): void {
+      for (let i = 0; i < n; i++) decoder.decode(st.data, st.offsets[i]!, st.lengths[i]!, exporters[(i + k) & 7]!, 1_700_000_000 + k, 5000);
+    },
+  };
+}
