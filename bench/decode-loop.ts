@@ -1,9 +1,10 @@
 /**
  * The decode loop of bench/transcode.ts and bench/instructions.ts: the serve benchmark's replay
  * stream (bench/serve-streams.ts) decoded by one FlowDecoder with a frame sink, from 8 exporters
- * in turn, its frames appended to a flowpb batch writer that is emptied every 64 KiB.
+ * in turn, its frames appended to a flowpb batch writer (in the frame arena, as serve's is) that
+ * is emptied every 64 KiB.
  */
-import { Exporter, FlowDecoder } from '../src/decode/mod.js';
+import { Exporter, FlowDecoder, claimFrameArena } from '../src/decode/mod.js';
 import { DelimitedBatchWriter } from '../src/encode/mod.js';
 import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js';
 
@@ -20,6 +21,8 @@ export async function decodeLoop(name: StreamName): Promise<DecodeLoop> {
   const st = await loadStream(name, defaultCacheDir());
   const enc = new DelimitedBatchWriter(128 * 1024);
   const w = enc.writer;
+  // As serve's pipeline does: its frame writer writes in the worker's frame arena.
+  claimFrameArena(w);
   let frames = 0;
   const sink = {
     writer: w,

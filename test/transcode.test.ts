@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Exporter, FlowDecoder, TranscodeCtx, compileTemplate, compileTranscoder } from '../src/decode/mod.js';
+import { Exporter, FlowDecoder, FRAME_ARENA_BYTES, TranscodeCtx, claimFrameArena, compileTemplate, compileTranscoder, releaseFrameArena } from '../src/decode/mod.js';
 import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
 import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v5Datagram, v9Datagram } from '../bench/datagrams.js';
 import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
@@ -61,6 +61,65 @@ test('transcoder: random v9 and IPFIX streams over many layouts give the referen
   assert.ok(fused > 20_000, `fused records: ${fused}`);
   assert.ok(reference > 500, `reference-path records: ${reference}`);
   assert.equal(fused + reference, frames);
+});
+
+test('transcoder, arena form: in the frame arena, filling up at any record of a data set, gives the reference bytes', () => {
+  // Each datagram's frames start a few frames short of the arena's end: the arena form stops at
+  // a record (ctx.bail), the generic form grows the writer out of the arena and does the rest;
+  // reset() brings the arena back for the next datagram.
+  let fused = 0;
+  let grew = 0;
+  for (let seed = 1; seed <= 60; seed++) {
+    const r = new Prng(1000 + seed);
+    const v9 = seed % 2 === 0;
+    const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length], fastStart: (i) => (i % 3 === 0 ? 0 : FRAME_ARENA_BYTES - 1536 - ((i * 389) % 2500)) });
+    assert.ok(claimFrameArena(c.fastWriter), 'the arena is free');
+    try {
+      const arena = c.fastWriter.buf;
+      assert.equal(arena.length, FRAME_ARENA_BYTES);
+      feedAll(c, randomStream(r, { layouts: 6, datagrams: 40, v9 }), new Exporter('192.0.2.1', 2055), `seed ${seed} (${v9 ? 'v9' : 'IPFIX'}, arena)`);
+      c.fastWriter.reset();
+      assert.equal(c.fastWriter.buf, arena, 'reset() comes back to the arena');
+    } finally {
+      releaseFrameArena(c.fastWriter);
+    }
+    fused += c.transcoded.fused;
+    grew += c.grew;
+  }
+  assert.ok(fused > 5_000, `fused records: ${fused}`);
+  // Datagrams whose frames outgrew the arena (each is a stop of the arena form mid-datagram).
+  assert.ok(grew > 300, `datagrams that outgrew the arena: ${grew}`);
+});
+
+test('frame arena: one writer at a time; what a writer holds moves in and out with it', () => {
+  const a = new ByteWriter(64);
+  const b = new ByteWriter(64);
+  a.buf.set([1, 2, 3]);
+  a.pos = 3;
+  assert.equal(claimFrameArena(a), true);
+  assert.equal(a.buf.length, FRAME_ARENA_BYTES);
+  assert.deepEqual([...a.view()], [1, 2, 3]);
+  assert.equal(claimFrameArena(a), true, 'the holder claiming again');
+  assert.equal(claimFrameArena(b), false, 'another writer while a has it');
+  assert.notEqual(b.buf.length, FRAME_ARENA_BYTES);
+  // Growing out of it and back at reset().
+  const arena = a.buf;
+  a.pos = FRAME_ARENA_BYTES - 2;
+  a.ensure(10);
+  assert.notEqual(a.buf, arena);
+  a.reset();
+  assert.equal(a.buf, arena);
+  a.buf.set([7, 8]);
+  a.pos = 2;
+  releaseFrameArena(b); // not the holder: nothing happens
+  assert.equal(a.buf, arena);
+  releaseFrameArena(a);
+  assert.notEqual(a.buf, arena);
+  assert.deepEqual([...a.view()], [7, 8]);
+  a.reset();
+  assert.notEqual(a.buf, arena, 'after release, reset() keeps the writer\'s own buffer');
+  assert.equal(claimFrameArena(b), true, 'free again');
+  releaseFrameArena(b);
 });
 
 test('transcoder: exporters interleaved datagram by datagram, each with its own sampler and interface tables, give the reference bytes', () => {

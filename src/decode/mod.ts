@@ -6,7 +6,7 @@ export { FlowDecoder } from './decoder.js';
 export type { FlowDecoderOptions, DecodedProtocol } from './decoder.js';
 export { compileTemplate, fieldInfos } from './compile.js';
 export type { CompiledTemplate, DecodeCtx, RecordFn } from './compile.js';
-export { compileTranscoder, setExportSec, TranscodeCtx } from './transcode.js';
+export { claimFrameArena, compileTranscoder, FRAME_ARENA_BYTES, releaseFrameArena, setExportSec, TranscodeCtx } from './transcode.js';
 export type { FrameSink, SetTranscoder } from './transcode.js';
 export type { FlowHook, OptionsHook } from './export.js';
 export { plainValue, hex, ipv4String, ipv6String, macString } from './values.js';

@@ -10,10 +10,39 @@ export class ByteWriter {
   /** DataView over `buf` (multi-byte stores), replaced together with it. */
   dv: DataView;
   pos = 0;
+  /** A buffer given with useBuffer() (the worker's frame arena), which reset() comes back to. */
+  private home: Buffer | undefined = undefined;
+  private homeDv: DataView | undefined = undefined;
 
   constructor(initialCapacity = 4096) {
     this.buf = Buffer.allocUnsafeSlow(Math.max(64, initialCapacity | 0));
     this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
+  }
+
+  /**
+   * Writes into `buf` (`dv` over it) from now on, moving what it holds there. When a write
+   * needs more room the writer grows out of it as usual; reset() comes back to it.
+   */
+  useBuffer(buf: Buffer, dv: DataView): void {
+    if (this.pos > buf.length) throw new Error(`ByteWriter.useBuffer: ${this.pos} bytes held, the buffer has ${buf.length}`);
+    this.buf.copy(buf, 0, 0, this.pos);
+    this.buf = buf;
+    this.dv = dv;
+    this.home = buf;
+    this.homeDv = dv;
+  }
+
+  /** Stops using the buffer given to useBuffer(): what it holds moves to a buffer of its own. */
+  leaveBuffer(): void {
+    if (this.home === undefined) return;
+    if (this.buf === this.home) {
+      const next = Buffer.allocUnsafeSlow(Math.max(4096, 2 * this.pos));
+      this.buf.copy(next, 0, 0, this.pos);
+      this.buf = next;
+      this.dv = new DataView(next.buffer, next.byteOffset, next.length);
+    }
+    this.home = undefined;
+    this.homeDv = undefined;
   }
 
   /** Current capacity in bytes. */
@@ -35,9 +64,13 @@ export class ByteWriter {
     this.dv = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
-  /** Forgets the content; capacity is kept. */
+  /** Forgets the content; capacity is kept (or, after growing out of useBuffer's buffer, that buffer is back). */
   reset(): void {
     this.pos = 0;
+    if (this.home !== undefined && this.buf !== this.home) {
+      this.buf = this.home;
+      this.dv = this.homeDv!;
+    }
   }
 
   /** A view (no copy) of the bytes written so far; valid until the next write or reset. */

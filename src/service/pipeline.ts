@@ -3,7 +3,7 @@
  * and its own outputs. Nothing in here is shared with another thread except through the
  * template store (template state) and the counters snapshot.
  */
-import { FlowDecoder, Counters, FlowType, type Exporter, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
+import { claimFrameArena, releaseFrameArena, FlowDecoder, Counters, FlowType, type Exporter, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
 import { ByteWriter, type DelimitedBatchWriter } from '../encode/mod.js';
 import { openSource, type Batch, type BatchSource } from '../ingest/mod.js';
 import { ExporterIntern } from './exporters.js';
@@ -88,7 +88,7 @@ class FrameFanout implements FrameSink {
  * The fast path's frame sink, when every output takes flowpb frames (and the environment does
  * not turn it off with FLOW_COLLECTOR_TRANSCODE=0, for comparisons).
  */
-function frameSink(outputs: readonly FlowOutput[], byType: Float64Array): FrameSink | undefined {
+function frameSink(outputs: readonly FlowOutput[], byType: Float64Array): FrameFanout | undefined {
   if (process.env['FLOW_COLLECTOR_TRANSCODE'] === '0' || outputs.length === 0) return undefined;
   for (const o of outputs) if (o.takesFrames?.() !== true || o.onFrames === undefined) return undefined;
   const k = outputs.findIndex((o) => o.frames?.() !== undefined);
@@ -113,6 +113,8 @@ export class Pipeline {
   readonly outputs: FlowOutput[] = [];
   readonly store: TemplateStore;
   private readonly fanout: Fanout;
+  /** The fast path's sink (undefined: an output takes records); its writer gets the frame arena at open(). */
+  private readonly frames: FrameFanout | undefined;
   private readonly listeners: ListenerState[];
   private readonly exporters = new ExporterIntern();
   private readonly errors = new Map<string, ErrorSample>();
@@ -180,6 +182,7 @@ export class Pipeline {
     this.fanout = new Fanout(this.outputs);
     // Every output writes flowpb frames: v9 / IPFIX records are transcoded straight into them.
     const frames = frameSink(this.outputs, this.fanout.byType);
+    this.frames = frames;
     // One decoder per listener: each keeps its own template state within its own limits.
     this.listeners = cfg.listeners.map((l) => ({
       cfg: l,
@@ -216,6 +219,9 @@ export class Pipeline {
     // worker's decoders share their compiled layouts, decode/layouts.ts). Two decoders, a round
     // each in turn (warmUp).
     const frames = frameSink(outs, fan.byType);
+    // The warm-up writes in the frame arena, so that the transcoders' arena form gets warm too;
+    // the real sink takes it at open().
+    if (frames !== undefined) claimFrameArena(frames.writer);
     const flush = () => {
       for (const o of outs) o.flush();
     };
@@ -230,6 +236,7 @@ export class Pipeline {
       r = await warmUpSettled(targets, rounds === undefined ? 2000 : 0, rounds);
     } finally {
       this.warming = false;
+      if (frames !== undefined) releaseFrameArena(frames.writer);
     }
     for (const o of outs) o.tick();
     const byType: Record<string, number> = {};
@@ -247,6 +254,8 @@ export class Pipeline {
 
   /** Binds every listener's sockets; throws the first bind error (after closing the rest). */
   async open(): Promise<ListenerBound[]> {
+    // One writer in a worker has the frame arena: this pipeline's, unless another has it (tests).
+    if (this.frames !== undefined) claimFrameArena(this.frames.writer);
     const bound: ListenerBound[] = [];
     try {
       for (let k = 0; k < this.listeners.length; k++) {
@@ -425,6 +434,7 @@ export class Pipeline {
   async close(): Promise<void> {
     await this.closeSources();
     await Promise.all(this.outputs.map((o) => o.close()));
+    if (this.frames !== undefined) releaseFrameArena(this.frames.writer);
     await this.store.close();
   }
 
