@@ -35,12 +35,7 @@ export class ByteWriter {
   /** Stops using the buffer given to useBuffer(): what it holds moves to a buffer of its own. */
   leaveBuffer(): void {
     if (this.home === undefined) return;
-    if (this.buf === this.home) {
-      const next = Buffer.allocUnsafeSlow(Math.max(4096, 2 * this.pos));
-      this.buf.copy(next, 0, 0, this.pos);
-      this.buf = next;
-      this.dv = new DataView(next.buffer, next.byteOffset, next.length);
-    }
+    if (this.buf === this.home) this.moveTo(Math.max(4096, 2 * this.pos));
     this.home = undefined;
     this.homeDv = undefined;
   }
@@ -58,6 +53,11 @@ export class ByteWriter {
   private grow(n: number): void {
     let cap = this.buf.length * 2;
     while (cap < this.pos + n) cap *= 2;
+    this.moveTo(cap);
+  }
+
+  /** Moves what it holds to a new buffer of `cap` bytes. */
+  private moveTo(cap: number): void {
     const next = Buffer.allocUnsafeSlow(cap);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;

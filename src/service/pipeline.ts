@@ -80,7 +80,7 @@ class FrameFanout implements FrameSink {
     const os = this.others;
     for (let i = 0; i < os.length; i++) os[i]!.onFrames!(w.buf, from, w.pos, n, type, sampler);
     if (this.direct !== undefined) this.direct.added(n);
-    else w.pos = 0;
+    else w.reset(); // back in the frame arena too, if a frame made it grow out
   }
 }
 
