@@ -8,7 +8,19 @@
 //   --rates 20000,50000,100000 offered datagrams/s
 //   --workers 1,2              serve --workers values; 1 worker runs pinned to core 1
 //                              (taskset -c 1), 2 workers to cores 0,1 (the sender shares core 0)
+//   --core 1                   the one-core collectors' core (0 or 1; the sender and the harness
+//                              take the other). A VM's two vCPUs can differ for a while: on one
+//                              machine the decode loop ran 1.7x slower on core 1 than on core 0
+//                              for a quarter hour (the host's doing), and serve's CPU per flow
+//                              with it, while nfcapd's did not change
 //   --reps 3                   repetitions of each cell
+//   --interleave               run the collectors of a stream and rate in turn, one repetition
+//                              of each after the other (serve, nfcapd, serve, nfcapd, ...),
+//                              instead of all repetitions of one collector and then the other's,
+//                              and report serve/other per pair of neighbouring runs (min, median,
+//                              max): the machine's drift over minutes (this VM's host changes speed
+//                              by 10-20 % from one quarter hour to the next) then moves both sides
+//                              of each ratio alike
 //   --consistency              ten consecutive runs of ONE cell (one stream, rate and workers value;
 //                              --reps changes the count): prints every run and the spread
 //                              (min/median/max, max/min) of CPU µs per flow sent and per flow
@@ -106,6 +118,8 @@ interface Args {
   workers: number[];
   reps: number;
   consistency: boolean;
+  interleave: boolean;
+  core: 0 | 1;
   duration: number;
   exporters: number;
   collectors: Collector[];
@@ -138,6 +152,8 @@ function parseArgs(argv: string[]): Args {
     workers: [1, 2],
     reps: 3,
     consistency: false,
+    interleave: false,
+    core: 1,
     duration: 5,
     exporters: 8,
     collectors: ['serve'],
@@ -184,6 +200,15 @@ function parseArgs(argv: string[]): Args {
       case '--consistency':
         a.consistency = true;
         break;
+      case '--interleave':
+        a.interleave = true;
+        break;
+      case '--core': {
+        const c = Number(v());
+        if (c !== 0 && c !== 1) throw new Error('--core is 0 or 1');
+        a.core = c;
+        break;
+      }
       case '--duration':
         a.duration = Number(v());
         break;
@@ -494,7 +519,7 @@ function jsonLines(text: string): Record<string, unknown>[] {
 async function runSender(stream: StreamName, port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult & { pid: number }> {
   const s = start('taskset', [
     '-c',
-    '0',
+    String(1 - args.core),
     process.execPath,
     SELF,
     '--role',
@@ -599,7 +624,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   liveDirs.add(dir);
   const outPath = join(dir, 'flows.pb');
   let rotation: ReturnType<typeof setInterval> | undefined;
-  const cores = collector !== 'serve' || workers === 1 ? '1' : '0,1';
+  const cores = collector !== 'serve' || workers === 1 ? String(args.core) : '0,1';
   let proc: Spawned;
   let startedLog: Record<string, unknown> | undefined;
   let metricsUrl: string | undefined;
@@ -946,8 +971,35 @@ function tableHeader(): string {
 }
 
 function tableRow(c: CellSummary): string {
-  const cores = c.collector !== 'serve' ? '1 (core 1)' : c.workers === 1 ? '1 (core 1)' : `${c.workers} (cores 0,1; sender shares core 0)`;
+  const cores = c.cores === '0,1' ? `${c.workers} (cores 0,1; the sender shares one)` : `1 (core ${c.cores})`;
   return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerFlow.max / c.cpuUsPerFlow.min, 2)} | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} (${fmt(c.startupDrops)}) | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
+}
+
+/**
+ * --interleave: serve's CPU per flow over the other collector's in each repetition (runs that
+ * followed each other on the same load), as min, median and max over the repetitions.
+ */
+export function pairRatios(cellRuns: readonly RunResult[][]): string[] {
+  const out: string[] = [];
+  for (const sr of cellRuns) {
+    const s0 = sr[0];
+    if (s0 === undefined || s0.collector !== 'serve') continue;
+    for (const other of ['hand', 'nfcapd'] as const) {
+      const or = cellRuns.find((x) => x[0]?.collector === other && x[0].stream === s0.stream && x[0].rate === s0.rate);
+      if (or === undefined) continue;
+      const xs: number[] = [];
+      for (const r of sr) {
+        const o = or.find((x) => x.rep === r.rep);
+        if (o !== undefined && o.cpuUsPerFlow > 0) xs.push(r.cpuUsPerFlow / o.cpuUsPerFlow);
+      }
+      if (xs.length === 0) continue;
+      const s = spreadOf(xs);
+      out.push(
+        `- ${s0.stream} ${fmt(s0.rate)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}`,
+      );
+    }
+  }
+  return out;
 }
 
 /** --consistency: every run of one cell and the spread between them. */
@@ -991,9 +1043,9 @@ async function main(): Promise<void> {
   if (!addon.addon) throw new Error(`the bench needs the native addon (sender): ${addon.error}`);
   for (const cmd of ['taskset', ...(args.collectors.includes('nfcapd') ? ['nfcapd', 'nfdump'] : [])]) if (!hasCommand(cmd)) throw new Error(`${cmd} is not installed`);
   if (cpus().length < 2) throw new Error('the bench pins to cores 0 and 1: it needs 2 cores');
-  // The harness itself stays on core 0 with the sender, away from the collector's core 1.
+  // The harness itself stays with the sender, away from the collector's core (--core).
   try {
-    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-p', '-c', String(1 - args.core), String(process.pid)], { stdio: 'ignore' });
   } catch {
     console.error('warning: could not pin the harness to core 0');
   }
@@ -1006,40 +1058,55 @@ async function main(): Promise<void> {
       `stream ${s}: ${m.exporter}, ${fmt(m.datagrams)} datagrams, ${fmt(m.totalFlows)} flows (${fmt(m.flowsPerDatagram, 2)} per datagram, FlowDecoder), ${fmt(m.bytes / m.datagrams)} bytes per datagram${m.problems.length ? `; PROBLEMS: ${m.problems.join('; ')}` : ''}`,
     );
   }
-  const cells: { collector: Collector; stream: StreamName; rate: number; workers: number }[] = [];
+  type Cell = { collector: Collector; stream: StreamName; rate: number; workers: number };
+  // Groups of cells on the same load (stream and rate): with --interleave a group's cells take
+  // turns, one repetition each.
+  const groups: Cell[][] = [];
   for (const stream of args.streams)
     for (const rate of args.rates) {
-      if (args.collectors.includes('serve')) for (const workers of args.workers) cells.push({ collector: 'serve', stream, rate, workers });
-      if (args.collectors.includes('hand')) cells.push({ collector: 'hand', stream, rate, workers: 1 });
-      if (args.collectors.includes('nfcapd')) cells.push({ collector: 'nfcapd', stream, rate, workers: 1 });
+      const g: Cell[] = [];
+      if (args.collectors.includes('serve')) for (const workers of args.workers) g.push({ collector: 'serve', stream, rate, workers });
+      if (args.collectors.includes('hand')) g.push({ collector: 'hand', stream, rate, workers: 1 });
+      if (args.collectors.includes('nfcapd')) g.push({ collector: 'nfcapd', stream, rate, workers: 1 });
+      groups.push(g);
     }
+  const cells = groups.flat();
   const runs: RunResult[] = [];
   const summaries: CellSummary[] = [];
   const cellRunsAll: RunResult[][] = [];
-  console.error(`${cells.length} cells x ${args.reps} reps x ${args.duration} s, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated' : 'appended to one file'} in ${args.outDir}`);
+  console.error(
+    `${cells.length} cells x ${args.reps} reps x ${args.duration} s${args.interleave ? ' (collectors interleaved)' : ''}, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated' : 'appended to one file'} in ${args.outDir}`,
+  );
   primeOutputDir(args.outDir, Math.min(4 * 2 ** 30, Math.max(...args.rates) * (args.duration + args.warmup) * 31 * 140));
-  for (const cell of cells) {
+  const runRep = async (cell: Cell, rep: number): Promise<RunResult> => {
     const st = streams.get(cell.stream)!;
-    const cellRuns: RunResult[] = [];
-    for (let rep = 1; rep <= args.reps; rep++) {
-      let r: RunResult;
-      for (let attempt = 0; ; attempt++) {
-        r = await runOnce(cell.collector, cell.stream, st, cell.rate, cell.workers, rep, args);
-        r.attempt = attempt + 1;
-        runs.push(r);
-        if (!r.busy || attempt >= args.retryBusy) break;
-        r.discarded = true;
-        console.error(`${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: busy machine (${r.notes.join('; ')}), again`);
-      }
-      cellRuns.push(r);
-      console.error(
-        `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
-          `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core 0)` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
-          `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
-      );
+    let r: RunResult;
+    for (let attempt = 0; ; attempt++) {
+      r = await runOnce(cell.collector, cell.stream, st, cell.rate, cell.workers, rep, args);
+      r.attempt = attempt + 1;
+      runs.push(r);
+      if (!r.busy || attempt >= args.retryBusy) break;
+      r.discarded = true;
+      console.error(`${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: busy machine (${r.notes.join('; ')}), again`);
     }
-    summaries.push(summarise(cellRuns, st));
-    cellRunsAll.push(cellRuns);
+    console.error(
+      `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
+        `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core ${1 - args.core})` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
+        `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
+    );
+    return r;
+  };
+  for (const g of groups) {
+    const byCell = g.map(() => [] as RunResult[]);
+    if (args.interleave) {
+      for (let rep = 1; rep <= args.reps; rep++) for (let i = 0; i < g.length; i++) byCell[i]!.push(await runRep(g[i]!, rep));
+    } else {
+      for (let i = 0; i < g.length; i++) for (let rep = 1; rep <= args.reps; rep++) byCell[i]!.push(await runRep(g[i]!, rep));
+    }
+    for (let i = 0; i < g.length; i++) {
+      summaries.push(summarise(byCell[i]!, streams.get(g[i]!.stream)!));
+      cellRunsAll.push(byCell[i]!);
+    }
   }
   const lines: string[] = [];
   lines.push(
@@ -1065,6 +1132,7 @@ async function main(): Promise<void> {
       if (n) ratios.push(`- ${c.stream} ${fmt(c.rate)}/s, ${c.workers} worker(s): serve/${other} CPU per flow = ${fmt(c.cpuUsPerFlow.median / n.cpuUsPerFlow.median, 2)}x`);
     }
   }
+  if (args.interleave) ratios.push(...pairRatios(cellRunsAll));
   if (ratios.length > 0) lines.push('', ...ratios);
   if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr));
   console.log(lines.join('\n'));
