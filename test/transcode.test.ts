@@ -344,6 +344,31 @@ test('transcoder: look-ups kept across data sets follow options that rename an i
   ]);
 });
 
+test('transcoder: data that waited for its template, replayed with its own datagram headers between the data sets of the datagram that brought it, gives the reference bytes', () => {
+  // A message's per-datagram inputs (export time, uptime, sequence, receive time, sampler) are
+  // prepared once per message for its data sets: each replayed set must get its own datagram's,
+  // and the data sets after the replay the current one's again.
+  const c = new TranscodeComparer({ sampling: { defaults: [{ exporter: '0.0.0.0/0', rate: 5 }] } });
+  const ex = new Exporter('192.0.2.77', 2055);
+  const tplA = v9TemplateRecord(300, [{ id: 8, len: 4 }, { id: 22, len: 4 }, { id: 21, len: 4 }, { id: 1, len: 4 }, { id: 2, len: 4 }]);
+  const tplB = v9TemplateRecord(301, [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 22, len: 4 }, { id: 21, len: 4 }, { id: 1, len: 4 }]);
+  const recA = (uptime: number, k: number) => [...ip4(`10.0.0.${k}`), ...u32(uptime - 5000 - k), ...u32(uptime - 100 - k), ...u32(1000 + k), ...u32(k + 1)];
+  const recB = (uptime: number, k: number) => [...ip4(`10.1.0.${k}`), ...ip4(`10.2.0.${k}`), ...u32(uptime - 7000 - k), ...u32(uptime - 300 - k), ...u32(2000 + k)];
+  const msgs: { d: Buffer; recv: number }[] = [];
+  const hdr = (i: number) => ({ uptime: 3_600_000 + 977_123 * i, unixSecs: 1_700_000_000 + 61 * i, seq: 100 + 13 * i });
+  const h1 = hdr(1);
+  msgs.push({ d: v9Message([set(0, tplA), set(300, [...recA(h1.uptime, 1), ...recA(h1.uptime, 2)]), set(301, recB(h1.uptime, 3))], h1), recv: RECV + 1 });
+  const h2 = hdr(2);
+  msgs.push({ d: v9Message([set(301, [...recB(h2.uptime, 4), ...recB(h2.uptime, 5)]), set(300, recA(h2.uptime, 6))], h2), recv: RECV + 50 });
+  const h3 = hdr(3);
+  msgs.push({ d: v9Message([set(300, recA(h3.uptime, 7)), set(0, tplB), set(301, recB(h3.uptime, 8)), set(300, recA(h3.uptime, 9))], h3), recv: RECV + 99 });
+  for (const [i, m] of msgs.entries()) assert.equal(c.feed(m.d, ex, m.recv, 1000 * i), undefined, `datagram ${i + 1}`);
+  // Every record took the fused path: 3 of template B replayed in datagram 3, then its own 3.
+  assert.equal(c.transcoded.fused, 9);
+  assert.equal(c.transcoded.reference, 0);
+  assert.equal(c.refFlows, 9);
+});
+
 test('transcoder: interface names and descriptions for many ingress/egress pairs (more than are kept per entry), unknown interfaces and empty fields give the reference bytes', () => {
   // IPFIX interface options (ifIndex, interfaceName, interfaceDescription): 300 interfaces, some
   // with an empty name or description, non-ASCII in one; ifIndex 0 and 9999 are not in the table.
