@@ -3,7 +3,7 @@
  * count on every run, whatever else the machine is doing, where the decode loop's nanoseconds
  * (bench/transcode.ts) move by +-5 % with the host. For judging a change to generated code.
  *
- *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--annotate FILE]
+ *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--functions PATTERN] [--annotate FILE]
  *
  * The decode loop of bench/transcode.ts (the serve benchmark's replay stream through one
  * FlowDecoder with a frame sink) runs under callgrind twice, for two numbers of passes over the
@@ -14,6 +14,10 @@
  * V8 runs single-threaded with synchronous optimisation so that the runs match; the counts of
  * the transcoders repeat to the instruction. The process's total does not (garbage collection
  * and V8's own heuristics differ between the two runs), so it is not reported.
+ *
+ * --functions PATTERN: the functions counted, as V8's --print-opt-code-filter takes it (a name,
+ * or a prefix with a trailing *; default transcode*; '*' counts every optimised JS function: the
+ * decoder's own per-datagram code, the bench's sink). Builtins and the runtime are never counted.
  *
  * --annotate FILE writes the optimised code of the functions counted, each instruction with its
  * executions per flow (the second run's counts over all its flows): where the instructions go.
@@ -107,7 +111,7 @@ interface Run {
   ir: Map<number, number>;
 }
 
-function runUnderCallgrind(stream: StreamName, passes: number, dir: string): Run {
+function runUnderCallgrind(stream: StreamName, passes: number, dir: string, functions: string): Run {
   const out = join(dir, `callgrind.${passes}.out`);
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
@@ -122,7 +126,7 @@ function runUnderCallgrind(stream: StreamName, passes: number, dir: string): Run
       '--no-concurrent-recompilation',
       '--single-threaded',
       '--print-opt-code',
-      '--print-opt-code-filter=transcode*',
+      `--print-opt-code-filter=${functions}`,
       self,
       '--role',
       'loop',
@@ -155,10 +159,12 @@ async function main(): Promise<void> {
   let stream: StreamName = 'v9';
   let passes = [20, 40];
   let annotate: string | undefined;
+  let functions = 'transcode*';
   const rest: string[] = [];
   eachOption(argv, (name, value) => {
     if (name === '--passes') passes = value().split(',').map(Number);
     else if (name === '--annotate') annotate = value();
+    else if (name === '--functions') functions = value();
     else rest.push(name);
   });
   if (rest.length > 0) stream = rest[0] as StreamName;
@@ -173,8 +179,8 @@ async function main(): Promise<void> {
   try {
     // The stream cache is built (softflowd / pmacctd) outside valgrind.
     await loadStream(stream, defaultCacheDir(), (m) => console.error(m));
-    const a = runUnderCallgrind(stream, passes[0]!, dir);
-    const b = runUnderCallgrind(stream, passes[1]!, dir);
+    const a = runUnderCallgrind(stream, passes[0]!, dir, functions);
+    const b = runUnderCallgrind(stream, passes[1]!, dir, functions);
     const flows = b.frames - a.frames;
     console.log(`${stream}: instructions per flow over passes ${passes[0]}..${passes[1]} (${flows} flows), callgrind`);
     let sum = 0;
@@ -183,7 +189,7 @@ async function main(): Promise<void> {
       sum += d;
       console.log(`  ${name}: ${(d / flows).toFixed(1)}`);
     }
-    console.log(`  transcode* together: ${(sum / flows).toFixed(1)}`);
+    console.log(`  ${functions} together: ${(sum / flows).toFixed(1)}`);
     if (annotate !== undefined) {
       const lines: string[] = [];
       for (const c of b.code) {
