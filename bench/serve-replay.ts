@@ -244,3 +244,41 @@ export function spreadOf(xs: readonly number[]): Spread {
   const median = s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
   return { n: s.length, min: s[0]!, median, max: s[s.length - 1]!, ratio: s[s.length - 1]! / s[0]! };
 }
+
+/** One measured run, as far as pairRatios needs it. */
+export interface PairedRun {
+  collector: string;
+  stream: string;
+  rate: number;
+  workers: number;
+  rep: number;
+  cpuUsPerFlow: number;
+}
+
+/**
+ * --interleave (bench/serve.ts): serve's CPU per flow over the other collector's in each
+ * repetition (the two runs followed each other on the same load), as min, median and max over
+ * the repetitions; one line per serve cell and other collector. `cellRuns`: each cell's runs.
+ */
+export function pairRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x: number, digits: number) => string = (x, d) => x.toFixed(d)): string[] {
+  const out: string[] = [];
+  for (const sr of cellRuns) {
+    const s0 = sr[0];
+    if (s0 === undefined || s0.collector !== 'serve') continue;
+    for (const other of ['hand', 'nfcapd']) {
+      const or = cellRuns.find((x) => x[0]?.collector === other && x[0].stream === s0.stream && x[0].rate === s0.rate);
+      if (or === undefined) continue;
+      const xs: number[] = [];
+      for (const r of sr) {
+        const o = or.find((x) => x.rep === r.rep);
+        if (o !== undefined && o.cpuUsPerFlow > 0) xs.push(r.cpuUsPerFlow / o.cpuUsPerFlow);
+      }
+      if (xs.length === 0) continue;
+      const s = spreadOf(xs);
+      out.push(
+        `- ${s0.stream} ${fmt(s0.rate, 0)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}`,
+      );
+    }
+  }
+  return out;
+}

@@ -98,7 +98,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
-import { parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
+import { pairRatios, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
 import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type CountMode, type RotatingSink, type SinkMode } from './sink.js';
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
@@ -975,33 +975,6 @@ function tableRow(c: CellSummary): string {
   return `| ${c.collector} | ${c.stream} | ${cores} | ${fmt(c.rate)} | ${fmt(c.achievedRate)} | ${fmt(c.flowsPerDatagram, 1)} | ${fmt(c.cpuUsPerFlow.median, 3)} (${fmt(c.cpuUsPerFlow.min, 3)}–${fmt(c.cpuUsPerFlow.max, 3)}) | ${fmt(100 * c.cpuUsPerFlow.spread, 1)} % | ${fmt(c.cpuUsPerFlow.max / c.cpuUsPerFlow.min, 2)} | ${fmt(c.cpuUsPerWrittenFlow, 3)} | ${fmt(100 * c.cpuShareOfCore, 0)} | ${fmt(100 * c.decodedShare.median, 2)} (${fmt(100 * c.decodedShare.min, 2)}) | ${c.kernelDropsMetric === undefined ? '-' : fmt(c.kernelDropsMetric)} · ${fmt(c.kernelDropsProc)} (${fmt(c.startupDrops)}) | ${fmt(c.unaccounted)} | ${c.rcvbufs.map((b) => fmt(b / 1048576)).join('+') || '?'} | ${c.busyRuns}/${c.reps} |`;
 }
 
-/**
- * --interleave: serve's CPU per flow over the other collector's in each repetition (runs that
- * followed each other on the same load), as min, median and max over the repetitions.
- */
-export function pairRatios(cellRuns: readonly RunResult[][]): string[] {
-  const out: string[] = [];
-  for (const sr of cellRuns) {
-    const s0 = sr[0];
-    if (s0 === undefined || s0.collector !== 'serve') continue;
-    for (const other of ['hand', 'nfcapd'] as const) {
-      const or = cellRuns.find((x) => x[0]?.collector === other && x[0].stream === s0.stream && x[0].rate === s0.rate);
-      if (or === undefined) continue;
-      const xs: number[] = [];
-      for (const r of sr) {
-        const o = or.find((x) => x.rep === r.rep);
-        if (o !== undefined && o.cpuUsPerFlow > 0) xs.push(r.cpuUsPerFlow / o.cpuUsPerFlow);
-      }
-      if (xs.length === 0) continue;
-      const s = spreadOf(xs);
-      out.push(
-        `- ${s0.stream} ${fmt(s0.rate)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}`,
-      );
-    }
-  }
-  return out;
-}
-
 /** --consistency: every run of one cell and the spread between them. */
 function consistencyReport(runs: RunResult[]): string[] {
   const r0 = runs[0]!;
@@ -1132,7 +1105,7 @@ async function main(): Promise<void> {
       if (n) ratios.push(`- ${c.stream} ${fmt(c.rate)}/s, ${c.workers} worker(s): serve/${other} CPU per flow = ${fmt(c.cpuUsPerFlow.median / n.cpuUsPerFlow.median, 2)}x`);
     }
   }
-  if (args.interleave) ratios.push(...pairRatios(cellRunsAll));
+  if (args.interleave) ratios.push(...pairRatios(cellRunsAll, fmt));
   if (ratios.length > 0) lines.push('', ...ratios);
   if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr));
   console.log(lines.join('\n'));

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { loadAddon, openSource, sourceAddress, type Batch } from '../src/ingest/mod.js';
-import { countDelimitedFile, parseMetrics, replay, spreadOf } from '../bench/serve-replay.js';
+import { countDelimitedFile, pairRatios, parseMetrics, replay, spreadOf } from '../bench/serve-replay.js';
 import type { Stream, StreamMeta } from '../bench/serve-streams.js';
 import { makeTempDir } from './support/tools.js';
 
@@ -175,4 +175,21 @@ test('spreadOf: min, median, max and max/min of repeated runs', () => {
   assert.equal(even.ratio, 4);
   assert.equal(spreadOf([NaN, 2]).n, 1);
   assert.ok(Number.isNaN(spreadOf([]).ratio));
+});
+
+test('pairRatios: serve over the other collector per repetition of the same load, min/median/max', () => {
+  const run = (collector: string, rate: number, rep: number, cpuUsPerFlow: number) => ({ collector, stream: 'v9', rate, workers: 1, rep, cpuUsPerFlow });
+  const cells = [
+    [run('serve', 50000, 1, 0.2), run('serve', 50000, 2, 0.3), run('serve', 50000, 3, 0.25)],
+    [run('nfcapd', 50000, 1, 0.25), run('nfcapd', 50000, 2, 0.2), run('nfcapd', 50000, 3, 0.25)],
+    // Another rate: its own pairs, never mixed with the 50k runs.
+    [run('serve', 100000, 1, 0.1)],
+    [run('nfcapd', 100000, 1, 0.4)],
+  ];
+  const lines = pairRatios(cells);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^- v9 50000\/s, 1 worker\(s\): serve\/nfcapd CPU per flow in each of 3 interleaved pairs: 0\.800, 1\.500, 1\.000; median \*\*1\.000x\*\* \(0\.800-1\.500\); serve cheaper in 1 of 3$/);
+  assert.match(lines[1]!, /^- v9 100000\/s, .*pairs: 0\.250; median \*\*0\.250x\*\*.*serve cheaper in 1 of 1$/);
+  // Without the other collector's runs there is no pair.
+  assert.deepEqual(pairRatios([cells[0]!]), []);
 });
