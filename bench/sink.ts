@@ -25,8 +25,8 @@
 //   at the first tick after it appears.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { readStat, ticksPerSecond } from './proc.js';
 import { countDelimitedFile } from './serve-replay.js';
 
@@ -139,13 +139,18 @@ export class RotatedDelimitedFile implements RotatingSink {
   private rotate(): void {
     // Nothing to do until the collector has written to its (new) file.
     if (fileSize(this.path) === 0) return;
-    // The piece is complete once the collector has written to the file that replaced it (it
-    // writes through one descriptor at a time, in order, and switches on SIGHUP): counted and
-    // deleted now, at the first tick after. A piece left for a whole rotation had its memory
-    // freed a second or more late, and on the benchmark VM memory freed that long ago has often
-    // been handed back to the host (see the top), so the collector's next writes faulted it in
-    // again. (A file is rotated only once written to, so there is never more than one piece.)
+    // The piece is complete once the collector has written to the file that replaced it and
+    // no descriptor of the process refers to it any more: each of serve's workers writes through
+    // its own descriptor and switches when it gets to the SIGHUP's reopen message, a busy one
+    // tens of milliseconds after another (taking the piece at the first write to the new file
+    // lost what a second worker wrote to it after that: at v9 200k with two workers, 13-18 MB per
+    // run). Counted and deleted at the first tick after. A piece left for a whole rotation had
+    // its memory freed a second or more late, and on the benchmark VM memory freed that long ago
+    // has often been handed back to the host (see the top), so the collector's next writes
+    // faulted it in again. (A file is rotated only once written to, so there is never more than
+    // one piece.)
     if (this.piece !== undefined) {
+      if (heldOpen(this.pid, this.piece)) return;
       this.take(this.piece);
       this.piece = undefined;
     }
@@ -186,6 +191,25 @@ export class RotatedDelimitedFile implements RotatingSink {
     if (part !== this.path) this.count.pieces++;
     if (!this.keep) rmSync(part, { force: true });
   }
+}
+
+/** Whether a descriptor of process `pid` refers to the file at `path` (/proc/<pid>/fd). */
+export function heldOpen(pid: number, path: string): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // exited
+  }
+  const abs = resolve(path);
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === abs) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
 }
 
 /** nfcapd's output directory with `-t NFCAPD_ROTATE_SECONDS`. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, fileSize } from '../bench/sink.js';
+import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, fileSize, heldOpen } from '../bench/sink.js';
 import { metric, runCli, scrape, startServe, until } from './support/serve.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
 import { freeUdpPort } from '../bench/proc.js';
@@ -97,6 +97,79 @@ test('rotating sink, --count sizes: pieces are measured and deleted unread; thei
   assert.equal(stopped['delivered'], sent.flows);
   assert.ok(c.bytes > 50 * sent.flows, `${c.bytes} bytes for ${sent.flows} flows`);
   assert.equal(c.bytes, stopped['output_bytes']);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('rotating sink, two workers: a piece is taken only when neither worker writes to it any more; its bytes are what serve wrote', async () => {
+  // Each worker has its own descriptor and reopens when it gets to the SIGHUP's message: a
+  // piece taken at the first write to the new file lost what the other worker still wrote.
+  const dir = join(tmp.dir, 'serve-2w');
+  mkdirSync(dir);
+  const path = join(dir, 'flows.pb');
+  const env = { FLOW_COLLECTOR_LISTENERS: JSON.stringify([{ name: 'exporters', address: '127.0.0.1', port: 0, spread: 'random' }]) };
+  const s = await startServe(['--workers', '2', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0'], env);
+  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, 100);
+  let sent: Blasted;
+  try {
+    assert.ok(heldOpen(s.proc.pid!, path), 'serve holds its output file open');
+    sent = await blastWhileRotating(s.listeners[0]!.port, () => sink.tick(), 50, ['--rate', '4000', '--duration', '3']);
+    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
+    sink.tick();
+  } finally {
+    assert.equal(await s.stop('SIGTERM'), 0);
+  }
+  const c = sink.finish();
+  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  assert.deepEqual(c.problems, []);
+  assert.equal(c.records, sent.flows);
+  assert.equal(c.bytes, stopped['output_bytes']);
+  assert.ok(c.pieces >= 8, `${c.pieces} pieces rotated`);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+/**
+ * A collector with two descriptors on its file, like serve's two workers, one of which switches
+ * 300 ms after the SIGHUP (a busy worker, exaggerated) while both keep writing 4-byte frames.
+ * Prints the frames it wrote when it gets SIGTERM.
+ */
+const TWO_WRITERS = `
+const fs = require('fs');
+const path = process.argv[1];
+let a = fs.openSync(path, 'a'), b = fs.openSync(path, 'a'), n = 0;
+const frame = Buffer.from([3, 1, 2, 3]);
+const t = setInterval(() => { fs.writeSync(a, frame); fs.writeSync(b, frame); n += 2; }, 5);
+process.on('SIGHUP', () => { fs.closeSync(a); a = fs.openSync(path, 'a'); setTimeout(() => { fs.closeSync(b); b = fs.openSync(path, 'a'); }, 300); });
+process.on('SIGTERM', () => { clearInterval(t); process.stdout.write(String(n), () => process.exit(0)); });
+process.stdout.write('ready\\n');
+`;
+
+test('rotating sink: a piece one descriptor of the collector still writes to is left for a later tick; every frame is counted', async () => {
+  const dir = join(tmp.dir, 'two-writers');
+  mkdirSync(dir);
+  const path = join(dir, 'flows.pb');
+  const child = spawn(process.execPath, ['-e', TWO_WRITERS, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  await until(async () => out.startsWith('ready'), 'the writer started', 10_000);
+  const sink = new RotatedDelimitedFile(path, child.pid!, false, 400);
+  // Ticks that found a piece still held by the late descriptor (and so left it).
+  let held = 0;
+  const t = setInterval(() => {
+    for (const f of readdirSync(dir)) if (f !== 'flows.pb' && heldOpen(child.pid!, join(dir, f))) held++;
+    sink.tick();
+  }, 50);
+  await new Promise((r) => setTimeout(r, 3000));
+  clearInterval(t);
+  child.kill('SIGTERM');
+  await exited;
+  const written = Number(out.slice('ready\n'.length));
+  const c = sink.finish();
+  assert.deepEqual(c.problems, []);
+  assert.ok(c.pieces >= 4, `${c.pieces} pieces rotated`);
+  assert.ok(held > 0, 'no tick found a piece still held open');
+  assert.ok(written > 500, `${written} frames written`);
+  assert.equal(c.records, written);
   assert.deepEqual(readdirSync(dir), []);
 });
 
