@@ -34,6 +34,32 @@ async function blastWhileRotating(port: number, tick: () => void, tickMs: number
   }
 }
 
+/**
+ * serve with `args` writing flowpb to `path`, rotated by a RotatedDelimitedFile (`rotateMs`,
+ * `mode`) ticked every `tickMs` while `flow-collector blast` sends `blast`; returns what the
+ * sink counted, what serve's "stopped" line says and what was sent.
+ */
+async function rotateServe(
+  path: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  sinkOpts: { rotateMs: number; mode?: 'frames' | 'sizes'; tickMs: number },
+  blast: string[],
+): Promise<{ c: ReturnType<RotatedDelimitedFile['finish']>; stopped: Record<string, unknown>; sent: Blasted }> {
+  const s = await startServe([...args, '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0'], env);
+  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, sinkOpts.rotateMs, sinkOpts.mode);
+  let sent: Blasted;
+  try {
+    assert.ok(heldOpen(s.proc.pid!, path), 'serve holds its output file open');
+    sent = await blastWhileRotating(s.listeners[0]!.port, () => sink.tick(), sinkOpts.tickMs, blast);
+    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
+    sink.tick();
+  } finally {
+    assert.equal(await s.stop('SIGTERM'), 0);
+  }
+  return { c: sink.finish(), stopped: s.logs.find((l) => l['msg'] === 'flow-collector stopped')!, sent };
+}
+
 test('rotating sink: serve reopens on SIGHUP; each flow is counted once across the pieces, deleted as soon as serve writes to the next', async () => {
   const dir = join(tmp.dir, 'serve');
   mkdirSync(dir);
@@ -78,18 +104,7 @@ test('rotating sink, --count sizes: pieces are measured and deleted unread; thei
   const dir = join(tmp.dir, 'serve-sizes');
   mkdirSync(dir);
   const path = join(dir, 'flows.pb');
-  const s = await startServe(['--listen', '127.0.0.1:0', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0']);
-  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, 250, 'sizes');
-  let sent: Blasted;
-  try {
-    sent = await blastWhileRotating(s.listeners[0]!.port, () => sink.tick(), 100, ['--rate', '2000', '--duration', '2']);
-    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
-    sink.tick();
-  } finally {
-    assert.equal(await s.stop('SIGTERM'), 0);
-  }
-  const c = sink.finish();
-  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  const { c, stopped, sent } = await rotateServe(path, ['--listen', '127.0.0.1:0'], {}, { rotateMs: 250, mode: 'sizes', tickMs: 100 }, ['--rate', '2000', '--duration', '2']);
   assert.deepEqual(c.problems, []);
   assert.equal(c.framesCounted, false);
   assert.equal(c.records, 0);
@@ -107,19 +122,7 @@ test('rotating sink, two workers: a piece is taken only when neither worker writ
   mkdirSync(dir);
   const path = join(dir, 'flows.pb');
   const env = { FLOW_COLLECTOR_LISTENERS: JSON.stringify([{ name: 'exporters', address: '127.0.0.1', port: 0, spread: 'random' }]) };
-  const s = await startServe(['--workers', '2', '--output', `file:${path}`, '--format', 'flowpb', '--metrics-addr', '127.0.0.1:0'], env);
-  const sink = new RotatedDelimitedFile(path, s.proc.pid!, false, 100);
-  let sent: Blasted;
-  try {
-    assert.ok(heldOpen(s.proc.pid!, path), 'serve holds its output file open');
-    sent = await blastWhileRotating(s.listeners[0]!.port, () => sink.tick(), 50, ['--rate', '4000', '--duration', '3']);
-    await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === sent.flows, `${sent.flows} flows delivered`, 20_000);
-    sink.tick();
-  } finally {
-    assert.equal(await s.stop('SIGTERM'), 0);
-  }
-  const c = sink.finish();
-  const stopped = s.logs.find((l) => l['msg'] === 'flow-collector stopped')!;
+  const { c, stopped, sent } = await rotateServe(path, ['--workers', '2'], env, { rotateMs: 100, tickMs: 50 }, ['--rate', '4000', '--duration', '3']);
   assert.deepEqual(c.problems, []);
   assert.equal(c.records, sent.flows);
   assert.equal(c.bytes, stopped['output_bytes']);
