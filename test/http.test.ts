@@ -405,14 +405,16 @@ test('a client that stops reading its response has its connection destroyed', LI
   const big = 'x'.repeat(32 * 1024 * 1024);
   let calls = 0;
   const metrics = async (): Promise<{ contentType: string; body: string }> => { calls++; return { contentType: 'text/plain', body: big }; };
-  await withServer(baseOptions({ metrics, headersTimeoutMs: 100, requestTimeoutMs: 200, idleSocketTimeoutMs: 60000 }), async (h, clients) => {
+  // The request timeout leaves room for a loaded machine (a CI run with every test file at once
+  // once took more than the old 200 ms between the scrape starting and the check below).
+  await withServer(baseOptions({ metrics, headersTimeoutMs: 100, requestTimeoutMs: 1000, idleSocketTimeoutMs: 60000 }), async (h, clients) => {
     const c = await Raw.open(h.port); clients.push(c);
     c.socket.pause();
     c.send(keepAliveGet('/metrics'));
     await waitFor('the scrape to start', () => calls === 1);
     await sleep(100);
     assert.equal(h.connections(), 1, 'the stalled response holds its connection for a while');
-    await waitFor('the stalled connection to be destroyed', () => h.connections() === 0, 3000);
+    await waitFor('the stalled connection to be destroyed', () => h.connections() === 0, 6000);
     c.socket.resume();
     await c.closedPromise;
     assert.ok(c.data.length < big.length, `client received ${c.data.length} bytes, less than the body`);
