@@ -261,6 +261,24 @@ test('the dgram path (no addon) runs one worker, says why, and decodes', async (
   assert.equal(lines(s.stdout()).length, 2);
 });
 
+test('an idle serve\'s main thread wakes a few times a second, not 100 (event-loop delay sampled once a second); the event-loop metrics remain', async () => {
+  const s = await startServe(['--listen', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0']);
+  try {
+    // The main thread's voluntary context switches (its tid is the pid): each is a wake-up.
+    const switches = () => Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${s.proc.pid}/task/${s.proc.pid}/status`, 'utf8'))![1]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const a = switches();
+    await new Promise((r) => setTimeout(r, 3000));
+    const perSecond = (switches() - a) / 3;
+    // prom-client's default 10 ms sampling timer alone made it ~100 a second.
+    assert.ok(perSecond < 30, `${perSecond} wake-ups per second`);
+    const m = await scrape(s.metricsUrl);
+    assert.ok([...m.keys()].some((k) => k.startsWith('nodejs_eventloop_lag_seconds')), 'nodejs_eventloop_lag_seconds is exported');
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
 test('health.address: probes answer with metrics off (no /metrics there), and share the metrics server when it is the same address', async () => {
   const cfg = join(tmp.dir, 'health.yaml');
   writeFileSync(cfg, ['listeners: [{ address: 127.0.0.1, port: 0 }]', 'workers: 1', 'metrics: { enabled: false }', 'health: { address: "127.0.0.1:0" }', ''].join('\n'));

@@ -35,9 +35,17 @@ export interface MetricsInfo {
   workers: number;
 }
 
+/** Period of the main thread's event-loop delay sampling (nodejs_eventloop_lag_*), ms. */
+export const EVENT_LOOP_SAMPLE_MS = 1000;
+
 export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefined)[], info: MetricsInfo, ready: () => boolean, kvStats?: () => KvStats | undefined): Registry {
   const reg = new Registry();
-  collectDefaultMetrics({ register: reg });
+  // prom-client samples the main thread's event-loop delay with a timer of this period: at its
+  // default (10 ms) that timer alone woke the otherwise idle main thread 100 times a second,
+  // ~8 ms of CPU per second on the 2-vCPU VMs measured (docs/benchmarks.md), and on a pinned
+  // single-core serve it interrupted the worker's core as often. nodejs_eventloop_lag_* keep
+  // their meaning, from one sample a second.
+  collectDefaultMetrics({ register: reg, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const snaps = (): WorkerSnapshot[] => snapshots().filter((s): s is WorkerSnapshot => s !== undefined);
 
   /** A counter whose values are summed over workers at scrape time. */
