@@ -976,10 +976,10 @@ function tableRow(c: CellSummary): string {
 }
 
 /** --consistency: every run of one cell and the spread between them. */
-function consistencyReport(runs: RunResult[]): string[] {
+function consistencyReport(runs: RunResult[], interleaved: boolean): string[] {
   const r0 = runs[0]!;
   const out: string[] = [];
-  out.push(`#### ${runs.length} consecutive runs: ${r0.collector} ${r0.stream} ${fmt(r0.rate)} datagrams/s, ${r0.workers} worker(s)`);
+  out.push(`#### ${runs.length} ${interleaved ? "runs, interleaved with the other collectors' (one repetition of each in turn)" : 'consecutive runs'}: ${r0.collector} ${r0.stream} ${fmt(r0.rate)} datagrams/s, ${r0.workers} worker(s)`);
   out.push('');
   out.push('| run | CPU µs/flow sent | CPU µs/flow written | written % | kernel drops (before the measured part) | CPU % of a core | busy |');
   out.push('|---:|---:|---:|---:|---:|---:|---|');
@@ -1020,7 +1020,7 @@ async function main(): Promise<void> {
   try {
     execFileSync('taskset', ['-a', '-p', '-c', String(1 - args.core), String(process.pid)], { stdio: 'ignore' });
   } catch {
-    console.error('warning: could not pin the harness to core 0');
+    console.error(`warning: could not pin the harness to core ${1 - args.core}`);
   }
   const streams = new Map<StreamName, Stream>();
   for (const s of args.streams) {
@@ -1107,7 +1107,7 @@ async function main(): Promise<void> {
   }
   if (args.interleave) ratios.push(...pairRatios(cellRunsAll, fmt));
   if (ratios.length > 0) lines.push('', ...ratios);
-  if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr));
+  if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr, args.interleave));
   console.log(lines.join('\n'));
   if (args.json) {
     writeFileSync(

@@ -586,23 +586,27 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   // has, ensure() moves the writer out of it: the arena form stops there, before writing that
   // record (ctx.bail = 1; the record's start, kept in ctx.rq, is where it returns: a local
   // rewound at the exit cost ~120 instructions per flow), and the generic form does the rest.
-  const body = (arena: boolean): string => `
-  if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
-  ${exportNs}var tx = 0, th = 0;
-  var bv = ctx.bv, dv, q = p, nrec = 0, bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
-  var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
-  var s_vrfName = '', ib, pw = H.NO_WORDS, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0, lpr = -1, pn = 0;
-  var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED), ...wordLocals('z', PROTO_UNROLLED)].join(', ')};
-  var ${locals.join(', ')};${
+  // The generic form hands a writer in the arena to the arena form before anything else (its
+  // locals' set-up is per call, and most calls go there); after a stop it goes on from the
+  // record the arena form stopped at, with its count.
+  const body = (arena: boolean): string => `${
     arena
       ? ''
       : `
+  var nrec = 0;
   if (w.buf === SB) {
-    q = arenaSet(buf, p, end, w, ctx);
-    if (ctx.bail === 0) return q;
+    p = arenaSet(buf, p, end, w, ctx);
+    if (ctx.bail === 0) return p;
     nrec = ctx.n;
   }`
   }
+  if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
+  ${exportNs}var tx = 0, th = 0;
+  var bv = ctx.bv, dv, q = p, ${arena ? 'nrec = 0, ' : ''}bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
+  var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
+  var s_vrfName = '', ib, pw = H.NO_WORDS, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0, lpr = -1, pn = 0;
+  var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED), ...wordLocals('z', PROTO_UNROLLED)].join(', ')};
+  var ${locals.join(', ')};
   while (end - q >= ${ct.minLen}) {${arena ? '\n    ctx.rq = q;' : ''}
     p = q;
     ${reset.join(' ')}
