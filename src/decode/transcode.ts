@@ -580,12 +580,18 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   // the transcoders whose code uses them.
   const exportNs = /\beHi\b/.test(g.code) ? `var eLo = ctx.eLo, eHi = ctx.eHi;\n  ` : '';
   // Two forms of the same loop. The arena form writes into the worker's frame arena, which the
-  // factory binds as constants (SB, SDV): V8 then checks no map and reloads no length or data
-  // pointer at each store (v9: 1,236 -> 1,093 instructions per flow, callgrind). It runs while
-  // the writer is in the arena (claimFrameArena). When a frame needs more room than the arena
-  // has, ensure() moves the writer out of it: the arena form stops there, before writing that
-  // record (ctx.bail = 1; the record's start, kept in ctx.rq, is where it returns: a local
-  // rewound at the exit cost ~120 instructions per flow), and the generic form does the rest.
+  // factory binds as constants: V8 then checks no map and reloads no length or data pointer at
+  // each store (v9: 1,236 -> 1,093 instructions per flow, callgrind). In the arena form `b` and
+  // `dv` are not locals but the enclosing function's parameters (SB, SDV), read afresh at each
+  // use: with a local assigned `dv = SDV` per record, V8 lowered each setInt32 as for a DataView
+  // of unknown length (a map check and a length load per 4-byte store, ~13 instructions; the
+  // closure slot's value became a constant only after that); a fresh read of the slot at each
+  // call is folded into the constant first (callgrind, instructions per flow: v9 1,303 ->
+  // 1,135, IPFIX 1,299 -> 1,222). The arena form runs while the writer is in the arena
+  // (claimFrameArena). When a frame needs more room than the arena has, ensure() moves the
+  // writer out of it: the arena form stops there, before writing that record (ctx.bail = 1;
+  // the record's start, kept in ctx.rq, is where it returns: a local rewound at the exit cost
+  // ~120 instructions per flow), and the generic form does the rest.
   // The generic form hands a writer in the arena to the arena form before anything else (its
   // locals' set-up is per call, and most calls go there); after a stop it goes on from the
   // record the arena form stopped at, with its count.
@@ -602,7 +608,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   }
   if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
   ${exportNs}var tx = 0, th = 0;
-  var bv = ctx.bv, dv, q = p, ${arena ? 'nrec = 0, ' : ''}bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv, b;
+  var bv = ctx.bv, ${arena ? 'nrec = 0, ' : 'dv, b, '}q = p, bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_vrfName = '', ib, pw = H.NO_WORDS, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0, lpr = -1, pn = 0;
   var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED), ...wordLocals('z', PROTO_UNROLLED)].join(', ')};
@@ -616,9 +622,7 @@ ${g.code}
     w.ensure(${FRAME_BOUND} + sb);
     ${
       arena
-        ? `if (w.buf !== SB) { bail = 1; break; }
-    b = SB;
-    dv = SDV;`
+        ? `if (w.buf !== b) { bail = 1; break; }`
         : `b = w.buf;
     dv = w.dv;`
     }
@@ -648,7 +652,7 @@ ${writes.join('')}
     'H',
     'SB',
     'SDV',
-    `var guess = 2;\nvar arenaSet = function ${name}_arena(buf, p, end, w, ctx) {${body(true)}\n};\nreturn function ${name}(buf, p, end, w, ctx) {${generic}\n};`,
+    `var guess = 2;\nvar arenaSet = (function (b, dv) {\nreturn function ${name}_arena(buf, p, end, w, ctx) {${body(true)}\n};\n})(SB, SDV);\nreturn function ${name}(buf, p, end, w, ctx) {${generic}\n};`,
   );
   return factory(H, ARENA, ARENA_DV) as SetTranscoder;
 }
