@@ -6,6 +6,7 @@ import {
   encodeTemplate,
   resolveLimits,
   LimitsError,
+  PerLayout,
   TemplateCodecError,
   VARIABLE_LENGTH,
   type TemplateDef,
@@ -49,6 +50,33 @@ test('template codec rejects damaged input with a reason', () => {
   const badProto = Uint8Array.from(good);
   badProto[1] = 7;
   assert.throws(() => decodeTemplate(badProto), /protocol/);
+});
+
+test('PerLayout: one value per layout whatever the template id, the least recently asked for evicted first, a failed build not kept', () => {
+  const memo = new PerLayout<string | null>(2);
+  let built = 0;
+  const make = (v: string | null) => () => {
+    built++;
+    return v;
+  };
+  // Same layout under another id: the value built for the first.
+  assert.equal(memo.get(def(256, 3), make('a')), 'a');
+  assert.equal(memo.get(def(999, 3), make('other')), 'a');
+  // null is a value like any other (a layout with nothing to compile).
+  assert.equal(memo.get(def(256, 4), make(null)), null);
+  assert.equal(memo.get(def(300, 4), make('other')), null);
+  assert.equal(built, 2);
+  // Asking for the 3-field layout makes the 4-field one the least recent: a third layout evicts it.
+  memo.get(def(256, 3), make('other'));
+  memo.get(def(256, 5), make('c'));
+  assert.equal(memo.get(def(256, 3), make('other')), 'a');
+  assert.equal(memo.get(def(256, 4), make('again')), 'again');
+  assert.equal(built, 4);
+  // A build that throws leaves nothing behind: the next ask builds again.
+  assert.throws(() => memo.get(def(256, 6), () => {
+    throw new Error('bad layout');
+  }), /bad layout/);
+  assert.equal(memo.get(def(256, 6), make('f')), 'f');
 });
 
 test('limits: defaults, snake_case overrides, and errors that name the field and the fix', () => {

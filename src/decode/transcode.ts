@@ -18,11 +18,11 @@
 import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, adv, at, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
-import { PerLayout } from './layouts.js';
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
 import { COUNTER_ZERO } from '../counting.js';
+import { PerLayout } from '../templates/mod.js';
 
 /** Where transcoded frames go: the writer they are appended to, and who counts them. */
 export interface FrameSink {

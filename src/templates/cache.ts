@@ -1,6 +1,6 @@
 import type { Exporter } from '../decode/exporter.js';
 import type { Counters } from '../decode/stats.js';
-import { layoutKey } from './codec.js';
+import { PerLayout } from './layouts.js';
 import type { TemplateLimits } from './limits.js';
 import { PendingBudget, PendingQueue } from './pending.js';
 import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
@@ -83,8 +83,7 @@ export class TemplateCache<C> {
   private uses = COUNTER_ZERO;
   private readonly touchEvery: number;
   /** Compiled decoder and one shared copy of the field list per layout (many exporters, one model). */
-  private readonly compiledByLayout = new Map<string, { compiled: C; fields: TemplateDef['fields'] }>();
-  private readonly maxCompiled = 4096;
+  private readonly compiledByLayout = new PerLayout<{ compiled: C; fields: TemplateDef['fields'] }>(4096);
   private readonly budget: PendingBudget;
   private readonly observers: TemplateObserver<C>[] = [];
 
@@ -283,16 +282,7 @@ export class TemplateCache<C> {
   }
 
   private compiledFor(def: TemplateDef): { compiled: C; fields: TemplateDef['fields'] } {
-    const k = layoutKey(def);
-    let c = this.compiledByLayout.get(k);
-    if (c === undefined) {
-      c = { compiled: this.compile(def), fields: def.fields };
-      if (this.compiledByLayout.size >= this.maxCompiled) {
-        this.compiledByLayout.delete(this.compiledByLayout.keys().next().value as string);
-      }
-      this.compiledByLayout.set(k, c);
-    }
-    return c;
+    return this.compiledByLayout.get(def, () => ({ compiled: this.compile(def), fields: def.fields }));
   }
 
   private emit(scope: TemplateScope<C>, ev: TemplateEvent, def: TemplateDef): void {

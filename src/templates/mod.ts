@@ -6,6 +6,7 @@ export type { TemplateLimits } from './limits.js';
 export { PendingQueue, PendingBudget } from './pending.js';
 export type { PendingEntry, PendingHeader } from './pending.js';
 export { TemplateCache, TemplateScope } from './cache.js';
+export { PerLayout } from './layouts.js';
 export type { TemplateEntry, TemplateEvent, LearnResult, OptionsRow, TemplateObserver } from './cache.js';
 export { LocalTemplateStore, scopeKey } from './store.js';
 export { keyToken } from './kv/key.js';

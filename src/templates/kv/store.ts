@@ -20,7 +20,8 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { connectForever, backoffMs, type ConnectLoop } from '../../output/nats/connect.js';
-import { layoutKey, TemplateCodecError } from '../codec.js';
+import { TemplateCodecError } from '../codec.js';
+import { PerLayout } from '../layouts.js';
 import type { OptionsRow } from '../cache.js';
 import type { TemplateLimits } from '../limits.js';
 import { sameDefinition, type TemplateDef } from '../template.js';
@@ -140,7 +141,7 @@ export class NatsKvTemplateStore implements TemplateStore {
   private readonly listeners = new Map<string, ListenerState>();
   private readonly index = new Map<string, KeyState>();
   /** One shared field list per layout: many exporters (one model) send the same templates. */
-  private readonly layouts = new Map<string, TemplateDef['fields']>();
+  private readonly layouts = new PerLayout<TemplateDef['fields']>(4096);
   private readonly outbox = new Map<string, Op>();
   private readonly inflight = new Map<string, Op>();
   private readonly getQueue = new Map<string, ScopeRef>();
@@ -345,12 +346,8 @@ export class NatsKvTemplateStore implements TemplateStore {
   // ---- wire side ----
 
   private intern(def: TemplateDef): TemplateDef {
-    const k = layoutKey(def);
-    const f = this.layouts.get(k);
-    if (f !== undefined) return f === def.fields ? def : { ...def, fields: f };
-    if (this.layouts.size >= 4096) this.layouts.delete(this.layouts.keys().next().value as string);
-    this.layouts.set(k, def.fields);
-    return def;
+    const f = this.layouts.get(def, () => def.fields);
+    return f === def.fields ? def : { ...def, fields: f };
   }
 
   private fromWire(scope: ScopeRef, wireDef: TemplateDef, at: number): void {
