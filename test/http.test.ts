@@ -5,6 +5,7 @@ import { connect, createServer as createNetServer, type Socket } from 'node:net'
 import { readFileSync } from 'node:fs';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { startHttpServer, type HealthReport, type HttpServerHandle, type HttpServerOptions } from '../src/service/http.js';
+import { until } from './support/wait.js';
 
 const HOST = '127.0.0.1';
 /** A safety net so that a hang (say, close() never resolving) fails the test instead of stalling the run. */
@@ -41,13 +42,8 @@ function request(port: number, path: string, method = 'GET', headers: Record<str
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(what: string, pred: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = performance.now() + timeoutMs;
-  while (!pred()) {
-    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Polls every 5 ms: the timing tests here look at a state that lasts a few tens of ms. */
+const waitFor = (what: string, pred: () => boolean, timeoutMs = 5000): Promise<void> => until(pred, what, timeoutMs, 5);
 
 /** A raw TCP client that records what it receives and when the connection closed. */
 class Raw {

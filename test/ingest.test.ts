@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from './support/wait.js';
 import {
   BatchSender,
   choosePath,
@@ -77,13 +78,6 @@ async function collect(opts: Omit<SourceOptions, 'onBatch'>) {
   return { src, got, batchCounts };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 10000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Payload k: 8-byte header (sequence, sender) then pseudo-random bytes. */
 function payload(seq: number, sender: number, size: number): Buffer {

@@ -15,6 +15,7 @@ import { LocalTemplateStore, type StoreChange } from '../src/templates/mod.js';
 import type { WorkerInit } from '../src/service/messages.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8 } from './support/export-builder.js';
 import { makeTempDir } from './support/tools.js';
+import { until } from './support/wait.js';
 
 function pipeline(index: number, out: string, storeChannel: string): Pipeline {
   const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json', '--workers', '2']);
@@ -39,13 +40,6 @@ function twoWorkers() {
   return { tmp, a, b, tx, close, channel };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('flows replayed on one worker get the sampler table another worker decoded from the same datagram', async () => {
   // As pmacctd sends IPFIX: one datagram with the data template, the options template (scope

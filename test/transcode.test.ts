@@ -11,11 +11,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Exporter, FlowDecoder, FRAME_ARENA_BYTES, TranscodeCtx, claimFrameArena, compileTemplate, compileTranscoder, releaseFrameArena } from '../src/decode/mod.js';
-import { TranscodeComparer, Prng, randomStream } from './support/transcode.js';
+import { TranscodeComparer, randomStream } from './support/transcode.js';
+import { Rng } from '../bench/fuzz-core.js';
 import { IPFIX_V4, IPFIX_V4_APPNAME, IPFIX_V6, V9_CISCO, V9_CISCO64, ipfixDatagram, v5Datagram, v9Datagram } from '../bench/datagrams.js';
 import { buildTraffic, exportWithSoftflowd, killSoftflowd, pcapOf } from './support/softflowd.js';
 import { killPmacctd, nfprobeConf, nfprobeTraffic, runPmacctd, skipPmacct } from './support/pmacct.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
+import { until } from './support/wait.js';
 import { writePcap } from '../src/capture/mod.js';
 import { ByteWriter, splitDelimited } from '../src/encode/mod.js';
 import { loadConfig } from '../src/config/mod.js';
@@ -48,7 +50,7 @@ test('transcoder: random v9 and IPFIX streams over many layouts give the referen
   let reference = 0;
   let frames = 0;
   for (let seed = 1; seed <= 240; seed++) {
-    const r = new Prng(seed);
+    const r = new Rng(seed);
     const v9 = seed % 2 === 0;
     const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length] });
     const ex = new Exporter(seed % 3 === 0 ? '2001:db8::1' : '192.0.2.1', 2055);
@@ -70,7 +72,7 @@ test('transcoder, arena form: in the frame arena, filling up at any record of a 
   let fused = 0;
   let grew = 0;
   for (let seed = 1; seed <= 60; seed++) {
-    const r = new Prng(1000 + seed);
+    const r = new Rng(1000 + seed);
     const v9 = seed % 2 === 0;
     const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length], fastStart: (i) => (i % 3 === 0 ? 0 : FRAME_ARENA_BYTES - 1536 - ((i * 389) % 2500)) });
     assert.ok(claimFrameArena(c.fastWriter), 'the arena is free');
@@ -127,7 +129,7 @@ test('transcoder: exporters interleaved datagram by datagram, each with its own 
   // must follow every switch of exporter and table.
   let fused = 0;
   for (let seed = 1; seed <= 60; seed++) {
-    const r = new Prng(1000 + seed);
+    const r = new Rng(1000 + seed);
     const v9 = seed % 2 === 0;
     const c = new TranscodeComparer({ sampling: SAMPLING[seed % SAMPLING.length] });
     const exporters = [new Exporter('192.0.2.1', 2055), new Exporter('192.0.2.2', 2055), new Exporter('2001:db8::7', 2055)];
@@ -490,7 +492,7 @@ async function runPipeline(dir: string, outputs: Record<string, unknown>[], data
     for (const d of datagrams) {
       await new Promise<void>((res, rej) => tx.send(d, l!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
     }
-    await until(() => Object.values(p.snapshot().flows).reduce((a, b) => a + b, 0) >= expectFlows, 'the flows to be decoded');
+    await until(() => Object.values(p.snapshot().flows).reduce((a, b) => a + b, 0) >= expectFlows, 'the flows to be decoded', 20_000);
     const flows = p.snapshot().flows;
     await p.stop(Date.now() + 5000);
     return { flows, transcoded: p.transcoded() };
@@ -500,13 +502,6 @@ async function runPipeline(dir: string, outputs: Record<string, unknown>[], data
   }
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('pipeline: flowpb file outputs get the transcoded frames, byte for byte what the FlowRecord path writes; flow counts unchanged', async (t) => {
   const tmp = makeTempDir('transcode-pipeline-');

@@ -229,12 +229,4 @@ export async function sendBurst(port: number, datagrams: readonly Uint8Array[]):
   return 'sendmmsg';
 }
 
-/** Waits until `cond` returns true (polling), or throws with `what`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+export { until } from './wait.js';

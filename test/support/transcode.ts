@@ -9,6 +9,7 @@
  */
 import { ByteWriter, writeFlowMessageDelimited } from '../../src/encode/mod.js';
 import { FlowDecoder, type Exporter, type FlowRecord, type FrameSink } from '../../src/decode/mod.js';
+import { Rng } from '../../bench/fuzz-core.js';
 import { Bytes, ipfixMessage, ipfixOptionsTemplateSet, ipfixTemplateSet, set, v9Message, v9OptionsTemplateSet, v9TemplateSet, VARLEN, type Field, type Template } from '../../bench/datagrams.js';
 
 export interface CompareOptions {
@@ -131,26 +132,6 @@ function hex(b: Uint8Array, at: number): string {
 // ---------------------------------------------------------------------------------------------
 // Random streams
 
-/** Small seeded PRNG (mulberry32). */
-export class Prng {
-  constructor(private s: number) {}
-  u32(): number {
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  }
-  int(n: number): number {
-    return Math.floor((this.u32() / 4294967296) * n);
-  }
-  pick<T>(a: readonly T[]): T {
-    return a[this.int(a.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.u32() / 4294967296 < p;
-  }
-}
-
 /** Elements with the lengths exporters use for them (first = usual), and odd ones. */
 const POOL: [number, number[]][] = [
   [1, [4, 8, 2, 1, 3]], [2, [4, 8, 2]], [4, [1, 2]], [5, [1]], [6, [1, 2]], [7, [2, 1, 4]], [8, [4]], [9, [1]], [10, [2, 4, 8]],
@@ -170,7 +151,7 @@ const POOL: [number, number[]][] = [
 const EDGE = [0, 1, 2, 127, 128, 255, 256, 16383, 16384, 65535, 2 ** 21 - 1, 2 ** 21, 2 ** 28, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
 
 /** A random byte string of a field's length; numbers biased to edges. */
-function value(r: Prng, len: number): number[] {
+function value(r: Rng, len: number): number[] {
   const out: number[] = new Array<number>(len).fill(0);
   const mode = r.int(6);
   if (mode === 0) return out; // zero
@@ -199,7 +180,7 @@ export interface RandomLayout {
   v9: boolean;
 }
 
-export function randomLayout(r: Prng, id: number, v9: boolean): RandomLayout {
+export function randomLayout(r: Rng, id: number, v9: boolean): RandomLayout {
   const n = 1 + r.int(18);
   const fields: Field[] = [];
   for (let i = 0; i < n; i++) {
@@ -212,7 +193,7 @@ export function randomLayout(r: Prng, id: number, v9: boolean): RandomLayout {
   return { template: { id, fields }, v9 };
 }
 
-function recordBytes(r: Prng, t: Template, into: Bytes): void {
+function recordBytes(r: Rng, t: Template, into: Bytes): void {
   for (const f of t.fields) {
     if (f.len === VARLEN) {
       const k = r.chance(0.1) ? 255 + r.int(40) : r.int(20);
@@ -234,7 +215,7 @@ export interface StreamOptions {
  * options data now and then (also between two data sets), a truncated record or trailing garbage
  * sometimes.
  */
-export function randomStream(r: Prng, o: StreamOptions): Uint8Array[] {
+export function randomStream(r: Rng, o: StreamOptions): Uint8Array[] {
   const layouts: RandomLayout[] = [];
   for (let i = 0; i < o.layouts; i++) layouts.push(randomLayout(r, 256 + i, o.v9));
   const out: Uint8Array[] = [];
