@@ -15,7 +15,7 @@
  * Layouts the fused form does not cover (RFC 6313 lists, sampled-packet sections, MPLS label
  * stacks) get no transcoder (null) and take the reference path.
  */
-import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, adv, at, flowpbFieldCode, keyBytes } from '../encode/flowpb.js';
+import { FLOWPB_FIELDS, FLOWPB_HELPERS, VARINT64_HI_LO, adv, at, flowpbFieldCode, keyBytes, type FieldSpec } from '../encode/flowpb.js';
 import { ByteWriter } from '../encode/writer.js';
 import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate } from './compile.js';
 import { ntpNanos } from './time.js';
@@ -568,7 +568,7 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
   if (pn !== 0) { ${storeWords('z', PROTO_UNROLLED, 'pw.w', 'pw.words')} ${adv('pn')} }`);
       continue;
     }
-    writes.push(flowpbFieldCode(f, src));
+    writes.push(wordVarintFieldCode(f, src));
   }
 
   const locals = [
@@ -655,6 +655,36 @@ ${writes.join('')}
     `var guess = 2;\nvar arenaSet = (function (b, dv) {\nreturn function ${name}_arena(buf, p, end, w, ctx) {${body(true)}\n};\n})(SB, SDV);\nreturn function ${name}(buf, p, end, w, ctx) {${generic}\n};`,
   );
   return factory(H, ARENA, ARENA_DV) as SetTranscoder;
+}
+
+/**
+ * A varint field in the transcoders: key and value in one 4-byte little-endian store where they
+ * fit (a 1-byte key with a value below 2^21, a 2-byte key with one below 2^14), a 2-byte key with
+ * a value below 2^21 (most ports) in that store and one byte store, instead of a byte store for
+ * every byte. That covers nearly every port, protocol, interface, flag and small counter
+ * (callgrind, instructions per flow: v9 1,135 -> 1,057, IPFIX 1,222 -> 1,165). The bytes a store
+ * writes past the field are overwritten by the next field or lie past the frame's end, within the
+ * room ensure() made. Other values, and other kinds of field, take the body writer's code.
+ */
+function wordVarintFieldCode(f: FieldSpec, src: (prop: string) => string): string {
+  const general = flowpbFieldCode(f, src);
+  if (f.kind !== 'u32' && f.kind !== 'u64') return general;
+  const kb = keyBytes(f.key);
+  if (kb.length > 2) return general;
+  const store = (value: string, n: number) => `dv.setInt32(p, ${value}, true); ${adv(n)}`;
+  const b1 = '(((v & 127) | 128)';
+  const ladder =
+    kb.length === 1
+      ? `if (v < 0x80) { ${store(`${kb[0]} | (v << 8)`, 2)} }
+    else if (v < 0x4000) { ${store(`${kb[0]} | ${b1} << 8) | ((v >>> 7) << 16)`, 3)} }
+    else { ${store(`${kb[0]} | ${b1} << 8) | ((((v >>> 7) & 127) | 128) << 16) | ((v >>> 14) << 24)`, 4)} }`
+      : `if (v < 0x80) { ${store(`${kb[0] | (kb[1]! << 8)} | (v << 16)`, 3)} }
+    else if (v < 0x4000) { ${store(`${kb[0] | (kb[1]! << 8)} | ${b1} << 16) | ((v >>> 7) << 24)`, 4)} }
+    else { b[${at(4)}] = v >>> 14; ${store(`${kb[0] | (kb[1]! << 8)} | ${b1} << 16) | ((((v >>> 7) & 127) | 128) << 24)`, 5)} }`;
+  return `
+  if ((v = ${src(f.prop)}) !== 0 && v < 0x200000) {
+    ${ladder}
+  } else${general}`;
 }
 
 /**
