@@ -664,7 +664,8 @@ ${writes.join('')}
  * every byte. That covers nearly every port, protocol, interface, flag and small counter
  * (callgrind, instructions per flow: v9 1,135 -> 1,057, IPFIX 1,222 -> 1,165). The bytes a store
  * writes past the field are overwritten by the next field or lie past the frame's end, within the
- * room ensure() made. Other values, and other kinds of field, take the body writer's code.
+ * room ensure() made. Other values (zero, larger, or anything the body writer's `v >>> 0` would
+ * turn into another number), and other kinds of field, take the body writer's code.
  */
 function wordVarintFieldCode(f: FieldSpec, src: (prop: string) => string): string {
   const general = flowpbFieldCode(f, src);
@@ -682,7 +683,7 @@ function wordVarintFieldCode(f: FieldSpec, src: (prop: string) => string): strin
     else if (v < 0x4000) { ${store(`${kb[0] | (kb[1]! << 8)} | ${b1} << 16) | ((v >>> 7) << 24)`, 4)} }
     else { b[${at(4)}] = v >>> 14; ${store(`${kb[0] | (kb[1]! << 8)} | ${b1} << 16) | ((((v >>> 7) & 127) | 128) << 24)`, 5)} }`;
   return `
-  if ((v = ${src(f.prop)}) !== 0 && v < 0x200000) {
+  if ((v = ${src(f.prop)}) > 0 && v < 0x200000) {
     ${ladder}
   } else${general}`;
 }
