@@ -283,3 +283,15 @@ test('a template id redefined on the wire takes the new layout; repeats of the s
     assert.equal(dec.counters.get('template.refreshed'), 2);
   }
 });
+
+test('the bytes of a known data template in an options template set are parsed as an options template, not taken as its refresh', () => {
+  const { feed, dec } = collectingDecoder();
+  const rec = v9TemplateRecord(300, [{ id: 8, len: 4 }, { id: 1, len: 4 }]);
+  assert.equal(feed(v9Message([set(0, rec)], { seq: 1, count: 1 })), undefined);
+  // As a v9 options template, 300's field count (2) is an option scope length: not a multiple of 4.
+  assert.notEqual(feed(v9Message([set(1, rec)], { seq: 2, count: 1 })), undefined);
+  assert.equal(dec.counters.get('netflow_v9.options_template.bad_length'), 1);
+  assert.equal(dec.counters.get('template.refreshed'), 0);
+  assert.equal(feed(v9Message([set(0, rec)], { seq: 3, count: 1 })), undefined);
+  assert.equal(dec.counters.get('template.refreshed'), 1);
+});

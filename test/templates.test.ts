@@ -12,6 +12,7 @@ import {
   type TemplateDef,
 } from '../src/templates/mod.js';
 import { Counters, Exporter } from '../src/decode/mod.js';
+import { RawRecord } from '../src/templates/raw.js';
 
 const def = (id: number, n = 3, extra: Partial<TemplateDef> = {}): TemplateDef => ({
   protocol: 10,
@@ -256,4 +257,33 @@ test('options rows are kept per scope, bounded', () => {
   c.keepOptions(s, { templateId: 300, scopeKey: 'a=3', values: { a: 3 }, at: 2 });
   assert.deepEqual([...s.options.keys()], ['300|a=1', '300|a=3']);
   assert.equal(counters.get('options.evicted'), 1);
+});
+
+test('a kept template record finds its repeats word by word: any alignment, a tail of 2 bytes, a byte changed anywhere, cut short, another buffer', () => {
+  for (const len of [4, 12, 22, 86]) {
+    const rec = Uint8Array.from({ length: len }, (_, i) => (i * 37 + 11) & 255);
+    const kept = new RawRecord(rec);
+    assert.ok(kept.equals(rec));
+    for (let at = 0; at < 4; at++) {
+      // Into a buffer at an offset of its own ArrayBuffer, as receive buffers are sliced.
+      const ab = new Uint8Array(len + 16);
+      const buf = ab.subarray(3);
+      buf.set(rec, at);
+      assert.equal(kept.endAt(buf, at, buf.length), at + len, `len ${len} at ${at}`);
+      assert.equal(kept.endAt(buf, at, at + len), at + len);
+      assert.equal(kept.endAt(buf, at, at + len - 1), -1, 'the limit cuts it short');
+      for (let i = 0; i < len; i++) {
+        buf[at + i]! ^= 0x40;
+        assert.equal(kept.endAt(buf, at, buf.length), -1, `len ${len} at ${at}: byte ${i} changed`);
+        buf[at + i]! ^= 0x40;
+      }
+      // Another buffer with a different byte where the last one matched: not the last one's view.
+      const other = buf.slice();
+      other[at + len - 1]! ^= 1;
+      assert.equal(kept.endAt(other, at, other.length), -1);
+      assert.equal(kept.endAt(buf, at, buf.length), at + len);
+    }
+    assert.equal(kept.endAt(rec, 1, rec.length), -1);
+    assert.ok(!kept.equals(rec.subarray(1)));
+  }
 });

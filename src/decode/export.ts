@@ -224,6 +224,13 @@ export class ExportDecoder {
     const name = v9 ? 'netflow_v9' : 'ipfix';
     while (p + 4 <= end) {
       const tid = u16(buf, p);
+      // A repeat of the known template's bytes is a refresh, with nothing to parse or allocate.
+      const same = this.cache.refreshSame(scope, tid, options, buf, p, end);
+      if (same >= 0) {
+        this.seen++;
+        p = same;
+        continue;
+      }
       let count: number;
       let scopeCount = 0;
       let fieldBytes = -1; // v9 options: byte lengths instead of counts
@@ -271,18 +278,12 @@ export class ExportDecoder {
         this.fail('ipfix.options_template.bad_scope_count');
         return;
       }
-      // The record's end first (every field spec within the set): a repeat of the known
-      // template's bytes is a refresh, with nothing to parse or allocate.
+      // The record's end first: every field spec within the set.
       let q = bodyStart;
       for (let i = 0; i < count && q <= end; i++) q += q + 4 <= end && !v9 && u16(buf, q) & 0x8000 ? 8 : 4;
       if (q > end || (fieldBytes >= 0 && q !== bodyStart + fieldBytes)) {
         this.fail(`${name}.template.truncated`);
         return;
-      }
-      if (this.cache.refreshSame(scope, tid, buf, p, q)) {
-        this.seen++;
-        p = q;
-        continue;
       }
       const fields: TemplateField[] = [];
       for (let i = 0, r = bodyStart; i < count; i++, r += 4) {

@@ -3,6 +3,7 @@ import type { Counters } from '../decode/stats.js';
 import { PerLayout } from './layouts.js';
 import type { TemplateLimits } from './limits.js';
 import { PendingBudget, PendingQueue } from './pending.js';
+import { RawRecord } from './raw.js';
 import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
 import { COUNTER_ZERO } from '../counting.js';
 
@@ -17,7 +18,7 @@ export interface TemplateEntry<C> {
    * shared by another instance): a repeat with the same bytes is a refresh, found without
    * parsing it (refreshSame).
    */
-  readonly raw: Uint8Array | undefined;
+  readonly raw: RawRecord | undefined;
 }
 
 /** One decoded options record (a row of a sampler table, interface table, ...). */
@@ -175,7 +176,7 @@ export class TemplateCache<C> {
   learn(scope: TemplateScope<C>, def: TemplateDef, raw?: Uint8Array): LearnResult {
     const old = scope.templates.get(def.id);
     if (old !== undefined && sameDefinition(old.def, def)) {
-      if (raw !== undefined && !sameBytes(old.raw, raw, 0, raw.length)) scope.templates.set(def.id, { def: old.def, compiled: old.compiled, raw: raw.slice() });
+      if (raw !== undefined && old.raw?.equals(raw) !== true) scope.templates.set(def.id, { def: old.def, compiled: old.compiled, raw: new RawRecord(raw) });
       this.refreshed(scope, def);
       return 'refreshed';
     }
@@ -200,7 +201,7 @@ export class TemplateCache<C> {
       this.counters.inc('template.rejected.compile_failed');
       return 'rejected';
     }
-    scope.templates.set(def.id, { def, compiled, raw: raw?.slice() });
+    scope.templates.set(def.id, { def, compiled, raw: raw === undefined ? undefined : new RawRecord(raw) });
     const ev = old === undefined ? 'learned' : 'changed';
     this.counters.inc(`template.${ev}`);
     this.emit(scope, ev, def);
@@ -208,15 +209,18 @@ export class TemplateCache<C> {
   }
 
   /**
-   * A template record (buf[start, end)) with the same bytes as the known template `id` came in
-   * as they last did: counted and reported as a refresh like learn() would, without parsing it
-   * (exporters repeat their templates every few datagrams). False when it is not such a repeat.
+   * A template record at buf[start, limit) that begins with the same bytes as the known template
+   * `id` (a data template, or an options template when `options`) did when it last came: counted
+   * and reported as a refresh like learn() would, without parsing it (exporters repeat their
+   * templates every few datagrams). Returns where the record ends, or -1 when it is not such a
+   * repeat.
    */
-  refreshSame(scope: TemplateScope<C>, id: number, buf: Uint8Array, start: number, end: number): boolean {
+  refreshSame(scope: TemplateScope<C>, id: number, options: boolean, buf: Uint8Array, start: number, limit: number): number {
     const e = scope.templates.get(id);
-    if (e === undefined || !sameBytes(e.raw, buf, start, end)) return false;
-    this.refreshed(scope, e.def);
-    return true;
+    if (e === undefined || e.raw === undefined || e.def.options !== options) return -1;
+    const end = e.raw.endAt(buf, start, limit);
+    if (end >= 0) this.refreshed(scope, e.def);
+    return end;
   }
 
   private refreshed(scope: TemplateScope<C>, def: TemplateDef): void {
@@ -305,12 +309,5 @@ function sameValues(a: Readonly<Record<string, unknown>>, b: Readonly<Record<str
     }
     return false;
   }
-  return true;
-}
-
-/** Whether `raw` holds exactly buf[start, end). */
-function sameBytes(raw: Uint8Array | undefined, buf: Uint8Array, start: number, end: number): boolean {
-  if (raw === undefined || raw.length !== end - start) return false;
-  for (let i = 0; i < raw.length; i++) if (raw[i] !== buf[start + i]) return false;
   return true;
 }
