@@ -258,7 +258,10 @@ export interface PairedRun {
 /**
  * --interleave (bench/serve.ts): serve's CPU per flow over the other collector's in each
  * repetition (the two runs followed each other on the same load), as min, median and max over
- * the repetitions; one line per serve cell and other collector. `cellRuns`: each cell's runs.
+ * the repetitions, and with two or more pairs the ratios' max/min against 10 % (the spread of
+ * serve's cost relative to the other collector's: on a host whose speed drifts from one run to
+ * the next, the spread of each collector's own runs is mostly the host's). One line per serve
+ * cell and other collector. `cellRuns`: each cell's runs.
  */
 export function pairRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x: number, digits: number) => string = (x, d) => x.toFixed(d)): string[] {
   const out: string[] = [];
@@ -276,7 +279,7 @@ export function pairRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x:
       if (xs.length === 0) continue;
       const s = spreadOf(xs);
       out.push(
-        `- ${s0.stream} ${fmt(s0.rate, 0)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}`,
+        `- ${s0.stream} ${fmt(s0.rate, 0)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}${xs.length > 1 ? `; the ratios' max/min ${fmt(s.ratio, 3)} (within 10 %: ${s.ratio <= 1.1 ? 'yes' : 'no'})` : ''}`,
       );
     }
   }

@@ -25,7 +25,9 @@
 //                              --reps changes the count): prints every run and the spread
 //                              (min/median/max, max/min) of CPU µs per flow sent and per flow
 //                              written and of the written share, against the goal "ten runs
-//                              within 10 %"
+//                              within 10 %"; with --interleave and --collectors serve,nfcapd
+//                              also the max/min of the ten serve/nfcapd ratios (a host that
+//                              drifts between runs moves both collectors alike)
 //   --duration 5               seconds of paced sending per run, measured
 //   --warmup 2                 seconds sent at the rate before the measured part (JIT warm-up:
 //                              V8 compiles the hot paths on its own threads, in serve's CPU time)

@@ -188,8 +188,14 @@ test('pairRatios: serve over the other collector per repetition of the same load
   ];
   const lines = pairRatios(cells);
   assert.equal(lines.length, 2);
-  assert.match(lines[0]!, /^- v9 50000\/s, 1 worker\(s\): serve\/nfcapd CPU per flow in each of 3 interleaved pairs: 0\.800, 1\.500, 1\.000; median \*\*1\.000x\*\* \(0\.800-1\.500\); serve cheaper in 1 of 3$/);
+  assert.match(lines[0]!, /^- v9 50000\/s, 1 worker\(s\): serve\/nfcapd CPU per flow in each of 3 interleaved pairs: 0\.800, 1\.500, 1\.000; median \*\*1\.000x\*\* \(0\.800-1\.500\); serve cheaper in 1 of 3; the ratios' max\/min 1\.875 \(within 10 %: no\)$/);
   assert.match(lines[1]!, /^- v9 100000\/s, .*pairs: 0\.250; median \*\*0\.250x\*\*.*serve cheaper in 1 of 1$/);
+  // Pairs whose ratio stays within 10 % while each collector's runs move together by 1.5x.
+  const drift = pairRatios([
+    [run('serve', 50000, 1, 0.2), run('serve', 50000, 2, 0.3)],
+    [run('nfcapd', 50000, 1, 0.22), run('nfcapd', 50000, 2, 0.32)],
+  ]);
+  assert.match(drift[0]!, /pairs: 0\.909, 0\.938; .*serve cheaper in 2 of 2; the ratios' max\/min 1\.031 \(within 10 %: yes\)$/);
   // Without the other collector's runs there is no pair.
   assert.deepEqual(pairRatios([cells[0]!]), []);
 });

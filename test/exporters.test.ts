@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExporterIntern } from '../src/service/exporters.js';
+import { ExporterIntern, sourceHash6 } from '../src/service/exporters.js';
 import { allocBatch, formatIPv6, type Batch } from '../src/ingest/mod.js';
 
 interface Src {
@@ -76,5 +76,39 @@ test('exporter interning: random sources of both families agree with the address
     // A run of one source returns the same object.
     assert.equal(intern.of(b, i), e);
     assert.ok(intern.size <= 16, `at most 8 exporters per family, ${intern.size} kept`);
+  }
+});
+
+test('exporter interning: two IPv6 sources whose hashes collide stay two exporters, interleaved and after a flood', () => {
+  // Find a collision: distinct sources (n in bytes 4-7) whose last eight bytes are pseudo-random, same port.
+  const byHash = new Map<number, number>();
+  const word = (n: number, k: number): number => Math.imul(n * 4 + k, 0x9e3779b1) >>> 16;
+  const src = (n: number): Src => ({ bytes: v6(0x2001, 0xdb8, n >>> 16, n & 0xffff, word(n, 0), word(n, 1), word(n, 2), word(n, 3)), port: 2055 });
+  let pair: [number, number] | undefined;
+  for (let n = 0; pair === undefined && n < 1_000_000; n++) {
+    const dv = new DataView(Uint8Array.from(src(n).bytes).buffer);
+    const h = sourceHash6(dv.getInt32(0, true), dv.getInt32(4, true), dv.getInt32(8, true), dv.getInt32(12, true), 2055);
+    assert.ok(Number.isInteger(h) && h >= 0 && h < 2 ** 30);
+    const m = byHash.get(h);
+    if (m !== undefined) pair = [m, n];
+    else byHash.set(h, n);
+  }
+  assert.ok(pair !== undefined, 'a collision among a million 30-bit hashes');
+  const [x, y] = [src(pair[0]), src(pair[1])];
+  assert.notDeepEqual(x.bytes, y.bytes);
+  for (const max of [65_536, 1]) {
+    const intern = new ExporterIntern(max);
+    const b = allocBatch(4, 16);
+    const got = new Map<string, unknown>();
+    for (let n = 0; n < 12; n++) {
+      const s = n % 3 === 2 ? x : n % 2 === 0 ? x : y;
+      put(b, n % 4, s);
+      const e = intern.of(b, n % 4);
+      assert.equal(e.key, text(s), `max ${max}, datagram ${n}`);
+      if (max > 1) {
+        if (got.has(e.key)) assert.equal(e, got.get(e.key), 'the same object every time');
+        got.set(e.key, e);
+      }
+    }
   }
 });

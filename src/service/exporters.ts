@@ -1,24 +1,41 @@
 /**
  * Exporters by source address and port, from a receive batch's arrays, without building a string
- * per datagram: an IPv4 source is a number, an IPv6 source a 9-character key of its eight 16-bit
- * words and the port; the text form (Exporter.key, the template scope's key) is built once per
- * new exporter. The last exporter of each family is remembered, since datagrams come in runs
- * from one exporter. Each family keeps at most `max` exporters and starts over when a flood of
- * (spoofed) sources fills it: exporters seen again are made again, and nothing is lost by that,
- * because template state is keyed by the address text, not by these objects.
+ * per datagram: an IPv4 source is a number; an IPv6 source is found by a 30-bit hash of its bytes
+ * and port, checked against the exporter found there, and only when that is another exporter (a
+ * hash collision) or none by a 9-character key of its eight 16-bit words and the port. The text
+ * form (Exporter.key, the template scope's key) is built once per new exporter. The last exporter
+ * of each family is remembered, since datagrams come in runs from one exporter. Each family keeps
+ * at most `max` exporters and starts over when a flood of (spoofed) sources fills it: exporters
+ * seen again are made again, and nothing is lost by that, because template state is keyed by the
+ * address text, not by these objects.
  */
 import { Exporter, ExporterTable } from '../decode/mod.js';
 import { formatIPv6, type Batch } from '../ingest/mod.js';
 
+/** An interned IPv6 exporter with its address as four 32-bit words (little-endian reads) and port. */
+class Source6 {
+  constructor(
+    readonly exporter: Exporter,
+    readonly w0: number,
+    readonly w1: number,
+    readonly w2: number,
+    readonly w3: number,
+    readonly port: number,
+  ) {}
+}
+
 export class ExporterIntern {
   private readonly v4 = new Map<number, Exporter>();
-  private readonly v6 = new Map<string, Exporter>();
+  private readonly v6 = new Map<string, Source6>();
+  /** IPv6 sources by sourceHash6, the first one of each hash (a subset of v6). */
+  private readonly v6h = new Map<number, Source6>();
   private lastKey = -1;
   private last: Exporter | undefined;
-  /** The last IPv6 exporter, its address bytes and port (-1: none yet). */
-  private readonly last6Addr = new Uint8Array(16);
-  private last6Port = -1;
-  private last6: Exporter | undefined;
+  /** The last IPv6 source (port -1: none yet). */
+  private last6: Source6 = new Source6(undefined as unknown as Exporter, 0, 0, 0, 0, -1);
+  /** The batch address array last read and a DataView over it (one per receive batch). */
+  private addrsFor: Uint8Array | undefined;
+  private addrsDv: DataView = new DataView(new ArrayBuffer(16));
   /** Exporters by address text, for template scopes that arrive from the store. */
   readonly table = new ExporterTable();
 
@@ -49,12 +66,26 @@ export class ExporterIntern {
   }
 
   private of6(a: Uint8Array, o: number, port: number): Exporter {
-    const l = this.last6Addr;
-    if (port === this.last6Port) {
-      let k = 0;
-      while (k < 16 && a[o + k] === l[k]) k++;
-      if (k === 16) return this.last6!;
+    if (a !== this.addrsFor) {
+      this.addrsFor = a;
+      this.addrsDv = new DataView(a.buffer, a.byteOffset, a.byteLength);
     }
+    const dv = this.addrsDv;
+    const w0 = dv.getInt32(o, true);
+    const w1 = dv.getInt32(o + 4, true);
+    const w2 = dv.getInt32(o + 8, true);
+    const w3 = dv.getInt32(o + 12, true);
+    let s = this.last6;
+    if (s.w3 === w3 && s.w2 === w2 && s.w1 === w1 && s.w0 === w0 && s.port === port) return s.exporter;
+    const h = sourceHash6(w0, w1, w2, w3, port);
+    s = this.v6h.get(h) ?? this.last6;
+    if (s.w3 !== w3 || s.w2 !== w2 || s.w1 !== w1 || s.w0 !== w0 || s.port !== port) s = this.byKey6(a, o, port, h);
+    this.last6 = s;
+    return s.exporter;
+  }
+
+  /** A new IPv6 source, or one whose hash another source holds: by a string key. */
+  private byKey6(a: Uint8Array, o: number, port: number, h: number): Source6 {
     const key = String.fromCharCode(
       (a[o]! << 8) | a[o + 1]!,
       (a[o + 2]! << 8) | a[o + 3]!,
@@ -66,15 +97,38 @@ export class ExporterIntern {
       (a[o + 14]! << 8) | a[o + 15]!,
       port,
     );
-    let e = this.v6.get(key);
-    if (e === undefined) {
-      if (this.v6.size >= this.max) this.v6.clear();
-      e = new Exporter(formatIPv6(a.subarray(o, o + 16)), port);
-      this.v6.set(key, e);
+    let s = this.v6.get(key);
+    if (s === undefined) {
+      if (this.v6.size >= this.max) {
+        this.v6.clear();
+        this.v6h.clear();
+      }
+      const dv = this.addrsDv;
+      const e = new Exporter(formatIPv6(a.subarray(o, o + 16)), port);
+      s = new Source6(e, dv.getInt32(o, true), dv.getInt32(o + 4, true), dv.getInt32(o + 8, true), dv.getInt32(o + 12, true), port);
+      this.v6.set(key, s);
     }
-    for (let k = 0; k < 16; k++) l[k] = a[o + k]!;
-    this.last6Port = port;
-    this.last6 = e;
-    return e;
+    if (!this.v6h.has(h)) this.v6h.set(h, s);
+    return s;
   }
+}
+
+/**
+ * A 30-bit hash (a small integer to V8, so a cheap Map key) of an IPv6 source: its address as four
+ * 32-bit words and its port, each mixed in by multiplication (MurmurHash3's 32-bit constants).
+ */
+export function sourceHash6(w0: number, w1: number, w2: number, w3: number, port: number): number {
+  let h = Math.imul(port ^ 0x2c1b3c6d, 0x85ebca6b);
+  h ^= Math.imul(w0, 0xcc9e2d51);
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  h ^= Math.imul(w1, 0xcc9e2d51);
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  h ^= Math.imul(w2, 0xcc9e2d51);
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  h ^= Math.imul(w3, 0xcc9e2d51);
+  h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h & 0x3fffffff;
 }
