@@ -17,6 +17,8 @@ export interface Batch {
   readonly lengths: Uint32Array;
   /** Source address of datagram i at [16*i, 16*i+16): IPv4 uses the first 4 bytes. */
   readonly addrs: Uint8Array;
+  /** A DataView over addrs, for reading an IPv6 source as four 32-bit words. */
+  readonly addrsView: DataView;
   /** 4 or 6: family of addrs for slot i (IPv4-mapped IPv6 is reported as 4). */
   readonly families: Uint8Array;
   /** Source UDP port of datagram i. */
@@ -38,6 +40,7 @@ export function allocBatch(capacity: number, slotSize: number, socket = 0): Batc
   if (!Number.isInteger(slotSize) || slotSize < 1 || slotSize > 65536) {
     throw new RangeError(`slotSize must be an integer in 1..65536, got ${slotSize}`);
   }
+  const addrs = new Uint8Array(capacity * 16);
   return {
     count: 0,
     capacity,
@@ -45,7 +48,8 @@ export function allocBatch(capacity: number, slotSize: number, socket = 0): Batc
     // Not from Buffer's shared pool: the addon keeps a pointer to this memory.
     data: Buffer.allocUnsafeSlow(capacity * slotSize),
     lengths: new Uint32Array(capacity),
-    addrs: new Uint8Array(capacity * 16),
+    addrs,
+    addrsView: new DataView(addrs.buffer),
     families: new Uint8Array(capacity),
     ports: new Uint16Array(capacity),
     tsSec: new Uint32Array(capacity),

@@ -33,9 +33,6 @@ export class ExporterIntern {
   private last: Exporter | undefined;
   /** The last IPv6 source (port -1: none yet). */
   private last6: Source6 = new Source6(undefined as unknown as Exporter, 0, 0, 0, 0, -1);
-  /** The batch address array last read and a DataView over it (one per receive batch). */
-  private addrsFor: Uint8Array | undefined;
-  private addrsDv: DataView = new DataView(new ArrayBuffer(16));
   /** Exporters by address text, for template scopes that arrive from the store. */
   readonly table = new ExporterTable();
 
@@ -51,7 +48,7 @@ export class ExporterIntern {
     const o = i * 16;
     const a = b.addrs;
     const port = b.ports[i]!;
-    if (b.families[i] !== 4) return this.of6(a, o, port);
+    if (b.families[i] !== 4) return this.of6(a, b.addrsView, o, port);
     const k = (((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0) * 65536 + port;
     if (k === this.lastKey) return this.last!;
     let e = this.v4.get(k);
@@ -65,12 +62,7 @@ export class ExporterIntern {
     return e;
   }
 
-  private of6(a: Uint8Array, o: number, port: number): Exporter {
-    if (a !== this.addrsFor) {
-      this.addrsFor = a;
-      this.addrsDv = new DataView(a.buffer, a.byteOffset, a.byteLength);
-    }
-    const dv = this.addrsDv;
+  private of6(a: Uint8Array, dv: DataView, o: number, port: number): Exporter {
     const w0 = dv.getInt32(o, true);
     const w1 = dv.getInt32(o + 4, true);
     const w2 = dv.getInt32(o + 8, true);
@@ -79,13 +71,13 @@ export class ExporterIntern {
     if (s.w3 === w3 && s.w2 === w2 && s.w1 === w1 && s.w0 === w0 && s.port === port) return s.exporter;
     const h = sourceHash6(w0, w1, w2, w3, port);
     s = this.v6h.get(h) ?? this.last6;
-    if (s.w3 !== w3 || s.w2 !== w2 || s.w1 !== w1 || s.w0 !== w0 || s.port !== port) s = this.byKey6(a, o, port, h);
+    if (s.w3 !== w3 || s.w2 !== w2 || s.w1 !== w1 || s.w0 !== w0 || s.port !== port) s = this.byKey6(a, o, port, h, w0, w1, w2, w3);
     this.last6 = s;
     return s.exporter;
   }
 
   /** A new IPv6 source, or one whose hash another source holds: by a string key. */
-  private byKey6(a: Uint8Array, o: number, port: number, h: number): Source6 {
+  private byKey6(a: Uint8Array, o: number, port: number, h: number, w0: number, w1: number, w2: number, w3: number): Source6 {
     const key = String.fromCharCode(
       (a[o]! << 8) | a[o + 1]!,
       (a[o + 2]! << 8) | a[o + 3]!,
@@ -103,9 +95,7 @@ export class ExporterIntern {
         this.v6.clear();
         this.v6h.clear();
       }
-      const dv = this.addrsDv;
-      const e = new Exporter(formatIPv6(a.subarray(o, o + 16)), port);
-      s = new Source6(e, dv.getInt32(o, true), dv.getInt32(o + 4, true), dv.getInt32(o + 8, true), dv.getInt32(o + 12, true), port);
+      s = new Source6(new Exporter(formatIPv6(a.subarray(o, o + 16)), port), w0, w1, w2, w3, port);
       this.v6.set(key, s);
     }
     if (!this.v6h.has(h)) this.v6h.set(h, s);
