@@ -20,17 +20,24 @@ function viewOf(buf: Uint8Array): DataView {
 export class RawRecord {
   /** The record's length in bytes. */
   readonly length: number;
-  /** A copy of the record, padded with zeros to whole words, in its own buffer. */
-  private readonly bytes: Uint8Array<ArrayBuffer>;
-  /** The record's whole 32-bit words (the same memory), in host order. */
+  /**
+   * A copy of the record as 32-bit words in host order, the last one padded with zero bytes (no
+   * byte view is kept: one typed array per template, as a plain copy of the bytes would be).
+   */
   private readonly words: Int32Array<ArrayBuffer>;
 
   constructor(src: Uint8Array) {
     const n = src.length;
     this.length = n;
-    this.bytes = new Uint8Array((n + 3) & ~3);
-    this.bytes.set(src);
-    this.words = new Int32Array(this.bytes.buffer, 0, n >>> 2);
+    const padded = new Uint8Array((n + 3) & ~3);
+    padded.set(src);
+    this.words = new Int32Array(padded.buffer);
+  }
+
+  /** Byte i of the record. */
+  private byte(i: number): number {
+    const shift = HOST_LE ? (i & 3) << 3 : 24 - ((i & 3) << 3);
+    return (this.words[i >>> 2]! >>> shift) & 255;
   }
 
   /** Where the same bytes end if buf[start, limit) begins with them, else -1. */
@@ -40,10 +47,9 @@ export class RawRecord {
     if (start < 0 || end > limit || end > buf.length) return -1;
     const dv = buf === viewFor ? view : viewOf(buf);
     const w = this.words;
-    const nw = w.length;
+    const nw = n >>> 2;
     for (let i = 0, o = start; i < nw; i++, o += 4) if (w[i] !== dv.getInt32(o, HOST_LE)) return -1;
-    const bytes = this.bytes;
-    for (let i = nw << 2; i < n; i++) if (bytes[i] !== buf[start + i]) return -1;
+    for (let i = nw << 2; i < n; i++) if (this.byte(i) !== buf[start + i]) return -1;
     return end;
   }
 
@@ -51,8 +57,7 @@ export class RawRecord {
   equals(src: Uint8Array): boolean {
     const n = this.length;
     if (src.length !== n) return false;
-    const bytes = this.bytes;
-    for (let i = 0; i < n; i++) if (bytes[i] !== src[i]) return false;
+    for (let i = 0; i < n; i++) if (this.byte(i) !== src[i]) return false;
     return true;
   }
 }
