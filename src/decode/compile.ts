@@ -184,7 +184,7 @@ function readExpr(len: number, at: string, fused: boolean): string {
     case 4:
       return fused ? `bv.getUint32(${at})` : `H.u32(buf, ${at})`;
     case 8:
-      return `H.u64(buf, ${at})`;
+      return fused ? `(bv.getUint32(${at}) * 4294967296 + bv.getUint32(${at} + 4))` : `H.u64(buf, ${at})`;
     default:
       return `H.uN(buf, ${at}, ${len})`;
   }
@@ -401,6 +401,9 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
           usedLocal.delete(id);
         } else if (ntp) {
           code = `c${id} = ${readExpr(4, 'p', fused)}; o${id} = ${readExpr(4, 'p + 4', fused)};`;
+        } else if (fused && (id === 152 || id === 153) && flen === 8) {
+          // Read as halves where the time is made (fusedMillisNs), and whole only there when it is out of range.
+          code = `o${id} = p;`;
         } else {
           code = `c${id} = ${readExpr(flen, 'p', fused)}; o${id} = p;`;
         }
@@ -447,7 +450,7 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
       case 153:
         // The halves straight from the field when it has all 8 bytes (not reduced-size).
         if (!fused || fields[localField.get(id)!]!.length !== 8) return ms(`c${id}`);
-        timeSlow[S] = ms(`c${id}`);
+        timeSlow[S] = ms(readExpr(8, `o${id}`, true));
         return fusedMillisNs(S, id);
       case 154:
       case 155:
