@@ -115,6 +115,12 @@ test('scopes: exporter + domain, IPv4-mapped normalised, port only when configur
   const p1 = withPort.scope(new Exporter('192.0.2.1', 1000), 0, 10);
   assert.notEqual(withPort.scope(new Exporter('192.0.2.1', 2000), 0, 10), p1);
   assert.equal(withPort.scope(new Exporter('192.0.2.1', 1000), 0, 10), p1);
+  // The exporter's part of the key, as find() takes it: with the port only when configured.
+  assert.equal(new Exporter('::ffff:192.0.2.1', 7).keyPort, '192.0.2.1|7');
+  assert.equal(withPort.exporterKey(new Exporter('192.0.2.1', 2000)), '192.0.2.1|2000');
+  assert.equal(withPort.find('192.0.2.1|1000', 0, 10), p1);
+  assert.equal(c.exporterKey(new Exporter('192.0.2.1', 2000)), '192.0.2.1');
+  assert.equal(c.find(c.exporterKey(new Exporter('192.0.2.1', 2000)), 0, 10), a);
 });
 
 test('template events: learned, refreshed, changed, withdrawn, missing; compiled once per layout', () => {

@@ -169,8 +169,7 @@ export class FlowDecoder {
 
   /** A template withdrawn elsewhere. False when this decoder did not know it. */
   applyWithdrawal(exporter: Exporter, domain: number, protocol: 9 | 10, id: number): boolean {
-    const ek = this.templates.limits.scopeIncludesPort ? `${exporter.key}|${exporter.port}` : exporter.key;
-    const scope = this.templates.find(ek, domain, protocol);
+    const scope = this.templates.find(this.templates.exporterKey(exporter), domain, protocol);
     if (scope === undefined || scope.get(id) === undefined) return false;
     return this.templates.withdraw(scope, id);
   }

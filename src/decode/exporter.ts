@@ -10,11 +10,14 @@ export class Exporter {
   /** Printable address, also the scope key ("192.0.2.1", "2001:db8::1"). */
   readonly key: string;
   readonly port: number;
+  /** "key|port": the exporter's part of a template scope's key when scopes include the port. */
+  readonly keyPort: string;
 
   constructor(address: string, port = 0) {
     const norm = normaliseAddress(address);
     this.key = norm;
     this.port = port;
+    this.keyPort = `${norm}|${port}`;
     this.addr = addressBytes(norm);
   }
 }

@@ -109,9 +109,14 @@ export class TemplateCache<C> {
     this.observers.push(fn);
   }
 
+  /** An exporter's part of its scopes' keys (with the port when scopes include it; no string is built here). */
+  exporterKey(exporter: Exporter): string {
+    return this.limits.scopeIncludesPort ? exporter.keyPort : exporter.key;
+  }
+
   /** The scope for a datagram, created on first use. */
   scope(exporter: Exporter, domain: number, protocol: 9 | 10): TemplateScope<C> {
-    const ek = this.limits.scopeIncludesPort ? `${exporter.key}|${exporter.port}` : exporter.key;
+    const ek = this.exporterKey(exporter);
     let byDomain = this.byExporter.get(ek);
     if (byDomain === undefined) {
       byDomain = new Map();
