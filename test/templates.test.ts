@@ -13,6 +13,7 @@ import {
 } from '../src/templates/mod.js';
 import { Counters, Exporter } from '../src/decode/mod.js';
 import { RawRecord } from '../src/templates/raw.js';
+import { TranscodeCtx } from '../src/decode/transcode.js';
 
 const def = (id: number, n = 3, extra: Partial<TemplateDef> = {}): TemplateDef => ({
   protocol: 10,
@@ -269,27 +270,29 @@ test('a kept template record finds its repeats word by word: any alignment, a ta
   for (const len of [4, 12, 22, 86]) {
     const rec = Uint8Array.from({ length: len }, (_, i) => (i * 37 + 11) & 255);
     const kept = new RawRecord(rec);
+    // Views as the decoder gets them: one per receive buffer, from its transcoding context.
+    const views = new TranscodeCtx();
     assert.ok(kept.equals(rec));
     for (let at = 0; at < 4; at++) {
       // Into a buffer at an offset of its own ArrayBuffer, as receive buffers are sliced.
       const ab = new Uint8Array(len + 16);
       const buf = ab.subarray(3);
       buf.set(rec, at);
-      assert.equal(kept.endAt(buf, at, buf.length), at + len, `len ${len} at ${at}`);
-      assert.equal(kept.endAt(buf, at, at + len), at + len);
-      assert.equal(kept.endAt(buf, at, at + len - 1), -1, 'the limit cuts it short');
+      assert.equal(kept.endAt(buf, views.view(buf), at, buf.length), at + len, `len ${len} at ${at}`);
+      assert.equal(kept.endAt(buf, views.view(buf), at, at + len), at + len);
+      assert.equal(kept.endAt(buf, views.view(buf), at, at + len - 1), -1, 'the limit cuts it short');
       for (let i = 0; i < len; i++) {
         buf[at + i]! ^= 0x40;
-        assert.equal(kept.endAt(buf, at, buf.length), -1, `len ${len} at ${at}: byte ${i} changed`);
+        assert.equal(kept.endAt(buf, views.view(buf), at, buf.length), -1, `len ${len} at ${at}: byte ${i} changed`);
         buf[at + i]! ^= 0x40;
       }
-      // Another buffer with a different byte where the last one matched: not the last one's view.
+      // Another buffer with a different byte where the last one matched: not the last one's view (TranscodeCtx.view makes a new one).
       const other = buf.slice();
       other[at + len - 1]! ^= 1;
-      assert.equal(kept.endAt(other, at, other.length), -1);
-      assert.equal(kept.endAt(buf, at, buf.length), at + len);
+      assert.equal(kept.endAt(other, views.view(other), at, other.length), -1);
+      assert.equal(kept.endAt(buf, views.view(buf), at, buf.length), at + len);
     }
-    assert.equal(kept.endAt(rec, 1, rec.length), -1);
+    assert.equal(kept.endAt(rec, views.view(rec), 1, rec.length), -1);
     assert.ok(!kept.equals(rec.subarray(1)));
   }
 });

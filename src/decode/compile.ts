@@ -403,6 +403,7 @@ export function generateRecordCode(def: TemplateDef, minLen: number, fused: bool
           code = `c${id} = ${readExpr(4, 'p', fused)}; o${id} = ${readExpr(4, 'p + 4', fused)};`;
         } else if (fused && (id === 152 || id === 153) && flen === 8) {
           // Read as halves where the time is made (fusedMillisNs), and whole only there when it is out of range.
+          decl.delete(`c${id}`);
           code = `o${id} = p;`;
         } else {
           code = `c${id} = ${readExpr(flen, 'p', fused)}; o${id} = p;`;

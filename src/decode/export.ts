@@ -225,7 +225,7 @@ export class ExportDecoder {
     while (p + 4 <= end) {
       const tid = u16(buf, p);
       // A repeat of the known template's bytes is a refresh, with nothing to parse or allocate.
-      const same = this.cache.refreshSame(scope, tid, options, buf, p, end);
+      const same = this.cache.refreshSame(scope, tid, options, buf, this.tx.view(buf), p, end);
       if (same >= 0) {
         this.seen++;
         p = same;

@@ -130,6 +130,15 @@ export class TranscodeCtx implements SamplingInputs {
    */
   bv: DataView = new DataView(new ArrayBuffer(8));
   bvFor: Uint8Array = NO_BYTES;
+
+  /** bv for `buf`, made anew when buf is another buffer than last time (the template repeats' view too). */
+  view(buf: Uint8Array): DataView {
+    if (this.bvFor !== buf) {
+      this.bvFor = buf;
+      this.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    return this.bv;
+  }
   /** Out: frames written by the last call. */
   n = 0;
   /** Out: 1 when the last call stopped at a record cut short. */
@@ -606,9 +615,8 @@ function buildTranscoder(ct: CompiledTemplate): SetTranscoder | null {
     nrec = ctx.n;
   }`
   }
-  if (ctx.bvFor !== buf) { ctx.bvFor = buf; ctx.bv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
   ${exportNs}var tx = 0, th = 0;
-  var bv = ctx.bv, ${arena ? 'nrec = 0, ' : 'dv, b, '}q = p, bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv;
+  var bv = ctx.view(buf), ${arena ? 'nrec = 0, ' : 'dv, b, '}q = p, bad = 0, bail = 0, l = 0, t = 0, td = 0, tq = 0, st = 0, bd = 0, ps = 0, ln = 0, sr = 0, sb = 0, o = 0, kv;
   var v = 0, u = 0, hi = 0, lo = 0, sec = 0, ns = 0, a, s = '', n = 0, i = 0, c = 0;
   var s_vrfName = '', ib, pw = H.NO_WORDS, lib = H.NO_WORDS, psr = -2, pl = 0, pc = 0, hk = -1, h2 = 0, h3 = 0, lpr = -1, pn = 0;
   var ${[...wordLocals('x', PRE_UNROLLED), ...wordLocals('y', IF_UNROLLED), ...wordLocals('z', PROTO_UNROLLED)].join(', ')};

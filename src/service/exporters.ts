@@ -1,18 +1,17 @@
 /**
  * Exporters by source address and port, from a receive batch's arrays, without building a string
- * per datagram: an IPv4 source is a number; an IPv6 source is found by a 30-bit hash of its bytes
- * and port, checked against the exporter found there, and only when that is another exporter (a
- * hash collision) or none by a 9-character key of its eight 16-bit words and the port. The text
- * form (Exporter.key, the template scope's key) is built once per new exporter. The last exporter
- * of each family is remembered, since datagrams come in runs from one exporter. Each family keeps
- * at most `max` exporters and starts over when a flood of (spoofed) sources fills it: exporters
- * seen again are made again, and nothing is lost by that, because template state is keyed by the
- * address text, not by these objects.
+ * per datagram: an IPv4 source is a number; an IPv6 source is read as four 32-bit words and found
+ * by a 30-bit hash of them and the port, in a chain of the sources with that hash, compared word
+ * by word. The text form (Exporter.key, the template scope's key) is built once per new exporter.
+ * The last exporter of each family is remembered, since datagrams come in runs from one exporter.
+ * Each family keeps at most `max` exporters and starts over when a flood of (spoofed) sources
+ * fills it: exporters seen again are made again, and nothing is lost by that, because template
+ * state is keyed by the address text, not by these objects.
  */
 import { Exporter, ExporterTable } from '../decode/mod.js';
 import { formatIPv6, type Batch } from '../ingest/mod.js';
 
-/** An interned IPv6 exporter with its address as four 32-bit words (little-endian reads) and port. */
+/** An interned IPv6 exporter: its address as four big-endian 32-bit words, its port, and the next source of its hash. */
 class Source6 {
   constructor(
     readonly exporter: Exporter,
@@ -21,18 +20,25 @@ class Source6 {
     readonly w2: number,
     readonly w3: number,
     readonly port: number,
+    readonly next: Source6 | undefined,
   ) {}
+
+  is(w0: number, w1: number, w2: number, w3: number, port: number): boolean {
+    return this.w3 === w3 && this.w2 === w2 && this.w1 === w1 && this.w0 === w0 && this.port === port;
+  }
 }
+
+/** Before the first IPv6 source: matches none (port -1). */
+const NO_SOURCE6 = new Source6(new Exporter('::'), 0, 0, 0, 0, -1, undefined);
 
 export class ExporterIntern {
   private readonly v4 = new Map<number, Exporter>();
-  private readonly v6 = new Map<string, Source6>();
-  /** IPv6 sources by sourceHash6, the first one of each hash (a subset of v6). */
-  private readonly v6h = new Map<number, Source6>();
+  /** IPv6 sources by sourceHash6: the head of each hash's chain. */
+  private readonly v6 = new Map<number, Source6>();
+  private v6Count = 0;
   private lastKey = -1;
   private last: Exporter | undefined;
-  /** The last IPv6 source (port -1: none yet). */
-  private last6: Source6 = new Source6(undefined as unknown as Exporter, 0, 0, 0, 0, -1);
+  private last6 = NO_SOURCE6;
   /** Exporters by address text, for template scopes that arrive from the store. */
   readonly table = new ExporterTable();
 
@@ -40,7 +46,7 @@ export class ExporterIntern {
 
   /** Exporters interned now, both families. */
   get size(): number {
-    return this.v4.size + this.v6.size;
+    return this.v4.size + this.v6Count;
   }
 
   /** The exporter of datagram i of batch b. */
@@ -63,49 +69,32 @@ export class ExporterIntern {
   }
 
   private of6(a: Uint8Array, dv: DataView, o: number, port: number): Exporter {
-    const w0 = dv.getInt32(o, true);
-    const w1 = dv.getInt32(o + 4, true);
-    const w2 = dv.getInt32(o + 8, true);
-    const w3 = dv.getInt32(o + 12, true);
-    let s = this.last6;
-    if (s.w3 === w3 && s.w2 === w2 && s.w1 === w1 && s.w0 === w0 && s.port === port) return s.exporter;
+    const w0 = dv.getInt32(o);
+    const w1 = dv.getInt32(o + 4);
+    const w2 = dv.getInt32(o + 8);
+    const w3 = dv.getInt32(o + 12);
+    if (this.last6.is(w0, w1, w2, w3, port)) return this.last6.exporter;
     const h = sourceHash6(w0, w1, w2, w3, port);
-    s = this.v6h.get(h) ?? this.last6;
-    if (s.w3 !== w3 || s.w2 !== w2 || s.w1 !== w1 || s.w0 !== w0 || s.port !== port) s = this.byKey6(a, o, port, h, w0, w1, w2, w3);
+    let s = this.v6.get(h);
+    while (s !== undefined && !s.is(w0, w1, w2, w3, port)) s = s.next;
+    if (s === undefined) {
+      if (this.v6Count >= this.max) {
+        this.v6.clear();
+        this.v6Count = 0;
+      }
+      s = new Source6(new Exporter(formatIPv6(a.subarray(o, o + 16)), port), w0, w1, w2, w3, port, this.v6.get(h));
+      this.v6.set(h, s);
+      this.v6Count++;
+    }
     this.last6 = s;
     return s.exporter;
-  }
-
-  /** A new IPv6 source, or one whose hash another source holds: by a string key. */
-  private byKey6(a: Uint8Array, o: number, port: number, h: number, w0: number, w1: number, w2: number, w3: number): Source6 {
-    const key = String.fromCharCode(
-      (a[o]! << 8) | a[o + 1]!,
-      (a[o + 2]! << 8) | a[o + 3]!,
-      (a[o + 4]! << 8) | a[o + 5]!,
-      (a[o + 6]! << 8) | a[o + 7]!,
-      (a[o + 8]! << 8) | a[o + 9]!,
-      (a[o + 10]! << 8) | a[o + 11]!,
-      (a[o + 12]! << 8) | a[o + 13]!,
-      (a[o + 14]! << 8) | a[o + 15]!,
-      port,
-    );
-    let s = this.v6.get(key);
-    if (s === undefined) {
-      if (this.v6.size >= this.max) {
-        this.v6.clear();
-        this.v6h.clear();
-      }
-      s = new Source6(new Exporter(formatIPv6(a.subarray(o, o + 16)), port), w0, w1, w2, w3, port);
-      this.v6.set(key, s);
-    }
-    if (!this.v6h.has(h)) this.v6h.set(h, s);
-    return s;
   }
 }
 
 /**
  * A 30-bit hash (a small integer to V8, so a cheap Map key) of an IPv6 source: its address as four
- * 32-bit words and its port, each mixed in by multiplication (MurmurHash3's 32-bit constants).
+ * big-endian 32-bit words and its port, each mixed in by multiplication (MurmurHash3's 32-bit
+ * constants).
  */
 export function sourceHash6(w0: number, w1: number, w2: number, w3: number, port: number): number {
   let h = Math.imul(port ^ 0x2c1b3c6d, 0x85ebca6b);

@@ -72,7 +72,8 @@ export class TemplateScope<C> {
 export class TemplateCache<C> {
   private readonly byExporter = new Map<string, Map<number, TemplateScope<C>>>();
   /** All scopes in least- to most-recently-used order. */
-  private readonly lru = new Map<TemplateScope<C>, true>();
+  /** Scopes, least recently used first, each with the exporter key it is filed under in byExporter. */
+  private readonly lru = new Map<TemplateScope<C>, string>();
   private lastUsed: TemplateScope<C> | undefined;
   /**
    * scope() calls so far, and how many may pass before a scope in use moves to the recent end of
@@ -129,7 +130,7 @@ export class TemplateCache<C> {
       byDomain.set(dk, s);
     } else if (s !== this.lastUsed && this.uses - s.touched >= this.touchEvery) {
       this.lru.delete(s);
-      this.lru.set(s, true);
+      this.lru.set(s, ek);
       s.touched = this.uses;
     }
     this.lastUsed = s;
@@ -152,16 +153,16 @@ export class TemplateCache<C> {
     const q = new PendingQueue(this.limits.pendingMaxBytesPerScope, this.limits.pendingMaxAgeMs, this.budget, this.counters);
     const s = new TemplateScope<C>(key, exporter.key, this.limits.scopeIncludesPort ? exporter.port : 0, domain, protocol, q);
     s.touched = this.uses;
-    this.lru.set(s, true);
+    this.lru.set(s, ek);
     this.counters.inc('scope.created');
     return s;
   }
 
   private evictOldest(): void {
-    const s = this.lru.keys().next().value as TemplateScope<C> | undefined;
-    if (s === undefined) return;
+    const oldest = this.lru.entries().next().value as [TemplateScope<C>, string] | undefined;
+    if (oldest === undefined) return;
+    const [s, ek] = oldest;
     this.lru.delete(s);
-    const ek = this.limits.scopeIncludesPort ? `${s.exporterKey}|${s.port}` : s.exporterKey;
     const byDomain = this.byExporter.get(ek);
     byDomain?.delete(s.domain * 2 + (s.protocol === 10 ? 1 : 0));
     if (byDomain !== undefined && byDomain.size === 0) this.byExporter.delete(ek);
@@ -217,13 +218,13 @@ export class TemplateCache<C> {
    * A template record at buf[start, limit) that begins with the same bytes as the known template
    * `id` (a data template, or an options template when `options`) did when it last came: counted
    * and reported as a refresh like learn() would, without parsing it (exporters repeat their
-   * templates every few datagrams). Returns where the record ends, or -1 when it is not such a
-   * repeat.
+   * templates every few datagrams). `view` is a DataView over all of buf. Returns where the record
+   * ends, or -1 when it is not such a repeat.
    */
-  refreshSame(scope: TemplateScope<C>, id: number, options: boolean, buf: Uint8Array, start: number, limit: number): number {
+  refreshSame(scope: TemplateScope<C>, id: number, options: boolean, buf: Uint8Array, view: DataView, start: number, limit: number): number {
     const e = scope.templates.get(id);
     if (e === undefined || e.raw === undefined || e.def.options !== options) return -1;
-    const end = e.raw.endAt(buf, start, limit);
+    const end = e.raw.endAt(buf, view, start, limit);
     if (end >= 0) this.refreshed(scope, e.def);
     return end;
   }
