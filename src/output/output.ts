@@ -90,8 +90,13 @@ export interface FlowOutput {
   onFrames?(src: Uint8Array, from: number, to: number, n: number, type: number, sampler: Uint8Array): void;
   /** End of an ingest batch: hands what is encoded to the queue when it is worth a write. */
   flush(): void;
-  /** Timer: hands everything encoded to the queue, so quiet exporters' flows are not held back. */
-  tick(): void;
+  /**
+   * Periodic (about every 100 ms while flows come, and after the last): hands what is encoded to
+   * the queue, so quiet exporters' flows are not held back. Returns whether it still holds flows
+   * that only a later tick hands over or sends (a batch younger than its delay, a queue waiting for
+   * the server); while it does, the ticks go on when no more flows come.
+   */
+  tick(): boolean;
   /**
    * The listener (index in config.listeners) whose flows follow, until the next call: called
    * once per ingest batch, never per flow. Outputs that publish per listener use it.

@@ -132,8 +132,9 @@ export class StreamOutput implements FlowOutput {
     if (this.enc.byteLength >= this.chunkBytes) this.cut();
   }
 
-  tick(): void {
+  tick(): boolean {
     if (this.enc.count > 0) this.cut();
+    return false;
   }
 
   ready(): boolean {

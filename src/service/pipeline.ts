@@ -10,6 +10,7 @@ import { ExporterIntern } from './exporters.js';
 import { LocalTemplateStore, type ScopeRef, type TemplateScope, type TemplateStore, type StoreChange } from '../templates/mod.js';
 import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type ChunkWriter, type FlowOutput, type StreamFormat } from '../output/mod.js';
 import { warmUpSettled, type WarmupResult } from './warmup.js';
+import { TickSchedule } from './ticks.js';
 import { kvRefreshMs, listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
 import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
 import { COUNTER_ZERO, counted } from '../counting.js';
@@ -39,6 +40,12 @@ function protocolOf(buf: Uint8Array, off: number, len: number): Proto {
 }
 
 const WANT: Record<string, Proto> = { netflow: Proto.Netflow, ipfix: Proto.Ipfix, sflow: Proto.Sflow };
+
+/**
+ * The outputs' tick period, ms (see ticks.ts): with a quiet exporter its flows wait in an
+ * output's partial chunk at most about this long plus the read delay.
+ */
+const TICK_MS = 100;
 
 interface ListenerState {
   cfg: ListenerConfig;
@@ -132,6 +139,8 @@ export class Pipeline {
   private readonly outOptions: (() => void)[] = [];
   private readonly outTemplates: (() => void)[] = [];
   private stopped = false;
+  /** The outputs' ticks, from open() on. */
+  private ticks: TickSchedule | undefined;
   private readonly kvShared: boolean;
   /** Flows decoded from pending data thanks to a template another member delivered. */
   private restoredFlows = 0;
@@ -256,6 +265,11 @@ export class Pipeline {
   async open(): Promise<ListenerBound[]> {
     // One writer in a worker has the frame arena: this pipeline's, unless another has it (tests).
     if (this.frames !== undefined) claimFrameArena(this.frames.writer);
+    // Before the first socket: its batches end with a tick check. The timer's slack covers the
+    // longest read delay, so under steady traffic a batch comes before the timer fires.
+    let delayMs = 0;
+    for (const l of this.listeners) delayMs = Math.max(delayMs, l.cfg.max_read_delay_us / 1000);
+    const ticks = (this.ticks = new TickSchedule(() => this.tick(), TICK_MS, delayMs + 20));
     const bound: ListenerBound[] = [];
     try {
       for (let k = 0; k < this.listeners.length; k++) {
@@ -279,6 +293,7 @@ export class Pipeline {
         bound.push({ name: c.name, address: src.address, port: src.port, sockets: src.socketCount, path: src.path, reason: src.reason, rcvbuf: src.stats().rcvbuf });
       }
     } catch (err) {
+      ticks.close();
       await this.closeSources();
       throw err;
     }
@@ -316,6 +331,7 @@ export class Pipeline {
     const outs = this.outputs;
     this.publish();
     for (let i = 0; i < outs.length; i++) outs[i]!.flush();
+    this.ticks!.after();
   }
 
   /** Tells the outputs whose flows follow (per batch, never per flow). */
@@ -340,10 +356,12 @@ export class Pipeline {
     }
   }
 
-  /** Every 100 ms: hand partly filled chunks to the queues. */
-  tick(): void {
+  /** The outputs' ticks (run by this.ticks); whether an output still holds flows. */
+  private tick(): boolean {
     this.publish();
-    for (const o of this.outputs) o.tick();
+    let held = false;
+    for (const o of this.outputs) if (o.tick()) held = true;
+    return held;
   }
 
   /** Every second: expire old pending data. */
@@ -432,6 +450,7 @@ export class Pipeline {
   }
 
   async close(): Promise<void> {
+    this.ticks?.close();
     await this.closeSources();
     await Promise.all(this.outputs.map((o) => o.close()));
     if (this.frames !== undefined) releaseFrameArena(this.frames.writer);
@@ -522,6 +541,7 @@ export class Pipeline {
         dec.applyTemplate(exporter, c.scope.domain, c.def, Date.now());
         this.restoredFlows += this.flowCount() - before;
         for (const o of this.outputs) o.flush();
+        this.ticks?.after();
       } else if (c.kind === 'withdraw') {
         dec.applyWithdrawal(exporter, c.scope.domain, c.scope.protocol, c.id);
       } else {

@@ -27,7 +27,6 @@ async function run(): Promise<void> {
     send({ type: 'failed', index: init.index, message: e.message, code: e.code ?? null });
     return;
   }
-  const tick = setInterval(() => pipeline.tick(), 100);
   const snap = setInterval(() => {
     pipeline.sweep(Date.now());
     send({ type: 'snapshot', snapshot: pipeline.snapshot() });
@@ -47,7 +46,6 @@ async function run(): Promise<void> {
       case 'stop':
         clearInterval(snap);
         void pipeline.stop(m.deadline).then(async ({ delivered, dropped }) => {
-          clearInterval(tick);
           const snapshot = pipeline.snapshot();
           await pipeline.close();
           send({ type: 'stopped', index: init.index, snapshot, delivered, dropped });

@@ -379,11 +379,15 @@ export class NatsPublisher implements FlowOutput {
     if (this.maxDelayMs === 0) this.cutAll(0);
   }
 
-  tick(): void {
+  tick(): boolean {
     this.clock = Date.now();
     this.cutAll(this.maxDelayMs);
     if (this.dynamic.size > 4096) this.forgetIdle();
     this.pump();
+    // Held: a batch not yet old enough to cut, or messages the window or the connection holds.
+    if (this.head < this.pending.length) return true;
+    for (const b of this.batches) if (b.count > 0) return true;
+    return false;
   }
 
   ready(): boolean {
