@@ -58,7 +58,11 @@
 #ifndef SOL_UDP
 #define SOL_UDP 17
 #endif
+// SO_MEMINFO's array (linux/sock_diag.h): the receive queue's memory, the
+// receive buffer's size, and the drops.
 #ifndef SK_MEMINFO_DROPS
+#define SK_MEMINFO_RMEM_ALLOC 0
+#define SK_MEMINFO_RCVBUF 1
 #define SK_MEMINFO_DROPS 8
 #endif
 
@@ -163,6 +167,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
             InstanceMethod<&UdpSocket::RcvBuf>("rcvbuf"),
             InstanceMethod<&UdpSocket::SndBuf>("sndbuf"),
             InstanceMethod<&UdpSocket::KernelDrops>("kernelDrops"),
+            InstanceMethod<&UdpSocket::ReadDelay>("readDelayUs"),
             InstanceMethod<&UdpSocket::Spread>("spread"),
             InstanceMethod<&UdpSocket::Start>("start"),
             InstanceMethod<&UdpSocket::Stop>("stop"),
@@ -344,6 +349,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // Kernel drop counter of this socket: the larger of the last SO_RXQ_OVFL
   // value seen on a received datagram and SO_MEMINFO's drop count (which is
   // current even when nothing has been received since the drops).
+  // The wait after the last wake-up, µs (0: polled again at once; -1: none yet).
+  Napi::Value ReadDelay(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(lastDelayUs_));
+  }
+
   Napi::Value KernelDrops(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -464,11 +474,18 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // callback(count, rxqDrops, bytes, truncatedCount) is called once per
   // batch; count < 0 is -errno of a failed recvmmsg (other args then 0).
   // pacingUs > 0: after a wake-up the socket is read again only once pacingUs
-  // microseconds have passed. adaptive (default false): only after a wake-up
-  // that read less than one full batch (a low rate: waiting lets the next
-  // wake-up carry more datagrams per JS call); after a full batch the socket
-  // is polled again at once. Either way a datagram waits at most pacingUs
-  // (plus the time to process what came before it) to be read.
+  // microseconds have passed. adaptive (default false): the wait after a
+  // wake-up that emptied the socket is as long as keeps the receive buffer
+  // at most an eighth full at the next read, at the rate it filled since the
+  // previous one (SO_MEMINFO: the kernel's own count of the memory its
+  // datagrams take), at most twice the last wait (from 1 ms) and pacingUs,
+  // and none below 1 ms; after a
+  // wake-up that stopped with datagrams still queued (kMaxBatchesPerWake)
+  // the socket is polled again at once. A low rate then gets the whole
+  // pacingUs (each wake-up carries more datagrams per JS call, the core
+  // wakes less often), a high rate or a small buffer little or no wait.
+  // Either way a datagram waits at most pacingUs (plus the time to process
+  // what came before it) to be read.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
@@ -673,6 +690,23 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::CallbackScope cbScope(env, *asyncContext_);
     uint32_t used = batch_;  // slots whose headers need resetting
     uint32_t total = 0;      // datagrams read in this wake-up
+    bool drained = false;    // a read found the socket empty
+    // Adaptive pacing: the buffer's fill now, and how long it took to fill.
+    double fill = -1, rcvbuf = 0, filledUs = 0;
+    if (adaptive_ && pacingUs_ > 0) {
+      uint32_t mem[16];
+      memset(mem, 0, sizeof mem);
+      socklen_t len = sizeof mem;
+      struct timespec t;
+      if (haveDrainedAt_ && clock_gettime(CLOCK_MONOTONIC, &t) == 0 &&
+          getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+          len > SK_MEMINFO_RCVBUF * sizeof(uint32_t)) {
+        fill = mem[SK_MEMINFO_RMEM_ALLOC];
+        rcvbuf = mem[SK_MEMINFO_RCVBUF];
+        filledUs = (t.tv_sec - drainedAt_.tv_sec) * 1e6 +
+                   (t.tv_nsec - drainedAt_.tv_nsec) / 1e3;
+      }
+    }
     for (int b = 0; b < kMaxBatchesPerWake; b++) {
       if (fd_ < 0 || !polling_) return;
       for (uint32_t i = 0; i < used; i++) {
@@ -683,11 +717,17 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       int n = recvmmsg(fd_, msgs_, batch_, MSG_DONTWAIT, nullptr);
       if (n < 0) {
         int err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) break;
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+          drained = true;
+          break;
+        }
         DeliverInScope(-err);
         return;
       }
-      if (n == 0) break;
+      if (n == 0) {
+        drained = true;
+        break;
+      }
       used = static_cast<uint32_t>(n);
       total += static_cast<uint32_t>(n);
       struct timespec now = {0, 0};
@@ -742,16 +782,38 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         }
       }
       if (!DeliverInScope(n)) return;
-      if (static_cast<uint32_t>(n) < batch_) break;
+      if (static_cast<uint32_t>(n) < batch_) {
+        drained = true;
+        break;
+      }
     }
-    if (pacingUs_ > 0 && polling_ && fd_ >= 0 &&
-        !(adaptive_ && total >= batch_)) {
+    if (pacingUs_ <= 0 || !polling_ || fd_ < 0) return;
+    int64_t delay = pacingUs_;
+    if (adaptive_) {
+      if (!drained) {
+        delay = 0;
+      } else {
+        // At most twice the last wait (from 1 ms): a rate measured over one short wait is
+        // not trusted with a long one, and the first wait after start-up is short.
+        double d = static_cast<double>(pacingUs_);
+        double grow = 2.0 * static_cast<double>(lastDelayUs_ > 1000 ? lastDelayUs_ : 1000);
+        if (grow < d) d = grow;
+        if (fill > 0 && filledUs > 0) {
+          double keep = rcvbuf / 8 * filledUs / fill;
+          if (keep < d) d = keep;
+        }
+        delay = d < 1000 ? 0 : static_cast<int64_t>(d);
+      }
+      haveDrainedAt_ = drained && clock_gettime(CLOCK_MONOTONIC, &drainedAt_) == 0;
+    }
+    lastDelayUs_ = delay;
+    if (delay > 0) {
       uv_poll_stop(&handles_->poll);
       polling_ = false;
       struct itimerspec its;
       memset(&its, 0, sizeof its);
-      its.it_value.tv_sec = static_cast<time_t>(pacingUs_ / 1000000);
-      its.it_value.tv_nsec = static_cast<long>((pacingUs_ % 1000000) * 1000);
+      its.it_value.tv_sec = static_cast<time_t>(delay / 1000000);
+      its.it_value.tv_nsec = static_cast<long>((delay % 1000000) * 1000);
       if (timerfd_settime(timerFd_, 0, &its, nullptr) == 0 &&
           uv_poll_start(&handles_->timer, UV_READABLE, OnTimer) == 0) {
         pacing_ = true;
@@ -1091,6 +1153,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   bool draining_ = false;
   int64_t pacingUs_ = 0;
   bool adaptive_ = false;
+  // Adaptive pacing: when the last wake-up emptied the socket (CLOCK_MONOTONIC), and the wait
+  // chosen after it (-1: none yet).
+  struct timespec drainedAt_ = {0, 0};
+  bool haveDrainedAt_ = false;
+  int64_t lastDelayUs_ = -1;
   uint32_t rxqDrops_ = 0;
   uv_loop_t* uv_loop_ = nullptr;
   Handles* handles_ = nullptr;

@@ -52,15 +52,17 @@ interface Got {
 }
 
 /** Open a source that copies every datagram out of its batch. */
-async function collect(opts: Omit<SourceOptions, 'onBatch'>) {
+async function collect(opts: Omit<SourceOptions, 'onBatch'> & { onBatchHook?: () => void }) {
   const got: Got[] = [];
   const batchCounts: number[] = [];
+  const { onBatchHook, ...rest } = opts;
   const src = await openSource({
     logger: quiet,
-    ...opts,
+    ...rest,
     onBatch(b: Batch) {
       assert.ok(b.count >= 1 && b.count <= b.capacity);
       batchCounts.push(b.count);
+      onBatchHook?.();
       for (let i = 0; i < b.count; i++) {
         got.push({
           data: Buffer.from(datagramView(b, i)),
@@ -514,26 +516,87 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     );
   });
 
-  it('adaptive pacing waits after a partial batch (at most its cap), not after full ones', async () => {
-    const capUs = 3_000_000;
-    const { src, got, batchCounts } = await collect({ host: '127.0.0.1', port: 0, batchSize: 16, pacingUs: capUs, adaptivePacing: true, rcvbuf: 4 << 20 });
-    open.push(src);
-    const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: src.port }] });
-    // One datagram: read at once (nothing was waiting), a partial batch, so the socket rests.
-    sendAllNative(sender, [payload(0, 13, 100)]);
-    await until(() => got.length === 1, 'the first datagram');
-    // 100 more while it rests: held until the cap has passed, then read in one pass of full
-    // batches (6 x 16 + 4) with no rest between them.
-    sendAllNative(sender, Array.from({ length: 100 }, (_, i) => payload(1 + i, 13, 100)));
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(got.length, 1, 'held while the socket rests');
-    await until(() => got.length === 101, 'the held datagrams', capUs / 1000 + 15_000);
+  it('adaptive pacing: at a low rate the wait doubles from 2 ms up to its cap; a wake-up that leaves datagrams queued reads again at once, and the wait starts over', async () => {
+    const capUs = 300_000;
+    const seen: number[] = [];
+    let src: BatchSource | undefined;
+    // One datagram per batch: a wake-up reads at most 64 batches, so 100 queued datagrams
+    // need two.
+    const { src: s, got } = await collect({
+      host: '127.0.0.1',
+      port: 0,
+      batchSize: 1,
+      pacingUs: capUs,
+      adaptivePacing: true,
+      rcvbuf: 4 << 20,
+      onBatchHook: () => {
+        const d = src?.stats().sockets[0]!.readDelayUs;
+        if (d !== null && d !== undefined && d !== seen[seen.length - 1]) seen.push(d);
+      },
+    });
+    src = s;
+    open.push(s);
+    const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: s.port }] });
+    // A datagram every 10 ms for 1.8 s: a few kB a second, nothing against a 4 MB buffer.
+    for (let i = 0; i < 180; i++) {
+      sendAllNative(sender, [payload(i, 13, 100)]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(() => got.length === 180, 'the slow datagrams', 5000);
+    assert.deepEqual(seen, [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000]);
+    // 100 at once while the socket rests: read in two wake-ups, the second at once.
+    seen.length = 0;
+    sendAllNative(sender, Array.from({ length: 100 }, (_, i) => payload(180 + i, 13, 100)));
+    await until(() => got.length === 280, 'the burst', 5000);
     sender.close();
-    assert.deepEqual(batchCounts, [1, 16, 16, 16, 16, 16, 16, 4]);
+    // Seen by the batches of each wake-up: the wait before it; the one after the last, at the end.
+    assert.deepEqual(seen, [300000, 0]);
+    assert.equal(s.stats().sockets[0]!.readDelayUs, 2000);
     assert.deepEqual(
       got.map((g) => g.data.readUInt32BE(0)),
-      Array.from({ length: 101 }, (_, i) => i),
+      Array.from({ length: 280 }, (_, i) => i),
     );
+  });
+
+  it('adaptive pacing waits less when the buffer fills fast: the same stream gets the whole cap with a large buffer, a short wait with a small one, and loses nothing', async () => {
+    const capUs = 100_000;
+    const delays = async (rcvbuf: number) => {
+      const seen: number[] = [];
+      let src: BatchSource | undefined;
+      const { src: s, got } = await collect({
+        host: '127.0.0.1',
+        port: 0,
+        pacingUs: capUs,
+        adaptivePacing: true,
+        rcvbuf,
+        onBatchHook: () => {
+          const d = src?.stats().sockets[0]!.readDelayUs;
+          if (d !== null && d !== undefined) seen.push(d);
+        },
+      });
+      src = s;
+      open.push(s);
+      const sender = new BatchSender({ source: '127.0.0.15', destinations: [{ host: '127.0.0.1', port: s.port }] });
+      // ~3,000 datagrams/s of 1,000 bytes for 1.2 s: ~300 per 100 ms cap, several hundred kB
+      // of kernel memory, which a 256 kB buffer could not hold but an 8 MB one easily does.
+      const n = 3600;
+      for (let k = 0; k < n / 30; k++) {
+        sendAllNative(sender, Array.from({ length: 30 }, (_, i) => payload(k * 30 + i, 15, 1000)));
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await until(() => got.length >= n, `${n} datagrams (rcvbuf ${rcvbuf})`, 10_000);
+      sender.close();
+      assert.equal(s.stats().kernelDrops, 0, `kernel drops with rcvbuf ${rcvbuf}`);
+      assert.deepEqual(got.map((g) => g.data.readUInt32BE(0)), Array.from({ length: n }, (_, i) => i));
+      // The waits chosen once the rate is known (the first wake-up has no figures yet).
+      const later = seen.slice(Math.floor(seen.length / 3)).sort((a, b) => a - b);
+      assert.ok(later.length > 0, 'delays seen');
+      return { median: later[Math.floor(later.length / 2)]!, granted: s.stats().rcvbuf };
+    };
+    const big = await delays(8 << 20);
+    const small = await delays(128 << 10);
+    assert.equal(big.median, capUs, `8 MB buffer (granted ${big.granted}): the whole cap`);
+    assert.ok(small.median < capUs / 2, `small buffer (granted ${small.granted}): median wait ${small.median} µs, not the cap`);
   });
 
   it('sends one batch to many destinations from a chosen source address', async () => {

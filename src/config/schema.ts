@@ -193,7 +193,7 @@ const listenerProps = {
     0,
     100_000,
     20_000,
-    'after a read that found less than a full batch (a low rate), wait up to this long before reading the socket again, so each pass handles more datagrams; 0 = read at every readiness',
+    'longest wait after a read that emptied the socket before reading it again, so each pass handles more datagrams and the core wakes less often; the wait itself adapts: it keeps the receive buffer at most an eighth full at the rate it fills (shorter at high rates and with small buffers) and grows by doubling from 2 ms; 0 = read at every readiness',
   ),
   spread: SpreadSchema,
   shared: Type.Boolean({ default: false, description: 'share the port with other collector processes on this host (SO_REUSEPORT, same user): skip the start-up check that the port is free' }),

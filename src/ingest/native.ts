@@ -35,6 +35,8 @@ export interface NativeUdpSocket {
   rcvbuf(): number;
   sndbuf(): number;
   kernelDrops(): number;
+  /** The wait chosen after the last wake-up, µs (0: polled again at once; -1: none yet). */
+  readDelayUs(): number;
   spread(mode: 'none' | 'random' | 'cpu' | 'roundrobin', groupSize: number): void;
   start(
     arrays: NativeArrays,

@@ -35,9 +35,12 @@ export interface SourceOptions {
   /** Drain each socket at most every pacingUs microseconds (addon path; 0 = on every readiness). */
   pacingUs?: number;
   /**
-   * With pacingUs: wait only after a wake-up that read less than a full batch (a low rate), so
-   * the next read finds more datagrams and one JS call handles more of them; after a full batch
-   * read again at once. A datagram still waits at most pacingUs before it is read.
+   * With pacingUs: after a wake-up that emptied the socket, wait as long as keeps the receive
+   * buffer at most an eighth full at the next read at the rate it filled since the previous one
+   * (the kernel's SO_MEMINFO count), capped at pacingUs and none below 1 ms; after one that left
+   * datagrams queued, read again at once. A low rate gets the whole pacingUs (the next read finds
+   * more datagrams, one JS call handles more of them, the core wakes less often); a high rate or
+   * a small buffer little or no wait. A datagram still waits at most pacingUs before it is read.
    */
   adaptivePacing?: boolean;
   /** For IPv6 hosts: refuse IPv4 (IPV6_V6ONLY). Default false (dual-stack on '::'). */
@@ -63,6 +66,12 @@ export interface SocketStats {
   rxqOvfl: number | null;
   /** Receive buffer size the kernel granted (as getsockopt(SO_RCVBUF) reports it). */
   rcvbuf: number;
+  /**
+   * The wait chosen after the last wake-up, µs (pacingUs; with adaptive pacing shorter when the
+   * buffer fills fast, 0 when read again at once); the longest of the sockets in a total; null on
+   * the dgram path and before the first wake-up.
+   */
+  readDelayUs: number | null;
 }
 
 export interface SourceStats extends SocketStats {
@@ -162,6 +171,7 @@ function sumStats(counters: SocketStats[]): SourceStats {
     kernelDrops: 0,
     rxqOvfl: 0,
     rcvbuf: 0,
+    readDelayUs: null,
     sockets,
   };
   for (const s of sockets) {
@@ -172,6 +182,7 @@ function sumStats(counters: SocketStats[]): SourceStats {
     t.rcvbuf += s.rcvbuf;
     t.kernelDrops = s.kernelDrops === null || t.kernelDrops === null ? null : t.kernelDrops + s.kernelDrops;
     t.rxqOvfl = s.rxqOvfl === null || t.rxqOvfl === null ? null : t.rxqOvfl + s.rxqOvfl;
+    if (s.readDelayUs !== null && (t.readDelayUs === null || s.readDelayUs > t.readDelayUs)) t.readDelayUs = s.readDelayUs;
   }
   return t;
 }
@@ -276,6 +287,7 @@ class AddonSource implements BatchSource {
         ...this.counters[k]!,
         kernelDrops: this.closed ? (this.finalDrops[k] ?? 0) : s.kernelDrops(),
         rcvbuf: this.closed ? 0 : s.rcvbuf(),
+        readDelayUs: this.closed || s.readDelayUs() < 0 ? null : s.readDelayUs(),
       })),
     );
   }
@@ -457,7 +469,7 @@ class DgramSource implements BatchSource {
   }
 
   stats(): SourceStats {
-    return sumStats([{ ...this.c, kernelDrops: null, rxqOvfl: null, rcvbuf: this.rcvbuf }]);
+    return sumStats([{ ...this.c, kernelDrops: null, rxqOvfl: null, rcvbuf: this.rcvbuf, readDelayUs: null }]);
   }
 
   pause(): void {
