@@ -689,7 +689,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::HandleScope scope(env);
     Napi::CallbackScope cbScope(env, *asyncContext_);
     uint32_t used = batch_;  // slots whose headers need resetting
-    uint32_t total = 0;      // datagrams read in this wake-up
     bool drained = false;    // a read found the socket empty
     // Adaptive pacing: the buffer's fill now, and how long it took to fill.
     double fill = -1, rcvbuf = 0, filledUs = 0;
@@ -729,7 +728,6 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         break;
       }
       used = static_cast<uint32_t>(n);
-      total += static_cast<uint32_t>(n);
       struct timespec now = {0, 0};
       bool haveNow = false;
       for (int i = 0; i < n; i++) {
