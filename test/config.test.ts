@@ -773,7 +773,7 @@ test('ServiceRadar flow-collector file: loads unchanged and maps field by field'
     sockets_per_worker: 1,
     receive_buffer_bytes: 32 * 1024 * 1024,
     batch_size: 64,
-    max_read_delay_us: 20000,
+    max_read_delay_us: 100000,
     spread: 'none',
     shared: false,
     subject: 'flows.raw.netflow',

@@ -192,7 +192,7 @@ const listenerProps = {
   max_read_delay_us: Int(
     0,
     100_000,
-    20_000,
+    100_000,
     'longest wait after a read that emptied the socket before reading it again, so each pass handles more datagrams and the core wakes less often; the wait itself adapts: it keeps the receive buffer at most an eighth full at the rate it fills (shorter at high rates and with small buffers) and grows by doubling from 2 ms; 0 = read at every readiness',
   ),
   spread: SpreadSchema,
