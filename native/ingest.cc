@@ -346,26 +346,32 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     return SockOptInt(info.Env(), SO_SNDBUF, "getsockopt(SO_SNDBUF)");
   }
 
+  // SO_MEMINFO of this socket into mem[kMemInfoLen]; false when the kernel
+  // does not give entry `need`.
+  static constexpr int kMemInfoLen = 16;
+  bool MemInfo(uint32_t* mem, int need) const {
+    memset(mem, 0, kMemInfoLen * sizeof(uint32_t));
+    socklen_t len = kMemInfoLen * sizeof(uint32_t);
+    return getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+           len > static_cast<socklen_t>(need * sizeof(uint32_t));
+  }
+
   // Kernel drop counter of this socket: the larger of the last SO_RXQ_OVFL
   // value seen on a received datagram and SO_MEMINFO's drop count (which is
   // current even when nothing has been received since the drops).
-  // The wait after the last wake-up, µs (0: polled again at once; -1: none yet).
-  Napi::Value ReadDelay(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), static_cast<double>(lastDelayUs_));
-  }
-
   Napi::Value KernelDrops(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env)) return env.Undefined();
-    uint32_t mem[16];
-    memset(mem, 0, sizeof mem);
-    socklen_t len = sizeof mem;
+    uint32_t mem[kMemInfoLen];
     uint32_t drops = rxqDrops_;
-    if (getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-        len > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
-      if (mem[SK_MEMINFO_DROPS] > drops) drops = mem[SK_MEMINFO_DROPS];
-    }
+    if (MemInfo(mem, SK_MEMINFO_DROPS) && mem[SK_MEMINFO_DROPS] > drops)
+      drops = mem[SK_MEMINFO_DROPS];
     return Napi::Number::New(env, drops);
+  }
+
+  // The wait after the last wake-up, µs (0: polled again at once; -1: none yet).
+  Napi::Value ReadDelay(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(lastDelayUs_));
   }
 
   // spread(mode, groupSize): attach a program to this socket's SO_REUSEPORT
@@ -479,9 +485,10 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // at most an eighth full at the next read, at the rate it filled since the
   // previous one (SO_MEMINFO: the kernel's own count of the memory its
   // datagrams take), at most twice the last wait (from 1 ms) and pacingUs,
-  // and none below 1 ms; after a
-  // wake-up that stopped with datagrams still queued (kMaxBatchesPerWake)
-  // the socket is polled again at once. A low rate then gets the whole
+  // and none below 1 ms; after a wake-up that stopped with datagrams still
+  // queued (kMaxBatchesPerWake) the socket is polled again at once. Each
+  // start() begins anew (after a pause the queue's fill says nothing about
+  // the rate). A low rate then gets the whole
   // pacingUs (each wake-up carries more datagrams per JS call, the core
   // wakes less often), a high rate or a small buffer little or no wait.
   // Either way a datagram waits at most pacingUs (plus the time to process
@@ -591,6 +598,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     env_ = env;
     pacingUs_ = pacing > 0 ? pacing : 0;
     adaptive_ = adaptive;
+    haveDrainedAt_ = false;
+    lastDelayUs_ = -1;
 
     if (!EnsureHandles(env)) return env.Undefined();
     if (pacingUs_ > 0 && timerFd_ < 0) {
@@ -692,14 +701,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     bool drained = false;    // a read found the socket empty
     // Adaptive pacing: the buffer's fill now, and how long it took to fill.
     double fill = -1, rcvbuf = 0, filledUs = 0;
-    if (adaptive_ && pacingUs_ > 0) {
-      uint32_t mem[16];
-      memset(mem, 0, sizeof mem);
-      socklen_t len = sizeof mem;
+    if (adaptive_ && pacingUs_ > 0 && haveDrainedAt_) {
+      uint32_t mem[kMemInfoLen];
       struct timespec t;
-      if (haveDrainedAt_ && clock_gettime(CLOCK_MONOTONIC, &t) == 0 &&
-          getsockopt(fd_, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-          len > SK_MEMINFO_RCVBUF * sizeof(uint32_t)) {
+      if (clock_gettime(CLOCK_MONOTONIC, &t) == 0 &&
+          MemInfo(mem, SK_MEMINFO_RCVBUF)) {
         fill = mem[SK_MEMINFO_RMEM_ALLOC];
         rcvbuf = mem[SK_MEMINFO_RCVBUF];
         filledUs = (t.tv_sec - drainedAt_.tv_sec) * 1e6 +

@@ -548,13 +548,22 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     seen.length = 0;
     sendAllNative(sender, Array.from({ length: 100 }, (_, i) => payload(180 + i, 13, 100)));
     await until(() => got.length === 280, 'the burst', 5000);
-    sender.close();
     // Seen by the batches of each wake-up: the wait before it; the one after the last, at the end.
     assert.deepEqual(seen, [300000, 0]);
     assert.equal(s.stats().sockets[0]!.readDelayUs, 2000);
+    // A pause and a resume start over: no wait chosen yet, then 2 ms after the next read (the
+    // queue's fill after a pause says nothing about the rate).
+    s.pause();
+    s.resume();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(s.stats().sockets[0]!.readDelayUs, null);
+    sendAllNative(sender, [payload(280, 13, 100)]);
+    await until(() => got.length === 281, 'the datagram after the resume', 5000);
+    sender.close();
+    assert.equal(s.stats().sockets[0]!.readDelayUs, 2000);
     assert.deepEqual(
       got.map((g) => g.data.readUInt32BE(0)),
-      Array.from({ length: 280 }, (_, i) => i),
+      Array.from({ length: 281 }, (_, i) => i),
     );
   });
 

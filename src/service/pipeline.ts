@@ -43,7 +43,7 @@ const WANT: Record<string, Proto> = { netflow: Proto.Netflow, ipfix: Proto.Ipfix
 
 /**
  * The outputs' tick period, ms (see ticks.ts): with a quiet exporter its flows wait in an
- * output's partial chunk at most about this long plus the read delay.
+ * output's partial chunk at most about this long plus the longest read delay plus 20 ms.
  */
 const TICK_MS = 100;
 
