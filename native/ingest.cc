@@ -677,9 +677,11 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     uv_poll_stop(&hs->timer);
     self->pacing_ = false;
     if (self->fd_ < 0 || !self->started_) return;
-    // Level-triggered: fires at once if datagrams queued while we waited.
-    if (uv_poll_start(&hs->poll, UV_READABLE, OnReadable) == 0)
-      self->polling_ = true;
+    if (uv_poll_start(&hs->poll, UV_READABLE, OnReadable) != 0) return;
+    self->polling_ = true;
+    // Read what queued while we waited now, rather than after a round trip through epoll; a
+    // socket found empty stays polled and the source is idle (DrainInner).
+    self->Drain();
   }
 
   void Drain() {
@@ -699,6 +701,7 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
     Napi::CallbackScope cbScope(env, *asyncContext_);
     uint32_t used = batch_;  // slots whose headers need resetting
     bool drained = false;    // a read found the socket empty
+    uint32_t got = 0;        // datagrams this wake-up delivered
     // Adaptive pacing: the buffer's fill now, and how long it took to fill.
     double fill = -1, rcvbuf = 0, filledUs = 0;
     if (adaptive_ && pacingUs_ > 0 && haveDrainedAt_) {
@@ -785,13 +788,25 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
           tsNsec_[i] = static_cast<uint32_t>(now.tv_nsec);
         }
       }
+      got += static_cast<uint32_t>(n);
+      active_ = true;
       if (!DeliverInScope(n)) return;
       if (static_cast<uint32_t>(n) < batch_) {
         drained = true;
         break;
       }
     }
-    if (pacingUs_ <= 0 || !polling_ || fd_ < 0) return;
+    if (!polling_ || fd_ < 0) return;
+    // Nothing came (a timed read found the socket empty, or a spurious wake-up): no wait is
+    // scheduled, the socket stays polled until a datagram arrives.
+    if (got == 0) {
+      SignalIdle();
+      return;
+    }
+    if (pacingUs_ <= 0) {
+      if (drained) SignalIdle();
+      return;
+    }
     int64_t delay = pacingUs_;
     if (adaptive_) {
       if (!drained) {
@@ -821,14 +836,25 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
       if (timerfd_settime(timerFd_, 0, &its, nullptr) == 0 &&
           uv_poll_start(&handles_->timer, UV_READABLE, OnTimer) == 0) {
         pacing_ = true;
-      } else if (uv_poll_start(&handles_->poll, UV_READABLE, OnReadable) == 0) {
-        polling_ = true;  // pacing unavailable: keep receiving unpaced
+        return;  // the timed read delivers more or signals idle
       }
+      if (uv_poll_start(&handles_->poll, UV_READABLE, OnReadable) == 0)
+        polling_ = true;  // pacing unavailable: keep receiving unpaced
     }
+    if (drained) SignalIdle();
   }
 
-  // Calls callback(count, drops, bytes, truncatedCount). Returns false when
-  // receiving must stop.
+  // The socket is empty and no timed read is pending: no batch follows until a datagram
+  // arrives. Called back once (count 0) after the batches that preceded it, so the JS side can
+  // hand over what it holds without a timer of its own while batches come.
+  void SignalIdle() {
+    if (!active_) return;
+    active_ = false;
+    DeliverInScope(0);
+  }
+
+  // Calls callback(count, drops, bytes, truncatedCount): count > 0 a batch, 0 the idle signal
+  // (SignalIdle), < 0 -errno. Returns false when receiving must stop.
   bool DeliverInScope(int count) {
     Napi::Env env = env_;
     double bytes = 0;
@@ -1162,6 +1188,8 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   struct timespec drainedAt_ = {0, 0};
   bool haveDrainedAt_ = false;
   int64_t lastDelayUs_ = -1;
+  // Batches were delivered since the last idle signal (see SignalIdle).
+  bool active_ = false;
   uint32_t rxqDrops_ = 0;
   uv_loop_t* uv_loop_ = nullptr;
   Handles* handles_ = nullptr;

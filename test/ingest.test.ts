@@ -608,6 +608,50 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     assert.ok(small.median < capUs / 2, `small buffer (granted ${small.granted}): median wait ${small.median} µs, not the cap`);
   });
 
+  it('signals idle once after the batches before each pause in the traffic (paced: when the timed read finds nothing; unpaced: after each wake-up that emptied the socket); the dgram path never', async () => {
+    const run = async (pacingUs: number, forceDgram: boolean, bursts: number[], gapMs: number) => {
+      const events: string[] = [];
+      const { src, got } = await collect({
+        host: '127.0.0.1',
+        port: 0,
+        pacingUs,
+        adaptivePacing: true,
+        rcvbuf: 4 << 20,
+        forceDgram,
+        onBatchHook: () => events.push('b'),
+        onIdle: () => events.push(`i${got.length}`),
+      });
+      open.push(src);
+      assert.equal(src.signalsIdle, !forceDgram);
+      const sender = new BatchSender({ source: '127.0.0.16', destinations: [{ host: '127.0.0.1', port: src.port }] });
+      let sent = 0;
+      for (const n of bursts) {
+        sendAllNative(sender, Array.from({ length: n }, (_, i) => payload(sent + i, 16, 200)));
+        sent += n;
+        await until(() => got.length === sent, `${sent} datagrams`, 5000);
+        await new Promise((r) => setTimeout(r, gapMs));
+      }
+      sender.close();
+      return events;
+    };
+    // Paced (100 ms cap): a burst is read in one or more wake-ups; the timed read after the last
+    // finds the socket empty and signals, once, after every datagram of the burst was delivered;
+    // nothing more while the socket stays silent (300 ms).
+    const paced = await run(100_000, false, [100, 10, 1], 300);
+    assert.deepEqual(
+      paced.filter((e) => e !== 'b'),
+      ['i100', 'i110', 'i111'],
+      `events: ${paced.join(',')}`,
+    );
+    assert.equal(paced.at(-1), 'i111');
+    // Unpaced: every wake-up reads until the socket is empty and then signals.
+    const unpaced = await run(0, false, [1, 1, 1, 1], 50);
+    assert.deepEqual(unpaced, ['b', 'i1', 'b', 'i2', 'b', 'i3', 'b', 'i4']);
+    // The dgram path cannot tell: no signal.
+    const dgram = await run(100_000, true, [20, 5], 100);
+    assert.deepEqual(dgram.filter((e) => e !== 'b'), []);
+  });
+
   it('sends one batch to many destinations from a chosen source address', async () => {
     const a = await collect({ host: '127.0.0.1', port: 0 });
     const b = await collect({ host: '127.0.0.1', port: 0 });

@@ -126,3 +126,39 @@ test('warm-up decodes every protocol and leaves no trace in templates, counters,
     await close();
   }
 });
+
+for (const forceDgram of [false, true]) {
+  test(`flows of a datagram that came too soon after a tick are written without more traffic (${forceDgram ? 'dgram path: the tick timer' : "addon path: the source's idle signal"})`, async () => {
+    const tmp = makeTempDir('pipeline-idle-');
+    const out = join(tmp.dir, 'flows.ndjson');
+    const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json']);
+    const config = loadConfig({ env: {}, flags }).config;
+    const p = new Pipeline({ index: 0, config, ports: [0], storeChannel: `pipeline-test-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram }, { log: () => {} });
+    const tx = createSocket('udp4');
+    try {
+      const [l] = await p.open();
+      assert.equal(l!.path, forceDgram ? 'dgram' : 'addon');
+      await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+      const send = (msg: Buffer) => new Promise<void>((res, rej) => tx.send(msg, l!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+      const tpl = set(2, ipfixTemplateRecord(1024, [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 1, len: 4 }, { id: 2, len: 4 }]));
+      const data = (first: number) => set(1024, Array.from({ length: 5 }, (_, i) => [...ip4(`10.0.0.${first + i}`), ...ip4('10.9.9.9'), ...u32(100), ...u32(1)]).flat());
+      const lines = () => {
+        try {
+          return readFileSync(out, 'utf8').split('\n').filter(Boolean).length;
+        } catch {
+          return 0;
+        }
+      };
+      await send(ipfixMessage([tpl, data(1)], { seq: 0 }));
+      await until(() => lines() === 5, 'the first datagram written', 5000);
+      // A tick has just written those: this datagram's flows are not due for one (100 ms), and
+      // no datagram follows. Nothing but the idle signal or the timer can hand them over.
+      await send(ipfixMessage([data(6)], { seq: 5 }));
+      await until(() => lines() === 10, 'the second datagram written without more traffic', 3000);
+    } finally {
+      tx.close();
+      await p.close();
+      tmp.cleanup();
+    }
+  });
+}

@@ -10,12 +10,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * are due), with margins of hundreds of ms against a busy machine, never about how fast anything ran.
  */
 function recorded(t: TestContext, periodMs: number, slackMs: number, held: (n: number) => boolean = () => false) {
-  const runs: ('work' | 'timer')[] = [];
+  const runs: string[] = [];
   const at: number[] = [];
-  let inWork = false;
+  let inside: string | undefined;
   const s = new TickSchedule(
     () => {
-      runs.push(inWork ? 'work' : 'timer');
+      runs.push(inside ?? 'timer');
       at.push(performance.now());
       return held(runs.length);
     },
@@ -23,15 +23,15 @@ function recorded(t: TestContext, periodMs: number, slackMs: number, held: (n: n
     slackMs,
   );
   t.after(() => s.close());
-  const work = () => {
-    inWork = true;
+  const call = (label: string, fn: () => void) => () => {
+    inside = label;
     try {
-      s.after();
+      fn();
     } finally {
-      inWork = false;
+      inside = undefined;
     }
   };
-  return { s, runs, at, work };
+  return { s, runs, at, work: call('work', () => s.after()), batch: call('batch', () => s.afterBatch()), idle: call('idle', () => s.idle()), hold: call('hold', () => s.hold()) };
 }
 
 test('ticks: while work comes more often than the period, the ticks run from the work, a period apart at least, and the timer does not fire', async (t) => {
@@ -89,4 +89,62 @@ test('ticks: close stops the timer and later work', async (t) => {
   work();
   await sleep(150);
   assert.deepEqual(runs, []);
+});
+
+// Sources that signal idle (the addon): batches leave the timer alone, idle() hands it over.
+
+test('ticks with idle signals: batches tick when due and never arm the timer; the idle signal ticks', async (t) => {
+  const { s, runs, at, batch, idle } = recorded(t, 40, 30);
+  s.useIdleSignals();
+  await sleep(150); // the timer armed at construction: one tick, nothing held
+  assert.deepEqual(runs, ['timer']);
+  const every = setInterval(batch, 5);
+  await sleep(400);
+  clearInterval(every);
+  const fromBatches = runs.length - 1;
+  assert.ok(fromBatches > 0, 'batches ticked');
+  assert.deepEqual(runs.slice(1).filter((r) => r !== 'batch'), [], `ticks: ${runs.join(',')}`);
+  for (let i = 2; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 40, `ticks ${at[i]! - at[i - 1]!} ms apart`);
+  // No idle signal yet: without one the timer stays silent however long (the source's promise).
+  await sleep(400);
+  assert.equal(runs.length, 1 + fromBatches, `no timer tick while the source has not said it is idle: ${runs.join(',')}`);
+  idle();
+  assert.equal(runs.at(-1), 'idle', 'a tick was due: the idle signal runs it');
+  await sleep(300);
+  assert.equal(runs.at(-1), 'idle', 'nothing held: no timer tick after it');
+});
+
+test('ticks with idle signals: an idle signal before the tick is due arms the timer, which ticks once', async (t) => {
+  const { s, runs, batch, idle } = recorded(t, 300, 40);
+  s.useIdleSignals();
+  await sleep(700); // the construction timer's tick at 340 ms, then more than a period
+  batch(); // due: ticks
+  assert.deepEqual(runs, ['timer', 'batch']);
+  batch(); // not due: its flows wait
+  idle(); // not due either: the timer must hand them over
+  assert.deepEqual(runs, ['timer', 'batch']);
+  await sleep(700);
+  assert.deepEqual(runs, ['timer', 'batch', 'timer']);
+});
+
+test('ticks with idle signals: the timer goes on while flows are held only once the sources are quiet or paused', async (t) => {
+  // Every tick after the first reports flows still held.
+  const { s, runs, batch, idle, hold } = recorded(t, 30, 20, (n) => n >= 2);
+  s.useIdleSignals();
+  await sleep(150);
+  batch(); // tick 2, held; batches flowing: no timer
+  await sleep(300);
+  assert.deepEqual(runs, ['timer', 'batch'], 'held, but the batches have not stopped: they will tick, or the idle signal');
+  idle(); // not due? 300 ms since the last tick: due, held -> the timer goes on
+  await sleep(200);
+  assert.equal(runs[2], 'idle');
+  assert.ok(runs.length >= 5 && runs.slice(3).every((r) => r === 'timer'), `timer ticks while held after the idle signal: ${runs.join(',')}`);
+  batch(); // traffic again: the timer fires once more at most, then stops
+  const n = runs.length;
+  await sleep(300);
+  assert.ok(runs.length <= n + 1, `the timer stops once batches come: ${runs.join(',')}`);
+  const m = runs.length;
+  hold(); // paused by back-pressure: no idle signal will come, the timer takes over
+  await sleep(200);
+  assert.ok(runs.length >= m + 2 && runs.slice(m).every((r) => r === 'timer'), `timer ticks while paused and held: ${runs.join(',')}`);
 });

@@ -38,6 +38,10 @@ export interface NativeUdpSocket {
   /** The wait chosen after the last wake-up, µs (0: polled again at once; -1: none yet). */
   readDelayUs(): number;
   spread(mode: 'none' | 'random' | 'cpu' | 'roundrobin', groupSize: number): void;
+  /**
+   * `callback` gets count > 0 for a batch, 0 when the socket is empty after batches with no
+   * timed read pending (the idle signal, once per pause in the traffic), -errno on a receive error.
+   */
   start(
     arrays: NativeArrays,
     batchSize: number,

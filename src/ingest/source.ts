@@ -49,6 +49,13 @@ export interface SourceOptions {
   forceDgram?: boolean;
   /** Called once per batch, synchronously; the batch's memory is reused afterwards. */
   onBatch: (batch: Batch) => void;
+  /**
+   * Addon path (BatchSource.signalsIdle): called once after the batches of a socket when it is
+   * empty with no timed read pending, i.e. no batch of that socket follows until a datagram
+   * arrives (with adaptive pacing: the timed read after the last datagrams found nothing). Lets
+   * the consumer hand over what it holds without a timer of its own while batches come.
+   */
+  onIdle?: () => void;
   /** Receive errors (e.g. a failed recvmmsg). Default: logged. */
   onError?: (err: Error) => void;
   /** Where the path choice and errors are logged. Default: stderr. */
@@ -86,6 +93,11 @@ export interface BatchSource {
   readonly port: number;
   /** Number of sockets actually open. */
   readonly socketCount: number;
+  /**
+   * Whether onIdle is called: every socket's last batch before a pause in its traffic is followed
+   * by it (or by a receive error). True on the addon path, false on the dgram path.
+   */
+  readonly signalsIdle: boolean;
   stats(): SourceStats;
   /**
    * Stops reading (back-pressure): datagrams wait in the kernel buffer, and what overflows it is
@@ -198,6 +210,7 @@ function recvError(count: number): Error {
 
 class AddonSource implements BatchSource {
   readonly path = 'addon' as const;
+  readonly signalsIdle = true;
   readonly reason: string;
   readonly address: string;
   readonly port: number;
@@ -225,6 +238,7 @@ class AddonSource implements BatchSource {
     const adaptive = opts.adaptivePacing === true;
     const reusePort = n > 1 || opts.reusePort === true;
     const onError = opts.onError ?? ((e: Error) => log(`ingest receive error: ${e.message}`));
+    const onIdle = opts.onIdle ?? (() => {});
     let port = opts.port;
     try {
       for (let k = 0; k < n; k++) {
@@ -254,8 +268,10 @@ class AddonSource implements BatchSource {
           batchSize,
           slotSize,
           (count: number, drops: number, bytes: number, truncated: number) => {
-            if (count < 0) {
-              onError(recvError(count));
+            if (count <= 0) {
+              // A receive error ends the batches like the idle signal (count 0) does.
+              if (count < 0) onError(recvError(count));
+              onIdle();
               return;
             }
             batch.count = count;
@@ -362,6 +378,7 @@ class AddrCache {
 
 class DgramSource implements BatchSource {
   readonly path = 'dgram' as const;
+  readonly signalsIdle = false;
   readonly reason: string;
   address = '';
   port = 0;

@@ -271,6 +271,7 @@ export class Pipeline {
     for (const l of this.listeners) delayMs = Math.max(delayMs, l.cfg.max_read_delay_us / 1000);
     const ticks = (this.ticks = new TickSchedule(() => this.tick(), TICK_MS, delayMs + 20));
     const bound: ListenerBound[] = [];
+    let idleSignals = true;
     try {
       for (let k = 0; k < this.listeners.length; k++) {
         const l = this.listeners[k]!;
@@ -286,10 +287,12 @@ export class Pipeline {
           adaptivePacing: true,
           forceDgram: this.init.forceDgram,
           onBatch: (b) => this.onBatch(l, b),
+          onIdle: () => ticks.idle(),
           onError: (err) => this.hooks.log('warn', `recv:${c.name}`, `listener ${c.name}: receive error`, { error: err.message }),
           logger: () => {},
         });
         l.source = src;
+        if (!src.signalsIdle) idleSignals = false;
         bound.push({ name: c.name, address: src.address, port: src.port, sockets: src.socketCount, path: src.path, reason: src.reason, rcvbuf: src.stats().rcvbuf });
       }
     } catch (err) {
@@ -297,6 +300,7 @@ export class Pipeline {
       await this.closeSources();
       throw err;
     }
+    if (idleSignals) ticks.useIdleSignals();
     return bound;
   }
 
@@ -331,7 +335,7 @@ export class Pipeline {
     const outs = this.outputs;
     this.publish();
     for (let i = 0; i < outs.length; i++) outs[i]!.flush();
-    this.ticks!.after();
+    this.ticks!.afterBatch();
   }
 
   /** Tells the outputs whose flows follow (per batch, never per flow). */
@@ -354,6 +358,8 @@ export class Pipeline {
       if (pause) l.source?.pause();
       else l.source?.resume();
     }
+    // A paused source sends no idle signal: the timer ticks meanwhile.
+    if (pause) this.ticks?.hold();
   }
 
   /** The outputs' ticks (run by this.ticks); whether an output still holds flows. */
