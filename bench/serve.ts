@@ -29,8 +29,13 @@
 //                              also the max/min of the ten serve/nfcapd ratios (a host that
 //                              drifts between runs moves both collectors alike)
 //   --duration 5               seconds of paced sending per run, measured
-//   --warmup 2                 seconds sent at the rate before the measured part (JIT warm-up:
-//                              V8 compiles the hot paths on its own threads, in serve's CPU time)
+//   --warmup 10                seconds sent at the rate before the measured part: V8 compiles
+//                              the hot paths on its own threads (in serve's CPU time), and about
+//                              8 s after the start-up's last full GC its memory reducer runs one
+//                              to three more on the main thread and its helpers (~30 ms of main
+//                              thread and ~50 ms of helper CPU here, once): with 2 s that one-off
+//                              fell inside the window and cost 20k ~0.08 µs per IPFIX flow, 100k
+//                              a fifth of it (docs/benchmarks.md)
 //   --exporters 8              source addresses 127.0.2.1.. the stream is replayed from (each its
 //                              own exporter with its own sequence numbers)
 //   --nfcapd                   also run nfcapd (nfdump) on the same cells, pinned to core 1
@@ -164,7 +169,7 @@ function parseArgs(argv: string[]): Args {
     busyThreshold: 0.1,
     waitQuiet: 30,
     retryBusy: 2,
-    warmup: 2,
+    warmup: 10,
     json: undefined,
     keepOutput: false,
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),

@@ -43,7 +43,9 @@ const WANT: Record<string, Proto> = { netflow: Proto.Netflow, ipfix: Proto.Ipfix
 
 /**
  * The outputs' tick period, ms (see ticks.ts): with a quiet exporter its flows wait in an
- * output's partial chunk at most about this long plus the longest read delay plus 20 ms.
+ * output's partial chunk at most about this long after the addon's idle signal (which comes one
+ * read delay after the last datagrams at most), or on the dgram path this long plus the longest
+ * read delay plus 20 ms.
  */
 const TICK_MS = 100;
 
@@ -265,8 +267,9 @@ export class Pipeline {
   async open(): Promise<ListenerBound[]> {
     // One writer in a worker has the frame arena: this pipeline's, unless another has it (tests).
     if (this.frames !== undefined) claimFrameArena(this.frames.writer);
-    // Before the first socket: its batches end with a tick check. The timer's slack covers the
-    // longest read delay, so under steady traffic a batch comes before the timer fires.
+    // Before the first socket: its batches end with a tick check. Until every source is known
+    // to signal idle (then useIdleSignals), the timer is pushed back after each tick, its slack
+    // covering the longest read delay, so under steady traffic a batch comes before it fires.
     let delayMs = 0;
     for (const l of this.listeners) delayMs = Math.max(delayMs, l.cfg.max_read_delay_us / 1000);
     const ticks = (this.ticks = new TickSchedule(() => this.tick(), TICK_MS, delayMs + 20));

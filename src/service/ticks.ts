@@ -14,8 +14,8 @@
  * sleeps until a datagram (or another timer of its own, such as the counters snapshot) wakes it.
  *
  * Sources that signal idle (the addon: BatchSource.signalsIdle, after `useIdleSignals()`) say
- * when their batches stop: `idle()` then ticks if due and arms the timer, and batches leave it
- * alone. Other sources (dgram) do not: each tick pushes the timer back (`refresh()`), the slack
+ * when their batches stop: `idle()` then ticks if due and arms the timer (one period), and
+ * batches leave it alone. Other sources (dgram) do not: each tick pushes the timer back (`refresh()`), the slack
  * being at least the longest read delay, so under steady traffic a batch comes before it fires.
  * Pushing a Node timer back does not move the event loop's own timer: it still expires at the
  * old time and finds nothing due, one wake-up in vain per period, five a second at 20k (worker
@@ -25,7 +25,7 @@ export class TickSchedule {
   private last: number;
   private armed: boolean;
   private closed = false;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   /** The sources signal idle (useIdleSignals): batches do not keep the timer armed. */
   private signalled = false;
   /** With signalling sources: no batch since they went idle (or paused), so the timer ticks. */
@@ -42,9 +42,16 @@ export class TickSchedule {
     this.armed = true;
   }
 
-  /** From now on every source calls idle() after its last batch before a pause in its traffic. */
+  /**
+   * From now on every source calls idle() after its last batch before a pause in its traffic.
+   * The timer then runs only while the sources are quiet, so it needs no slack: a period.
+   */
   useIdleSignals(): void {
+    if (this.closed || this.signalled) return;
     this.signalled = true;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.fire(), this.periodMs);
+    this.armed = true;
   }
 
   /** After an ingest batch. */
