@@ -15,11 +15,12 @@
  *
  * Sources that signal idle (the addon: BatchSource.signalsIdle, after `useIdleSignals()`) say
  * when their batches stop: `idle()` then ticks if due and arms the timer (one period), and
- * batches leave it alone. Other sources (dgram) do not: each tick pushes the timer back (`refresh()`), the slack
- * being at least the longest read delay, so under steady traffic a batch comes before it fires.
- * Pushing a Node timer back does not move the event loop's own timer: it still expires at the
- * old time and finds nothing due, one wake-up in vain per period, five a second at 20k (worker
- * wake-ups 16 -> 11 a second at 200-2,000 datagrams/s without them).
+ * batches leave it alone. Other sources (dgram) do not: each tick pushes the timer back
+ * (`refresh()`), the slack being at least the longest read delay, so under steady traffic a
+ * batch comes before it fires. Pushing a Node timer back does not move the event loop's own
+ * timer: it still expires at the old time and finds nothing due, one wake-up in vain per
+ * period, five a second under traffic (worker wake-ups 16 -> 11 a second at 200-2,000
+ * datagrams/s without them).
  */
 export class TickSchedule {
   private last: number;
