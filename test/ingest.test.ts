@@ -635,15 +635,14 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
       return events;
     };
     // Paced (100 ms cap): a burst is read in one or more wake-ups; the timed read after the last
-    // finds the socket empty and signals, once, after every datagram of the burst was delivered;
-    // nothing more while the socket stays silent (300 ms).
+    // finds the socket empty and signals after every datagram of the burst was delivered; never
+    // twice without a batch between (nothing more while the socket stays silent, 300 ms). (A
+    // sender stalled mid-burst for longer than a timed read may add a signal inside a burst.)
     const paced = await run(100_000, false, [100, 10, 1], 300);
-    assert.deepEqual(
-      paced.filter((e) => e !== 'b'),
-      ['i100', 'i110', 'i111'],
-      `events: ${paced.join(',')}`,
-    );
+    const idles = paced.filter((e) => e !== 'b');
+    for (const full of ['i100', 'i110', 'i111']) assert.ok(idles.includes(full), `${full} in ${paced.join(',')}`);
     assert.equal(paced.at(-1), 'i111');
+    assert.ok(paced.every((e, i) => e === 'b' || paced[i - 1] === 'b'), `two signals without a batch between: ${paced.join(',')}`);
     // Unpaced: every wake-up reads until the socket is empty and then signals.
     const unpaced = await run(0, false, [1, 1, 1, 1], 50);
     assert.deepEqual(unpaced, ['b', 'i1', 'b', 'i2', 'b', 'i3', 'b', 'i4']);
