@@ -478,7 +478,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   //            ports: Uint16Array, tsSec: Uint32Array, tsNsec: Uint32Array,
   //            truncated: Uint8Array }
   // callback(count, rxqDrops, bytes, truncatedCount) is called once per
-  // batch; count < 0 is -errno of a failed recvmmsg (other args then 0).
+  // batch; count < 0 is -errno of a failed recvmmsg (other args then 0);
+  // count 0 is the idle signal (SignalIdle): the socket is empty after
+  // batches and no timed read is pending.
   // pacingUs > 0: after a wake-up the socket is read again only once pacingUs
   // microseconds have passed. adaptive (default false): the wait after a
   // wake-up that emptied the socket is as long as keeps the receive buffer

@@ -17,10 +17,10 @@ import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8 } from './support/
 import { makeTempDir } from './support/tools.js';
 import { until } from './support/wait.js';
 
-function pipeline(index: number, out: string, storeChannel: string): Pipeline {
+function pipeline(index: number, out: string, storeChannel: string, forceDgram = false): Pipeline {
   const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json', '--workers', '2']);
   const config = loadConfig({ env: {}, flags }).config;
-  const init: WorkerInit = { index, config, ports: [0], storeChannel, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+  const init: WorkerInit = { index, config, ports: [0], storeChannel, stdoutPort: null, snapshotMs: 1000, forceDgram };
   return new Pipeline(init, { log: () => {} });
 }
 
@@ -131,9 +131,7 @@ for (const forceDgram of [false, true]) {
   test(`flows of a datagram that came too soon after a tick are written without more traffic (${forceDgram ? 'dgram path: the tick timer' : "addon path: the source's idle signal"})`, async () => {
     const tmp = makeTempDir('pipeline-idle-');
     const out = join(tmp.dir, 'flows.ndjson');
-    const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json']);
-    const config = loadConfig({ env: {}, flags }).config;
-    const p = new Pipeline({ index: 0, config, ports: [0], storeChannel: `pipeline-test-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram }, { log: () => {} });
+    const p = pipeline(0, out, `pipeline-test-${randomUUID()}`, forceDgram);
     const tx = createSocket('udp4');
     try {
       const [l] = await p.open();

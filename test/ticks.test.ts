@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { TickSchedule } from '../src/service/ticks.js';
+import { until } from './support/wait.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,7 +97,9 @@ test('ticks: close stops the timer and later work', async (t) => {
 test('ticks with idle signals: batches tick when due and never arm the timer; the idle signal ticks', async (t) => {
   const { s, runs, at, batch, idle } = recorded(t, 40, 30);
   s.useIdleSignals();
-  await sleep(150); // the timer armed at construction: one tick, nothing held
+  // The timer armed at construction: one tick, nothing held, then no more.
+  await until(() => runs.length === 1, 'the first timer tick', 5000);
+  await sleep(100);
   assert.deepEqual(runs, ['timer']);
   const every = setInterval(batch, 5);
   await sleep(400);
@@ -118,13 +121,15 @@ test('ticks with idle signals: an idle signal before the tick is due arms the ti
   // A slack of 5 s: with idle signals the timer runs a period (300 ms), not period + slack.
   const { s, runs, batch, idle } = recorded(t, 300, 5000);
   s.useIdleSignals();
-  await sleep(700); // the timer's first tick at 300 ms, then more than a period
+  await until(() => runs.length === 1, "the timer's first tick (300 ms)", 5000);
+  await sleep(350); // more than a period since it
   batch(); // due: ticks
   assert.deepEqual(runs, ['timer', 'batch']);
   batch(); // not due: its flows wait
   idle(); // not due either: the timer must hand them over
   assert.deepEqual(runs, ['timer', 'batch']);
-  await sleep(700);
+  await until(() => runs.length === 3, 'the timer tick after the idle signal', 5000);
+  await sleep(400);
   assert.deepEqual(runs, ['timer', 'batch', 'timer']);
 });
 
@@ -132,20 +137,21 @@ test('ticks with idle signals: the timer goes on while flows are held only once 
   // Every tick after the first reports flows still held.
   const { s, runs, batch, idle, hold } = recorded(t, 30, 20, (n) => n >= 2);
   s.useIdleSignals();
-  await sleep(150);
+  await until(() => runs.length === 1, 'the first timer tick', 5000);
+  await sleep(50); // more than a period since it
   batch(); // tick 2, held; batches flowing: no timer
   await sleep(300);
   assert.deepEqual(runs, ['timer', 'batch'], 'held, but the batches have not stopped: they will tick, or the idle signal');
-  idle(); // not due? 300 ms since the last tick: due, held -> the timer goes on
-  await sleep(200);
+  idle(); // 300 ms since the last tick: due, held -> the timer goes on
   assert.equal(runs[2], 'idle');
-  assert.ok(runs.length >= 5 && runs.slice(3).every((r) => r === 'timer'), `timer ticks while held after the idle signal: ${runs.join(',')}`);
+  await until(() => runs.length >= 5, 'timer ticks while held after the idle signal', 5000);
+  assert.ok(runs.slice(3).every((r) => r === 'timer'), `timer ticks while held after the idle signal: ${runs.join(',')}`);
   batch(); // traffic again: the timer fires once more at most, then stops
   const n = runs.length;
   await sleep(300);
   assert.ok(runs.length <= n + 1, `the timer stops once batches come: ${runs.join(',')}`);
   const m = runs.length;
   hold(); // paused by back-pressure: no idle signal will come, the timer takes over
-  await sleep(200);
-  assert.ok(runs.length >= m + 2 && runs.slice(m).every((r) => r === 'timer'), `timer ticks while paused and held: ${runs.join(',')}`);
+  await until(() => runs.length >= m + 2, 'timer ticks while paused and held', 5000);
+  assert.ok(runs.slice(m).every((r) => r === 'timer'), `timer ticks while paused and held: ${runs.join(',')}`);
 });

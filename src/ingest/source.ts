@@ -299,12 +299,15 @@ class AddonSource implements BatchSource {
 
   stats(): SourceStats {
     return sumStats(
-      this.socks.map((s, k) => ({
-        ...this.counters[k]!,
-        kernelDrops: this.closed ? (this.finalDrops[k] ?? 0) : s.kernelDrops(),
-        rcvbuf: this.closed ? 0 : s.rcvbuf(),
-        readDelayUs: this.closed || s.readDelayUs() < 0 ? null : s.readDelayUs(),
-      })),
+      this.socks.map((s, k) => {
+        const delay = this.closed ? -1 : s.readDelayUs();
+        return {
+          ...this.counters[k]!,
+          kernelDrops: this.closed ? (this.finalDrops[k] ?? 0) : s.kernelDrops(),
+          rcvbuf: this.closed ? 0 : s.rcvbuf(),
+          readDelayUs: delay < 0 ? null : delay,
+        };
+      }),
     );
   }
 

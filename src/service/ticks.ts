@@ -63,25 +63,21 @@ export class TickSchedule {
     }
     if (this.closed) return;
     this.quiet = false;
-    const now = performance.now();
-    if (now - this.last >= this.periodMs) {
-      this.last = now;
-      this.tick();
-    }
+    this.tickIfDue();
   }
 
   /** A source's batches stopped (its idle signal, a receive error): the timer takes over. */
   idle(): void {
     if (this.closed) return;
     this.quiet = true;
-    const now = performance.now();
-    if (now - this.last >= this.periodMs) {
-      this.last = now;
-      if (this.tick() && !this.armed) this.arm();
-    } else if (!this.armed) this.arm();
+    // Armed unless a tick just ran and left nothing held.
+    if (this.tickIfDue() !== false && !this.armed) this.arm();
   }
 
-  /** The sources stopped without an idle signal (paused by back-pressure): the timer takes over. */
+  /**
+   * The sources stopped without an idle signal (paused by back-pressure): the timer takes over.
+   * No tick here: back-pressure is reported from inside an output's flush or tick.
+   */
   hold(): void {
     if (this.closed) return;
     this.quiet = true;
@@ -91,18 +87,22 @@ export class TickSchedule {
   /** After work other than a batch that may have left flows for the tick (a template restored). */
   after(): void {
     if (this.closed) return;
-    const now = performance.now();
-    if (now - this.last >= this.periodMs) {
-      this.last = now;
-      this.tick();
-      // More work is likely to follow: the timer stays as the fallback, a full period away.
-      this.arm();
-    } else if (!this.armed) this.arm();
+    // After a tick more work is likely to follow: the timer stays as the fallback, a full
+    // period away.
+    if (this.tickIfDue() !== undefined || !this.armed) this.arm();
   }
 
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+
+  /** Runs the tick when a period has passed since the last: whether flows are held; undefined when not due. */
+  private tickIfDue(): boolean | undefined {
+    const now = performance.now();
+    if (now - this.last < this.periodMs) return undefined;
+    this.last = now;
+    return this.tick();
   }
 
   private arm(): void {
