@@ -29,13 +29,14 @@
 //                              also the max/min of the ten serve/nfcapd ratios (a host that
 //                              drifts between runs moves both collectors alike)
 //   --duration 5               seconds of paced sending per run, measured
-//   --warmup 10                seconds sent at the rate before the measured part: V8 compiles
-//                              the hot paths on its own threads (in serve's CPU time), and about
-//                              8 s after the start-up's last full GC its memory reducer runs one
-//                              to three more on the main thread and its helpers (~30 ms of main
-//                              thread and ~50 ms of helper CPU here, once): with 2 s that one-off
-//                              fell inside the window and cost 20k ~0.08 µs per IPFIX flow, 100k
-//                              a fifth of it (docs/benchmarks.md)
+//   --warmup 20                seconds sent at the rate before the measured part: V8 compiles
+//                              the hot paths on its own threads (in serve's CPU time), and its
+//                              memory reducer runs two or three full GCs on the main thread and
+//                              its helpers once, at a multiple of 8 s after start-up's last full
+//                              GC (8.3 s after the start on one host, 16.3 s on another, in every
+//                              run: ~30-50 ms of main thread and ~50 ms of helper CPU): inside
+//                              the window that one-off cost 20k ~0.08 µs per IPFIX flow, 100k a
+//                              fifth of it (docs/benchmarks.md); 20 s puts it before the window
 //   --exporters 8              source addresses 127.0.2.1.. the stream is replayed from (each its
 //                              own exporter with its own sequence numbers)
 //   --nfcapd                   also run nfcapd (nfdump) on the same cells, pinned to core 1
@@ -73,6 +74,9 @@
 //   --serve-args "..."         extra arguments for serve (split on spaces)
 //   --node-args "..."          node flags for serve and the hand-wired collector (e.g. "--cpu-prof
 //                              --cpu-prof-dir=/tmp/prof"; split on spaces)
+//   --serve-output FILE        serve's output other than its JSON log lines (what flags such as
+//                              --trace-gc print) appended to FILE after each run, headed by the
+//                              cell, the rep and the seconds from serve's start to the window's
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
 //                              serve then gets a config file with that listener instead of --listen
 //
@@ -100,7 +104,7 @@
 // Internal role: --role sender (the load generator child).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +148,7 @@ interface Args {
   cache: string;
   serveArgs: string[];
   nodeArgs: string[];
+  serveOutput: string;
   listenerOpts: Record<string, string | number>;
   // sender role
   stream: StreamName;
@@ -169,7 +174,7 @@ function parseArgs(argv: string[]): Args {
     busyThreshold: 0.1,
     waitQuiet: 30,
     retryBusy: 2,
-    warmup: 10,
+    warmup: 20,
     json: undefined,
     keepOutput: false,
     outDir: existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
@@ -178,6 +183,7 @@ function parseArgs(argv: string[]): Args {
     cache: defaultCacheDir(),
     serveArgs: [],
     nodeArgs: [],
+    serveOutput: '',
     listenerOpts: {},
     stream: 'v9',
     port: 0,
@@ -279,6 +285,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--node-args':
         a.nodeArgs = v().split(' ').filter(Boolean);
+        break;
+      case '--serve-output':
+        a.serveOutput = v();
         break;
       case '--listener':
         for (const kv of v().split(',').filter(Boolean)) {
@@ -635,6 +644,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   let proc: Spawned;
   let startedLog: Record<string, unknown> | undefined;
   let metricsUrl: string | undefined;
+  const spawnedAt = process.hrtime.bigint();
   try {
     if (collector === 'serve' || collector === 'hand') {
       proc =
@@ -772,6 +782,11 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const [lastCpu, exit] = await Promise.all([cpuUntilExit(pid, proc.exited), proc.exited]);
     clearTimeout(killer);
     const exitSeconds = Number(process.hrtime.bigint() - tStop) / 1e9;
+    if (args.serveOutput !== '' && collector !== 'nfcapd') {
+      const text = (proc.stdout() + '\n' + proc.stderr()).split('\n').filter((l) => l !== '' && !l.startsWith('{'));
+      const windowAt = (Number(t0 - spawnedAt) / 1e9).toFixed(2);
+      appendFileSync(args.serveOutput, `# ${collector} ${streamName} ${rate}/s w${workers} rep ${rep}: window from ${windowAt} s after the start\n${text.join('\n')}\n`);
+    }
 
     // Counts.
     const { sums, samples } = parseMetrics(metricsText);

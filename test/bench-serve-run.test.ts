@@ -32,6 +32,7 @@ interface Run {
 
 test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every flow counted', { skip, timeout: 180_000 }, async () => {
   const json = join(tmp.dir, 'out.json');
+  const serveOutput = join(tmp.dir, 'serve-output.txt');
   const args = [
     BENCH,
     '--streams', 'v9',
@@ -46,6 +47,8 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     '--cache', join(tmp.dir, 'cache'),
     '--out-dir', tmp.dir,
     '--json', json,
+    '--node-args', '--trace-gc',
+    '--serve-output', serveOutput,
   ];
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, args, { timeout: 170_000, maxBuffer: 16 << 20 }, (err, _out, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve())),
@@ -66,4 +69,12 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
   // serve's file was rotated under load (every second), nfcapd's by its own -t 3.
   assert.ok(byCollector.get('serve')!.sinkPieces >= 2, `serve: ${byCollector.get('serve')!.sinkPieces} pieces`);
   assert.ok(byCollector.get('nfcapd')!.sinkPieces >= 1, `nfcapd: ${byCollector.get('nfcapd')!.sinkPieces} pieces`);
+  // --serve-output: serve's non-JSON output (here --trace-gc's lines) under a header naming the
+  // run and when its window opened; nothing of nfcapd's, and none of serve's JSON log lines.
+  const text = readFileSync(serveOutput, 'utf8');
+  const heads = text.split('\n').filter((l) => l.startsWith('# '));
+  assert.equal(heads.length, 1, text.slice(0, 500));
+  assert.match(heads[0]!, /^# serve v9 2000\/s w1 rep 1: window from \d+\.\d\d s after the start$/);
+  assert.match(text, /ms: (Scavenge|Mark-Compact)/);
+  assert.doesNotMatch(text, /^\{/m);
 });
