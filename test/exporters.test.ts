@@ -79,6 +79,32 @@ test('exporter interning: random sources of both families agree with the address
   }
 });
 
+test('exporter interning: IPv4 sources that share a slot of the look-up cache stay apart, interleaved and after a flood', () => {
+  // Sources 10.1.x.y:2055 whose slot (a multiplicative hash of x, y and the port) is that of the first.
+  const slot = (x: number, y: number, port: number): number => Math.imul((x << 24) | (y << 16) | port, 0x9e3779b1) >>> 24;
+  const same: Src[] = [];
+  for (let n = 0; same.length < 3 && n < 65_536; n++) {
+    if (same.length === 0 || slot(n >> 8, n & 255, 2055) === slot(same[0]!.bytes[2]!, same[0]!.bytes[3]!, 2055)) same.push({ bytes: [10, 1, n >> 8, n & 255], port: 2055 });
+  }
+  assert.equal(same.length, 3);
+  for (const max of [65_536, 2]) {
+    const intern = new ExporterIntern(max);
+    const b = allocBatch(8, 16);
+    const got = new Map<string, unknown>();
+    for (let n = 0; n < 30; n++) {
+      const s = same[(n * 7) % 3]!;
+      put(b, n % 8, s);
+      const e = intern.of(b, n % 8);
+      assert.equal(e.key, text(s), `max ${max}, datagram ${n}`);
+      assert.equal(e.port, 2055);
+      if (max > 2) {
+        if (got.has(e.key)) assert.equal(e, got.get(e.key), 'the same object every time');
+        got.set(e.key, e);
+      }
+    }
+  }
+});
+
 test('exporter interning: two IPv6 sources whose hashes collide stay two exporters, interleaved and after a flood', () => {
   // Find a collision: distinct sources (n in bytes 4-7) whose last eight bytes are pseudo-random, same port.
   const byHash = new Map<number, number>();

@@ -225,6 +225,42 @@ test('max_sources: exporters in use survive a flood of new sources; idle ones go
   assert.equal(c.find(ex(1999 - 98).key, 0, 10), undefined);
 });
 
+test('scopes: one Exporter object across datagrams gets the scope its keys say (it remembers its last one): domains and protocols in turn, two caches, after its scope was evicted', () => {
+  const { c, counters } = cache({ max_sources: 2 });
+  const a = new Exporter('192.0.2.1', 2055);
+  const ipfix0 = c.scope(a, 0, 10);
+  const v9 = c.scope(a, 0, 9);
+  assert.notEqual(v9, ipfix0, 'v9 and IPFIX of one domain');
+  for (let i = 0; i < 3; i++) {
+    assert.equal(c.scope(a, 0, 10), ipfix0);
+    assert.equal(c.scope(a, 0, 10), ipfix0, 'the same again');
+    assert.equal(c.scope(a, 0, 9), v9);
+  }
+  assert.equal(c.scopeCount, 2);
+  // Two caches (two listeners' decoders) with the same Exporter object: each its own scope.
+  const other = cache().c;
+  const elsewhere = other.scope(a, 0, 10);
+  assert.notEqual(elsewhere, ipfix0);
+  assert.equal(c.scope(a, 0, 10), ipfix0);
+  assert.equal(other.scope(a, 0, 10), elsewhere);
+  assert.equal(c.scope(a, 0, 10), ipfix0);
+  // Its remembered scope evicted by newer sources: the next datagram gets a new one, the one filed.
+  const b = new Exporter('192.0.2.2', 2055);
+  c.scope(b, 0, 10);
+  c.scope(b, 1, 10);
+  assert.equal(c.find(a.key, 0, 10), undefined, 'evicted');
+  const again = c.scope(a, 0, 10);
+  assert.notEqual(again, ipfix0, 'not the evicted scope');
+  assert.equal(c.find(a.key, 0, 10), again);
+  assert.equal(c.scopeCount, 2);
+  assert.equal(counters.get('scope.evicted'), 3);
+  // A domain past 2^31 (a double key) is remembered like any other.
+  const big = c.scope(a, 2 ** 32 - 1, 10);
+  assert.equal(c.scope(a, 2 ** 32 - 1, 10), big);
+  assert.equal(big.domain, 2 ** 32 - 1);
+  assert.equal(c.find(a.key, 2 ** 32 - 1, 10), big);
+});
+
 test('pending buffer: bounded per scope, in total and by age; take returns in order', () => {
   const { c, counters } = cache({ pending_max_bytes_per_scope: 100, pending_max_bytes_total: 150, pending_max_age_ms: 1000 });
   const h = { exportSec: 1, sysUptime: 2, sequence: 3, recvSec: 4, recvNsec: 5 };

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { COUNTER_ZERO } from '../counting.js';
 
 /**
  * The device that sent a datagram. Interned (one object per address and port) by whoever
@@ -12,6 +13,18 @@ export class Exporter {
   readonly port: number;
   /** "key|port": the exporter's part of a template scope's key when scopes include the port. */
   readonly keyPort: string;
+  /**
+   * The template scope this exporter's last datagram used, remembered by the TemplateCache
+   * (`scopeOwner`) that found it, so that the next one skips the cache's two Map look-ups (with
+   * many exporters interleaved the cache's own last-used scope rarely matches): valid for the
+   * domain and protocol `scopeDk` while the owner has removed no scope since (`scopeGen`, its
+   * count of removals; doubles from the start, as are `scopeDk`'s values past 2^31). An evicted
+   * scope stays reachable from here until the exporter's next datagram: one per exporter.
+   */
+  scopeOwner: object | null = null;
+  scopeGen = COUNTER_ZERO;
+  scopeDk = COUNTER_ZERO;
+  scope: object | null = null;
 
   constructor(address: string, port = 0) {
     const norm = normaliseAddress(address);

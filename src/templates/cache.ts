@@ -75,6 +75,8 @@ export class TemplateCache<C> {
   /** Scopes, least recently used first, each with the exporter key it is filed under in byExporter. */
   private readonly lru = new Map<TemplateScope<C>, string>();
   private lastUsed: TemplateScope<C> | undefined;
+  /** Scopes removed so far (evicted): an Exporter's remembered scope is valid while this is unchanged. */
+  private removed = COUNTER_ZERO;
   /**
    * scope() calls so far, and how many may pass before a scope in use moves to the recent end of
    * the LRU order again: moving it on every datagram (a Map delete and insert) cost ~4 % of the
@@ -117,24 +119,41 @@ export class TemplateCache<C> {
 
   /** The scope for a datagram, created on first use. */
   scope(exporter: Exporter, domain: number, protocol: 9 | 10): TemplateScope<C> {
+    const dk = domain * 2 + (protocol === 10 ? 1 : 0);
+    let s: TemplateScope<C>;
+    if (exporter.scopeOwner === this && exporter.scopeGen === this.removed && exporter.scopeDk === dk) {
+      s = exporter.scope as TemplateScope<C>;
+    } else {
+      s = this.lookUp(exporter, dk, domain, protocol);
+      exporter.scopeOwner = this;
+      exporter.scopeGen = this.removed;
+      exporter.scopeDk = dk;
+      exporter.scope = s;
+    }
+    // A scope just created is already at the recent end.
+    if (s !== this.lastUsed && this.uses - s.touched >= this.touchEvery) {
+      this.lru.delete(s);
+      this.lru.set(s, this.exporterKey(exporter));
+      s.touched = this.uses;
+    }
+    this.lastUsed = s;
+    this.uses++;
+    return s;
+  }
+
+  /** scope()'s look-up by key, creating the scope on first use. */
+  private lookUp(exporter: Exporter, dk: number, domain: number, protocol: 9 | 10): TemplateScope<C> {
     const ek = this.exporterKey(exporter);
     let byDomain = this.byExporter.get(ek);
     if (byDomain === undefined) {
       byDomain = new Map();
       this.byExporter.set(ek, byDomain);
     }
-    const dk = domain * 2 + (protocol === 10 ? 1 : 0);
     let s = byDomain.get(dk);
     if (s === undefined) {
       s = this.createScope(ek, exporter, domain, protocol);
       byDomain.set(dk, s);
-    } else if (s !== this.lastUsed && this.uses - s.touched >= this.touchEvery) {
-      this.lru.delete(s);
-      this.lru.set(s, ek);
-      s.touched = this.uses;
     }
-    this.lastUsed = s;
-    this.uses++;
     return s;
   }
 
@@ -163,6 +182,7 @@ export class TemplateCache<C> {
     if (oldest === undefined) return;
     const [s, ek] = oldest;
     this.lru.delete(s);
+    this.removed++;
     const byDomain = this.byExporter.get(ek);
     byDomain?.delete(s.domain * 2 + (s.protocol === 10 ? 1 : 0));
     if (byDomain !== undefined && byDomain.size === 0) this.byExporter.delete(ek);
