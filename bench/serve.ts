@@ -76,7 +76,7 @@
 //                              --cpu-prof-dir=/tmp/prof"; split on spaces)
 //   --serve-output FILE        serve's output other than its JSON log lines (what flags such as
 //                              --trace-gc print) appended to FILE after each run, headed by the
-//                              cell, the rep and the seconds from serve's start to the window's
+//                              cell, the rep and when the window opened (seconds after the start)
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
 //                              serve then gets a config file with that listener instead of --listen
 //
