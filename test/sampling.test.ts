@@ -67,6 +67,29 @@ test('configured default, override (most specific CIDR wins) and renormalisation
   assert.deepEqual(flows.map((f) => f.raw_packets), [3, 3, 3, 0]);
 });
 
+test('exporters interleaved, the same Exporter objects in two decoders with other sampling settings: each datagram gets its exporter\'s rate and its scope\'s table', () => {
+  const a = collectingDecoder({ sampling: { defaults: [{ exporter: '192.0.2.0/24', rate: 64 }] } });
+  const b = collectingDecoder({ sampling: { overrides: [{ exporter: '192.0.2.7', rate: 5 }] } });
+  const e1 = new Exporter('192.0.2.7', 2055);
+  const e2 = new Exporter('198.51.100.1', 2055);
+  const e3 = new Exporter('192.0.2.9', 2055);
+  const opt = v9OptionsTemplateRecord(301, [{ id: 1, len: 4 }], [{ id: 48, len: 1 }, { id: 49, len: 1 }, { id: 50, len: 4 }]);
+  // Only decoder a learns a sampler table, only for e2: sampler 1 -> 1 in 100.
+  a.feed(v9Message([set(1, opt, true), set(301, [...u32(0), ...u8(1), ...u8(2), ...u32(100)], true)], { count: 2 }), e2);
+  const data = v9Message([set(0, V9_DATA), set(300, v9rec(1), true)], { count: 2 });
+  const order: [typeof a, Exporter, number][] = [
+    [a, e1, 64], [b, e1, 5], [a, e2, 100], [b, e3, 0], [a, e3, 64], [b, e2, 0], [b, e1, 5], [a, e1, 64], [a, e2, 100], [a, e3, 64],
+  ];
+  for (let round = 0; round < 3; round++) {
+    for (const [d, e, rate] of order) {
+      const before = d.flows.length;
+      assert.equal(d.feed(data, e), undefined);
+      assert.equal(d.flows.length, before + 1);
+      assert.equal(d.flows[before]!.sampling_rate, rate, `round ${round}: ${d === a ? 'a' : 'b'} ${e.key}`);
+    }
+  }
+});
+
 test('NetFlow v5 header rate; override applies to v5 too', () => {
   const v5 = Buffer.alloc(24 + 48);
   v5.writeUInt16BE(5, 0);

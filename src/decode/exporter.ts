@@ -25,6 +25,9 @@ export class Exporter {
   scopeGen = COUNTER_ZERO;
   scopeDk = COUNTER_ZERO;
   scope: object | null = null;
+  /** The configured sampling rates of this exporter, remembered by the Sampling (`ratesOwner`) that matched them. */
+  ratesOwner: object | null = null;
+  rates: object | null = null;
 
   constructor(address: string, port = 0) {
     const norm = normaliseAddress(address);

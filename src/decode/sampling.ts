@@ -115,7 +115,6 @@ interface ExporterRates {
   override: number;
 }
 
-const TABLES = 'sampling';
 const MAX_TABLE_ENTRIES = 65536;
 
 interface ScopeTables {
@@ -191,11 +190,6 @@ export class Sampling {
   private readonly renormalize: boolean;
   private readonly interfaceNames: boolean;
   private readonly byExporter = new WeakMap<Exporter, ExporterRates>();
-  /** Records come in runs from one exporter: skip the map for the same one. */
-  private lastExporter: Exporter | undefined;
-  private lastRates: ExporterRates = { def: 0, override: 0 };
-  private lastScope: TemplateScope<unknown> | undefined;
-  private lastTables: ScopeTables = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
   /** Counts options rows that changed a table entry: prepare's inputs made before are stale. */
   private gen = 0;
 
@@ -238,20 +232,9 @@ export class Sampling {
     if (changed) this.gen++;
   }
 
-  /** The scope's tables; records come in runs from one scope: found once per run. */
-  private tables(scope: TemplateScope<unknown>): ScopeTables {
-    let t = this.lastTables;
-    if (scope !== this.lastScope) {
-      t = tablesOf(scope);
-      this.lastScope = scope;
-      this.lastTables = t;
-    }
-    return t;
-  }
-
   /** Per-record look-ups in the scope's tables (v9 / IPFIX). */
   fromScope(rec: FlowRecord, scope: TemplateScope<unknown>): void {
-    const t = this.tables(scope);
+    const t = tablesOf(scope);
     if (rec.samplingRate === 0 && t.samplers.size > 0) {
       const r = rateFromTables(t.samplers, rec.samplerId, rec.selectorId, rec.inIf);
       if (r !== 0) rec.samplingRate = r;
@@ -279,7 +262,7 @@ export class Sampling {
    * the inputs when the tables are not the ones (or no longer what) they were last prepared from.
    */
   prepare(x: SamplingInputs, scope: TemplateScope<unknown>, exporter: Exporter): void {
-    const t = this.tables(scope);
+    const t = tablesOf(scope);
     if (x.tablesFor !== t || x.tablesGen !== this.gen) {
       x.tablesFor = t;
       x.tablesGen = this.gen;
@@ -311,29 +294,31 @@ export class Sampling {
     }
   }
 
-  /** The configured rates of an exporter (records come in runs from one exporter). */
+  /**
+   * The configured rates of an exporter, matched once: remembered on the exporter for this
+   * Sampling (with exporters interleaved a last-exporter check rarely matches, and a WeakMap
+   * look-up costs more than the field), and in a WeakMap for when another Sampling (another
+   * listener's) used the exporter since.
+   */
   private rates(exporter: Exporter): ExporterRates {
-    let r = this.lastRates;
-    if (exporter !== this.lastExporter) {
-      let found = this.byExporter.get(exporter);
-      if (found === undefined) {
-        found = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
-        this.byExporter.set(exporter, found);
-      }
-      r = found;
-      this.lastExporter = exporter;
-      this.lastRates = r;
+    if (exporter.ratesOwner === this) return exporter.rates as ExporterRates;
+    let r = this.byExporter.get(exporter);
+    if (r === undefined) {
+      r = { def: this.defaults.match(exporter.key), override: this.overrides.match(exporter.key) };
+      this.byExporter.set(exporter, r);
     }
+    exporter.ratesOwner = this;
+    exporter.rates = r;
     return r;
   }
 }
 
 /** The sampling and enrichment tables of a scope, created on first use, one object per scope. */
 function tablesOf(scope: TemplateScope<unknown>): ScopeTables {
-  let t = scope.state.get(TABLES) as ScopeTables | undefined;
+  let t = scope.tables as ScopeTables | undefined;
   if (t === undefined) {
     t = { samplers: new Map(), interfaces: new Map(), vrfs: new Map() };
-    scope.state.set(TABLES, t);
+    scope.tables = t;
   }
   return t;
 }

@@ -45,8 +45,13 @@ export class TemplateScope<C> {
   readonly options = new Map<string, OptionsRow>();
   /** systemInitTimeMilliseconds learned from options data (IPFIX), or -1. */
   systemInitMs = -1;
-  /** Free for decoders and enrichment to hang per-scope derived state (sampler tables...). */
+  /** Free for decoders and enrichment to hang per-scope derived state. */
   readonly state = new Map<string, unknown>();
+  /**
+   * The scope's sampling and enrichment tables (src/decode/sampling.ts), made on first use: a
+   * field, not an entry of `state`, since every data set looks them up.
+   */
+  tables: object | undefined = undefined;
   /** TemplateCache's use count when this scope last moved to the recent end of its LRU order. */
   touched = 0;
 
