@@ -45,11 +45,9 @@ export class TemplateScope<C> {
   readonly options = new Map<string, OptionsRow>();
   /** systemInitTimeMilliseconds learned from options data (IPFIX), or -1. */
   systemInitMs = -1;
-  /** Free for decoders and enrichment to hang per-scope derived state. */
-  readonly state = new Map<string, unknown>();
   /**
    * The scope's sampling and enrichment tables (src/decode/sampling.ts), made on first use: a
-   * field, not an entry of `state`, since every data set looks them up.
+   * field (it was an entry of a per-scope Map) since every data set looks them up.
    */
   tables: object | undefined = undefined;
   /** TemplateCache's use count when this scope last moved to the recent end of its LRU order. */
@@ -67,6 +65,11 @@ export class TemplateScope<C> {
   get(id: number): TemplateEntry<C> | undefined {
     return this.templates.get(id);
   }
+}
+
+/** A scope's key among its exporter's scopes: the domain, and v9 and IPFIX apart (their template ids are unrelated). */
+function domainKey(domain: number, protocol: 9 | 10): number {
+  return domain * 2 + (protocol === 10 ? 1 : 0);
 }
 
 /**
@@ -124,7 +127,7 @@ export class TemplateCache<C> {
 
   /** The scope for a datagram, created on first use. */
   scope(exporter: Exporter, domain: number, protocol: 9 | 10): TemplateScope<C> {
-    const dk = domain * 2 + (protocol === 10 ? 1 : 0);
+    const dk = domainKey(domain, protocol);
     let s: TemplateScope<C>;
     if (exporter.scopeOwner === this && exporter.scopeGen === this.removed && exporter.scopeDk === dk) {
       s = exporter.scope as TemplateScope<C>;
@@ -164,7 +167,7 @@ export class TemplateCache<C> {
 
   /** Finds an existing scope without creating or touching it. */
   find(exporterKey: string, domain: number, protocol: 9 | 10): TemplateScope<C> | undefined {
-    return this.byExporter.get(exporterKey)?.get(domain * 2 + (protocol === 10 ? 1 : 0));
+    return this.byExporter.get(exporterKey)?.get(domainKey(domain, protocol));
   }
 
   *scopes(): IterableIterator<TemplateScope<C>> {
@@ -189,7 +192,7 @@ export class TemplateCache<C> {
     this.lru.delete(s);
     this.removed++;
     const byDomain = this.byExporter.get(ek);
-    byDomain?.delete(s.domain * 2 + (s.protocol === 10 ? 1 : 0));
+    byDomain?.delete(domainKey(s.domain, s.protocol));
     if (byDomain !== undefined && byDomain.size === 0) this.byExporter.delete(ek);
     if (this.lastUsed === s) this.lastUsed = undefined;
     s.pending.clear('pending.dropped.scope_evicted');
