@@ -18,7 +18,7 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Synthetic datagrams (built by src/synth; the templates are what common exporters send)
 
-interface Template {
+export interface Template {
   id: number;
   v6: boolean;
   fields: Field[];
@@ -32,7 +32,7 @@ interface OptionsTemplate {
 }
 
 /** NetFlow v9 templates softflowd sends (IPv4, IPv4 ICMP, IPv6) and a router-style one. */
-const V9_TEMPLATES: Template[] = [
+export const V9_TEMPLATES: readonly Template[] = [
   { id: 1024, v6: false, fields: [[8, 4], [12, 4], [22, 4], [21, 4], [1, 4], [2, 4], [10, 4], [14, 4], [61, 1], [136, 1], [7, 2], [11, 2], [4, 1], [6, 1], [60, 1], [5, 1]] },
   { id: 1025, v6: false, fields: [[8, 4], [12, 4], [22, 4], [21, 4], [1, 4], [2, 4], [10, 4], [14, 4], [61, 1], [136, 1], [32, 2], [4, 1], [60, 1], [5, 1]] },
   { id: 2048, v6: true, fields: [[27, 16], [28, 16], [22, 4], [21, 4], [1, 4], [2, 4], [10, 4], [14, 4], [61, 1], [136, 1], [7, 2], [11, 2], [4, 1], [6, 1], [60, 1], [5, 1]] },
@@ -48,7 +48,7 @@ const V9_TEMPLATES: Template[] = [
 const V9_OPTIONS: OptionsTemplate = { id: 256, scope: [[2, 4]], fields: [[34, 4], [35, 1], [82, 16]], values: [1, 1, 2, 'GigabitEthernet0'] };
 
 /** IPFIX templates: pmacct nfprobe (IPv4, IPv6) and a switch/router style one with MACs and VLANs. */
-const IPFIX_TEMPLATES: Template[] = [
+export const IPFIX_TEMPLATES: readonly Template[] = [
   { id: 1024, v6: false, fields: [[153, 8], [152, 8], [1, 8], [2, 8], [60, 1], [10, 4], [14, 4], [61, 1], [8, 4], [12, 4], [7, 2], [11, 2], [5, 1], [6, 1], [4, 1]] },
   { id: 2048, v6: true, fields: [[153, 8], [152, 8], [1, 8], [2, 8], [60, 1], [10, 4], [14, 4], [61, 1], [27, 16], [28, 16], [5, 1], [7, 2], [11, 2], [6, 1], [4, 1]] },
   { id: 300, v6: false, fields: [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [5, 1], [1, 8], [2, 8], [152, 8], [153, 8], [10, 4], [14, 4], [56, 6], [80, 6], [58, 2], [15, 4], [16, 4], [17, 4], [9, 1], [13, 1]] },
@@ -75,6 +75,39 @@ interface Round {
   /** The last flow's interfaces. */
   inIf: number;
   outIf: number;
+}
+
+/**
+ * The numeric fields a flow's edge values (edgeValues) go to: what templates carry as unsigned
+ * integers, other than times, addresses and the IP version.
+ */
+const EDGE_FIELDS = ['bytes', 'packets', 'proto', 'tos', 'tcpFlags', 'srcPort', 'dstPort', 'srcMask', 'dstMask', 'inIf', 'outIf', 'srcAs', 'dstAs', 'vlan', 'direction', 'endReason'] as const;
+/**
+ * One value of each range a transcoder writes with code of its own: 0, the 1-, 2-, 3- and 5-byte
+ * varints (2^31 and more), and one past 2^32 (8-byte counters). A field narrower than the value
+ * keeps its low bytes (the synth writer's), so each range of a 1- or 2-byte field comes up too.
+ */
+const EDGE_VALUES = [0, 0x80 + 3, 0x4000 + 5, 0x200000 + 7, 0x80000000 + 11, 2 ** 40 + 13];
+
+/**
+ * Every field of EDGE_FIELDS set to EDGE_VALUES[k % 6], and from k = 6 on the flow is ICMP, its
+ * type and code (the destination port's bytes, as v5 and softflowd carry them) from that value:
+ * twelve flows (a data set of each template in netflowDatagrams) take every field of a template through every range. Real exporters
+ * send all of them (interface 0 for unknown or local traffic, as softflowd's and pmacctd's flows
+ * mostly have; 0 counters; TCP flags with CWR, 0x80; protocol 132, SCTP; ICMP codes other than
+ * echo's 0; interface indexes of 2^21 and more, as some vendors number them; 4-byte AS numbers;
+ * renormalised packet counts past 2^32), and V8 compiles a compare that never ran as a
+ * deoptimisation: without them a transcoder optimised here was thrown away by the first real flow
+ * with an interface 0 and ran unoptimised for 120-340 ms at start-up (docs/benchmarks.md).
+ */
+function edgeValues(f: Flow, k: number): void {
+  const rec = f as unknown as Record<(typeof EDGE_FIELDS)[number], number>;
+  const v = EDGE_VALUES[k % EDGE_VALUES.length]!;
+  for (const name of EDGE_FIELDS) rec[name] = v;
+  if (k >= EDGE_VALUES.length) {
+    f.proto = f.v6 ? 58 : 1;
+    f.srcPort = 0;
+  }
 }
 
 /**
@@ -111,8 +144,11 @@ function flow(t: Round, v6: boolean): Flow {
   return f;
 }
 
-/** Templates and sampling options first, then a data datagram per template, as an exporter sends them. */
-function netflowDatagrams(t: Round, version: NetflowVersion, seq: number): Buffer[] {
+/**
+ * Templates and sampling options first, then a data datagram per template, as an exporter sends
+ * them; with `edges`, a data datagram of edge values per template too (edgeValues).
+ */
+function netflowDatagrams(t: Round, version: NetflowVersion, seq: number, edges: boolean): Buffer[] {
   const { w, clock } = t;
   const templates = version === 9 ? V9_TEMPLATES : IPFIX_TEMPLATES;
   const opt = version === 9 ? V9_OPTIONS : IPFIX_OPTIONS;
@@ -147,6 +183,20 @@ function netflowDatagrams(t: Round, version: NetflowVersion, seq: number): Buffe
     // padding, as softflowd's do (the padding check then runs during the warm-up too).
     const n = RECORDS_PER_SET - t.r.int(2);
     for (let k = 0; k < n; k++) writeRecord(w, tp.fields, flow(t, tp.v6), clock);
+    endSet(w, s, version);
+    push(n, n);
+  }
+  // A data set of edge values for each template (edgeValues), every other round: as many
+  // records as the rest of the round, and V8 needs them seen, not seen often.
+  for (const tp of edges ? templates : []) {
+    header();
+    s = beginSet(w, tp.id);
+    const n = 2 * EDGE_VALUES.length;
+    for (let k = 0; k < n; k++) {
+      const f = flow(t, tp.v6);
+      edgeValues(f, k);
+      writeRecord(w, tp.fields, f, clock);
+    }
     endSet(w, s, version);
     push(n, n);
   }
@@ -205,7 +255,8 @@ export function warmupDatagrams(round: number, nowMs = Date.now()): Buffer[] {
   // up; without the 2-byte one, the flowpb body writer met its first such sequence number in
   // real traffic and was deoptimised.)
   const high = [0, 1 << 7, 1 << 14, 1 << 21, 1 << 28][round % 5]!;
-  return [...netflowDatagrams(t, 9, high + round * 8), ...netflowDatagrams(t, 10, high + round * 1000), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round)];
+  const edges = round % 2 === 0;
+  return [...netflowDatagrams(t, 9, high + round * 8, edges), ...netflowDatagrams(t, 10, high + round * 1000, edges), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round)];
 }
 
 // ---------------------------------------------------------------------------------------------
