@@ -110,3 +110,34 @@ test('warm-up: rounds go to the targets in turn', () => {
   assert.equal(calls[0]! + calls[1]!, r.datagrams);
   assert.ok(calls[0]! > 0 && calls[1]! > 0);
 });
+
+test('warm-up: some data datagrams repeat the sequence number before them, IPFIX ones in the same nanosecond too', () => {
+  // What a datagram's head (startSet) compares: a sequence number that did not move, and a
+  // receive time that did not either (a batch stamped once), each a path real traffic takes.
+  const seen: { version: number; seq: number; nsec: number; data: boolean }[] = [];
+  warmUp([{
+    decode: (bytes, off, _len, _exporter, _s, ns) => {
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const version = buf.readUInt16BE(off);
+      if (version === 9 || version === 10) {
+        const hlen = version === 9 ? 20 : 16;
+        // A data set: set id 256 or more.
+        const data = buf.readUInt16BE(off + hlen) >= 256;
+        seen.push({ version, seq: buf.readUInt32BE(off + (version === 9 ? 12 : 8)), nsec: ns, data });
+      } else seen.push({ version, seq: -1, nsec: ns, data: false });
+      return undefined;
+    },
+    flush: () => {},
+  }], 8);
+  let v9Moved = 0;
+  let ipfixSame = 0;
+  for (let i = 1; i < seen.length; i++) {
+    const a = seen[i - 1]!;
+    const b = seen[i]!;
+    if (!a.data || !b.data || a.version !== b.version || a.seq !== b.seq) continue;
+    if (b.version === 9 && b.nsec !== a.nsec) v9Moved++;
+    if (b.version === 10 && b.nsec === a.nsec) ipfixSame++;
+  }
+  assert.ok(v9Moved >= 8, `${v9Moved} v9 data datagrams with the sequence number before them, received later`);
+  assert.ok(ipfixSame >= 8, `${ipfixSame} IPFIX data datagrams with the sequence number and receive time before them`);
+});

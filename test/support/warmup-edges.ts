@@ -6,7 +6,8 @@
  * at a time takes a value from each range of its width (0, 1, 127, 128, 16383, 16384, 2^21 - 1,
  * 2^21, 2^31, 2^32 - 1, 2^32, 2^40...): the values real exporters send that take their own branch
  * of a transcoder. The records are the warm-up's own (src/synth) with that field's bytes
- * overwritten, so which fields are swept does not depend on the warm-up's list. Prints "REAL"
+ * overwritten, so which fields are swept does not depend on the warm-up's list (and two data
+ * datagrams of each template with the same sequence number). Prints "REAL"
  * after the templates and before the first data, "DONE" once every flow is written, then the
  * counts as JSON.
  */
@@ -72,7 +73,10 @@ function sweep(version: NetflowVersion, templates: readonly Template[], nowMs: n
       for (const b of batch) w.bytes(b);
       endSet(w, d, version);
       datagrams.push(endMessage(w, version, batch.length));
-      seq += version === 9 ? 1 : batch.length;
+      // The fifth and sixth data datagrams of each template with the same sequence number, as an
+      // IPFIX exporter's after a message of templates only, or two exporters' may be (not the
+      // first ones: a layout's first three data sets from an exporter take the reference path).
+      if (i !== 4 * RECORDS_PER_SET || records.length <= 5 * RECORDS_PER_SET) seq += version === 9 ? 1 : batch.length;
       flows += batch.length;
     }
   }
