@@ -5,7 +5,7 @@
  * (softflowd's and pmacctd's first flows with interface 0 did it; docs/benchmarks.md). The child
  * program runs a warmed-up worker pipeline on a real socket and sends it the warm-up's own
  * templates, then records in which each numeric field in turn takes a value of every range of
- * its width; V8's own deoptimisation trace must show nothing from the first data on. A layout
+ * its width (and NetFlow v5 records likewise); V8's own deoptimisation trace must show nothing from the first data on. A layout
  * the warm-up has not seen, optimised on traffic with no field 0, must not be deoptimised by 0s
  * either (the transcoders test a field for 0 before anything else).
  */
@@ -29,8 +29,9 @@ test('after the warm-up, records with 0, 2^21, 2^32 ... in any numeric field deo
   const res = JSON.parse(lines.filter((l) => l.startsWith('{')).pop()!) as { sent: number; flows: number; written: number; datagrams: number; counters: Record<string, number> };
   assert.equal(res.datagrams, res.sent);
   assert.equal(res.written, res.flows);
-  assert.equal((res.counters['records.netflow_v9'] ?? 0) + (res.counters['records.ipfix'] ?? 0), res.flows);
-  // Every field of every warm-up template, v9 and IPFIX: hundreds of records.
+  assert.equal(['netflow_v9', 'ipfix', 'netflow_v5'].reduce((a, p) => a + (res.counters[`records.${p}`] ?? 0), 0), res.flows);
+  assert.ok((res.counters['records.netflow_v5'] ?? 0) > 90, 'NetFlow v5 records too');
+  // Every field of every warm-up template, v9 and IPFIX, and of v5: hundreds of records.
   assert.ok(res.flows > 6500, `${res.flows} flows`);
   // The layout the warm-up has not seen was optimised on its non-zero traffic before REAL (else
   // its zeros after REAL would show nothing either way).

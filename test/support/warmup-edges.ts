@@ -7,7 +7,7 @@
  * 2^21, 2^31, 2^32 - 1, 2^32, 2^40...): the values real exporters send that take their own branch
  * of a transcoder. The records are the warm-up's own (src/synth) with that field's bytes
  * overwritten, so which fields are swept does not depend on the warm-up's list (and two data
- * datagrams of each template with the same sequence number). Prints "REAL"
+ * datagrams of each template with the same sequence number); NetFlow v5 records likewise. Prints "REAL"
  * after the templates and before the first data, "DONE" once every flow is written, then the
  * counts as JSON.
  */
@@ -17,7 +17,7 @@ import { loadConfig, parseServeArgs } from '../../src/config/mod.js';
 import { Pipeline } from '../../src/service/pipeline.js';
 import type { WorkerInit } from '../../src/service/messages.js';
 import { IPFIX_TEMPLATES, V9_TEMPLATES, type Template } from '../../src/service/warmup.js';
-import { beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, Rng, templateRecord, templateSetId, writeRecord, type NetflowVersion } from '../../src/synth/mod.js';
+import { beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, Rng, templateRecord, templateSetId, v5Header, v5Record, writeRecord, type NetflowVersion } from '../../src/synth/mod.js';
 import { makeTempDir } from './tools.js';
 import { until } from './serve.js';
 
@@ -81,6 +81,38 @@ function sweep(version: NetflowVersion, templates: readonly Template[], nowMs: n
     }
   }
   return { datagrams, flows };
+}
+
+/** NetFlow v5 record fields swept: offset and length (interfaces, counters, ports, flags, protocol, ToS, AS, masks). */
+const V5_FIELDS: readonly [number, number][] = [[12, 2], [14, 2], [16, 4], [20, 4], [32, 2], [34, 2], [37, 1], [38, 1], [39, 1], [40, 2], [42, 2], [44, 1], [45, 1]];
+
+/** NetFlow v5 datagrams of records in which each field of V5_FIELDS in turn takes every value of its width. */
+function sweepV5(nowMs: number): { datagrams: Buffer[]; flows: number } {
+  const rng = new Rng(5);
+  const uptimeMs = 7_200_000;
+  const records: Buffer[] = [];
+  let k = 0;
+  for (const [off, len] of V5_FIELDS) {
+    for (const v of VALUES) {
+      if (v >= 2 ** (8 * len)) continue;
+      const r = new ByteWriter(64);
+      v5Record(r, makeFlow(rng, 3, k++, false), uptimeMs);
+      const b = r.take();
+      put(b, off, len, v);
+      records.push(b);
+    }
+  }
+  const datagrams: Buffer[] = [];
+  let seq = 0;
+  for (let i = 0; i < records.length; i += RECORDS_PER_SET) {
+    const batch = records.slice(i, i + RECORDS_PER_SET);
+    const w = new ByteWriter(2048);
+    v5Header(w, { count: batch.length, uptimeMs, exportSec: Math.floor(nowMs / 1000), exportNsec: (nowMs % 1000) * 1e6, seq, engineType: 0, engineId: 0, sampling: 0 });
+    for (const b of batch) w.bytes(b);
+    datagrams.push(w.take());
+    seq += batch.length;
+  }
+  return { datagrams, flows: records.length };
 }
 
 /** A router-style v9 template the warm-up does not have. */
@@ -155,6 +187,7 @@ async function main(): Promise<void> {
   const nowMs = Date.now();
   const v9 = sweep(9, V9_TEMPLATES, nowMs);
   const ipfix = sweep(10, IPFIX_TEMPLATES, nowMs);
+  const v5 = sweepV5(nowMs);
   const sock = createSocket('udp4');
   await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
   const send = (d: Buffer) => new Promise<void>((resolve, reject) => sock.send(d, l.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
@@ -182,12 +215,12 @@ async function main(): Promise<void> {
   console.log('REAL');
   // No polling from here until everything is sent (the receive buffer holds it all): what the
   // program calls to wait (snapshot, until) has its own deoptimisations, not the flow path's.
-  const data = [...v9.datagrams.slice(1), ...ipfix.datagrams.slice(1), ...fresh.zeros];
+  const data = [...v9.datagrams.slice(1), ...ipfix.datagrams.slice(1), ...v5.datagrams, ...fresh.zeros];
   for (const d of data) {
     await send(d);
     if (++sent % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  const flows = v9.flows + ipfix.flows + fresh.zeroFlows + FRESH_ROUNDS * RECORDS_PER_SET;
+  const flows = v9.flows + ipfix.flows + v5.flows + fresh.zeroFlows + FRESH_ROUNDS * RECORDS_PER_SET;
   const written = () => p.outputs.reduce((a, o) => a + o.stats().delivered, 0);
   console.log('SENT');
   await until(() => written() >= flows, `${flows} flows written`, 20_000);
