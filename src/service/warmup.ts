@@ -98,13 +98,14 @@ const EDGE_VALUES = [0, 0x80 + 3, 0x4000 + 5, 0x200000 + 7, 0x80000000 + 11, 2 *
 /**
  * Every field of EDGE_FIELDS set to EDGE_VALUES[k % 6], and from k = 6 on the flow is ICMP, its
  * type and code (the destination port's bytes, as v5 and softflowd carry them) from that value:
- * twelve flows (a data set of each template in netflowDatagrams) take every field of a template through every range. Real exporters
- * send all of them (interface 0 for unknown or local traffic, as softflowd's and pmacctd's flows
- * mostly have; 0 counters; TCP flags with CWR, 0x80; protocol 132, SCTP; ICMP codes other than
- * echo's 0; interface indexes of 2^21 and more, as some vendors number them; 4-byte AS numbers;
- * renormalised packet counts past 2^32), and V8 compiles a compare that never ran as a
- * deoptimisation: without them a transcoder optimised here was thrown away by the first real flow
- * with an interface 0 and ran unoptimised for 120-340 ms at start-up (docs/benchmarks.md).
+ * twelve flows (a data set of each template in netflowDatagrams) take every field of a template
+ * through every range. Real exporters send all of them (interface 0 for unknown or local traffic,
+ * as softflowd's and pmacctd's flows mostly have; 0 counters; TCP flags with CWR, 0x80; protocol
+ * 132, SCTP; ICMP codes other than echo's 0; interface indexes of 2^21 and more, as some vendors
+ * number them; 4-byte AS numbers; renormalised packet counts past 2^32), and V8 compiles a
+ * compare that never ran as a deoptimisation: without them a transcoder optimised here was thrown
+ * away by the first real flow with an interface 0 and ran unoptimised for 120-340 ms at start-up
+ * (docs/benchmarks.md). test/warmup-edges.test.ts sends each after a warm-up.
  */
 function edgeValues(f: Flow, k: number): void {
   const rec = f as unknown as Record<(typeof EDGE_FIELDS)[number], number>;
