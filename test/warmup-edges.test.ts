@@ -5,7 +5,7 @@
  * (softflowd's and pmacctd's first flows with interface 0 did it; docs/benchmarks.md). The child
  * program runs a warmed-up worker pipeline on a real socket and sends it the warm-up's own
  * templates, then records in which each numeric field in turn takes a value of every range of
- * its width (and NetFlow v5 records likewise); V8's own deoptimisation trace must show nothing from the first data on. A layout
+ * its width (and NetFlow v5 records and sFlow samples likewise); V8's own deoptimisation trace must show nothing from the first data on. A layout
  * the warm-up has not seen, optimised on traffic with no field 0, must not be deoptimised by 0s
  * either (the transcoders test a field for 0 before anything else).
  */
@@ -26,11 +26,12 @@ test('after the warm-up, records with 0, 2^21, 2^32 ... in any numeric field deo
   const sent = lines.indexOf('SENT');
   const end = lines.indexOf('DONE');
   assert.ok(fresh > 0 && start > fresh && sent > start && end > sent, 'the child sent the records and saw them written');
-  const res = JSON.parse(lines.filter((l) => l.startsWith('{')).pop()!) as { sent: number; flows: number; written: number; datagrams: number; counters: Record<string, number> };
+  const res = JSON.parse(lines.filter((l) => l.startsWith('{')).pop()!) as { sent: number; flows: number; written: number; datagrams: number; counters: Record<string, number>; byType: Record<string, number>; sflow: number };
   assert.equal(res.datagrams, res.sent);
   assert.equal(res.written, res.flows);
-  assert.equal(['netflow_v9', 'ipfix', 'netflow_v5'].reduce((a, p) => a + (res.counters[`records.${p}`] ?? 0), 0), res.flows);
+  assert.equal(['netflow_v9', 'ipfix', 'netflow_v5'].reduce((a, p) => a + (res.counters[`records.${p}`] ?? 0), 0) + res.sflow, res.flows);
   assert.ok((res.counters['records.netflow_v5'] ?? 0) > 90, 'NetFlow v5 records too');
+  assert.ok(res.sflow > 100 && res.byType['sflow'] === res.sflow, `sFlow samples too: ${JSON.stringify(res.byType)}`);
   // Every field of every warm-up template, v9 and IPFIX, and of v5: hundreds of records.
   assert.ok(res.flows > 6500, `${res.flows} flows`);
   // The layout the warm-up has not seen was optimised on its non-zero traffic before REAL (else

@@ -240,13 +240,26 @@ function v5Datagram(t: Round, seq: number): Buffer {
 }
 
 /** Flow samples of IPv4 and (every fourth) IPv6 frames, a third of them untagged, and a counters sample. */
-function sflowDatagram(t: Round, seq: number): Buffer {
+function sflowDatagram(t: Round, seq: number, edge: number): Buffer {
   const w = t.w;
   sflowHeader(w, { agent: SFLOW_AGENT, subAgent: 0, seq, uptimeMs: t.clock.uptimeMs, samples: SFLOW_SAMPLES + 1 });
   for (let k = 0; k < SFLOW_SAMPLES; k++) {
     const f = flow(t, k % 4 === 3);
     if (k % 3 === 0) f.vlan = 0;
-    flowSample(w, { seq: seq * SFLOW_SAMPLES + k, sourceId: f.inIf, rate: 1024, pool: seq * 1024 }, f, sampledFrame(f, t.r));
+    // One sample with edge values (edgeValues), each field within what the sample and the
+    // frame's headers hold; interfaces with the format bits (the top two) of multiple interfaces
+    // (0x8000000b) and, for the last value, an output of dropped packets (format 1, reason 258),
+    // as real agents report them.
+    if (k === 1) {
+      const e = edge % EDGE_VALUES.length;
+      const v = EDGE_VALUES[e]!;
+      f.inIf = f.outIf = v % 2 ** 32;
+      if (e === EDGE_VALUES.length - 1) f.outIf = 0x40000000 + 258;
+      f.srcPort = f.dstPort = v & 0xffff;
+      f.proto = f.tos = f.tcpFlags = v & 0xff;
+      f.vlan = v & 0xfff;
+    }
+    flowSample(w, { seq: seq * SFLOW_SAMPLES + k, sourceId: f.inIf & 0xffffff, rate: 1024, pool: seq * 1024 }, f, sampledFrame(f, t.r));
   }
   countersSample(w, seq, 3, t.r.next());
   return w.take();
@@ -271,7 +284,7 @@ export function warmupDatagrams(round: number, nowMs = Date.now()): Buffer[] {
   // real traffic and was deoptimised.)
   const high = [0, 1 << 7, 1 << 14, 1 << 21, 1 << 28][round % 5]!;
   const edges = round % 2 === 0;
-  return [...netflowDatagrams(t, 9, high + round * 8, edges), ...netflowDatagrams(t, 10, high + round * 1000, edges), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round)];
+  return [...netflowDatagrams(t, 9, high + round * 8, edges), ...netflowDatagrams(t, 10, high + round * 1000, edges), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round, round)];
 }
 
 // ---------------------------------------------------------------------------------------------

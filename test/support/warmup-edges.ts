@@ -7,7 +7,8 @@
  * 2^21, 2^31, 2^32 - 1, 2^32, 2^40...): the values real exporters send that take their own branch
  * of a transcoder. The records are the warm-up's own (src/synth) with that field's bytes
  * overwritten, so which fields are swept does not depend on the warm-up's list (and two data
- * datagrams of each template with the same sequence number); NetFlow v5 records likewise. Prints "REAL"
+ * datagrams of each template with the same sequence number); NetFlow v5 records likewise, and sFlow
+ * v5 flow samples with each of their interfaces, ports, protocol, ToS, flags and VLAN so. Prints "REAL"
  * after the templates and before the first data, "DONE" once every flow is written, then the
  * counts as JSON.
  */
@@ -17,7 +18,7 @@ import { loadConfig, parseServeArgs } from '../../src/config/mod.js';
 import { Pipeline } from '../../src/service/pipeline.js';
 import type { WorkerInit } from '../../src/service/messages.js';
 import { IPFIX_TEMPLATES, V9_TEMPLATES, type Template } from '../../src/service/warmup.js';
-import { beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, Rng, templateRecord, templateSetId, v5Header, v5Record, writeRecord, type NetflowVersion } from '../../src/synth/mod.js';
+import { beginMessage, beginSet, ByteWriter, endMessage, endSet, flowSample, makeFlow, Rng, sampledFrame, sflowHeader, templateRecord, templateSetId, v5Header, v5Record, writeRecord, type Flow, type NetflowVersion } from '../../src/synth/mod.js';
 import { makeTempDir } from './tools.js';
 import { until } from './serve.js';
 
@@ -115,6 +116,36 @@ function sweepV5(nowMs: number): { datagrams: Buffer[]; flows: number } {
   return { datagrams, flows: records.length };
 }
 
+/** The flow properties an sFlow sample carries (sample header, sampled frame), with their widths in bits, swept in sweepSflow. */
+const SFLOW_PROPS: readonly [string, number][] = [['inIf', 32], ['outIf', 32], ['srcPort', 16], ['dstPort', 16], ['proto', 8], ['tos', 8], ['tcpFlags', 8], ['vlan', 12]];
+
+/** sFlow v5 datagrams of flow samples in which each of SFLOW_PROPS in turn takes each of VALUES, IPv4 and IPv6. */
+function sweepSflow(): { datagrams: Buffer[]; flows: number } {
+  const rng = new Rng(9);
+  const flows: Flow[] = [];
+  let k = 0;
+  for (const [name, bits] of SFLOW_PROPS) {
+    for (const v of VALUES) {
+      if (v >= 2 ** bits) continue;
+      for (const v6 of [false, true]) {
+        const f = makeFlow(rng, 4, k++, v6);
+        (f as unknown as Record<string, number>)[name] = v;
+        flows.push(f);
+      }
+    }
+  }
+  const datagrams: Buffer[] = [];
+  const w = new ByteWriter(1 << 16);
+  for (let i = 0; i < flows.length; i += RECORDS_PER_SET) {
+    const batch = flows.slice(i, i + RECORDS_PER_SET);
+    const seq = i / RECORDS_PER_SET + 1;
+    sflowHeader(w, { agent: new Uint8Array([198, 51, 100, 7]), subAgent: 0, seq, uptimeMs: 7_200_000, samples: batch.length });
+    batch.forEach((f, j) => flowSample(w, { seq: i + j, sourceId: f.inIf & 0xffffff, rate: 512, pool: (i + j) * 512 }, f, sampledFrame(f, rng)));
+    datagrams.push(w.take());
+  }
+  return { datagrams, flows: flows.length };
+}
+
 /** A router-style v9 template the warm-up does not have. */
 const FRESH_TEMPLATE: Template = { id: 300, v6: false, fields: [[8, 4], [12, 4], [15, 4], [10, 4], [14, 4], [2, 4], [1, 4], [16, 4], [17, 4], [9, 1], [13, 1], [4, 1], [5, 1]] };
 /** Datagrams of the fresh layout sent before REAL, RECORDS_PER_SET records each. */
@@ -188,6 +219,7 @@ async function main(): Promise<void> {
   const v9 = sweep(9, V9_TEMPLATES, nowMs);
   const ipfix = sweep(10, IPFIX_TEMPLATES, nowMs);
   const v5 = sweepV5(nowMs);
+  const sflow = sweepSflow();
   const sock = createSocket('udp4');
   await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
   const send = (d: Buffer) => new Promise<void>((resolve, reject) => sock.send(d, l.port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
@@ -215,12 +247,12 @@ async function main(): Promise<void> {
   console.log('REAL');
   // No polling from here until everything is sent (the receive buffer holds it all): what the
   // program calls to wait (snapshot, until) has its own deoptimisations, not the flow path's.
-  const data = [...v9.datagrams.slice(1), ...ipfix.datagrams.slice(1), ...v5.datagrams, ...fresh.zeros];
+  const data = [...v9.datagrams.slice(1), ...ipfix.datagrams.slice(1), ...v5.datagrams, ...sflow.datagrams, ...fresh.zeros];
   for (const d of data) {
     await send(d);
     if (++sent % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  const flows = v9.flows + ipfix.flows + v5.flows + fresh.zeroFlows + FRESH_ROUNDS * RECORDS_PER_SET;
+  const flows = v9.flows + ipfix.flows + v5.flows + sflow.flows + fresh.zeroFlows + FRESH_ROUNDS * RECORDS_PER_SET;
   const written = () => p.outputs.reduce((a, o) => a + o.stats().delivered, 0);
   console.log('SENT');
   await until(() => written() >= flows, `${flows} flows written`, 20_000);
@@ -230,7 +262,7 @@ async function main(): Promise<void> {
   await p.stop(Date.now() + 5000);
   await p.close();
   tmp.cleanup();
-  console.log(JSON.stringify({ sent, flows, written: written(), datagrams: snap.listeners[0]!.datagrams, counters: snap.counters }));
+  console.log(JSON.stringify({ sent, flows, written: written(), datagrams: snap.listeners[0]!.datagrams, counters: snap.counters, byType: snap.flows, sflow: sflow.flows }));
 }
 
 main().catch((err) => {
