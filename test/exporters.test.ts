@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExporterIntern, sourceHash6 } from '../src/service/exporters.js';
+import { ExporterIntern, sourceHash6, sourceSlot4 } from '../src/service/exporters.js';
 import { allocBatch, formatIPv6, type Batch } from '../src/ingest/mod.js';
 
 interface Src {
@@ -81,10 +81,9 @@ test('exporter interning: random sources of both families agree with the address
 
 test('exporter interning: IPv4 sources that share a slot of the look-up cache stay apart, interleaved and after a flood', () => {
   // Sources 10.1.x.y:2055 whose slot (a multiplicative hash of x, y and the port) is that of the first.
-  const slot = (x: number, y: number, port: number): number => Math.imul((x << 24) | (y << 16) | port, 0x9e3779b1) >>> 24;
   const same: Src[] = [];
   for (let n = 0; same.length < 3 && n < 65_536; n++) {
-    if (same.length === 0 || slot(n >> 8, n & 255, 2055) === slot(same[0]!.bytes[2]!, same[0]!.bytes[3]!, 2055)) same.push({ bytes: [10, 1, n >> 8, n & 255], port: 2055 });
+    if (same.length === 0 || sourceSlot4(n >> 8, n & 255, 2055) === sourceSlot4(same[0]!.bytes[2]!, same[0]!.bytes[3]!, 2055)) same.push({ bytes: [10, 1, n >> 8, n & 255], port: 2055 });
   }
   assert.equal(same.length, 3);
   for (const max of [65_536, 2]) {

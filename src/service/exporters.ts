@@ -69,7 +69,7 @@ export class ExporterIntern {
     if (b.families[i] !== 4) return this.of6(a, b.addrsView, o, port);
     const k = (((a[o]! << 24) | (a[o + 1]! << 16) | (a[o + 2]! << 8) | a[o + 3]!) >>> 0) * 65536 + port;
     if (k === this.lastKey) return this.last!;
-    const slot = Math.imul((a[o + 2]! << 24) | (a[o + 3]! << 16) | port, 0x9e3779b1) >>> SLOT_SHIFT;
+    const slot = sourceSlot4(a[o + 2]!, a[o + 3]!, port);
     let e: Exporter | undefined;
     if (this.slotKey[slot] === k) {
       e = this.slotExporter[slot]!;
@@ -113,6 +113,14 @@ export class ExporterIntern {
     this.last6 = s;
     return s.exporter;
   }
+}
+
+/**
+ * The slot of ExporterIntern's IPv4 look-up cache for a source: a multiplicative hash of its
+ * address's last two bytes (`x`, `y`) and its port.
+ */
+export function sourceSlot4(x: number, y: number, port: number): number {
+  return Math.imul((x << 24) | (y << 16) | port, 0x9e3779b1) >>> SLOT_SHIFT;
 }
 
 /**

@@ -27,12 +27,25 @@ const NOT_SWEPT = new Set([8, 12, 15, 27, 28, 62, 21, 22, 150, 151, 152, 153, 60
 const VALUES = [0, 1, 0x7f, 0x80, 0xff, 0x3fff, 0x4000, 0xffff, 0x1fffff, 0x200000, 0xffffff, 0x7fffffff, 0x80000000, 0xffffffff, 2 ** 32, 2 ** 40];
 const RECORDS_PER_SET = 10;
 
-/** Writes `v` (below 2^53) big-endian in `len` bytes at `at`, keeping its low bytes. */
-function put(b: Buffer, at: number, len: number, v: number): void {
-  for (let i = len - 1; i >= 0; i--) {
-    b[at + i] = v % 256;
-    v = Math.floor(v / 256);
+/**
+ * Records in which each field of `fields` (offset, length) in turn takes every value of VALUES
+ * that fits its width, the rest of each record as `write` makes it (a new one each time).
+ */
+function sweptRecords(fields: readonly (readonly [number, number])[], write: (w: ByteWriter) => void): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [off, len] of fields) {
+    for (const v of VALUES) {
+      if (v >= 2 ** (8 * len)) continue;
+      const w = new ByteWriter(512);
+      write(w);
+      const end = w.p;
+      w.p = off;
+      w.uint(len, v);
+      w.p = end;
+      out.push(w.take());
+    }
   }
+  return out;
 }
 
 /** The datagrams of one protocol: templates, then records sweeping every numeric field. */
@@ -52,21 +65,13 @@ function sweep(version: NetflowVersion, templates: readonly Template[], nowMs: n
   let flows = 0;
   let k = 0;
   for (const tp of templates) {
-    const records: Buffer[] = [];
+    const at: [number, number][] = [];
     let off = 0;
     for (const [id, len] of tp.fields) {
-      if (!NOT_SWEPT.has(id)) {
-        for (const v of VALUES) {
-          if (v >= 2 ** (8 * len)) continue;
-          const r = new ByteWriter(512);
-          writeRecord(r, tp.fields, makeFlow(rng, 1, k++, tp.v6), clock);
-          const b = r.take();
-          put(b, off, len, v);
-          records.push(b);
-        }
-      }
+      if (!NOT_SWEPT.has(id)) at.push([off, len]);
       off += len;
     }
+    const records = sweptRecords(at, (r) => writeRecord(r, tp.fields, makeFlow(rng, 1, k++, tp.v6), clock));
     for (let i = 0; i < records.length; i += RECORDS_PER_SET) {
       const batch = records.slice(i, i + RECORDS_PER_SET);
       header();
@@ -91,18 +96,8 @@ const V5_FIELDS: readonly [number, number][] = [[12, 2], [14, 2], [16, 4], [20, 
 function sweepV5(nowMs: number): { datagrams: Buffer[]; flows: number } {
   const rng = new Rng(5);
   const uptimeMs = 7_200_000;
-  const records: Buffer[] = [];
   let k = 0;
-  for (const [off, len] of V5_FIELDS) {
-    for (const v of VALUES) {
-      if (v >= 2 ** (8 * len)) continue;
-      const r = new ByteWriter(64);
-      v5Record(r, makeFlow(rng, 3, k++, false), uptimeMs);
-      const b = r.take();
-      put(b, off, len, v);
-      records.push(b);
-    }
-  }
+  const records = sweptRecords(V5_FIELDS, (r) => v5Record(r, makeFlow(rng, 3, k++, false), uptimeMs));
   const datagrams: Buffer[] = [];
   let seq = 0;
   for (let i = 0; i < records.length; i += RECORDS_PER_SET) {
@@ -235,8 +230,6 @@ async function main(): Promise<void> {
     if (++sent % 16 === 0) await until(() => p.snapshot().listeners[0]!.datagrams >= sent, `${sent} datagrams read`, 20_000);
   }
   await until(() => p.snapshot().listeners[0]!.datagrams >= sent, `${sent} datagrams read`, 20_000);
-  // Time for V8's background compiler to finish what it queued.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
   // The templates first: the first real template deoptimises the template observer's code once
   // (the warm-up's observers return before it; src/service/pipeline.ts), a one-off per worker
   // that is not what this program looks at.
