@@ -3,9 +3,10 @@
  * templates shared through the NATS KV bucket), under the churn a real network brings: exporters
  * of every protocol come and go (every phase, each protocol's exporters move to fresh source
  * addresses, so old template scopes must be evicted), templates are resent, and nats-server goes
- * away for a while now and then. Every sample (`--sample` s) reads serve's resident memory and the
- * counters that bound it (sources, pending bytes, queues, the KV store's cache and outbox), and
- * the report says how memory moved over the second half, where a leak would show as a slope.
+ * away for a while now and then. Every sample (`--sample` s) reads serve's resident memory and what
+ * makes it up or bounds it (the workers' heaps, sources, pending bytes, queues, the KV store's
+ * cache and outbox), and the report says how memory moved over the second half, where a leak
+ * would show as a slope.
  *
  *   npm run bench:soak -- [options]      (= npm run build && node dist/bench/soak.js)
  *
@@ -117,6 +118,9 @@ function blast(port: number, protocol: string, rate: number, seconds: number, ex
 interface Sample {
   t: number;
   rssMiB: number;
+  /** Summed over the workers (flow_collector_worker_heap_bytes). */
+  heapUsedMiB: number;
+  externalMiB: number;
   natsRssMiB: number;
   received: number;
   decoded: number;
@@ -229,7 +233,7 @@ async function main(): Promise<void> {
       }
     })();
 
-    const header = '| t s | RSS MiB | nats RSS | received | decoded | delivered | dropped | kernel drops | sources | scopes evicted | pending B | queue B | KV keys | KV outbox | connected | |';
+    const header = '| t s | RSS MiB | heap used (workers) | external | nats RSS | received | decoded | delivered | dropped | kernel drops | sources | scopes evicted | pending B | queue B | KV keys | KV outbox | connected | |';
     console.log(header);
     console.log(header.replace(/[^|]+/g, '---'));
     while (elapsed() < total + 5) {
@@ -238,6 +242,8 @@ async function main(): Promise<void> {
       const x: Sample = {
         t: Math.round(elapsed()),
         rssMiB: rssBytes(pid) / 2 ** 20,
+        heapUsedMiB: metric(m, 'flow_collector_worker_heap_bytes', 'kind="used"') / 2 ** 20,
+        externalMiB: metric(m, 'flow_collector_worker_heap_bytes', 'kind="external"') / 2 ** 20,
         natsRssMiB: rssBytes(nats.proc.pid!) / 2 ** 20,
         received: metric(m, 'flow_collector_datagrams_received_total'),
         decoded: metric(m, 'flow_collector_flows_decoded_total'),
@@ -257,7 +263,7 @@ async function main(): Promise<void> {
       samples.push(x);
       const f = (n: number) => Math.round(n).toLocaleString('en-US');
       console.log(
-        `| ${x.t} | ${x.rssMiB.toFixed(1)} | ${x.natsRssMiB.toFixed(1)} | ${f(x.received)} | ${f(x.decoded)} | ${f(x.delivered)} | ${f(x.dropped)} | ${f(x.kernelDrops)} | ${f(x.sources)} | ${f(x.scopesEvicted)} | ${f(x.pendingBytes)} | ${f(x.queueBytes)} | ${f(x.kvCachedKeys)} | ${f(x.kvOutbox)} | ${x.natsConnected} | ${x.note} |`,
+        `| ${x.t} | ${x.rssMiB.toFixed(1)} | ${x.heapUsedMiB.toFixed(1)} | ${x.externalMiB.toFixed(1)} | ${x.natsRssMiB.toFixed(1)} | ${f(x.received)} | ${f(x.decoded)} | ${f(x.delivered)} | ${f(x.dropped)} | ${f(x.kernelDrops)} | ${f(x.sources)} | ${f(x.scopesEvicted)} | ${f(x.pendingBytes)} | ${f(x.queueBytes)} | ${f(x.kvCachedKeys)} | ${f(x.kvOutbox)} | ${x.natsConnected} | ${x.note} |`,
       );
     }
     await senders;

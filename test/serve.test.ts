@@ -140,6 +140,15 @@ test('spread: random over 2 workers decodes 100%: templates learned by one worke
   // counts each scope once.
   await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_scopes_total', 'event="created"') === 4, 'both workers hold both scopes');
   assert.equal(metric(await scrape(s.metricsUrl), 'flow_collector_sources'), 2);
+  // Each worker's own heap, three kinds each (the main thread's is prom-client's nodejs_heap_*).
+  const heap = [...m.keys()].filter((k) => k.startsWith('flow_collector_worker_heap_bytes{'));
+  assert.equal(heap.length, 6, heap.join('\n'));
+  for (const w of ['0', '1']) {
+    const used = metric(m, 'flow_collector_worker_heap_bytes', `worker="${w}"`, 'kind="used"');
+    const total = metric(m, 'flow_collector_worker_heap_bytes', `worker="${w}"`, 'kind="total"');
+    const external = metric(m, 'flow_collector_worker_heap_bytes', `worker="${w}"`, 'kind="external"');
+    assert.ok(used > 1 << 20 && used <= total && total < 2 ** 31 && external > 0, `worker ${w}: used ${used}, total ${total}, external ${external}`);
+  }
   assert.equal(metric(m, 'flow_collector_pending_dropped_total'), 0);
   assert.equal(metric(m, 'flow_collector_pending_sets_total', 'event="expired"'), 0);
   assert.ok(!s.logs.some((l) => /spread .* not applied/.test(String(l['msg']))), 'the random spread program is attached');

@@ -55,9 +55,20 @@ export interface WorkerSnapshot {
   outputs: (OutputStats & { name: string; ready: boolean })[];
   scopes: number;
   pendingBytes: number;
+  /** The worker's V8 heap when the snapshot was taken (v8.getHeapStatistics of its isolate). */
+  heap: WorkerHeap;
   store: Record<string, number>;
   /** One sample per decode error reason seen since the last snapshot. */
   errors: ErrorSample[];
+}
+
+export interface WorkerHeap {
+  /** Bytes of live and not yet collected objects on the JavaScript heap. */
+  used: number;
+  /** Bytes the heap has reserved from the system. */
+  total: number;
+  /** Memory outside the heap held by its objects: ArrayBuffers (queued messages, pending data, batches). */
+  external: number;
 }
 
 export interface ListenerBound {

@@ -230,6 +230,14 @@ export function createMetrics(snapshots: () => readonly (WorkerSnapshot | undefi
   gauge('pending_bytes', 'Bytes of data waiting for templates, summed over workers.', [], (set, all) => {
     for (const s of all) set({}, s.pendingBytes);
   });
+  gauge('worker_heap_bytes', "Each worker thread's JavaScript heap: kind used (objects not yet collected), total (reserved), external (ArrayBuffers and other memory its objects hold outside the heap). The main thread's is nodejs_heap_size_*.", ['worker', 'kind'], (set, all) => {
+    for (const s of all) {
+      const worker = String(s.index);
+      set({ worker, kind: 'used' }, s.heap.used);
+      set({ worker, kind: 'total' }, s.heap.total);
+      set({ worker, kind: 'external' }, s.heap.external);
+    }
+  });
   gauge('receive_buffer_bytes', 'Socket receive buffer the kernel granted, summed over sockets.', ['listener'], (set, all) => {
     for (const s of all) for (const l of s.listeners) set({ listener: l.name }, l.rcvbuf);
   });

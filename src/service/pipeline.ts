@@ -3,6 +3,7 @@
  * and its own outputs. Nothing in here is shared with another thread except through the
  * template store (template state) and the counters snapshot.
  */
+import { getHeapStatistics } from 'node:v8';
 import { claimFrameArena, releaseFrameArena, FlowDecoder, Counters, FlowType, type Exporter, type FlowRecord, type FlowSink, type CompiledTemplate, type FrameSink } from '../decode/mod.js';
 import { ByteWriter, type DelimitedBatchWriter } from '../encode/mod.js';
 import { openSource, type Batch, type BatchSource } from '../ingest/mod.js';
@@ -12,7 +13,7 @@ import { FileChunkWriter, NatsPublisher, PortChunkWriter, StreamOutput, type Chu
 import { warmUpSettled, type WarmupResult } from './warmup.js';
 import { TickSchedule } from './ticks.js';
 import { kvRefreshMs, listenerLimits, type CollectorConfig, type ListenerConfig } from '../config/mod.js';
-import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerInit, WorkerSnapshot } from './messages.js';
+import type { ErrorSample, ListenerBound, ListenerSnapshot, WorkerHeap, WorkerInit, WorkerSnapshot } from './messages.js';
 import { COUNTER_ZERO, counted } from '../counting.js';
 
 /** Flow type number -> protocol label of flow_collector_flows_decoded_total. */
@@ -430,6 +431,7 @@ export class Pipeline {
       outputs: this.outputs.map((o) => ({ ...o.stats(), name: o.name, ready: o.ready() })),
       scopes,
       pendingBytes,
+      heap: heapNow(),
       store: { ...this.store.stats(), restored_flows: this.restoredFlows },
       errors,
     };
@@ -563,4 +565,10 @@ export class Pipeline {
       this.applying = false;
     }
   }
+}
+
+/** This thread's V8 heap (each worker is its own isolate); read once per snapshot. */
+function heapNow(): WorkerHeap {
+  const h = getHeapStatistics();
+  return { used: h.used_heap_size, total: h.total_heap_size, external: h.external_memory };
 }
