@@ -21,6 +21,7 @@
  *   --queue-bytes N         serve's queue.max_bytes (per worker; default serve's own, 64 MiB)
  *   --workers 2
  *   --sample 10             seconds between samples
+ *   --serve-env K=V,...     environment of serve (e.g. MALLOC_ARENA_MAX=2)
  *   --json FILE             the samples and the summary as JSON
  *
  * Not a test: what it measures takes minutes and depends on the machine (docs/benchmarks.md has
@@ -33,6 +34,7 @@ import { join } from 'node:path';
 import { CLI, metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
 import { startNatsServer, type NatsServer } from '../test/support/nats.js';
 import { eachOption } from './args.js';
+import { processCpu } from './proc.js';
 
 interface Args {
   minutes: number;
@@ -46,11 +48,12 @@ interface Args {
   queueBytes: number;
   workers: number;
   sample: number;
+  serveEnv: Record<string, string>;
   json: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { minutes: 15, rate: 20000, protocols: ['v9', 'ipfix', 'sflow', 'v5'], exporters: 200, phase: 60, maxSources: 2000, outageEvery: 300, outage: 20, queueBytes: 0, workers: 2, sample: 10, json: '' };
+  const a: Args = { minutes: 15, rate: 20000, protocols: ['v9', 'ipfix', 'sflow', 'v5'], exporters: 200, phase: 60, maxSources: 2000, outageEvery: 300, outage: 20, queueBytes: 0, workers: 2, sample: 10, serveEnv: {}, json: '' };
   const num = (name: string, v: string, min: number): number => {
     const n = Number(v);
     if (!(n >= min)) throw new Error(`${name} wants a number >= ${min}, got ${v}`);
@@ -68,7 +71,13 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--queue-bytes') a.queueBytes = num(name, value(), 1);
     else if (name === '--workers') a.workers = num(name, value(), 1);
     else if (name === '--sample') a.sample = num(name, value(), 1);
-    else if (name === '--json') a.json = value();
+    else if (name === '--serve-env') {
+      for (const kv of value().split(',').filter(Boolean)) {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new Error(`--serve-env wants K=V, got ${kv}`);
+        a.serveEnv[kv.slice(0, i)] = kv.slice(i + 1);
+      }
+    } else if (name === '--json') a.json = value();
     else throw new Error(`unknown option ${name}`);
   });
   for (const p of a.protocols) if (!['v5', 'v9', 'ipfix', 'sflow'].includes(p)) throw new Error(`--protocols: unknown ${p} (v5, v9, ipfix, sflow)`);
@@ -120,6 +129,7 @@ interface Sample {
   rssMiB: number;
   /** Summed over the workers (flow_collector_worker_heap_bytes). */
   heapUsedMiB: number;
+  heapTotalMiB: number;
   externalMiB: number;
   natsRssMiB: number;
   received: number;
@@ -191,12 +201,13 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
-    s = await startServe(['--config', cfg], {}, { timeoutMs: 60_000 });
+    s = await startServe(['--config', cfg], a.serveEnv, { timeoutMs: 60_000 });
     const port = s.listeners[0]!.port;
     const pid = s.proc.pid!;
     console.log(`serve pid ${pid} on 127.0.0.1:${port}, ${a.workers} worker(s), nats-server ${nats.url}; ${a.minutes} min at ${a.rate} datagrams/s of ${a.protocols.join(', ')}, ${a.exporters} exporters each per ${a.phase} s phase, max_sources ${a.maxSources}, outage ${a.outage} s every ${a.outageEvery || '-'} s`);
 
     const total = a.minutes * 60;
+    const cpu0 = processCpu(pid)!.seconds;
     const t0 = Date.now();
     const elapsed = () => (Date.now() - t0) / 1000;
     const samples: Sample[] = [];
@@ -233,7 +244,7 @@ async function main(): Promise<void> {
       }
     })();
 
-    const header = '| t s | RSS MiB | heap used (workers) | external | nats RSS | received | decoded | delivered | dropped | kernel drops | sources | scopes evicted | pending B | queue B | KV keys | KV outbox | connected | |';
+    const header = '| t s | RSS MiB | workers: heap used | heap total | external | nats RSS | received | decoded | delivered | dropped | kernel drops | sources | scopes evicted | pending B | queue B | KV keys | KV outbox | connected | |';
     console.log(header);
     console.log(header.replace(/[^|]+/g, '---'));
     while (elapsed() < total + 5) {
@@ -243,6 +254,7 @@ async function main(): Promise<void> {
         t: Math.round(elapsed()),
         rssMiB: rssBytes(pid) / 2 ** 20,
         heapUsedMiB: metric(m, 'flow_collector_worker_heap_bytes', 'kind="used"') / 2 ** 20,
+        heapTotalMiB: metric(m, 'flow_collector_worker_heap_bytes', 'kind="total"') / 2 ** 20,
         externalMiB: metric(m, 'flow_collector_worker_heap_bytes', 'kind="external"') / 2 ** 20,
         natsRssMiB: rssBytes(nats.proc.pid!) / 2 ** 20,
         received: metric(m, 'flow_collector_datagrams_received_total'),
@@ -263,7 +275,7 @@ async function main(): Promise<void> {
       samples.push(x);
       const f = (n: number) => Math.round(n).toLocaleString('en-US');
       console.log(
-        `| ${x.t} | ${x.rssMiB.toFixed(1)} | ${x.heapUsedMiB.toFixed(1)} | ${x.externalMiB.toFixed(1)} | ${x.natsRssMiB.toFixed(1)} | ${f(x.received)} | ${f(x.decoded)} | ${f(x.delivered)} | ${f(x.dropped)} | ${f(x.kernelDrops)} | ${f(x.sources)} | ${f(x.scopesEvicted)} | ${f(x.pendingBytes)} | ${f(x.queueBytes)} | ${f(x.kvCachedKeys)} | ${f(x.kvOutbox)} | ${x.natsConnected} | ${x.note} |`,
+        `| ${x.t} | ${x.rssMiB.toFixed(1)} | ${x.heapUsedMiB.toFixed(1)} | ${x.heapTotalMiB.toFixed(1)} | ${x.externalMiB.toFixed(1)} | ${x.natsRssMiB.toFixed(1)} | ${f(x.received)} | ${f(x.decoded)} | ${f(x.delivered)} | ${f(x.dropped)} | ${f(x.kernelDrops)} | ${f(x.sources)} | ${f(x.scopesEvicted)} | ${f(x.pendingBytes)} | ${f(x.queueBytes)} | ${f(x.kvCachedKeys)} | ${f(x.kvOutbox)} | ${x.natsConnected} | ${x.note} |`,
       );
     }
     await senders;
@@ -298,6 +310,7 @@ async function main(): Promise<void> {
     const second = samples.filter((x) => x.t >= total / 2 && x.t <= total);
     const rssSlope = second.length >= 3 ? slope(second.map((x) => x.t / 60), second.map((x) => x.rssMiB)) : NaN;
     const rss = samples.map((x) => x.rssMiB);
+    const cpuSeconds = processCpu(pid)!.seconds - cpu0;
     const decoded = metric(m, 'flow_collector_flows_decoded_total');
     const delivered = metric(m, 'flow_collector_flows_delivered_total');
     const dropped = metric(m, 'flow_collector_flows_dropped_total');
@@ -316,6 +329,8 @@ async function main(): Promise<void> {
       rssMaxMiB: Math.max(...rss),
       rssLastMiB: rss[rss.length - 1],
       rssSlopeSecondHalfMiBPerMin: rssSlope,
+      cpuSeconds,
+      cpuUsPerFlow: (cpuSeconds * 1e6) / decoded,
       reasons,
       exitCode,
     };
@@ -324,6 +339,7 @@ async function main(): Promise<void> {
     console.log(`flows decoded ${decoded.toLocaleString('en-US')}, delivered (acknowledged) ${delivered.toLocaleString('en-US')}, dropped ${dropped.toLocaleString('en-US')}, unaccounted ${summary.unaccounted.toLocaleString('en-US')}`);
     console.log(`RSS: first sample ${summary.rssFirstMiB?.toFixed(1)} MiB, max ${summary.rssMaxMiB.toFixed(1)}, last ${summary.rssLastMiB?.toFixed(1)}; second half ${rssSlope >= 0 ? '+' : ''}${rssSlope.toFixed(2)} MiB/min (least squares over ${second.length} samples)`);
     console.log(`counted by reason: ${Object.entries(reasons).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ') || 'nothing'}`);
+    console.log(`serve CPU ${cpuSeconds.toFixed(1)} s, ${summary.cpuUsPerFlow.toFixed(3)} µs per flow decoded (all threads; the sender and nats-server share the cores)`);
     console.log(`serve exited ${exitCode} after SIGTERM`);
     if (a.json !== '') writeFileSync(a.json, JSON.stringify({ args: a, samples, summary }, null, 1));
   } finally {

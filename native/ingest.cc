@@ -23,6 +23,9 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1226,8 +1229,21 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   uint32_t destCount_ = 0;
 };
 
+// mallocTrim(): glibc's malloc_trim(0), process-wide: gives the system back the free pages of
+// every arena, also those between blocks still in use (src/service/memory.ts). Returns true when
+// glibc released memory; undefined without glibc (musl: nothing to call).
+Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(env, malloc_trim(0) == 1);
+#else
+  return env.Undefined();
+#endif
+}
+
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("UdpSocket", UdpSocket::Init(env));
+  exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   return exports;
 }

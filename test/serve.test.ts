@@ -82,6 +82,8 @@ test('decodes NetFlow v5, v9, IPFIX and sFlow on one auto-detecting port; NDJSON
   assert.equal(s.listeners.length, 1);
   const port = s.listeners[0]!.port;
   assert.ok(port > 0);
+  // Freed memory given back every 30 s (src/service/memory.ts; test/memory.test.ts).
+  if (s.started['ingest_path'] === 'addon') assert.equal(s.started['malloc_trim'], 'every 30 s');
   await sendUdp(port, [v5(3), v9Template(), v9Data(0, 4), ipfixTemplate(), ipfixData(0, 2), sflow()]);
   await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_decoded_total') === 10, '10 flows decoded');
   const m = await scrape(s.metricsUrl);
@@ -261,6 +263,7 @@ test('the dgram path (no addon) runs one worker, says why, and decodes', async (
   const s = await serve(['--listen', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', '--workers', '2'], { FLOW_COLLECTOR_INGEST: 'dgram' });
   assert.equal(s.started['ingest_path'], 'dgram');
   assert.equal(s.started['workers'], 1);
+  assert.match(String(s.started['malloc_trim']), /^off \(FLOW_COLLECTOR_INGEST=dgram/);
   assert.ok(s.logs.some((l) => l['level'] === 'warn' && /one worker/.test(l['msg'])));
   await sendUdp(s.listeners[0]!.port, [v5(2)]);
   await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === 2, '2 flows');

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, formatConfig, loadConfig, parseServeArgs } from '../config/mod.js';
-import { Collector, StartupError, createLogger, steadyJit } from '../service/mod.js';
+import { Collector, StartupError, createLogger, steadyJit, trimFreedMemory } from '../service/mod.js';
 
 export const SERVE_SUMMARY = 'run the collector: receive NetFlow/IPFIX/sFlow on UDP, decode, write flows';
 
@@ -76,6 +76,8 @@ export async function runServe(argv: string[]): Promise<number> {
 
   const log = createLogger(config.logging.level);
   for (const w of warnings) log.warn({ source: loaded.source }, w);
+  // Freed memory back to the system now and then (src/service/memory.ts).
+  const trim = trimFreedMemory();
 
   let fatal: ((err: Error) => void) | undefined;
   const failed = new Promise<Error>((resolve) => (fatal = resolve));
@@ -121,6 +123,7 @@ export async function runServe(argv: string[]): Promise<number> {
       metrics: httpUrl(collector.metricsAddress),
       health: httpUrl(collector.healthAddress),
       queue: config.queue,
+      malloc_trim: trim.state,
       template_store: config.template_store.backend === 'nats_kv' ? `nats_kv (bucket ${config.template_store.kv_bucket})` : 'local',
       config_source: loaded.source,
     },
@@ -130,6 +133,7 @@ export async function runServe(argv: string[]): Promise<number> {
   const why = await Promise.race([signalled.then((s) => ({ signal: s, error: undefined })), failed.then((e) => ({ signal: undefined, error: e }))]);
   log.info({ signal: why.signal, reason: why.error?.message }, 'stopping: reading what the sockets hold, then delivering what was decoded');
   const report = await collector.stop();
+  trim.stop();
   const t = collector.totals();
   log.info(
     {

@@ -69,6 +69,8 @@ export interface NativeUdpSocket {
 export interface NativeAddon {
   UdpSocket: new (opts: NativeSocketOptions) => NativeUdpSocket;
   abiVersion: number;
+  /** glibc's malloc_trim(0): true when memory was released, undefined without glibc (src/service/memory.ts). Absent from builds before it. */
+  mallocTrim?: () => boolean | undefined;
 }
 
 export type IngestPath = 'addon' | 'dgram';

@@ -9,3 +9,4 @@ export type { LogLevel } from './log.js';
 export { classify } from './metrics.js';
 export type { WorkerSnapshot, ListenerBound } from './messages.js';
 export { steadyJit } from './jit.js';
+export { trimFreedMemory, MALLOC_TRIM_INTERVAL_MS, type MemoryTrim } from './memory.js';
