@@ -243,6 +243,9 @@ async function main(): Promise<void> {
         outageNote = 'nats back';
       }
     })();
+    // Awaited after the samples; until then a failure must not end the process before the cleanup.
+    senders.catch(() => undefined);
+    outages.catch(() => undefined);
 
     const header = '| t s | RSS MiB | workers: heap used | heap total | external | nats RSS | received | decoded | delivered | dropped | kernel drops | sources | scopes evicted | pending B | queue B | KV keys | KV outbox | connected | |';
     console.log(header);
