@@ -1,13 +1,17 @@
 /**
- * Child of test/memory.test.ts (run with --expose-gc): frees 200 MiB of 1 MiB Buffers allocated
- * between small Buffers that stay alive, and prints resident memory in MiB before, while held,
- * once freed and after serve's trim (src/service/memory.ts; `none`: no trimmer), as one JSON line.
+ * Child of test/memory.test.ts: frees 200 MiB of 1 MiB Buffers allocated between small Buffers
+ * that stay alive, and prints resident memory in MiB before, while held, once freed and after
+ * serve's trim (src/service/memory.ts; `none` or no argument: no trimmer), as one JSON line.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { trimFreedMemory } from '../../src/service/mod.js';
 
 const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-const gc = (globalThis as unknown as { gc: () => void }).gc;
+// Without --expose-gc on the command line (the test runner also runs this file on its own).
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 const settle = () => new Promise((r) => setTimeout(r, 100));
 
 const before = rssMiB();
