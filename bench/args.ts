@@ -16,3 +16,14 @@ export function eachOption(argv: readonly string[], take: (name: string, value: 
     });
   }
 }
+
+/** `k=v,k2=v2` (an option's value) as an object; throws naming the piece that has no `=`. */
+export function keyValues(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of v.split(',').filter(Boolean)) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new Error(`want key=value: ${p}`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
+}

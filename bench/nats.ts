@@ -42,7 +42,7 @@ import { client, startNatsServer } from '../test/support/nats.js';
 import { processCpu, threadUsPerFlow, udpPort, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream } from './serve-streams.js';
 import type { SenderResult } from './serve-replay.js';
-import { eachOption } from './args.js';
+import { eachOption, keyValues } from './args.js';
 
 const SERVE_BENCH = fileURLToPath(new URL('./serve.js', import.meta.url));
 
@@ -64,16 +64,6 @@ interface Args {
   serverCores: string;
   verify: boolean;
   json: string;
-}
-
-function kv(v: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of v.split(',').filter(Boolean)) {
-    const i = p.indexOf('=');
-    if (i <= 0) throw new Error(`want key=value: ${p}`);
-    out[p.slice(0, i)] = p.slice(i + 1);
-  }
-  return out;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -118,13 +108,13 @@ function parseArgs(argv: string[]): Args {
         a[k.slice(2) as 'format'] = v();
         break;
       case '--output':
-        a.output = kv(v());
+        a.output = keyValues(v());
         break;
       case '--listener':
-        a.listener = kv(v());
+        a.listener = keyValues(v());
         break;
       case '--nats':
-        a.nats = kv(v());
+        a.nats = keyValues(v());
         break;
       case '--node-args':
         a.nodeArgs = v().split(' ').filter(Boolean);

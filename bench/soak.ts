@@ -27,13 +27,13 @@
  * Not a test: what it measures takes minutes and depends on the machine (docs/benchmarks.md has
  * ours). The sender (`flow-collector blast`, one process per protocol) shares the cores.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
+import { metric, runCli, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
+import { procMemory } from '../test/support/kv-fill.js';
 import { startNatsServer, type NatsServer } from '../test/support/nats.js';
-import { eachOption } from './args.js';
+import { eachOption, keyValues } from './args.js';
 import { processCpu } from './proc.js';
 
 interface Args {
@@ -71,13 +71,8 @@ function parseArgs(argv: string[]): Args {
     else if (name === '--queue-bytes') a.queueBytes = num(name, value(), 1);
     else if (name === '--workers') a.workers = num(name, value(), 1);
     else if (name === '--sample') a.sample = num(name, value(), 1);
-    else if (name === '--serve-env') {
-      for (const kv of value().split(',').filter(Boolean)) {
-        const i = kv.indexOf('=');
-        if (i <= 0) throw new Error(`--serve-env wants K=V, got ${kv}`);
-        a.serveEnv[kv.slice(0, i)] = kv.slice(i + 1);
-      }
-    } else if (name === '--json') a.json = value();
+    else if (name === '--serve-env') a.serveEnv = keyValues(value());
+    else if (name === '--json') a.json = value();
     else throw new Error(`unknown option ${name}`);
   });
   for (const p of a.protocols) if (!['v5', 'v9', 'ipfix', 'sflow'].includes(p)) throw new Error(`--protocols: unknown ${p} (v5, v9, ipfix, sflow)`);
@@ -87,11 +82,10 @@ function parseArgs(argv: string[]): Args {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resident set of a process, bytes (VmRSS), or NaN once it is gone. */
+/** Resident set of a process, bytes (VmRSS), or NaN once it is gone (nats-server in an outage). */
 function rssBytes(pid: number): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
+    return procMemory(pid).rss;
   } catch {
     return NaN;
   }
@@ -102,26 +96,14 @@ function phaseSource(p: number, i: number): string {
   return `127.${16 + (p % 240)}.${i * 64}.1`;
 }
 
-interface Blast {
-  done: Promise<{ datagrams: number; flows: number }>;
-}
-
-function blast(port: number, protocol: string, rate: number, seconds: number, exporters: number, source: string, seed: number): Blast {
-  const argv = [CLI, 'blast', '--target', `127.0.0.1:${port}`, '--synth', protocol, '--rate', String(rate), '--duration', String(seconds)];
+/** One protocol's exporters for one phase: `flow-collector blast`, run to its end. */
+async function blast(port: number, protocol: string, rate: number, seconds: number, exporters: number, source: string, seed: number): Promise<{ datagrams: number; flows: number }> {
+  const argv = ['blast', '--target', `127.0.0.1:${port}`, '--synth', protocol, '--rate', String(rate), '--duration', String(seconds)];
   argv.push('--exporters', String(exporters), '--source', source, '--template-interval', '30', '--preamble-wait', '0', '--seed', String(seed), '--json');
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const done = new Promise<{ datagrams: number; flows: number }>((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`blast ${protocol} exited ${code}: ${err}`));
-      const j = JSON.parse(out) as { datagrams: number; flows: number };
-      resolve({ datagrams: j.datagrams, flows: j.flows });
-    });
-  });
-  return { done };
+  const r = await runCli(argv, {}, (seconds + 60) * 1000);
+  if (r.code !== 0) throw new Error(`blast ${protocol} exited ${r.code}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { datagrams: number; flows: number };
+  return { datagrams: j.datagrams, flows: j.flows };
 }
 
 interface Sample {
@@ -221,7 +203,7 @@ async function main(): Promise<void> {
         const secs = Math.min(a.phase, total - elapsed());
         const rate = Math.max(1, Math.round(a.rate / a.protocols.length));
         const phase = a.protocols.map((proto, i) =>
-          blast(port, proto, rate, secs, a.exporters, phaseSource(p, i), p * 10 + i + 1).done.then((r) => {
+          blast(port, proto, rate, secs, a.exporters, phaseSource(p, i), p * 10 + i + 1).then((r) => {
             sent.datagrams += r.datagrams;
             sent.flows += r.flows;
           }),

@@ -45,8 +45,11 @@ test('bench/soak: through source churn and two NATS outages every flow is acknow
   assert.ok(s['reasons']['scopes_total{evicted}'] > 0, `the churn evicted scopes\n${out}`);
   assert.equal(s['exitCode'], 0, out);
   // Both outages seen, and flows acknowledged again after each.
+  // Two spells without a connection (counted from the samples, not by when the clock says they
+  // should have come: a slow machine shifts them).
   const down = r.samples.filter((x) => x.natsConnected === 0).map((x) => x.t);
-  assert.ok(down.some((t) => t >= 12 && t <= 18) && down.some((t) => t >= 24 && t <= 30), `samples with no connection: ${down.join(', ')}\n${out}`);
+  const spells = r.samples.filter((x, i) => x.natsConnected === 0 && (i === 0 || r.samples[i - 1]!.natsConnected > 0)).length;
+  assert.equal(spells, 2, `samples with no connection: ${down.join(', ')}\n${out}`);
   const last = r.samples[r.samples.length - 1]!;
   const lastDown = r.samples.filter((x) => x.natsConnected === 0).at(-1)!;
   assert.ok(last.delivered > lastDown.delivered, `delivered after the last outage\n${out}`);

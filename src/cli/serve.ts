@@ -76,8 +76,6 @@ export async function runServe(argv: string[]): Promise<number> {
 
   const log = createLogger(config.logging.level);
   for (const w of warnings) log.warn({ source: loaded.source }, w);
-  // Freed memory back to the system now and then (src/service/memory.ts).
-  const trim = trimFreedMemory();
 
   let fatal: ((err: Error) => void) | undefined;
   const failed = new Promise<Error>((resolve) => (fatal = resolve));
@@ -111,12 +109,16 @@ export async function runServe(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  // Freed memory back to the system now and then, through the addon when the collector uses it
+  // (src/service/memory.ts).
+  const ingest = collector.listeners[0];
+  const trim = trimFreedMemory(ingest ?? { path: 'dgram', reason: 'no listener' });
 
   log.info(
     {
       listeners: collector.listeners.map((l) => ({ name: l.name, address: l.address, port: l.port, sockets: l.sockets, receive_buffer_bytes_per_socket: l.rcvbuf })),
-      ingest_path: collector.listeners[0]?.path,
-      ingest_reason: collector.listeners[0]?.reason,
+      ingest_path: ingest?.path,
+      ingest_reason: ingest?.reason,
       workers: collector.workers,
       warmup_ms: Math.round(collector.warmupMs),
       outputs: config.outputs.map((o) => (o.type === 'file' ? `file:${o.path} (${o.format})` : `${o.type} (${o.format})`)),

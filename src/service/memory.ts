@@ -22,10 +22,11 @@
  *
  * The main thread calls it every MALLOC_TRIM_INTERVAL_MS (a timer that does not keep the process
  * alive). It is process-wide (every worker's arenas) and locks each arena in turn while it walks
- * it. It needs the native addon; without it (the dgram path) nothing is trimmed. Only the `serve`
- * command runs it: a library user's process has its own allocation pattern.
+ * it. It needs the native addon, so it follows the collector's own choice of ingest path: on the
+ * dgram path nothing is trimmed. Only the `serve` command runs it: a library user's process has
+ * its own allocation pattern.
  */
-import { INGEST_ENV, loadAddon } from '../ingest/mod.js';
+import { loadAddon, type PathChoice } from '../ingest/mod.js';
 
 /** How often serve's main thread asks glibc to give back free memory. */
 export const MALLOC_TRIM_INTERVAL_MS = 30_000;
@@ -40,10 +41,14 @@ export interface MemoryTrim {
   stop(): void;
 }
 
-/** Starts trimming every `intervalMs`; without glibc or the addon, a MemoryTrim that does nothing. */
-export function trimFreedMemory(intervalMs = MALLOC_TRIM_INTERVAL_MS, env: NodeJS.ProcessEnv = process.env): MemoryTrim {
+/**
+ * Starts trimming every `intervalMs` (the first trim at once, which also tells whether there is
+ * glibc); on the dgram path (`ingest`: the collector's choice), without glibc or without
+ * mallocTrim in the addon, a MemoryTrim that does nothing.
+ */
+export function trimFreedMemory(ingest: PathChoice, intervalMs = MALLOC_TRIM_INTERVAL_MS): MemoryTrim {
   const off = (state: string): MemoryTrim => ({ state, trims: 0, trimNow: () => false, stop: () => undefined });
-  if (env[INGEST_ENV] === 'dgram') return off(`off (${INGEST_ENV}=dgram: the native addon is not loaded)`);
+  if (ingest.path !== 'addon') return off(`off (${ingest.reason})`);
   const { addon, error } = loadAddon();
   if (addon === null) return off(`off (no native addon: ${error})`);
   const trim = addon.mallocTrim;

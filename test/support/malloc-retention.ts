@@ -3,12 +3,12 @@
  * that stay alive, and prints resident memory in MiB before, while held, once freed and after
  * serve's trim (src/service/memory.ts; `none` or no argument: no trimmer), as one JSON line.
  */
-import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { trimFreedMemory } from '../../src/service/mod.js';
+import { procMemory } from './kv-fill.js';
 
-const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+const rssMiB = () => procMemory(process.pid).rss / 2 ** 20;
 // Without --expose-gc on the command line (the test runner also runs this file on its own).
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -35,7 +35,7 @@ gc();
 await settle();
 const freed = rssMiB();
 // `trim`: serve's trimmer started now (it trims once at its start) and asked once more.
-const trim = process.argv[2] === 'trim' ? trimFreedMemory(3_600_000, {}) : undefined;
+const trim = process.argv[2] === 'trim' ? trimFreedMemory({ path: 'addon', reason: 'test' }, 3_600_000) : undefined;
 trim?.trimNow();
 trim?.stop();
 console.log(JSON.stringify({ state: trim?.state ?? 'none', trims: trim?.trims ?? 0, before, held, freed, after: rssMiB(), small: small.length, unused: first }));
