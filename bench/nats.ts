@@ -22,7 +22,8 @@
  *   --profile DIR               --cpu-prof profiles of serve's threads into DIR
  *   --node-args "A B"           more node flags for serve (--trace-gc, --no-memory-reducer, ...)
  *   --serve-output FILE         serve's non-JSON output (what such flags print) appended to FILE
- *   --store DIR                 where nats-server keeps its store (default /dev/shm)
+ *   --store DIR                 where nats-server keeps its store (default /dev/shm); the store
+ *                               and the stream's max_bytes are sized to what a run sends
  *   --server-cores 0            cores nats-server is pinned to ('' : not pinned)
  *   --no-verify                 skip reading the stream back
  *   --json FILE                 every run as JSON
@@ -30,7 +31,7 @@
  * Not a test: figures depend on the machine (docs/benchmarks.md and docs/nats.md have ours).
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +178,9 @@ interface Row {
   /** Flows in the stream by the Flow-Count headers (-1: not read). */
   inStream: number;
   streamMessages: number;
+  /** The stream's bytes at the end, and per flow in it. */
+  streamBytes: number;
+  storedBytesPerFlow: number;
   duplicateIds: number;
   dropped: number;
   kernelDrops: number;
@@ -193,9 +197,30 @@ interface Row {
   why: string;
 }
 
-async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
+/**
+ * What one run stores, measured: flowpb-batch messages of this stream take 125-135 bytes per
+ * flow in nats-server's file store (`storedBytesPerFlow` in every row).
+ */
+const STORED_BYTES_PER_FLOW = 135;
+
+/**
+ * Store and stream limit for a run at `rate`: everything it sends with a quarter to spare, at
+ * most 80 % of the store's free space, so that the stream does not reach its limit while the run
+ * goes on (nats-server would then discard its oldest messages as well as store new ones).
+ * Measured 2026-11-30: long runs drop as many flows with the limit sized as they did against the
+ * former fixed 4 GB; the cause is elsewhere (nats-server's CPU per message rises some 10 s into a
+ * run, docs/benchmarks.md), but the limit is one confound less.
+ */
+function storeLimit(args: Args, rate: number, flowsPerDatagram: number): { bytes: number; need: number; free: number } {
+  const need = Math.ceil(rate * (args.warmup + args.duration) * flowsPerDatagram * STORED_BYTES_PER_FLOW * 1.25);
+  const st = statfsSync(args.store);
+  const free = st.bavail * st.bsize;
+  return { bytes: Math.max(64 << 20, Math.min(need, Math.floor(free * 0.8))), need, free };
+}
+
+async function runOnce(args: Args, rate: number, rep: number, storeBytes: number): Promise<Row> {
   const dir = mkdtempSync(join(args.store, 'fc-bench-nats-'));
-  const n = await startNatsServer(join(dir, 'nats'));
+  const n = await startNatsServer(join(dir, 'nats'), { maxFileStore: storeBytes });
   let s: ServeProcess | undefined;
   try {
     if (args.serverCores !== '') pin(n.proc.pid!, args.serverCores);
@@ -213,7 +238,7 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
         'nats:',
         `  servers: [${n.url}]`,
         ...Object.entries(args.nats).map(([k, v]) => `  ${k}: ${v}`),
-        '  stream: { name: FLOWS, subjects: ["flows.>"], max_bytes: 4000000000 }',
+        `  stream: { name: FLOWS, subjects: ["flows.>"], max_bytes: ${storeBytes} }`,
         'outputs:',
         `  - { type: nats, format: ${args.format}${map(args.output)} }`,
         '',
@@ -282,11 +307,13 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
     s = undefined;
     let inStream = -1;
     let streamMessages = -1;
+    let streamBytes = -1;
     let duplicateIds = 0;
     const nc = await client(n.url);
     try {
       const info = await (await jetstreamManager(nc)).streams.info('FLOWS');
       streamMessages = info.state.messages;
+      streamBytes = info.state.bytes;
       if (args.verify && streamMessages > 0) {
         inStream = 0;
         const ids = new Set<string>();
@@ -317,6 +344,8 @@ async function runOnce(args: Args, rate: number, rep: number): Promise<Row> {
       ackedMessages,
       inStream,
       streamMessages,
+      streamBytes,
+      storedBytesPerFlow: streamBytes / Math.max(1, inStream >= 0 ? inStream : acked),
       duplicateIds,
       dropped: metric(m, 'flow_collector_flows_dropped_total'),
       kernelDrops: metric(m, 'flow_collector_kernel_drops_total'),
@@ -360,18 +389,23 @@ async function main(): Promise<void> {
     `serve -> NATS: ${meta.exporter} v9 stream (${fmt(meta.flowsPerDatagram, 2)} flows/datagram), ${args.exporters} exporters, ${args.workers} worker(s), format ${args.format}` +
       `${Object.keys(args.output).length ? `, output ${JSON.stringify(args.output)}` : ''}${Object.keys(args.nats).length ? `, nats ${JSON.stringify(args.nats)}` : ''}, ${args.warmup} s warm-up + ${args.duration} s per run`,
   );
-  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | dropped | kernel drops | CPU s (system) / window s | CPU us/flow (main / worker / rest) | acked flows/s | nats-server CPU s | sender CPU s | notes');
+  console.log('rate dg/s | rep | sent flows | decoded | acked (% of sent) | in stream | msgs | flows/msg | stored B/flow | dropped | kernel drops | CPU s (system) / window s | CPU us/flow (main / worker / rest) | acked flows/s | nats-server CPU s | sender CPU s | notes');
   const rows: Row[] = [];
   for (const rate of args.rates) {
     const cell: Row[] = [];
+    const limit = storeLimit(args, rate, meta.flowsPerDatagram);
+    console.log(
+      `${fmt(rate)}: store and stream limit ${fmt(limit.bytes / 2 ** 30, 1)} GiB in ${args.store}` +
+        (limit.bytes < limit.need ? ` (the run needs ~${fmt(limit.need / 2 ** 30, 1)} GiB, ${fmt(limit.free / 2 ** 30, 1)} free: the stream will reach its limit and nats-server discard old messages while it runs)` : ''),
+    );
     for (let rep = 1; rep <= args.reps; rep++) {
-      const r = await runOnce(args, rate, rep);
+      const r = await runOnce(args, rate, rep, limit.bytes);
       rows.push(r);
       cell.push(r);
       const pct = (100 * r.acked) / r.sentFlows;
       const stored = r.inStream < 0 ? 'not read' : r.inStream === r.acked && r.duplicateIds === 0 ? `${fmt(r.inStream)} (= acked)` : `${fmt(r.inStream)} (acked ${fmt(r.acked)}, ${r.duplicateIds} duplicate ids)`;
       console.log(
-        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} (${fmt(r.cpuSystemSeconds, 2)}) / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} (${fmt(r.threadsUsPerFlow.main, 3)} / ${fmt(r.threadsUsPerFlow.busiest, 3)} / ${fmt(r.threadsUsPerFlow.rest, 3)}) | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
+        `${fmt(rate)} | ${rep} | ${fmt(r.sentFlows)} | ${fmt(r.decoded)} | ${fmt(r.acked)} (${fmt(pct, 2)} %) | ${stored} | ${fmt(r.streamMessages)} | ${fmt(r.flowsPerMessage)} | ${fmt(r.storedBytesPerFlow)} | ${fmt(r.dropped)} | ${fmt(r.kernelDrops)} | ${fmt(r.cpuSeconds, 2)} (${fmt(r.cpuSystemSeconds, 2)}) / ${fmt(r.windowSeconds, 1)} | ${fmt(r.cpuUsPerFlow, 3)} (${fmt(r.threadsUsPerFlow.main, 3)} / ${fmt(r.threadsUsPerFlow.busiest, 3)} / ${fmt(r.threadsUsPerFlow.rest, 3)}) | ${fmt(r.ackedFlowsPerS)} | ${fmt(r.serverCpuSeconds, 2)} | ${fmt(r.senderCpuSeconds, 2)} | ${r.why}`,
       );
     }
     const us = cell.map((r) => r.cpuUsPerFlow);

@@ -29,8 +29,8 @@ export interface NatsServer {
 export interface NatsServerOptions {
   /** Config file text (without `listen`, `port` and `jetstream`: added here). */
   conf?: string;
-  /** Extra `jetstream { }` body lines. */
-  jetstream?: boolean;
+  /** JetStream's `max_file_store` in bytes (default 4 GiB). */
+  maxFileStore?: number;
 }
 
 async function waitPortsFile(dir: string, pid: number, proc: ChildProcess, logFile: string): Promise<number> {
@@ -79,7 +79,7 @@ export async function startNatsServer(dir: string, opts: NatsServerOptions = {},
   const logFile = join(dir, 'server.log');
   let port = -1;
   const write = () =>
-    writeFileSync(confFile, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_file_store: 4G, max_memory_store: 16M }`, opts.conf ?? ''].join('\n'));
+    writeFileSync(confFile, [`listen: 127.0.0.1:${port}`, `jetstream { store_dir: "${join(dir, 'js')}", max_file_store: ${opts.maxFileStore ?? '4G'}, max_memory_store: 16M }`, opts.conf ?? ''].join('\n'));
   const run = async (): Promise<ChildProcess> => {
     write();
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) spawnSync('rm', ['-f', join(dir, f)]);
