@@ -111,8 +111,8 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   // Freed memory back to the system now and then, through the addon when the collector uses it
   // (src/service/memory.ts).
+  const trim = trimFreedMemory(collector.ingest);
   const ingest = collector.listeners[0];
-  const trim = trimFreedMemory(ingest ?? { path: 'dgram', reason: 'no listener' });
 
   log.info(
     {

@@ -137,6 +137,8 @@ export class Collector {
   workers = 0;
   /** Listeners as bound (address, concrete port, path). */
   listeners: ListenerBound[] = [];
+  /** The main thread's ingest path and why (the workers choose the same way). */
+  ingest: PathChoice = { path: 'dgram', reason: 'not started' };
   /** Longest warm-up of a worker before it read its sockets (milliseconds). */
   warmupMs = 0;
   metricsAddress: { address: string; port: number } | null = null;
@@ -172,6 +174,7 @@ export class Collector {
     } catch (err) {
       throw new StartupError((err as Error).message);
     }
+    this.ingest = choice;
     this.workers = cfg.workers;
     const shared = cfg.listeners.find((l) => l.shared);
     if (choice.path === 'dgram' && shared !== undefined) {
