@@ -4,9 +4,10 @@
 //
 //   serve-file      flow-collector serve, 1 worker, flowpb to a file on tmpfs;
 //                   flows = records in the file
-//   serve-nats      flow-collector serve, 1 worker, flowpb-batch to a local
-//                   nats-server (JetStream, file store on tmpfs, pinned with
-//                   serve); flows = flows JetStream acknowledged (the messages
+//   serve-nats      flow-collector serve, 1 worker, flowpb-batch (serve's
+//                   default batch limits) to a local nats-server (JetStream,
+//                   file store on tmpfs, pinned with serve); flows = flows
+//                   JetStream acknowledged (the messages
 //                   in the stream must equal the acknowledged messages)
 //   nfcapd, sfcapd  nfdump's collectors; flows = nfdump -I "Flows:" of the files
 //   nfacctd,        pmacct's collectors, print plugin to CSV every second,
@@ -14,6 +15,14 @@
 //                   (flow records; for sfacctd, samples)
 //   node-netflowv9  the npm library (bench/compare-nfv9.ts); flows = its
 //                   callback's flow count (NetFlow v5/v9 only)
+//
+// The file outputs (serve-file's flowpb file, nfcapd's and sfcapd's files) are rotated while
+// the load runs (SinkMode 'rotate', the default) the way bench/serve.ts does it: a finished
+// piece is counted and deleted, so the tmpfs pages it held are written again instead of the
+// guest faulting fresh ones in from the host (bench/sink.ts says what that costs). With one
+// ever-growing file the figure of a collector that writes more bytes per flow was mostly the
+// VM's page faults (measured: serve v9 50k 0.31-0.43 µs/flow in 5 s cells, 0.39-0.51 in 20 s
+// cells; nfcapd 0.25 and 0.31-0.38; docs/benchmarks.md).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -22,7 +31,8 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { client, startNatsServer, type NatsServer } from '../test/support/nats.js';
 import { hasCommand } from '../test/support/tools.js';
-import { countDelimitedFile, parseMetrics } from './serve-replay.js';
+import { parseMetrics } from './serve-replay.js';
+import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type SinkMode } from './sink.js';
 import type { CompareStreamInfo } from './compare-streams.js';
 
 export type CollectorName = 'serve-file' | 'serve-nats' | 'nfcapd' | 'sfcapd' | 'nfacctd' | 'sfacctd' | 'node-netflowv9';
@@ -36,6 +46,14 @@ export interface Running {
   pids: number[];
   /** A number that grows while the collector is still working through its input (-1: none). */
   progress(): Promise<number>;
+  /**
+   * Rotates the collector's output and counts and deletes finished pieces (SinkMode 'rotate':
+   * the harness calls it every SINK_TICK_MS while the cell runs); does nothing for a collector
+   * whose output is not a growing file.
+   */
+  tick(): void;
+  /** CPU seconds the harness spent counting this collector's output so far. */
+  countCpuSeconds(): number;
   /** Stops the collector and returns the flows its output holds. */
   finish(): Promise<{ flows: number; notes: string[] }>;
   /** Kills whatever is left (after a failure). */
@@ -50,7 +68,7 @@ export interface Collector {
   accepts(stream: CompareStreamInfo): boolean;
   /** false, or why it cannot run here. */
   missing(): string | false;
-  start(port: number, dir: string, core: string, rcvbuf: number): Promise<Running>;
+  start(port: number, dir: string, core: string, rcvbuf: number, sink: SinkMode): Promise<Running>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -162,7 +180,9 @@ function serveCollector(name: 'serve-file' | 'serve-nats'): Collector {
           `  servers: [${nats.url}]`,
           '  stream: { name: FLOWS, subjects: ["flows.>"], max_bytes: 1073741824 }',
           'outputs:',
-          '  - { type: nats, format: flowpb-batch, batch_size: 100 }',
+          // serve's own defaults for a NATS output (up to 10,000 flows or 1 MiB per message);
+          // a ServiceRadar config without batch_size gets 100 (configuration.md).
+          '  - { type: nats, format: flowpb-batch }',
         );
       } else {
         lines.push('outputs:', `  - { type: file, path: ${out}, format: flowpb }`);
@@ -183,9 +203,13 @@ function serveCollector(name: 'serve-file' | 'serve-nats'): Collector {
         throw new Error(`serve did not start:\n${c.out()}`);
       }
       const metrics = async () => parseMetrics(await (await fetch(`${metricsUrl}/metrics`)).text()).sums;
+      // serve reopens its file output on SIGHUP (node is exec'd by taskset: the same pid).
+      const file = nats ? undefined : new RotatedDelimitedFile(out, c.proc.pid!);
       return {
         pids: [c.proc.pid!, ...(nats ? [nats.proc.pid!] : [])],
         version: packageVersion(),
+        tick: () => file?.tick(),
+        countCpuSeconds: () => file?.cpuSeconds ?? 0,
         progress: async () => {
           const m = await metrics();
           return (m.get('flow_collector_flows_delivered_total') ?? 0) + (m.get('flow_collector_flows_dropped_total') ?? 0) + (m.get('flow_collector_datagrams_received_total') ?? 0);
@@ -208,7 +232,9 @@ function serveCollector(name: 'serve-file' | 'serve-nats'): Collector {
             notes.push(`${info.state.messages} messages in the stream`);
             await nats.stop();
           } else {
-            flows = countDelimitedFile(out).records;
+            const count = file!.finish();
+            flows = count.records;
+            notes.push(...count.problems);
             if (totals !== undefined && totals.delivered !== flows) notes.push(`serve says ${totals.delivered} delivered, the file holds ${flows}`);
           }
           return { flows, notes };
@@ -230,27 +256,25 @@ function nfdumpCollector(name: 'nfcapd' | 'sfcapd'): Collector {
     name,
     accepts: (s) => (name === 'sfcapd' ? s.protocol === 'sflow' : s.protocol !== 'sflow'),
     missing: () => (hasCommand(name) && hasCommand('nfdump') ? false : `${name} / nfdump not installed (Debian package nfdump)`),
-    async start(port, dir, core, rcvbuf) {
-      const c = run('taskset', ['-c', core, name, '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(rcvbuf), '-t', '3600']);
+    async start(port, dir, core, rcvbuf, sink) {
+      // sfcapd names its files nfcapd.* too.
+      const interval = sink === 'rotate' ? NFCAPD_ROTATE_SECONDS : 3600;
+      const c = run('taskset', ['-c', core, name, '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(rcvbuf), '-t', String(interval)]);
       await waitBound(port, c, name);
+      const files = new RotatedNfcapdDir(dir);
       return {
         pids: [c.proc.pid!],
         version: versionOf(name, ['-V'], /\d+\.\d+\.\d+/).replace(/^/, `${name} `),
         // nfcapd writes its file in blocks as they fill: the queue (checked by the caller) says more.
-        progress: async () => dirSize(dir),
+        progress: async () => files.size(),
+        tick: () => files.tick(),
+        countCpuSeconds: () => files.cpuSeconds,
         async finish() {
           await stop(c);
-          const notes: string[] = [];
-          let flows = 0;
-          const files = readdirSync(dir).filter((f) => f.startsWith('nfcapd.') || f.startsWith('sfcapd.'));
-          for (const f of files) {
-            const out = execFileSync('nfdump', ['-r', join(dir, f), '-I'], { encoding: 'utf8' });
-            const m = /^Flows:\s+(\d+)/m.exec(out);
-            if (m) flows += Number(m[1]);
-            else notes.push(`nfdump -I ${f}: no Flows line`);
-          }
-          if (files.length === 0) notes.push(`no ${name} file written:\n${c.out().slice(-500)}`);
-          return { flows, notes };
+          const count = files.finish();
+          const notes = [...count.problems, ...count.notes];
+          if (count.pieces === 0) notes.push(c.out().slice(-500));
+          return { flows: count.records, notes };
         },
         kill: () => c.proc.kill('SIGKILL'),
       };
@@ -307,6 +331,9 @@ function pmacctCollector(name: 'nfacctd' | 'sfacctd'): Collector {
         pids: [c.proc.pid!],
         version: versionOf(name, ['-V'], /\d+\.\d+\.\d+(-git)?/).replace(/^/, `${name} `),
         progress: async () => count(),
+        // The print plugin's CSV holds one line per 5-tuple a second: nothing to rotate.
+        tick: () => {},
+        countCpuSeconds: () => 0,
         async finish() {
           await stop(c);
           // The print plugin writes its last cache from its own process as the daemon stops.
@@ -347,6 +374,8 @@ function nfv9Collector(): Collector {
         pids: [c.proc.pid!],
         version: `node-netflowv9 ${pkg.version}`,
         progress: async () => read(),
+        tick: () => {},
+        countCpuSeconds: () => 0,
         async finish() {
           await stop(c);
           return { flows: read(), notes: [] };

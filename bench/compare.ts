@@ -5,15 +5,21 @@
  *   node dist/bench/compare.js [--streams v9,softflowd-ipfix,ipfix,sflow]
  *        [--collectors serve-file,serve-nats,nfcapd,sfcapd,nfacctd,sfacctd,node-netflowv9]
  *        [--rates 20000,50000,100000,max] [--duration 5] [--exporters 8]
- *        [--rcvbuf 4194304] [--out bench/results] [--cache DIR] [--quiet]
+ *        [--rcvbuf 4194304] [--sink rotate|append] [--settle 10] [--out bench/results]
+ *        [--cache DIR] [--quiet]
  *
- * Per cell (stream × collector × rate): the collector starts pinned to core 1 (`taskset -c 1`),
+ * Per cell (stream × collector × rate): the collector starts pinned to core 1 (`taskset -c 1`)
+ * and is left idle for --settle seconds (what a process does in its first seconds, a runtime's
+ * start-up collections, is not what it costs per flow; every collector gets the same),
  * `flow-collector blast` replays the stream's pcap from --exporters loopback addresses pinned to
  * core 0 for --duration seconds; the window ends when the collector's socket queue is empty and
  * its output has stopped growing. Measured: CPU seconds of the collector's process tree over the
  * window (/proc: utime + stime, children included) per decoded flow; flows decoded as a share of
  * flows sent (blast's count) from the collector's own output; kernel drops (the drops column of
  * /proc/net/udp for the port); the tree's largest memory (Pss summed, sampled every 200 ms).
+ * The file outputs (serve-file, nfcapd, sfcapd) are rotated while the load runs and each finished
+ * piece is counted and deleted (--sink rotate, as bench/serve.ts does; bench/sink.ts says why);
+ * --sink append keeps one growing file per collector, counted at the end.
  *
  * Writes compare.json, compare.md and compare.svg (+ compare.png with @resvg/resvg-js) to --out.
  * Run it under `flock /tmp/flow-bench.lock` on a shared machine. Not a test (a smoke test runs
@@ -31,6 +37,7 @@ import { processCpu, descendants, udpPort, loadAverage, freeUdpPort } from './pr
 import { defaultCacheDir } from './serve-streams.js';
 import { hasCommand } from '../test/support/tools.js';
 import { eachOption } from './args.js';
+import { SINK_TICK_MS, type SinkMode } from './sink.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,6 +49,8 @@ interface Args {
   duration: number;
   exporters: number;
   rcvbuf: number;
+  sink: SinkMode;
+  settle: number;
   out: string;
   cache: string;
   quiet: boolean;
@@ -55,6 +64,8 @@ function parseArgs(argv: string[]): Args {
     duration: 5,
     exporters: 8,
     rcvbuf: 4 << 20,
+    sink: 'rotate',
+    settle: 10,
     out: join(ROOT, 'bench', 'results'),
     cache: defaultCacheDir(),
     quiet: false,
@@ -83,6 +94,16 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--rcvbuf':
         a.rcvbuf = Number(v());
+        break;
+      case '--sink': {
+        const m = v();
+        if (m !== 'rotate' && m !== 'append') throw new Error(`--sink: ${m}; use rotate or append`);
+        a.sink = m;
+        break;
+      }
+      case '--settle':
+        a.settle = Number(v());
+        if (!(a.settle >= 0)) throw new Error(`--settle: ${a.settle} is not a number of seconds`);
         break;
       case '--out':
         a.out = v();
@@ -120,6 +141,8 @@ export interface Cell {
   kernelDrops: number;
   memMaxMiB: number;
   windowSeconds: number;
+  /** CPU seconds the harness spent counting and deleting the rotated output (on core 0, with blast). */
+  countCpuSeconds: number;
   rcvbuf: number[];
   notes: string[];
 }
@@ -203,15 +226,17 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
   let running: Running | undefined;
   try {
     const port = await freeUdpPort();
-    running = await col.start(port, dir, '1', a.rcvbuf);
+    running = await col.start(port, dir, '1', a.rcvbuf, a.sink);
+    const r = running;
     const pids = running.pids;
     const bufs = rcvbufs(port);
-    await sleep(300);
+    await sleep(Math.max(300, a.settle * 1000));
     const drops0 = udpPort(port).drops;
     const cpu0 = treeCpu(pids);
     const t0 = process.hrtime.bigint();
     let rssMax = treeMemKiB(pids);
     const sampler = setInterval(() => (rssMax = Math.max(rssMax, treeMemKiB(pids))), 200);
+    const rotation = a.sink === 'rotate' ? setInterval(() => r.tick(), SINK_TICK_MS) : undefined;
     let sent: BlastJson;
     try {
       sent = await runBlast(stream, port, rate, a);
@@ -221,6 +246,9 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
       const deadline = Date.now() + 120_000;
       // serve's metrics are once-a-second snapshots; pmacct writes its CSV every second.
       const quiet = name.endsWith('acctd') ? 2500 : name.startsWith('serve') ? 1500 : 600;
+      // Asking serve more often than its snapshots change only adds scrapes to its CPU (each
+      // renders the whole exposition: a few ms).
+      const poll = name.startsWith('serve') ? 500 : 100;
       for (;;) {
         const p = await running.progress();
         const q = udpPort(port).rxQueue;
@@ -232,10 +260,11 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
           notes.push('did not drain within 120 s');
           break;
         }
-        await sleep(100);
+        await sleep(poll);
       }
     } finally {
       clearInterval(sampler);
+      clearInterval(rotation);
     }
     const cpu = treeCpu(pids) - cpu0;
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -243,6 +272,7 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
     rssMax = Math.max(rssMax, treeMemKiB(pids));
     const version = running.version;
     const fin = await running.finish();
+    const countCpuSeconds = running.countCpuSeconds();
     running = undefined;
     notes.push(...fin.notes);
     const decoded = fin.flows;
@@ -262,6 +292,7 @@ async function runCell(stream: CompareStreamInfo, name: CollectorName, rate: num
       kernelDrops,
       memMaxMiB: rssMax / 1024,
       windowSeconds,
+      countCpuSeconds,
       rcvbuf: bufs,
       notes,
     };

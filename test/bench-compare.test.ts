@@ -1,7 +1,7 @@
 /**
  * Smoke test of the public benchmark (bench/compare.ts), so it cannot rot: one short cell (serve
  * to a file, the softflowd v9 stream, 20k datagrams/s for 2 s) through the whole harness, and
- * its outputs: the JSON results, the Markdown table, the SVG plot (and the PNG when
+ * its outputs (the rotated output's pieces adding up to serve's own count): the JSON results, the Markdown table, the SVG plot (and the PNG when
  * @resvg/resvg-js is installed). No figure is asserted beyond what every run must satisfy.
  */
 import { test } from 'node:test';
@@ -18,7 +18,7 @@ const skip = skipUnlessCommands('taskset', 'softflowd', 'ss') || (loadAddon().ad
 test('bench:compare runs one cell end to end and writes JSON, Markdown and the plot', { skip, timeout: 300_000 }, async () => {
   const tmp = makeTempDir('fc-compare-');
   try {
-    const r = await runCommand(process.execPath, [COMPARE, '--streams', 'v9', '--collectors', 'serve-file', '--rates', '20000', '--duration', '2', '--out', tmp.dir, '--quiet'], { timeoutMs: 280_000 });
+    const r = await runCommand(process.execPath, [COMPARE, '--streams', 'v9', '--collectors', 'serve-file', '--rates', '20000', '--duration', '2', '--settle', '1', '--out', tmp.dir, '--quiet'], { timeoutMs: 280_000 });
     assert.equal(r.code, 0, r.stderr.toString());
     const res = JSON.parse(readFileSync(join(tmp.dir, 'compare.json'), 'utf8')) as { cells: Record<string, any>[]; machine: { cores: number }; streams: { name: string; flows: number }[] };
     assert.equal(res.cells.length, 1);
@@ -31,6 +31,10 @@ test('bench:compare runs one cell end to end and writes JSON, Markdown and the p
     assert.ok(c['cpuSeconds'] > 0 && Number.isFinite(c['cpuUsPerFlow']), 'CPU measured');
     assert.ok(c['memMaxMiB'] > 10, `memory ${c['memMaxMiB']} MiB`);
     assert.ok(Number.isInteger(c['kernelDrops']) && c['kernelDrops'] >= 0);
+    // The output is rotated while the load runs (--sink rotate): the pieces counted and deleted
+    // must add up to what serve says it delivered, and none may end in a truncated record.
+    assert.deepEqual(c['notes'], [], `notes: ${JSON.stringify(c['notes'])}`);
+    assert.ok(c['countCpuSeconds'] > 0, 'the harness counted rotated pieces');
     assert.equal(res.streams[0]!.flows, 30_000, 'the softflowd stream holds every flow of the generated pcap');
     const md = readFileSync(join(tmp.dir, 'compare.md'), 'utf8');
     assert.match(md, /^\| stream \| offered dg\/s \| collector/);
