@@ -14,6 +14,16 @@
  */
 export const COUNTER_ZERO = -0;
 
+/**
+ * "No such time" for the millisecond fields that otherwise hold a 32-bit unsigned value or an
+ * epoch time (v9 sysUptime, IPFIX systemInitTimeMilliseconds): not a Smi, so the field is a double
+ * from the first. With -1 there, a router up more than 24.8 days (sysUptime past 2^31 ms) or an
+ * exporter that sends its boot time (softflowd's IPFIX) changed the field's representation on its
+ * first datagram, and every compiled function that uses the decoder's context deoptimised at
+ * start-up ("wrong map"). Tested with `>= 0`.
+ */
+export const NO_TIME = -Infinity;
+
 /** A counter's value for reports: +0 for a COUNTER_ZERO nothing was added to. */
 export function counted(v: number): number {
   return v + 0;

@@ -17,9 +17,9 @@ import { HeaderProtocol, WalkResult, ipPacketLength, walkHeader, walkIpPacket } 
 export interface DecodeCtx {
   /** Export time from the message header, in seconds. */
   exportSec: number;
-  /** v9: the header's sysUptime (ms); -1 for IPFIX. */
+  /** v9: the header's sysUptime (ms); NO_TIME (src/counting.ts) for IPFIX. */
   sysUptime: number;
-  /** IPFIX: device boot time in ms since the epoch from options data, or -1. */
+  /** IPFIX: device boot time in ms since the epoch from options data, or NO_TIME. */
   uptimeBase: number;
   scope: TemplateScope<CompiledTemplate> | undefined;
   counters: Counters;

@@ -10,7 +10,7 @@
  */
 import { FlowType, type FlowRecord, type FlowSink } from './record.js';
 import type { Counter, Counters } from './stats.js';
-import { COUNTER_ZERO } from '../counting.js';
+import { COUNTER_ZERO, NO_TIME } from '../counting.js';
 import type { Exporter } from './exporter.js';
 import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
@@ -33,7 +33,8 @@ export class ExportDecoder {
   private readonly setId = new Uint16Array(MAX_SETS);
   private readonly setOff = new Int32Array(MAX_SETS);
   private readonly setEnd = new Int32Array(MAX_SETS);
-  private readonly hdr: PendingHeader = { exportSec: 0, sysUptime: 0, sequence: 0, recvSec: 0, recvNsec: 0 };
+  // sysUptime and sequence are 32-bit unsigned: doubles from the start (src/counting.ts).
+  private readonly hdr: PendingHeader = { exportSec: 0, sysUptime: COUNTER_ZERO, sequence: COUNTER_ZERO, recvSec: 0, recvNsec: 0 };
   private protocol: 9 | 10 = 9;
   private exporter: Exporter | undefined;
   private records = 0;
@@ -77,7 +78,7 @@ export class ExportDecoder {
     private readonly counters: Counters,
     readonly cache: TemplateCache<CompiledTemplate>,
   ) {
-    this.ctx = { exportSec: 0, sysUptime: -1, uptimeBase: -1, scope: undefined, counters };
+    this.ctx = { exportSec: 0, sysUptime: NO_TIME, uptimeBase: NO_TIME, scope: undefined, counters };
     this.recordsV9 = counters.cell('records.netflow_v9');
     this.recordsIpfix = counters.cell('records.ipfix');
   }
@@ -215,8 +216,8 @@ export class ExportDecoder {
     const c = this.ctx;
     c.scope = scope;
     c.exportSec = h.exportSec;
-    c.sysUptime = this.protocol === 9 ? h.sysUptime : -1;
-    c.uptimeBase = this.protocol === 9 ? -1 : scope.systemInitMs;
+    c.sysUptime = this.protocol === 9 ? h.sysUptime : NO_TIME;
+    c.uptimeBase = this.protocol === 9 ? NO_TIME : scope.systemInitMs;
   }
 
   private templateSet(scope: TemplateScope<CompiledTemplate>, buf: Uint8Array, p: number, end: number, options: boolean, nowMs: number): void {

@@ -21,7 +21,7 @@ import { ADDR_PROPS, RECORD_HELPERS, generateRecordCode, type CompiledTemplate }
 import { ntpNanos } from './time.js';
 import { rateFromTables, type IfInfo, type SamplingInputs } from './sampling.js';
 import { protocolName } from './registry/mod.js';
-import { COUNTER_ZERO } from '../counting.js';
+import { COUNTER_ZERO, NO_TIME } from '../counting.js';
 import { PerLayout } from '../templates/mod.js';
 
 /** Where transcoded frames go: the writer they are appended to, and who counts them. */
@@ -50,7 +50,7 @@ const NO_TABLES = {};
 /** Per data set inputs of a transcoder, and what it reports back. One object per decoder. */
 export class TranscodeCtx implements SamplingInputs {
   /**
-   * Export time (s), v9 sysUptime (ms, -1 for IPFIX), IPFIX boot time (ms, or -1): as DecodeCtx.
+   * Export time (s), v9 sysUptime (ms, NO_TIME for IPFIX), IPFIX boot time (ms, or NO_TIME): as DecodeCtx.
    * Set the export time with setExportSec (it also updates eFor, eHi, eLo).
    */
   exportSec = 0;
@@ -59,8 +59,8 @@ export class TranscodeCtx implements SamplingInputs {
   eHi = 0;
   /** Up to 2^32: a double from the start (src/counting.ts). */
   eLo = COUNTER_ZERO;
-  sysUptime = -1;
-  uptimeBase = -1;
+  sysUptime = NO_TIME;
+  uptimeBase = NO_TIME;
   /** observation_domain_id of the scope (a record's own element overrides it). */
   domain = 0;
   /** The data set's template id (template_id): not in the code, so templates of one layout share it. */

@@ -53,9 +53,20 @@ export const IPFIX_TEMPLATES: readonly Template[] = [
   { id: 2048, v6: true, fields: [[153, 8], [152, 8], [1, 8], [2, 8], [60, 1], [10, 4], [14, 4], [61, 1], [27, 16], [28, 16], [5, 1], [7, 2], [11, 2], [6, 1], [4, 1]] },
   { id: 300, v6: false, fields: [[8, 4], [12, 4], [7, 2], [11, 2], [4, 1], [6, 1], [5, 1], [1, 8], [2, 8], [152, 8], [153, 8], [10, 4], [14, 4], [56, 6], [80, 6], [58, 2], [15, 4], [16, 4], [17, 4], [9, 1], [13, 1]] },
   { id: 301, v6: true, fields: [[27, 16], [28, 16], [7, 2], [11, 2], [4, 1], [6, 1], [5, 1], [1, 8], [2, 8], [150, 4], [151, 4], [10, 4], [14, 4], [62, 16], [29, 1], [30, 1], [16, 4], [17, 4]] },
+  // softflowd's IPFIX (1.1.0): its v9 IPv4 template, sysUpTime-relative times and all.
+  { id: 1025, v6: false, fields: V9_TEMPLATES[0]!.fields },
 ];
 /** RFC 7014 style sampling: selector id scope, packet interval and space (1 packet in 100). */
 const IPFIX_OPTIONS: OptionsTemplate = { id: 400, scope: [[302, 2]], fields: [[305, 4], [306, 4]], values: [1, 1, 99] };
+/**
+ * softflowd's IPFIX options (1.1.0): scope meteringProcessId, then systemInitTimeMilliseconds (8
+ * bytes), samplingPacketInterval, samplingPacketSpace, selectorAlgorithm and the interface name.
+ * Its flows carry sysUpTime-relative times (21, 22) against that boot time. Sent by half the
+ * warm-up's exporters (the other half's scopes keep no boot time, as pmacctd's): without it the
+ * first softflowd IPFIX datagram deoptimised the options path (a field not seen before, an
+ * 8-byte value). The boot time is filled in per round (exportMs - uptimeMs).
+ */
+const IPFIX_BOOT_OPTIONS: OptionsTemplate = { id: 256, scope: [[149, 4]], fields: [[160, 8], [305, 4], [306, 4], [304, 2], [82, 16]], values: [0, 0, 1, 0, 3, 'eth0'] };
 
 const RECORDS_PER_SET = 12;
 const WARMUP_EXPORTERS = 12;
@@ -81,6 +92,8 @@ interface Round {
   /** The last flow's interfaces. */
   inIf: number;
   outIf: number;
+  /** IPFIX: this exporter sends its boot time (IPFIX_BOOT_OPTIONS). */
+  boot: boolean;
 }
 
 /**
@@ -158,7 +171,7 @@ function flow(t: Round, v6: boolean): Flow {
 function netflowDatagrams(t: Round, version: NetflowVersion, seq: number, edges: boolean): Buffer[] {
   const { w, clock } = t;
   const templates = version === 9 ? V9_TEMPLATES : IPFIX_TEMPLATES;
-  const opt = version === 9 ? V9_OPTIONS : IPFIX_OPTIONS;
+  const opt = version === 9 ? V9_OPTIONS : t.boot ? { ...IPFIX_BOOT_OPTIONS, values: IPFIX_BOOT_OPTIONS.values.map((v, i) => (i === 1 ? clock.exportMs - clock.uptimeMs : v)) } : IPFIX_OPTIONS;
   const header = () => beginMessage(w, version, { uptimeMs: clock.uptimeMs, exportSec: Math.floor(clock.exportMs / 1000), seq, domain: version === 9 ? 1 : 7 });
   const out: Buffer[] = [];
   // v9 counts datagrams, IPFIX data records (the options data record is one).
@@ -273,10 +286,15 @@ export function warmupDatagrams(round: number, nowMs = Date.now()): Buffer[] {
   const t: Round = {
     r: new Rng(0x9e3779b9 ^ (round * 2654435761)),
     w: new ByteWriter(4096),
-    clock: { uptimeMs: 3_600_000 + round * 100, exportMs: nowMs, samplerId: 1 },
+    // A quarter of the exporters up for more than 24.8 days (sysUptime past 2^31 ms, as most
+    // routers' are; their records' times too): a v9 header's uptime past 2^31 first seen in real
+    // traffic deoptimised the decode path. (Rounds and exporters pair up so that each exporter
+    // gets the same kind every time: round k goes to exporters i with i = k mod 4.)
+    clock: { uptimeMs: (round % 4 === 3 ? 3_000_000_000 : 3_600_000) + round * 100, exportMs: nowMs, samplerId: 1 },
     k: 0,
     inIf: 0,
     outIf: 0,
+    boot: round % 2 === 1,
   };
   // Sequence numbers of every varint size from round to round (1, 2, 3, 4 and 5 bytes): an
   // exporter's counter can be anywhere. (The warm-up replays 8 distinct rounds: each size comes

@@ -5,7 +5,7 @@ import type { TemplateLimits } from './limits.js';
 import { PendingBudget, PendingQueue } from './pending.js';
 import { RawRecord } from './raw.js';
 import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
-import { COUNTER_ZERO } from '../counting.js';
+import { COUNTER_ZERO, NO_TIME } from '../counting.js';
 
 export type TemplateEvent = 'learned' | 'refreshed' | 'changed' | 'withdrawn' | 'evicted' | 'missing';
 export type LearnResult = 'learned' | 'refreshed' | 'changed' | 'rejected';
@@ -43,8 +43,8 @@ export class TemplateScope<C> {
   readonly templates = new Map<number, TemplateEntry<C>>();
   /** Options rows by template id + scope key, oldest first. */
   readonly options = new Map<string, OptionsRow>();
-  /** systemInitTimeMilliseconds learned from options data (IPFIX), or -1. */
-  systemInitMs = -1;
+  /** systemInitTimeMilliseconds learned from options data (IPFIX), or NO_TIME. */
+  systemInitMs = NO_TIME;
   /**
    * The scope's sampling and enrichment tables (src/decode/sampling.ts), made on first use: a
    * field (it was an entry of a per-scope Map) since every data set looks them up.

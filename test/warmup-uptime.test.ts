@@ -1,0 +1,38 @@
+/**
+ * After the warm-up, exporters whose times are past 2^31 ms (a router up more than 24.8 days) or
+ * that send their boot time (softflowd's IPFIX) must not deoptimise the decode path. Before
+ * NO_TIME (src/counting.ts) and the warm-up's long-up and boot-time exporters, the first such
+ * datagram changed how the decoder's context stored those times and deoptimised decode, setCtx,
+ * templateSet, transcodeSet, prepareTx and the scope look-ups at once: softflowd's IPFIX lost
+ * datagrams at start-up (docs/benchmarks.md, "A sixteenth machine").
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from './support/tools.js';
+
+const CHILD = fileURLToPath(new URL('./support/warmup-uptime.js', import.meta.url));
+
+test('after the warm-up, a router up 39 days and a softflowd-style IPFIX exporter deoptimise nothing on the flow path', { timeout: 120_000 }, async () => {
+  // serve's V8 settings (no on-stack replacement); optimising on the thread that runs the code, so
+  // what was optimised before REAL does not depend on how busy the machine is.
+  const r = await runCommand(process.execPath, ['--no-use-osr', '--no-concurrent-recompilation', '--trace-deopt', CHILD], { timeoutMs: 110_000 });
+  assert.equal(r.code, 0, `child failed: ${r.stderr.toString().slice(-2000)}`);
+  const lines = r.stdout.toString().split('\n');
+  const start = lines.indexOf('REAL');
+  const end = lines.indexOf('DONE');
+  assert.ok(start > 0 && end > start, 'the child decoded the datagrams');
+  const res = JSON.parse(lines[end + 1]!) as { datagrams: number; flows: number; errors: number };
+  assert.equal(res.errors, 0);
+  assert.equal(res.flows, 600 * 20 + 600 * 12);
+  const name = (l: string) => /<JSFunction (\S+)/.exec(l)?.[1] ?? '';
+  // The options path (a row's own object, once per options record) may still be re-optimised for
+  // a new exporter's options layout; data sets, the per-datagram and per-set code may not.
+  const optionsOnly = new Set(['optionsSet', 'onOptions', 'plainValue', 'keepOptions']);
+  const after = lines.slice(start + 1, end).filter((l) => l.includes('[bailout') && !optionsOnly.has(name(l)) && !/^transcode(V9|Ipfix)_/.test(name(l)));
+  assert.deepEqual(
+    after.map((l) => l.replace(/0x[0-9a-f]+ /g, '').slice(0, 200)),
+    [],
+    'deoptimisations after the warm-up',
+  );
+});
