@@ -25,7 +25,7 @@
 // cells; nfcapd 0.25 and 0.31-0.38; docs/benchmarks.md).
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -124,18 +124,6 @@ async function waitBound(port: number, c: Child, what: string): Promise<void> {
   }
   c.proc.kill('SIGKILL');
   throw new Error(`${what} did not open UDP port ${port}:\n${c.out()}`);
-}
-
-function dirSize(dir: string): number {
-  let n = 0;
-  for (const f of readdirSync(dir)) {
-    try {
-      n += statSync(join(dir, f)).size;
-    } catch {
-      // gone
-    }
-  }
-  return n;
 }
 
 function versionOf(cmd: string, args: string[], re: RegExp): string {

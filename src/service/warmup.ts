@@ -66,7 +66,9 @@ const IPFIX_OPTIONS: OptionsTemplate = { id: 400, scope: [[302, 2]], fields: [[3
  * first softflowd IPFIX datagram deoptimised the options path (a field not seen before, an
  * 8-byte value). The boot time is filled in per round (exportMs - uptimeMs).
  */
-const IPFIX_BOOT_OPTIONS: OptionsTemplate = { id: 256, scope: [[149, 4]], fields: [[160, 8], [305, 4], [306, 4], [304, 2], [82, 16]], values: [0, 0, 1, 0, 3, 'eth0'] };
+function ipfixBootOptions(bootMs: number): OptionsTemplate {
+  return { id: 256, scope: [[149, 4]], fields: [[160, 8], [305, 4], [306, 4], [304, 2], [82, 16]], values: [0, bootMs, 1, 0, 3, 'eth0'] };
+}
 
 const RECORDS_PER_SET = 12;
 const WARMUP_EXPORTERS = 12;
@@ -92,7 +94,7 @@ interface Round {
   /** The last flow's interfaces. */
   inIf: number;
   outIf: number;
-  /** IPFIX: this exporter sends its boot time (IPFIX_BOOT_OPTIONS). */
+  /** IPFIX: this exporter sends its boot time (ipfixBootOptions). */
   boot: boolean;
 }
 
@@ -171,7 +173,7 @@ function flow(t: Round, v6: boolean): Flow {
 function netflowDatagrams(t: Round, version: NetflowVersion, seq: number, edges: boolean): Buffer[] {
   const { w, clock } = t;
   const templates = version === 9 ? V9_TEMPLATES : IPFIX_TEMPLATES;
-  const opt = version === 9 ? V9_OPTIONS : t.boot ? { ...IPFIX_BOOT_OPTIONS, values: IPFIX_BOOT_OPTIONS.values.map((v, i) => (i === 1 ? clock.exportMs - clock.uptimeMs : v)) } : IPFIX_OPTIONS;
+  const opt = version === 9 ? V9_OPTIONS : t.boot ? ipfixBootOptions(clock.exportMs - clock.uptimeMs) : IPFIX_OPTIONS;
   const header = () => beginMessage(w, version, { uptimeMs: clock.uptimeMs, exportSec: Math.floor(clock.exportMs / 1000), seq, domain: version === 9 ? 1 : 7 });
   const out: Buffer[] = [];
   // v9 counts datagrams, IPFIX data records (the options data record is one).

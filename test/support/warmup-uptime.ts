@@ -6,7 +6,7 @@
  * softflowd's (templates, options with its boot time and data in one message, then many small
  * data sets per message, times relative to the boot time). Prints "DONE" and the counts as JSON.
  */
-import { warmUpSettled } from '../../src/service/warmup.js';
+import { V9_TEMPLATES, warmUpSettled } from '../../src/service/warmup.js';
 import { ExporterTable } from '../../src/decode/exporter.js';
 import { beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, optionsRecord, optionsTemplateRecord, Rng, templateRecord, templateSetId, writeRecord, type Field } from '../../src/synth/mod.js';
 import { framesDecoder } from '../../bench/first-datagrams.js';
@@ -40,9 +40,9 @@ const ROUTER: Field[] = [[8, 4], [12, 4], [15, 4], [10, 4], [14, 4], [1, 8], [2,
     datagrams.push(endMessage(w, 9, n + 20));
   }
 }
-// softflowd's IPFIX: one template per address family and kind, options with the boot time.
-const SF4: Field[] = [[8, 4], [12, 4], [22, 4], [21, 4], [1, 4], [2, 4], [10, 4], [14, 4], [61, 1], [136, 1], [7, 2], [11, 2], [4, 1], [6, 1], [60, 1], [5, 1]];
-const SF4ICMP: Field[] = [[8, 4], [12, 4], [22, 4], [21, 4], [1, 4], [2, 4], [10, 4], [14, 4], [61, 1], [136, 1], [32, 2], [4, 1], [60, 1], [5, 1]];
+// softflowd's IPFIX: its v9 layouts (IPv4, IPv4 ICMP) as IPFIX templates, options with the boot time.
+const SF4 = V9_TEMPLATES[0]!.fields;
+const SF4ICMP = V9_TEMPLATES[1]!.fields;
 const OPT_SCOPE: Field[] = [[149, 4]];
 const OPT_FIELDS: Field[] = [[160, 8], [305, 4], [306, 4], [304, 2], [82, 16]];
 {
