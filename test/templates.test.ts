@@ -281,7 +281,8 @@ test('pending buffer: bounded per scope, in total and by age; take returns in or
   const got = s1.pending.take(300);
   assert.equal(got.length, 1);
   assert.deepEqual([...got[0]!.data], [...data.subarray(80, 120)], 'a private copy of the bytes');
-  assert.equal(got[0]!.sysUptime, 2);
+  assert.equal(got[0]!.hdr.sysUptime, 2);
+  assert.ok(Buffer.isBuffer(got[0]!.data), 'a Buffer, as datagrams are');
   assert.equal(counters.get('pending.replayed'), 1);
   data.fill(0);
   assert.equal(s1.pending.take(301)[0]!.data[0], 40, 'copy is independent of the datagram buffer');

@@ -16,7 +16,7 @@ import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
 import { TranscodeCtx, compileTranscoder, setExportSec, startSet, type FrameSink, type SetTranscoder } from './transcode.js';
-import { type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
+import { copyPendingHeader, newPendingHeader, type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
 /** Hook run on every decoded flow before the sink (sampling, enrichment). */
@@ -33,8 +33,9 @@ export class ExportDecoder {
   private readonly setId = new Uint16Array(MAX_SETS);
   private readonly setOff = new Int32Array(MAX_SETS);
   private readonly setEnd = new Int32Array(MAX_SETS);
-  // sysUptime and sequence are 32-bit unsigned: doubles from the start (src/counting.ts).
-  private readonly hdr: PendingHeader = { exportSec: 0, sysUptime: COUNTER_ZERO, sequence: COUNTER_ZERO, recvSec: 0, recvNsec: 0 };
+  private readonly hdr = newPendingHeader();
+  /** The message's header while replay() decodes earlier messages' data in it. */
+  private readonly savedHdr = newPendingHeader();
   private protocol: 9 | 10 = 9;
   private exporter: Exporter | undefined;
   private records = 0;
@@ -327,16 +328,16 @@ export class ExportDecoder {
     const waiting = scope.pending.take(tid);
     if (waiting.length === 0) return;
     const entry = scope.get(tid)!;
-    const saved = { ...this.hdr };
+    copyPendingHeader(this.savedHdr, this.hdr);
     // Replayed records belong to earlier messages: keep them out of this message's count check.
     const seen = this.seen;
     for (const w of waiting) {
-      Object.assign(this.hdr, w);
+      copyPendingHeader(this.hdr, w.hdr);
       this.setCtx(scope, this.hdr);
       if (entry.def.options) this.optionsSet(scope, entry.compiled, tid, w.data, 0, w.data.length, nowMs);
       else this.dataSet(scope, entry.compiled, tid, w.data, 0, w.data.length);
     }
-    Object.assign(this.hdr, saved);
+    copyPendingHeader(this.hdr, this.savedHdr);
     this.setCtx(scope, this.hdr);
     this.seen = seen;
   }

@@ -83,6 +83,8 @@ const MISCOUNTED = new WeakSet<Uint8Array>();
  * then the last one's (startSet compares all of them), a path real traffic takes.
  */
 const SAME_TIME = new WeakSet<Uint8Array>();
+/** Datagrams whose data waits for its templates (lateTemplates): reported as template.missing. */
+const WAITING = new WeakSet<Uint8Array>();
 
 /** One round's generator state. */
 interface Round {
@@ -243,7 +245,44 @@ function netflowDatagrams(t: Round, version: NetflowVersion, seq: number, edges:
   }
   push(templates.length, records);
   if (version === 10) SAME_TIME.add(out[out.length - 1]!);
+  if (version === 10) lateTemplates(t, templates[0]!, opt, header, push, out);
   return out;
+}
+
+/**
+ * Data before its templates, as every running exporter's is when the collector starts: IPFIX
+ * withdraws a data and the options template (RFC 7011 8.1), data sets of both then wait in the
+ * pending buffer, and the templates' return replays them. Without it the first start-up against
+ * running exporters deoptimised decode (a branch the warm-up never took).
+ */
+function lateTemplates(round: Round, tp: Template, opt: OptionsTemplate, header: () => void, push: (records: number, data: number) => void, out: Buffer[]): void {
+  // Its own random numbers: the rest of the round stays as it was without these datagrams.
+  const t: Round = { ...round, r: new Rng(0x5bd1e995 ^ round.k) };
+  const { w, clock } = t;
+  header();
+  let s = beginSet(w, templateSetId(10, false));
+  templateRecord(w, tp.id, []);
+  endSet(w, s, 10);
+  s = beginSet(w, templateSetId(10, true));
+  templateRecord(w, opt.id, []);
+  endSet(w, s, 10);
+  s = beginSet(w, opt.id);
+  optionsRecord(w, opt.scope, opt.fields, opt.values);
+  endSet(w, s, 10);
+  s = beginSet(w, tp.id);
+  const n = 1 + t.r.int(RECORDS_PER_SET);
+  for (let k = 0; k < n; k++) writeRecord(w, tp.fields, flow(t, tp.v6), clock);
+  endSet(w, s, 10);
+  push(2, n + 1);
+  WAITING.add(out[out.length - 1]!);
+  header();
+  s = beginSet(w, templateSetId(10, false));
+  templateRecord(w, tp.id, tp.fields);
+  endSet(w, s, 10);
+  s = beginSet(w, templateSetId(10, true));
+  optionsTemplateRecord(w, 10, opt.id, opt.scope, opt.fields);
+  endSet(w, s, 10);
+  push(2, 0);
 }
 
 function v5Datagram(t: Round, seq: number): Buffer {
@@ -261,6 +300,10 @@ function sflowDatagram(t: Round, seq: number, edge: number): Buffer {
   for (let k = 0; k < SFLOW_SAMPLES; k++) {
     const f = flow(t, k % 4 === 3);
     if (k % 3 === 0) f.vlan = 0;
+    // ICMP and ICMPv6 in every datagram (by chance they were in few: the first real ICMPv6
+    // sample then deoptimised the frame walk).
+    if (k === 2) f.proto = 1;
+    if (k === 3) f.proto = 58;
     // One sample with edge values (edgeValues), each field within what the sample and the
     // frame's headers hold; interfaces with the format bits (the top two) of multiple interfaces
     // (0x8000000b) and, for the last value, an output of dropped packets (format 1, reason 258),
@@ -359,7 +402,7 @@ export function warmUp(targets: readonly WarmupTarget[], rounds = 400): WarmupRe
     for (const d of batch) {
       if (!SAME_TIME.has(d)) nsec = (datagrams * 7_919_123) % 1_000_000_000;
       const e = target.decode(d, 0, d.length, ex, secs[k]! + 1, nsec);
-      if (e !== undefined && !(e === 'netflow_v9.count_mismatch' && MISCOUNTED.has(d))) errors++;
+      if (e !== undefined && !(e === 'netflow_v9.count_mismatch' && MISCOUNTED.has(d)) && !(e === 'template.missing' && WAITING.has(d))) errors++;
       datagrams++;
     }
     target.flush();

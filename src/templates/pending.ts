@@ -1,4 +1,5 @@
 import type { Counters } from '../decode/stats.js';
+import { COUNTER_ZERO } from '../counting.js';
 
 /** Header values a buffered data set needs to be decoded later exactly as if on time. */
 export interface PendingHeader {
@@ -10,12 +11,41 @@ export interface PendingHeader {
   recvNsec: number;
 }
 
-export interface PendingEntry extends PendingHeader {
-  readonly templateId: number;
-  /** A private copy of the data set's records (set header excluded). */
-  readonly data: Uint8Array;
-  /** When it was buffered, in ms (the datagram's receive time). */
-  readonly at: number;
+/**
+ * A header to fill in. Every one has the same shape and field representations (sysUptime and
+ * sequence are 32-bit unsigned, doubles from the start: src/counting.ts), so code that reads the
+ * decoder's header and the pending buffer's copies sees one kind of object.
+ */
+export function newPendingHeader(): PendingHeader {
+  return { exportSec: 0, sysUptime: COUNTER_ZERO, sequence: COUNTER_ZERO, recvSec: 0, recvNsec: 0 };
+}
+
+export function copyPendingHeader(to: PendingHeader, from: PendingHeader): void {
+  to.exportSec = from.exportSec;
+  to.sysUptime = from.sysUptime;
+  to.sequence = from.sequence;
+  to.recvSec = from.recvSec;
+  to.recvNsec = from.recvNsec;
+}
+
+/** A data set waiting for its template. */
+export class PendingEntry {
+  /** Its message's header, copied. */
+  readonly hdr = newPendingHeader();
+
+  constructor(
+    readonly templateId: number,
+    /**
+     * A private copy of the data set's records (set header excluded): a Buffer, as datagrams are,
+     * so the template's reader meets one kind of array whether the data came on time or waited.
+     */
+    readonly data: Buffer,
+    /** When it was buffered, in ms (the datagram's receive time). */
+    readonly at: number,
+    h: PendingHeader,
+  ) {
+    copyPendingHeader(this.hdr, h);
+  }
 }
 
 /** Byte budget shared by all scopes' pending queues. */
@@ -62,18 +92,10 @@ export class PendingQueue {
       this.counters.inc('pending.dropped.total_full');
       return false;
     }
-    const data = new Uint8Array(len);
+    // Not from Buffer's shared pool: a kept entry would keep a whole pool slab alive.
+    const data = Buffer.allocUnsafeSlow(len);
     data.set(buf.subarray(off, off + len));
-    this.entries.push({
-      templateId,
-      data,
-      at: nowMs,
-      exportSec: h.exportSec,
-      sysUptime: h.sysUptime,
-      sequence: h.sequence,
-      recvSec: h.recvSec,
-      recvNsec: h.recvNsec,
-    });
+    this.entries.push(new PendingEntry(templateId, data, nowMs, h));
     this.bytes += len;
     this.budget.used += len;
     this.counters.inc('pending.buffered');
