@@ -341,11 +341,11 @@ export function warmupDatagrams(round: number, nowMs = Date.now()): Buffer[] {
     outIf: 0,
     boot: round % 2 === 1,
   };
-  // Sequence numbers of every varint size from round to round (1, 2, 3, 4 and 5 bytes): an
-  // exporter's counter can be anywhere. (The warm-up replays 8 distinct rounds: each size comes
-  // up; without the 2-byte one, the flowpb body writer met its first such sequence number in
-  // real traffic and was deoptimised.)
-  const high = [0, 1 << 7, 1 << 14, 1 << 21, 1 << 28][round % 5]!;
+  // Sequence numbers of every varint size from round to round (1, 2, 3, 4 and 5 bytes), and past
+  // 2^31: an exporter's counter can be anywhere. (The warm-up replays 8 distinct rounds: each
+  // comes up; without the 2-byte one, the flowpb body writer met its first such sequence number
+  // in real traffic and was deoptimised; without the last, an sFlow agent's did the sFlow decoder.)
+  const high = [0, 1 << 7, 1 << 14, 1 << 21, 1 << 28, 2 ** 31][round % 6]!;
   const edges = round % 2 === 0;
   return [...netflowDatagrams(t, 9, high + round * 8, edges), ...netflowDatagrams(t, 10, high + round * 1000, edges), v5Datagram(t, high + round * RECORDS_PER_SET), sflowDatagram(t, high + round, round)];
 }

@@ -4,7 +4,7 @@ import { PerLayout } from './layouts.js';
 import type { TemplateLimits } from './limits.js';
 import { PendingBudget, PendingQueue } from './pending.js';
 import { RawRecord } from './raw.js';
-import { minRecordLength, sameDefinition, type TemplateDef } from './template.js';
+import { minRecordLength, sameDefinition, templateDef, type TemplateDef } from './template.js';
 import { COUNTER_ZERO, NO_TIME } from '../counting.js';
 
 export type TemplateEvent = 'learned' | 'refreshed' | 'changed' | 'withdrawn' | 'evicted' | 'missing';
@@ -19,6 +19,11 @@ export interface TemplateEntry<C> {
    * parsing it (refreshSame).
    */
   readonly raw: RawRecord | undefined;
+}
+
+/** Every entry is made here: one shape for the decoder, which reads them per data set. */
+function templateEntry<C>(def: TemplateDef, compiled: C, raw: Uint8Array | undefined): TemplateEntry<C> {
+  return { def, compiled, raw: raw === undefined ? undefined : new RawRecord(raw) };
 }
 
 /** One decoded options record (a row of a sampler table, interface table, ...). */
@@ -210,7 +215,7 @@ export class TemplateCache<C> {
   learn(scope: TemplateScope<C>, def: TemplateDef, raw?: Uint8Array): LearnResult {
     const old = scope.templates.get(def.id);
     if (old !== undefined && sameDefinition(old.def, def)) {
-      if (raw !== undefined && old.raw?.equals(raw) !== true) scope.templates.set(def.id, { def: old.def, compiled: old.compiled, raw: new RawRecord(raw) });
+      if (raw !== undefined && old.raw?.equals(raw) !== true) scope.templates.set(def.id, templateEntry(old.def, old.compiled, raw));
       this.refreshed(scope, def);
       return 'refreshed';
     }
@@ -230,12 +235,13 @@ export class TemplateCache<C> {
     try {
       const c = this.compiledFor(def);
       compiled = c.compiled;
-      if (c.fields !== def.fields) def = { ...def, fields: c.fields };
+      // Kept in one shape, with the layout's shared field list, whatever made `def` (templateDef).
+      def = templateDef(def.protocol, def.id, def.options, def.scopeCount, c.fields);
     } catch {
       this.counters.inc('template.rejected.compile_failed');
       return 'rejected';
     }
-    scope.templates.set(def.id, { def, compiled, raw: raw === undefined ? undefined : new RawRecord(raw) });
+    scope.templates.set(def.id, templateEntry(def, compiled, raw));
     const ev = old === undefined ? 'learned' : 'changed';
     this.counters.inc(`template.${ev}`);
     this.emit(scope, ev, def);

@@ -23,6 +23,16 @@ export interface TemplateDef {
   readonly fields: readonly TemplateField[];
 }
 
+/**
+ * A definition as the template cache keeps it. Definitions come from the wire, from other worker
+ * threads (structured clones), from the KV bucket and from callers, each made another way and so
+ * of another V8 shape; the decoder reads the kept one per data set, and a shape its compiled code
+ * had not seen deoptimised it (replayed pending data met one at start-up).
+ */
+export function templateDef(protocol: 9 | 10, id: number, options: boolean, scopeCount: number, fields: readonly TemplateField[]): TemplateDef {
+  return { protocol, id, options, scopeCount, fields };
+}
+
 /** True when two definitions describe the same record layout. */
 export function sameDefinition(a: TemplateDef, b: TemplateDef): boolean {
   if (a.protocol !== b.protocol || a.id !== b.id || a.options !== b.options) return false;

@@ -6,11 +6,15 @@
  * softflowd's (templates, options with its boot time and data in one message, then many small
  * data sets per message, times relative to the boot time). Both were exporting before the
  * collector started: their first data datagrams come before their templates and wait in the
- * pending buffer. Prints "DONE" and the counts as JSON.
+ * pending buffer. And a NetFlow v5 router and an sFlow agent whose sequence numbers are past
+ * 2^31. Prints "DONE" and the counts as JSON.
  */
 import { V9_TEMPLATES, warmUpSettled } from '../../src/service/warmup.js';
 import { ExporterTable } from '../../src/decode/exporter.js';
-import { beginMessage, beginSet, ByteWriter, endMessage, endSet, makeFlow, optionsRecord, optionsTemplateRecord, Rng, templateRecord, templateSetId, writeRecord, type Field } from '../../src/synth/mod.js';
+import {
+  beginMessage, beginSet, ByteWriter, countersSample, endMessage, endSet, flowSample, makeFlow, optionsRecord, optionsTemplateRecord, Rng, sampledFrame, sflowHeader, templateRecord,
+  templateSetId, v5Header, v5Record, writeRecord, type Field,
+} from '../../src/synth/mod.js';
 import { framesDecoder } from '../../bench/first-datagrams.js';
 
 const real = framesDecoder(128 * 1024);
@@ -20,7 +24,8 @@ await warmUpSettled(warm, 2000);
 const now = Date.now();
 const w = new ByteWriter(1 << 16);
 const rng = new Rng(11);
-const datagrams: Buffer[] = [];
+/** Each exporter's datagrams, in the order it sends them. */
+const sent: Buffer[][] = [[], [], [], []];
 
 // A router: 39 days up, a layout of its own (next hop, AS numbers, masks, 8-byte counters).
 const ROUTER: Field[] = [[8, 4], [12, 4], [15, 4], [10, 4], [14, 4], [1, 8], [2, 8], [22, 4], [21, 4], [7, 2], [11, 2], [6, 1], [4, 1], [5, 1], [16, 4], [17, 4], [9, 1], [13, 1]];
@@ -39,7 +44,7 @@ const ROUTER: Field[] = [[8, 4], [12, 4], [15, 4], [10, 4], [14, 4], [1, 8], [2,
     const s = beginSet(w, 263);
     for (let k = 0; k < 20; k++) writeRecord(w, ROUTER, makeFlow(rng, 1, seq * 20 + k, false), clock);
     endSet(w, s, 9);
-    datagrams.push(endMessage(w, 9, n + 20));
+    sent[0]!.push(endMessage(w, 9, n + 20));
   }
 }
 // softflowd's IPFIX: its v9 layouts (IPv4, IPv4 ICMP) as IPFIX templates, options with the boot time.
@@ -73,25 +78,45 @@ const OPT_FIELDS: Field[] = [[160, 8], [305, 4], [306, 4], [304, 2], [82, 16]];
       endSet(w, s, 10);
       n++;
     }
-    datagrams.push(endMessage(w, 10, n));
+    sent[1]!.push(endMessage(w, 10, n));
     seq += n;
   }
 }
 
+// Sequence numbers past 2^31 (exporters that have sent for long): a NetFlow v5 router and an
+// sFlow agent (datagram, sample and sample pool counters).
+const BASE = 2 ** 31 + 12_345;
+for (let i = 0; i < 300; i++) {
+  v5Header(w, { count: 20, uptimeMs: 200_000 + i, exportSec: Math.floor(now / 1000), exportNsec: 0, seq: BASE + i * 20, engineType: 0, engineId: 0, sampling: 0 });
+  for (let k = 0; k < 20; k++) v5Record(w, makeFlow(rng, 3, i * 20 + k, false), 200_000 + i);
+  sent[2]!.push(w.take());
+}
+for (let i = 0; i < 300; i++) {
+  sflowHeader(w, { agent: new Uint8Array([198, 51, 100, 4]), subAgent: 0, seq: BASE + i, uptimeMs: 200_000 + i, samples: 5 });
+  for (let k = 0; k < 4; k++) {
+    const f = makeFlow(rng, 4, i * 4 + k, k === 3);
+    flowSample(w, { seq: BASE + i * 4 + k, sourceId: 3, rate: 1024, pool: BASE + i * 4096 }, f, sampledFrame(f, rng));
+  }
+  countersSample(w, BASE + i, 3, i);
+  sent[3]!.push(w.take());
+}
+
 const table = new ExporterTable();
-const router = table.get('198.51.100.1', 2055);
-const softflowd = table.get('198.51.100.2', 4739);
+const exporters = [table.get('198.51.100.1', 2055), table.get('198.51.100.2', 4739), table.get('198.51.100.3', 2056), table.get('198.51.100.4', 6343)];
 console.log('REAL');
 const sec = Math.floor(Date.now() / 1000);
 const errors: Record<string, number> = {};
-for (let i = 0; i < datagrams.length; i++) {
-  // The two exporters' datagrams interleaved, as they arrive.
-  const j = i % 2 === 0 ? i >> 1 : 600 + (i >> 1);
-  const dg = datagrams[j]!;
-  const e = real.dec.decode(dg, 0, dg.length, j < 600 ? router : softflowd, sec, i * 997);
-  if (e !== undefined) errors[e] = (errors[e] ?? 0) + 1;
-  if (i % 64 === 63) real.flush();
+let n = 0;
+// The exporters' datagrams interleaved, as they arrive.
+for (let k = 0; k < 600; k++) {
+  for (let x = 0; x < sent.length; x++) {
+    const dg = sent[x]![k];
+    if (dg === undefined) continue;
+    const e = real.dec.decode(dg, 0, dg.length, exporters[x]!, sec, n * 997);
+    if (e !== undefined) errors[e] = (errors[e] ?? 0) + 1;
+    if (++n % 64 === 0) real.flush();
+  }
 }
 real.flush();
 console.log('DONE');
-console.log(JSON.stringify({ datagrams: datagrams.length, flows: real.flows(), errors }));
+console.log(JSON.stringify({ datagrams: n, flows: real.flows(), errors }));

@@ -12,6 +12,7 @@
  */
 import type { Counters } from '../stats.js';
 import type { Exporter } from '../exporter.js';
+import { COUNTER_ZERO } from '../../counting.js';
 import { FlowRecord, FlowType, MAX_REPEATED, type ElementInfo, type FlowSink } from '../record.js';
 import { CounterRecord, type CounterSink } from './counters.js';
 import { walkHeader, WalkResult } from '../packet.js';
@@ -62,8 +63,9 @@ export class SflowDecoder {
   private agentLen = 0;
   private agentBuf: Uint8Array = new Uint8Array(0);
   private subAgentId = 0;
-  private dgSeq = 0;
-  private uptime = 0;
+  // 32-bit unsigned: doubles from the start (src/counting.ts).
+  private dgSeq = COUNTER_ZERO;
+  private uptime = COUNTER_ZERO;
   private recvSec = 0;
   private recvNsec = 0;
 

@@ -24,7 +24,7 @@ import { TemplateCodecError } from '../codec.js';
 import { PerLayout } from '../layouts.js';
 import type { OptionsRow } from '../cache.js';
 import type { TemplateLimits } from '../limits.js';
-import { sameDefinition, type TemplateDef } from '../template.js';
+import { sameDefinition, templateDef, type TemplateDef } from '../template.js';
 import type { ScopeRef, StoreChange, TemplateLookup, TemplateStore } from '../store.js';
 import { decodeEnvelope, encodeOptionsBody, encodeOptionsEnvelope, encodeTemplateEnvelope, type Envelope } from './envelope.js';
 import { keyToken, optionsKey, parseKey, scopePrefix, templateKey, type ParsedKey } from './key.js';
@@ -347,7 +347,7 @@ export class NatsKvTemplateStore implements TemplateStore {
 
   private intern(def: TemplateDef): TemplateDef {
     const f = this.layouts.get(def, () => def.fields);
-    return f === def.fields ? def : { ...def, fields: f };
+    return f === def.fields ? def : templateDef(def.protocol, def.id, def.options, def.scopeCount, f);
   }
 
   private fromWire(scope: ScopeRef, wireDef: TemplateDef, at: number): void {
