@@ -43,7 +43,9 @@ test('ticks: while work comes more often than the period, the ticks run from the
   clearInterval(every);
   assert.ok(runs.length > 0, 'ticks ran');
   assert.deepEqual(runs.filter((r) => r !== 'work'), [], `ticks from the timer: ${runs.join(',')}`);
-  for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 40, `ticks ${at[i]! - at[i - 1]!} ms apart`);
+  // `at` is read inside the tick, a little after the schedule's own clock reading, and that little
+  // varies (a fresh machine measured 39.86 ms once): 1 ms of margin, against work every 5 ms.
+  for (let i = 1; i < at.length; i++) assert.ok(at[i]! - at[i - 1]! >= 39, `ticks ${at[i]! - at[i - 1]!} ms apart`);
 });
 
 test('ticks: the first work after a quiet spell ticks at once; the timer ticks once after the last work and then sleeps', async (t) => {
