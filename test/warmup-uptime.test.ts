@@ -10,7 +10,7 @@
  * replayed data that waited (lateTemplates), that deoptimised decode, setCtx, the pending
  * buffer, replay and the transcoders too. An sFlow agent's sequence number past 2^31 deoptimised
  * the sFlow decoder before its datagram state started as doubles and the warm-up's sequence
- * numbers went past 2^31.
+ * numbers went past 2^31 (docs/benchmarks.md, "A seventeenth machine").
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
