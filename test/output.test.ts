@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { MessageChannel } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlowRecord } from '../src/decode/mod.js';
 import { splitDelimited } from '../src/encode/mod.js';
-import { FileChunkWriter, StreamOutput, type ChunkWriter, type DropPolicy } from '../src/output/mod.js';
+import { FileChunkWriter, PortChunkWriter, StdoutPump, StreamOutput, type ChunkWriter, type DropPolicy } from '../src/output/mod.js';
 
 /** A destination that accepts a chunk only when the test says so (a slow reader). */
 class GatedWriter implements ChunkWriter {
@@ -223,6 +224,56 @@ test('a regular file is written synchronously; a character device through the th
     assert.equal(await p, null);
     await dev.close();
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('stdout: chunks go to the main thread moved, come back with the acknowledgement and are reused; the bytes are a file output\'s', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const path = join(dir, 'stdout.bin');
+    const fd = openSync(path, 'w');
+    const pump = new StdoutPump(fd);
+    pump.attach(port2);
+    // The real writer; the test only watches what it gives back to the output.
+    const back: number[] = [];
+    class Watched extends PortChunkWriter {
+      override returnsBuffersTo(recycle: (b: Buffer) => void): void {
+        super.returnsBuffersTo((b) => {
+          back.push(b.length);
+          recycle(b);
+        });
+      }
+    }
+    const writer = new Watched(port1);
+    assert.equal(writer.movesBuffers, true);
+    const out = new StreamOutput({ name: 's', format: 'flowpb', writer, maxBytes: 1 << 22, policy: 'drop_newest', chunkBytes: 256 });
+    const pool = (out as unknown as { pool: Buffer[] }).pool;
+    feed(out, 5, 20);
+    await out.drain(Date.now() + 5000);
+    await pump.idleNow();
+    assert.ok(back.length > 0, 'memory came back');
+    assert.ok(back.every((n) => n >= 512), `whole chunk buffers came back: ${back.join(',')}`);
+    assert.equal(pool.length, back.length, 'and went to the pool');
+    // Later chunks take that memory: the pool empties as they are cut, and fills as they return.
+    feed(out, 1, 20, 200);
+    assert.equal(pool.length, back.length - 1, 'a pooled buffer taken for the next chunk');
+    await out.drain(Date.now() + 5000);
+    await pump.idleNow();
+    closeSync(fd);
+    assert.equal(splitDelimited(readFileSync(path)).length, 120);
+    assert.equal(out.stats().delivered, 120);
+    // Byte for byte what a file output writes for the same records.
+    const refPath = join(dir, 'ref.bin');
+    const ref = new StreamOutput({ name: 'r', format: 'flowpb', writer: new FileChunkWriter(refPath), maxBytes: 1 << 22, policy: 'drop_newest', chunkBytes: 256 });
+    feed(ref, 5, 20);
+    feed(ref, 1, 20, 200);
+    await ref.drain(Date.now() + 5000);
+    await ref.close();
+    assert.ok(readFileSync(path).equals(readFileSync(refPath)), 'the same bytes as a file output');
+  } finally {
+    port1.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

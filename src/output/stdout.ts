@@ -2,7 +2,9 @@
  * Standard output is one stream shared by every worker, so whole chunks must not interleave:
  * workers pass finished chunks (moved, not copied) over a MessagePort to the main thread,
  * where `StdoutPump` writes them one at a time with asynchronous writes (the main thread never
- * blocks on a slow reader: its metrics and health answers stay up) and acknowledges each.
+ * blocks on a slow reader: its metrics and health answers stay up) and acknowledges each,
+ * moving the chunks' memory back with the acknowledgement so the worker's output reuses it
+ * (fresh memory per chunk cost page faults and collections: the worker fell behind at start-up).
  */
 import { writev } from 'node:fs';
 import { skipBytes } from './file.js';
@@ -11,11 +13,16 @@ import type { ChunkWriter } from './stream.js';
 
 interface ChunkMsg {
   id: number;
-  bufs: Uint8Array[];
+  /** Each chunk's whole memory (moved) and where in it the chunk is. */
+  mem: ArrayBuffer[];
+  off: number[];
+  len: number[];
 }
 interface AckMsg {
   id: number;
   error: string | null;
+  /** The chunks' memory, moved back. */
+  mem: ArrayBuffer[];
 }
 
 /** Worker side: a ChunkWriter whose destination is the main thread's StdoutPump. */
@@ -24,14 +31,20 @@ export class PortChunkWriter implements ChunkWriter {
   private nextId = 1;
   private readonly pending = new Map<number, (err: Error | null) => void>();
   private closed = false;
+  private recycle: ((b: Buffer) => void) | undefined;
 
   constructor(private readonly port: MessagePort) {
     port.on('message', (m: AckMsg) => {
+      if (this.recycle !== undefined) for (const ab of m.mem) this.recycle(Buffer.from(ab));
       const done = this.pending.get(m.id);
       if (done === undefined) return;
       this.pending.delete(m.id);
       done(m.error === null ? null : new Error(m.error));
     });
+  }
+
+  returnsBuffersTo(recycle: (b: Buffer) => void): void {
+    this.recycle = recycle;
   }
 
   ready(): boolean {
@@ -41,16 +54,23 @@ export class PortChunkWriter implements ChunkWriter {
   write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void {
     const id = this.nextId++;
     this.pending.set(id, done);
-    // The chunks are the output's own copies: move their memory instead of copying it again.
-    const bufs: Uint8Array[] = [];
-    const moved: ArrayBuffer[] = [];
+    // The chunks are the output's own copies, each in memory of its own: move that memory
+    // instead of copying it again (a chunk that shares its memory with another is copied).
+    const mem: ArrayBuffer[] = [];
+    const off: number[] = [];
+    const len: number[] = [];
     for (const c of chunks) {
-      const own = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
-      const b = own ? c : c.slice();
-      bufs.push(b);
-      moved.push(b.buffer as ArrayBuffer);
+      let ab = c.buffer as ArrayBuffer;
+      let o = c.byteOffset;
+      if (mem.includes(ab)) {
+        ab = c.slice().buffer;
+        o = 0;
+      }
+      mem.push(ab);
+      off.push(o);
+      len.push(c.byteLength);
     }
-    this.port.postMessage({ id, bufs } satisfies ChunkMsg, moved);
+    this.port.postMessage({ id, mem, off, len } satisfies ChunkMsg, mem);
   }
 
   reopen(): void {}
@@ -100,12 +120,12 @@ export class StdoutPump {
     }
     const { port, m } = item;
     if (this.failed !== null) {
-      port.postMessage({ id: m.id, error: this.failed } satisfies AckMsg);
+      port.postMessage({ id: m.id, error: this.failed, mem: m.mem } satisfies AckMsg, m.mem);
       this.next();
       return;
     }
     this.writing = true;
-    let left = m.bufs;
+    let left: Uint8Array[] = m.mem.map((ab, i) => new Uint8Array(ab, m.off[i], m.len[i]));
     const step = (err: NodeJS.ErrnoException | null, n: number) => {
       if (err !== null && err.code === 'EAGAIN') {
         // stdout was left non-blocking by whoever shares it: wait for room.
@@ -124,7 +144,7 @@ export class StdoutPump {
         this.onError(err);
       }
       this.writing = false;
-      port.postMessage({ id: m.id, error: err === null ? null : `stdout: ${err.code ?? err.message}` } satisfies AckMsg);
+      port.postMessage({ id: m.id, error: err === null ? null : `stdout: ${err.code ?? err.message}`, mem: m.mem } satisfies AckMsg, m.mem);
       this.next();
     };
     writev(this.fd, left, null, step);

@@ -18,10 +18,12 @@ export interface ChunkWriter {
   write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void;
   ready(): boolean;
   /**
-   * True when a write moves the chunks' memory away (to another thread): the output then cannot
-   * reuse it for later chunks.
+   * True when a write moves the chunks' memory away (to another thread): the output then does
+   * not reuse the chunks it wrote, only what the writer gives back (returnsBuffersTo).
    */
   readonly movesBuffers?: boolean;
+  /** A writer that moves the chunks' memory gives it back to `recycle` once written. */
+  returnsBuffersTo?(recycle: (b: Buffer) => void): void;
   /**
    * True when `write` finishes before it returns (a regular file, written on the calling
    * thread): with nothing queued, the output then writes straight from its encoder's buffer.
@@ -106,6 +108,7 @@ export class StreamOutput implements FlowOutput {
     this.policy = opts.policy;
     this.chunkBytes = opts.chunkBytes ?? 64 * 1024;
     this.onError = opts.onError ?? (() => {});
+    this.writer.returnsBuffersTo?.((b) => this.recycle(b));
   }
 
   onFlow(rec: FlowRecord): void {
