@@ -277,3 +277,28 @@ test('stdout: chunks go to the main thread moved, come back with the acknowledge
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('stdout: chunks that share memory are written whole (one moved, the other copied)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
+  const { port1, port2 } = new MessageChannel();
+  try {
+    const path = join(dir, 'stdout.bin');
+    const fd = openSync(path, 'w');
+    const pump = new StdoutPump(fd);
+    pump.attach(port2);
+    const writer = new PortChunkWriter(port1);
+    const back: number[] = [];
+    writer.returnsBuffersTo((b) => back.push(b.length));
+    const mem = Buffer.allocUnsafeSlow(16);
+    mem.write('abcdefghijklmnop');
+    const err = await new Promise<Error | null>((resolve) => writer.write([mem.subarray(0, 3), mem.subarray(3, 7)], resolve));
+    assert.equal(err, null);
+    await pump.idleNow();
+    closeSync(fd);
+    assert.equal(readFileSync(path, 'utf8'), 'abcdefg');
+    assert.deepEqual(back.sort((a, b) => a - b), [4, 16], 'the shared memory and the copy come back');
+  } finally {
+    port1.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

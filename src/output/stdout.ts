@@ -63,7 +63,7 @@ export class PortChunkWriter implements ChunkWriter {
       let ab = c.buffer as ArrayBuffer;
       let o = c.byteOffset;
       if (mem.includes(ab)) {
-        ab = c.slice().buffer;
+        ab = new Uint8Array(c).buffer as ArrayBuffer; // a copy (a Buffer's slice() is a view)
         o = 0;
       }
       mem.push(ab);
