@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlowRecord } from '../src/decode/mod.js';
@@ -228,25 +228,44 @@ test('a regular file is written synchronously; a character device through the th
   }
 });
 
-test('stdout: chunks go to the main thread moved, come back with the acknowledgement and are reused; the bytes are a file output\'s', async () => {
+/**
+ * The stdout path as serve wires it, in one thread: a worker-side writer (made by `make`) on one
+ * end of a MessageChannel, StdoutPump on the other writing to a temporary file.
+ */
+async function withStdout<W extends PortChunkWriter>(make: (port: MessagePort) => W, body: (writer: W, pump: StdoutPump, dir: string, written: () => Buffer) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
   const { port1, port2 } = new MessageChannel();
+  const path = join(dir, 'stdout.bin');
+  const fd = openSync(path, 'w');
+  let open = true;
+  const written = () => {
+    if (open) closeSync(fd);
+    open = false;
+    return readFileSync(path);
+  };
   try {
-    const path = join(dir, 'stdout.bin');
-    const fd = openSync(path, 'w');
     const pump = new StdoutPump(fd);
     pump.attach(port2);
-    // The real writer; the test only watches what it gives back to the output.
-    const back: number[] = [];
-    class Watched extends PortChunkWriter {
-      override returnsBuffersTo(recycle: (b: Buffer) => void): void {
-        super.returnsBuffersTo((b) => {
-          back.push(b.length);
-          recycle(b);
-        });
-      }
+    await body(make(port1), pump, dir, written);
+  } finally {
+    if (open) closeSync(fd);
+    port1.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('stdout: chunks go to the main thread moved, come back with the acknowledgement and are reused; the bytes are a file output\'s', async () => {
+  // The real writer; the test only watches what it gives back to the output.
+  const back: number[] = [];
+  class Watched extends PortChunkWriter {
+    override returnsBuffersTo(recycle: (b: Buffer) => void): void {
+      super.returnsBuffersTo((b) => {
+        back.push(b.length);
+        recycle(b);
+      });
     }
-    const writer = new Watched(port1);
+  }
+  await withStdout((port) => new Watched(port), async (writer, pump, dir, written) => {
     assert.equal(writer.movesBuffers, true);
     const out = new StreamOutput({ name: 's', format: 'flowpb', writer, maxBytes: 1 << 22, policy: 'drop_newest', chunkBytes: 256 });
     const pool = (out as unknown as { pool: Buffer[] }).pool;
@@ -261,8 +280,8 @@ test('stdout: chunks go to the main thread moved, come back with the acknowledge
     assert.equal(pool.length, back.length - 1, 'a pooled buffer taken for the next chunk');
     await out.drain(Date.now() + 5000);
     await pump.idleNow();
-    closeSync(fd);
-    assert.equal(splitDelimited(readFileSync(path)).length, 120);
+    const got = written();
+    assert.equal(splitDelimited(got).length, 120);
     assert.equal(out.stats().delivered, 120);
     // Byte for byte what a file output writes for the same records.
     const refPath = join(dir, 'ref.bin');
@@ -271,22 +290,12 @@ test('stdout: chunks go to the main thread moved, come back with the acknowledge
     feed(ref, 1, 20, 200);
     await ref.drain(Date.now() + 5000);
     await ref.close();
-    assert.ok(readFileSync(path).equals(readFileSync(refPath)), 'the same bytes as a file output');
-  } finally {
-    port1.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assert.ok(got.equals(readFileSync(refPath)), 'the same bytes as a file output');
+  });
 });
 
 test('stdout: chunks that share memory are written whole (one moved, the other copied)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'fc-out-'));
-  const { port1, port2 } = new MessageChannel();
-  try {
-    const path = join(dir, 'stdout.bin');
-    const fd = openSync(path, 'w');
-    const pump = new StdoutPump(fd);
-    pump.attach(port2);
-    const writer = new PortChunkWriter(port1);
+  await withStdout((port) => new PortChunkWriter(port), async (writer, pump, _dir, written) => {
     const back: number[] = [];
     writer.returnsBuffersTo((b) => back.push(b.length));
     const mem = Buffer.allocUnsafeSlow(16);
@@ -294,11 +303,7 @@ test('stdout: chunks that share memory are written whole (one moved, the other c
     const err = await new Promise<Error | null>((resolve) => writer.write([mem.subarray(0, 3), mem.subarray(3, 7)], resolve));
     assert.equal(err, null);
     await pump.idleNow();
-    closeSync(fd);
-    assert.equal(readFileSync(path, 'utf8'), 'abcdefg');
+    assert.equal(written().toString('utf8'), 'abcdefg');
     assert.deepEqual(back.sort((a, b) => a - b), [4, 16], 'the shared memory and the copy come back');
-  } finally {
-    port1.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
