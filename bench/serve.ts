@@ -103,7 +103,7 @@
 //
 // Internal role: --role sender (the load generator child).
 
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +114,7 @@ import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcap
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
+import { httpGet, jsonLines, liveDirs, serveReady, sleep, start, type Spawned } from './spawned.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -333,7 +334,6 @@ async function runSenderRole(args: Args): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function hasCommand(cmd: string): boolean {
   try {
@@ -355,17 +355,6 @@ function receivedMetric(sums: Map<string, number>): { name: string; value: numbe
   for (const n of known) if (sums.has(n)) return { name: n, value: sums.get(n)! };
   for (const [n, v] of sums) if (/datagram/.test(n) && n.endsWith('_total') && !/drop|error|truncat|invalid|fail/.test(n)) return { name: n, value: v };
   return undefined;
-}
-
-async function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  const ac = new AbortController();
-  const t = setTimeout(() => ac.abort(), timeoutMs);
-  try {
-    const r = await fetch(url, { signal: ac.signal });
-    return { status: r.status, body: await r.text() };
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 function median(xs: number[]): number {
@@ -479,56 +468,6 @@ interface RunResult {
   attempt?: number;
   /** A busy attempt that was run again: not in the summary. */
   discarded?: boolean;
-}
-
-interface Spawned {
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: () => string;
-  stdout: () => string;
-}
-
-/** Children still running and output directories not yet removed: cleaned up if the bench is interrupted. */
-const live = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    for (const c of live) c.kill('SIGKILL');
-    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
-    process.exit(130);
-  });
-}
-
-function start(cmd: string, argv: string[]): Spawned {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  child.on('exit', () => live.delete(child));
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-    child.on('error', (e) => {
-      err += `spawn error: ${e.message}\n`;
-      resolve({ code: -1, signal: null });
-    });
-  });
-  return { child, exited, stderr: () => err, stdout: () => out };
-}
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  for (const l of text.split('\n')) {
-    const t = l.trim();
-    if (!t.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(t) as Record<string, unknown>);
-    } catch {
-      // not JSON
-    }
-  }
-  return out;
 }
 
 /** Runs the sender child; `onMeasure` is called when its warm-up ends and the measured part begins. */
@@ -670,29 +609,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
               ...args.serveArgs,
             ])
           : start('taskset', ['-c', cores, process.execPath, ...args.nodeArgs, HAND_MAIN, '--listen', `127.0.0.1:${port}`, '--output', `file:${outPath}`]);
-      // Readiness: the start-up line names the metrics address; /readyz answers 200.
-      const deadline = Date.now() + 30_000;
-      let exitedEarly = false;
-      void proc.exited.then(() => (exitedEarly = true));
-      while (Date.now() < deadline && !exitedEarly) {
-        if (!metricsUrl) {
-          startedLog = jsonLines(proc.stderr() + proc.stdout()).find((l) => l['msg'] === 'flow-collector started');
-          const m = startedLog?.['metrics'];
-          if (typeof m === 'string') metricsUrl = m.replace(/\/$/, '');
-        }
-        if (metricsUrl) {
-          try {
-            if ((await httpGet(`${metricsUrl}/readyz`, 1000)).status === 200) break;
-          } catch {
-            // not yet
-          }
-        }
-        await sleep(20);
-      }
-      if (!metricsUrl || exitedEarly || Date.now() >= deadline) {
-        proc.child.kill('SIGKILL');
-        throw new Error(`${collector} did not become ready (metrics ${metricsUrl ?? 'not logged'}):\n${proc.stderr()}\n${proc.stdout()}`);
-      }
+      ({ metricsUrl, startedLog } = await serveReady(proc, collector));
     } else {
       proc = start('taskset', ['-c', cores, 'nfcapd', '-b', '127.0.0.1', '-p', String(port), '-w', dir, '-B', String(args.nfcapdRcvbuf), '-t', String(args.sink === 'rotate' ? NFCAPD_ROTATE_SECONDS : 3600)]);
       const deadline = Date.now() + 10_000;
