@@ -17,8 +17,8 @@ export interface DecodeLoop {
   readonly decoder: FlowDecoder;
 }
 
-export async function decodeLoop(name: StreamName): Promise<DecodeLoop> {
-  const st = await loadStream(name, defaultCacheDir());
+export async function decodeLoop(name: StreamName, cacheDir = defaultCacheDir()): Promise<DecodeLoop> {
+  const st = await loadStream(name, cacheDir);
   const enc = new DelimitedBatchWriter(128 * 1024);
   const w = enc.writer;
   // As serve's pipeline does: its frame writer writes in the worker's frame arena.

@@ -77,6 +77,10 @@
 //   --serve-output FILE        serve's output other than its JSON log lines (what flags such as
 //                              --trace-gc print) appended to FILE after each run, headed by the
 //                              cell, the rep and when the window opened (seconds after the start)
+//   --host-probe SECONDS       before each run, time the decode loop alone (dist/bench/transcode.js
+//                              v9, no I/O) for SECONDS on the collector's core and report its ns
+//                              per v9 flow with the run: how fast the host ran JIT code just then
+//                              (on drifting hosts it moves 2x within minutes; default 0: off)
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
 //                              serve then gets a config file with that listener instead of --listen
 //
@@ -120,6 +124,7 @@ const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SERVE_MAIN = join(ROOT, 'dist/src/cli/main.js');
 const HAND_MAIN = join(ROOT, 'dist/bench/serve-hand.js');
+const TRANSCODE_MAIN = join(ROOT, 'dist/bench/transcode.js');
 
 type Collector = 'serve' | 'hand' | 'nfcapd';
 
@@ -150,6 +155,7 @@ interface Args {
   serveArgs: string[];
   nodeArgs: string[];
   serveOutput: string;
+  hostProbe: number;
   listenerOpts: Record<string, string | number>;
   // sender role
   stream: StreamName;
@@ -185,6 +191,7 @@ function parseArgs(argv: string[]): Args {
     serveArgs: [],
     nodeArgs: [],
     serveOutput: '',
+    hostProbe: 0,
     listenerOpts: {},
     stream: 'v9',
     port: 0,
@@ -289,6 +296,10 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--serve-output':
         a.serveOutput = v();
+        break;
+      case '--host-probe':
+        a.hostProbe = Number(v());
+        if (!(a.hostProbe >= 0)) throw new Error('--host-probe: seconds, 0 or more');
         break;
       case '--listener':
         for (const kv of v().split(',').filter(Boolean)) {
@@ -456,6 +467,8 @@ interface RunResult {
   /** CPU time the hypervisor gave to others (steal), all CPUs, over the window. */
   stealSeconds: number;
   busy: boolean;
+  /** --host-probe: the decode loop's ns per v9 flow on the collector's core just before the run. */
+  hostProbeNs: number | undefined;
   exitCode: number | null;
   exitSignal: string | null;
   exitSeconds: number;
@@ -563,6 +576,14 @@ async function cpuUntilExit(pid: number, exited: Promise<unknown>): Promise<Proc
   return last;
 }
 
+/** --host-probe: the decode loop alone on the collector's core, ns per v9 flow. */
+function hostProbe(args: Args): number {
+  const out = execFileSync('taskset', ['-c', String(args.core), process.execPath, '--no-use-osr', TRANSCODE_MAIN, 'v9', String(args.hostProbe), '1', '--cache', args.cache], { encoding: 'utf8' });
+  const m = /([\d.]+) ns CPU per flow/.exec(out);
+  if (!m) throw new Error(`host probe: no figure in ${out}`);
+  return Number(m[1]);
+}
+
 /** --listen, or a config file with the listener and its --listener settings. */
 function listenArgs(dir: string, port: number, args: Args): string[] {
   if (Object.keys(args.listenerOpts).length === 0) return ['--listen', `127.0.0.1:${port}`];
@@ -574,6 +595,7 @@ function listenArgs(dir: string, port: number, args: Args): string[] {
 async function runOnce(collector: Collector, streamName: StreamName, stream: Stream, rate: number, workers: number, rep: number, args: Args): Promise<RunResult> {
   const notes: string[] = [];
   const quiet = await quietCheck(args);
+  const hostProbeNs = args.hostProbe > 0 ? hostProbe(args) : undefined;
   const port = await freeUdpPort();
   const dir = mkdtempSync(join(args.outDir, `serve-bench-${collector}-`));
   liveDirs.add(dir);
@@ -829,6 +851,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       softirqSeconds: md.softirq,
       stealSeconds: md.steal,
       busy,
+      hostProbeNs,
       exitCode: exit.code,
       exitSignal: exit.signal,
       exitSeconds,
@@ -937,6 +960,8 @@ function consistencyReport(runs: RunResult[], interleaved: boolean): string[] {
   const sent = row('CPU µs per flow sent (whole process)', runs.map((r) => r.cpuUsPerFlow), 3);
   const written = row('CPU µs per flow written', runs.map((r) => r.cpuUsPerWrittenFlow), 3);
   row('written % of flows sent', runs.map((r) => r.decodedShare), 2, 100);
+  const probes = runs.map((r) => r.hostProbeNs);
+  if (probes.every((x) => x !== undefined)) row('host probe: decode loop ns per v9 flow before the run', probes as number[], 1);
   out.push('');
   const ok = (s: { ratio: number }) => (s.ratio <= 1.1 ? 'yes' : 'NO');
   out.push(
@@ -1004,7 +1029,7 @@ async function main(): Promise<void> {
     console.error(
       `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
         `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core ${1 - args.core})` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
-        `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
+        `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.hostProbeNs !== undefined ? `, host probe ${fmt(r.hostProbeNs, 1)} ns/flow` : ''}${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
     );
     return r;
   };

@@ -5,8 +5,9 @@
  * Repeat it in fresh processes to see run-to-run spread; it found serve's slow mode (V8 OSR,
  * src/service/jit.ts): compare `node dist/bench/transcode.js` with `node --no-use-osr ...`.
  *
- *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1]
+ *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1] [--cache DIR]
  *
+ * --cache: the stream cache (default bench/.cache; the stream is built there when missing).
  * With runs > 1 it runs itself that many times in child processes with the same node flags.
  */
 import { execFileSync } from 'node:child_process';
@@ -14,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeLoop } from './decode-loop.js';
 import type { StreamName } from './serve-streams.js';
 
-async function once(name: StreamName, seconds: number): Promise<string> {
-  const loop = await decodeLoop(name);
+async function once(name: StreamName, seconds: number, cacheDir: string | undefined): Promise<string> {
+  const loop = await decodeLoop(name, cacheDir);
   for (let k = 0; k < 8; k++) loop.pass(k);
   const f0 = loop.frames();
   const t0 = process.hrtime.bigint();
@@ -28,15 +29,18 @@ async function once(name: StreamName, seconds: number): Promise<string> {
   return `${name}: ${(((c.user + c.system) * 1000) / flows).toFixed(1)} ns CPU per flow (${flows} flows, fused ${dec.transcoded.fused}, reference path ${dec.transcoded.reference})`;
 }
 
-const [nameArg, secArg, runsArg] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const ci = argv.indexOf('--cache');
+const cacheDir = ci >= 0 ? argv.splice(ci, 2)[1] : undefined;
+const [nameArg, secArg, runsArg] = argv;
 const name = (nameArg ?? 'v9') as StreamName;
 if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not ${name}`);
 const runs = Number(runsArg ?? 1);
 if (runs > 1) {
   for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1'], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1', ...(cacheDir !== undefined ? ['--cache', cacheDir] : [])], { encoding: 'utf8' });
     process.stdout.write(`run ${i + 1}: ${out}`);
   }
 } else {
-  console.log(await once(name, Number(secArg ?? 3)));
+  console.log(await once(name, Number(secArg ?? 3), cacheDir));
 }

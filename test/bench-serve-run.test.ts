@@ -28,6 +28,7 @@ interface Run {
   sender: { flows: number; datagrams: number };
   received: number | undefined;
   unaccounted: number | undefined;
+  hostProbeNs: number | undefined;
 }
 
 test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every flow counted', { skip, timeout: 180_000 }, async () => {
@@ -49,6 +50,7 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     '--json', json,
     '--node-args', '--trace-gc',
     '--serve-output', serveOutput,
+    '--host-probe', '0.3',
   ];
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, args, { timeout: 170_000, maxBuffer: 16 << 20 }, (err, _out, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve())),
@@ -65,6 +67,8 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     assert.equal(r.received, r.sender.datagrams, name);
     assert.equal(r.decoded, r.sender.flows, name);
     assert.equal(r.decodedShare, 1, name);
+    // --host-probe: the decode loop timed on the collector's core before the run.
+    assert.ok(typeof r.hostProbeNs === 'number' && r.hostProbeNs > 0, `${name}: host probe ${r.hostProbeNs}`);
   }
   // serve's file was rotated under load (every second), nfcapd's by its own -t 3.
   assert.ok(byCollector.get('serve')!.sinkPieces >= 2, `serve: ${byCollector.get('serve')!.sinkPieces} pieces`);
