@@ -143,6 +143,8 @@ async function read(metricsUrl: string, port: number, at: number): Promise<Readi
 export interface RunResult {
   /** Seconds from serve's spawn to ready (warm-up included). */
   readySeconds: number;
+  /** The warm-up's milliseconds, from the start-up line (warmup_ms). */
+  warmupMs: number | undefined;
   readings: Reading[];
 }
 
@@ -213,7 +215,8 @@ async function runOnce(a: Args): Promise<RunResult> {
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
       serve = { child, exited, stderr: () => err, stdout: () => '' };
     }
-    const { metricsUrl } = await serveReady(serve);
+    const { metricsUrl, startedLog } = await serveReady(serve);
+    const w = startedLog['warmup_ms'];
     const readyAt = process.hrtime.bigint();
     if (a.output === 'file') {
       sink = new RotatedDelimitedFile(outPath, serve.child.pid!, false, 1000, 'sizes');
@@ -226,7 +229,7 @@ async function runOnce(a: Args): Promise<RunResult> {
       if (wait > 0) await sleep(wait);
       readings.push(await read(metricsUrl, port, at));
     }
-    return { readySeconds: Number(readyAt - t0) / 1e9, readings };
+    return { readySeconds: Number(readyAt - t0) / 1e9, warmupMs: typeof w === 'number' ? w : undefined, readings };
   } finally {
     if (ticker !== undefined) clearInterval(ticker);
     if (serve !== undefined) await stop(serve, 'SIGTERM', 10_000);
@@ -253,7 +256,7 @@ function runLine(i: number, r: RunResult): string {
       `+${x.at} s: kernel drops ${int(x.kernelDrops)} (/proc ${int(x.procDrops)}), datagrams ${int(x.datagrams)}, flows ${int(x.flows)}, ` +
       `pending sets buffered ${int(x.buffered)} replayed ${int(x.replayed)} expired ${int(x.expired)} dropped ${int(x.pendingDropped)}`,
   );
-  return `run ${i}: ready ${r.readySeconds.toFixed(2)} s after start; ${parts.join('; ')}`;
+  return `run ${i}: ready ${r.readySeconds.toFixed(2)} s after start (warm-up ${r.warmupMs === undefined ? '?' : `${int(r.warmupMs)} ms`}); ${parts.join('; ')}`;
 }
 
 async function main(): Promise<void> {

@@ -34,5 +34,6 @@ test('bench/restart: serve started against v9 exporters already sending buffers 
   assert.ok(flows! > datagrams!, `synthetic v9 datagrams carry several flows each:\n${out}`);
   assert.equal(drops, 0, out);
   assert.equal(procDrops, 0, out);
+  assert.match(out, /^run 1: ready [\d.]+ s after start \(warm-up [\d,]+ ms\); \+1 s: /m);
   assert.match(out, /^v9 2,000\/s: kernel drops at \+3 s in 1 run\(s\): 0; no datagram lost at start-up: yes$/m);
 });
