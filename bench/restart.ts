@@ -17,8 +17,7 @@
  * (bench/sink.ts), as bench/serve does; stdout: flowpb to serve's stdout, which is /dev/null.
  * Datagrams sent before serve's socket exists are not counted anywhere: no collector was there.
  */
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eachOption } from './args.js';
@@ -204,17 +203,7 @@ async function runOnce(a: Args): Promise<RunResult> {
       ...a.serveArgs,
     ];
     const t0 = process.hrtime.bigint();
-    if (a.output === 'file') serve = start('taskset', serveArgv);
-    else {
-      // stdout to /dev/null, the log (stderr) kept: start() would keep stdout as text.
-      const devnull = openSync('/dev/null', 'w');
-      const child = spawn('taskset', serveArgv, { stdio: ['ignore', devnull, 'pipe'] });
-      closeSync(devnull);
-      let err = '';
-      child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-      serve = { child, exited, stderr: () => err, stdout: () => '' };
-    }
+    serve = start('taskset', serveArgv, a.output === 'stdout');
     const { metricsUrl, startedLog } = await serveReady(serve);
     const w = startedLog['warmup_ms'];
     const readyAt = process.hrtime.bigint();

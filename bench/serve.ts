@@ -345,7 +345,6 @@ async function runSenderRole(args: Args): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-
 function hasCommand(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });

@@ -27,14 +27,17 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Spawns `cmd`, keeping its stdout and stderr (as text) and its exit. */
-export function start(cmd: string, argv: string[]): Spawned {
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Spawns `cmd`, keeping its stdout and stderr (as text) and its exit; with `discardStdout` its
+ * stdout is /dev/null (a collector writing its flows there).
+ */
+export function start(cmd: string, argv: string[], discardStdout = false): Spawned {
+  const child = spawn(cmd, argv, { stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
   live.add(child);
   child.on('exit', () => live.delete(child));
   let out = '';
   let err = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
