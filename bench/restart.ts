@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { eachOption } from './args.js';
 import { freeUdpPort, udpPort } from './proc.js';
 import { parseMetrics } from './serve-replay.js';
-import { RotatedDelimitedFile, SINK_TICK_MS } from './sink.js';
-import { httpGet, liveDirs, serveReady, sleep, start, type Spawned } from './spawned.js';
+import { ROTATE_SECONDS, RotatedDelimitedFile, SINK_TICK_MS } from './sink.js';
+import { httpGet, liveDirs, serveReady, sleep, start, stop, type Spawned } from './spawned.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -208,7 +208,7 @@ async function runOnce(a: Args): Promise<RunResult> {
     const w = startedLog['warmup_ms'];
     const readyAt = process.hrtime.bigint();
     if (a.output === 'file') {
-      sink = new RotatedDelimitedFile(outPath, serve.child.pid!, false, 1000, 'sizes');
+      sink = new RotatedDelimitedFile(outPath, serve.child.pid!, false, ROTATE_SECONDS * 1000, 'sizes');
       const s = sink;
       ticker = setInterval(() => s.tick(), SINK_TICK_MS);
     }
@@ -227,14 +227,6 @@ async function runOnce(a: Args): Promise<RunResult> {
     rmSync(dir, { recursive: true, force: true });
     liveDirs.delete(dir);
   }
-}
-
-/** Sends `signal`, then SIGKILL if the process has not exited after `ms`. */
-async function stop(p: Spawned, signal: NodeJS.Signals, ms: number): Promise<void> {
-  p.child.kill(signal);
-  const t = setTimeout(() => p.child.kill('SIGKILL'), ms);
-  await p.exited;
-  clearTimeout(t);
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -49,6 +49,14 @@ export function start(cmd: string, argv: string[], discardStdout = false): Spawn
   return { child, exited, stderr: () => err, stdout: () => out };
 }
 
+/** Sends `signal`, then SIGKILL if the process has not exited after `ms`; resolves at its exit. */
+export async function stop(p: Spawned, signal: NodeJS.Signals, ms: number): Promise<void> {
+  p.child.kill(signal);
+  const t = setTimeout(() => p.child.kill('SIGKILL'), ms);
+  await p.exited;
+  clearTimeout(t);
+}
+
 /** The JSON objects among the lines of `text` (log lines). */
 export function jsonLines(text: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
