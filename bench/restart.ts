@@ -11,10 +11,12 @@
  *
  *   node dist/bench/restart.js [--stream v9|ipfix|sflow] [--rate 50000] [--runs 3] [--lead 3]
  *        [--at 1,5,15] [--exporters 8] [--template-every 20] [--output file|stdout] [--core 0]
- *        [--out-dir /dev/shm] [--serve-args "..."]
+ *        [--workers 1] [--out-dir /dev/shm] [--serve-args "..."]
  *
  * --output file (default): flowpb into a file in --out-dir, rotated every second and deleted
  * (bench/sink.ts), as bench/serve does; stdout: flowpb to serve's stdout, which is /dev/null.
+ * --workers 2: serve on both cores (the sender shares one of them), one SO_REUSEPORT socket per
+ * worker; the kernel spreads the exporters over them.
  * Datagrams sent before serve's socket exists are not counted anywhere: no collector was there.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,12 +40,13 @@ interface Args {
   templateEvery: number;
   output: 'file' | 'stdout';
   core: 0 | 1;
+  workers: 1 | 2;
   outDir: string;
   serveArgs: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { stream: 'v9', rate: 50_000, runs: 3, lead: 3, at: [1, 5, 15], exporters: 8, templateEvery: 20, output: 'file', core: 0, outDir: '/dev/shm', serveArgs: [] };
+  const a: Args = { stream: 'v9', rate: 50_000, runs: 3, lead: 3, at: [1, 5, 15], exporters: 8, templateEvery: 20, output: 'file', core: 0, workers: 1, outDir: '/dev/shm', serveArgs: [] };
   const positive = (name: string, v: string): number => {
     const n = Number(v);
     if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${name}: a positive number, not ${v}`);
@@ -88,6 +91,12 @@ function parseArgs(argv: string[]): Args {
         const c = value();
         if (c !== '0' && c !== '1') throw new Error(`--core: 0 or 1, not ${c}`);
         a.core = Number(c) as 0 | 1;
+        break;
+      }
+      case '--workers': {
+        const w = value();
+        if (w !== '1' && w !== '2') throw new Error(`--workers: 1 or 2 (this bench has two cores to pin to), not ${w}`);
+        a.workers = Number(w) as 1 | 2;
         break;
       }
       case '--out-dir':
@@ -184,7 +193,7 @@ async function runOnce(a: Args): Promise<RunResult> {
     const outPath = join(dir, 'flows.pb');
     const serveArgv = [
       '-c',
-      String(a.core),
+      a.workers === 1 ? String(a.core) : '0,1',
       process.execPath,
       MAIN,
       'serve',
@@ -195,7 +204,7 @@ async function runOnce(a: Args): Promise<RunResult> {
       '--format',
       'flowpb',
       '--workers',
-      '1',
+      String(a.workers),
       '--metrics-addr',
       '127.0.0.1:0',
       '--log-level',
@@ -244,7 +253,7 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   console.log(
     `restart: blast --synth ${a.stream} at ${int(a.rate)} datagrams/s (${a.exporters} exporters x 2 domains, no preamble, templates every ${a.templateEvery} datagrams) ` +
-      `on core ${a.core === 0 ? 1 : 0}, serve (1 worker, flowpb to ${a.output}) on core ${a.core} ${a.lead} s later; readings at +${a.at.join(', +')} s`,
+      `on core ${a.core === 0 ? 1 : 0}, serve (${a.workers} worker(s), flowpb to ${a.output}) on core${a.workers === 1 ? ` ${a.core}` : 's 0,1'} ${a.lead} s later; readings at +${a.at.join(', +')} s`,
   );
   const lost: number[] = [];
   for (let i = 1; i <= a.runs; i++) {

@@ -239,6 +239,7 @@ export class Collector {
       // Joins the channel before the workers start: it hears everything they learn.
       this.kv = new KvBridge(cfg, storeChannel, (level, key, msg, fields) => this.rl.emit(level, key, msg, fields));
     }
+    const warms: Promise<void>[] = [];
     const readies: Promise<void>[] = [];
     for (let i = 0; i < this.workers; i++) {
       let stdoutPort = null;
@@ -262,16 +263,21 @@ export class Collector {
       });
       const slot: WorkerSlot = { worker, snapshot: undefined, lastSeen: Date.now(), listeners: [], exited: false, stopped: undefined };
       this.slots.push(slot);
+      let warm!: () => void;
+      warms.push(new Promise<void>((resolve) => (warm = resolve)));
       readies.push(
         new Promise<void>((resolve, reject) => {
           let ready = false;
           worker.on('message', (m: ToMain) => {
             slot.lastSeen = Date.now();
             switch (m.type) {
+              case 'warm':
+                this.warmupMs = Math.max(this.warmupMs, m.warmupMs);
+                warm();
+                break;
               case 'ready':
                 ready = true;
                 slot.listeners = m.listeners;
-                this.warmupMs = Math.max(this.warmupMs, m.warmupMs);
                 resolve();
                 break;
               case 'failed':
@@ -302,6 +308,9 @@ export class Collector {
         }),
       );
     }
+    // Sockets only once every worker is warm (worker.ts); a worker that fails first ends the wait.
+    await Promise.all(readies.map((r, i) => Promise.race([warms[i]!, r])));
+    for (let i = 0; i < this.slots.length; i++) this.send(i, { type: 'open' });
     await Promise.all(readies);
     this.kv?.start();
 

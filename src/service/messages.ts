@@ -82,13 +82,17 @@ export interface ListenerBound {
 }
 
 export type ToMain =
-  | { type: 'ready'; index: number; listeners: ListenerBound[]; warmupMs: number }
+  /** The warm-up is done; the worker opens its sockets when told to ('open'). */
+  | { type: 'warm'; index: number; warmupMs: number }
+  | { type: 'ready'; index: number; listeners: ListenerBound[] }
   | { type: 'failed'; index: number; message: string; code: string | null }
   | { type: 'snapshot'; snapshot: WorkerSnapshot }
   | { type: 'log'; level: 'warn' | 'error' | 'info'; key: string; msg: string; fields?: Record<string, unknown> }
   | { type: 'stopped'; index: number; snapshot: WorkerSnapshot; delivered: number; dropped: number };
 
 export type ToWorker =
+  /** Every worker is warm: bind the sockets and read them. */
+  | { type: 'open' }
   | { type: 'spread'; listener: number; mode: 'random' | 'roundrobin' | 'cpu'; groupSize: number }
   | { type: 'reopen' }
   | { type: 'stop'; deadline: number };

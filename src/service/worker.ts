@@ -9,16 +9,33 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const send = (m: ToMain) => port.postMessage(m);
 
+/** Resolves at the main thread's 'open': once every worker is warm. */
+function openSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: ToWorker) => {
+      if (m.type !== 'open') return;
+      port.off('message', onMessage);
+      resolve();
+    };
+    port.on('message', onMessage);
+  });
+}
+
 async function run(): Promise<void> {
   let pipeline: Pipeline;
   try {
+    const open = openSignal();
     pipeline = new Pipeline(init, {
       log: (level, key, msg, fields) => send({ type: 'log', level, key, msg, ...(fields ? { fields } : {}) }),
     });
-    // Compiled code before the first datagram is read (see warmup.ts).
+    // Compiled code before the first datagram is read (see warmup.ts). The sockets wait for
+    // every worker's warm-up: a worker whose socket joined the port's SO_REUSEPORT group first
+    // would take all of its traffic while the others still compile on the same cores.
     const warm = await pipeline.warmUp();
+    send({ type: 'warm', index: init.index, warmupMs: warm.ms });
+    await open;
     const listeners = await pipeline.open();
-    send({ type: 'ready', index: init.index, listeners, warmupMs: warm.ms });
+    send({ type: 'ready', index: init.index, listeners });
     // At once, not after the first period: readiness (a NATS output still connecting) is
     // known from the start.
     send({ type: 'snapshot', snapshot: pipeline.snapshot() });
