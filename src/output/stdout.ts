@@ -27,7 +27,6 @@ interface AckMsg {
 
 /** Worker side: a ChunkWriter whose destination is the main thread's StdoutPump. */
 export class PortChunkWriter implements ChunkWriter {
-  readonly movesBuffers = true;
   private nextId = 1;
   private readonly pending = new Map<number, (err: Error | null) => void>();
   private closed = false;

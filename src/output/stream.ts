@@ -18,11 +18,10 @@ export interface ChunkWriter {
   write(chunks: readonly Uint8Array[], done: (err: Error | null) => void): void;
   ready(): boolean;
   /**
-   * True when a write moves the chunks' memory away (to another thread): the output then does
-   * not reuse the chunks it wrote, only what the writer gives back (returnsBuffersTo).
+   * Only a writer whose writes move the chunks' memory away (to another thread) has this: it
+   * gives the memory back to `recycle` once written, and the output reuses only what comes back,
+   * never the chunks it handed over.
    */
-  readonly movesBuffers?: boolean;
-  /** A writer that moves the chunks' memory gives it back to `recycle` once written. */
   returnsBuffersTo?(recycle: (b: Buffer) => void): void;
   /**
    * True when `write` finishes before it returns (a regular file, written on the calling
@@ -306,7 +305,7 @@ export class StreamOutput implements FlowOutput {
     }
     let flows = 0;
     let bytes = 0;
-    const reuse = this.writer.movesBuffers !== true;
+    const reuse = this.writer.returnsBuffersTo === undefined;
     for (let i = 0; i < n; i++) {
       const c = this.queue[this.head + i]!;
       flows += c.flows;
