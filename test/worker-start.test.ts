@@ -11,7 +11,9 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
+import { mkdirSync, rmSync } from 'node:fs';
 import { loadConfig, parseServeArgs } from '../src/config/mod.js';
+import { Collector, createLogger, StartupError } from '../src/service/mod.js';
 import type { ToMain, ToWorker, WorkerInit } from '../src/service/messages.js';
 import { makeTempDir } from './support/tools.js';
 
@@ -79,6 +81,28 @@ test('a worker binds its sockets only after the main thread\'s open, which comes
     await stopped;
   } finally {
     await worker.terminate();
+    tmp.cleanup();
+  }
+});
+
+test('a worker that fails before it is warm ends the start-up with its reason; the others, waiting for open, are stopped and the port stays free', { timeout: 30_000 }, async () => {
+  const tmp = makeTempDir('worker-start-');
+  const port = await freePort();
+  const dir = join(tmp.dir, 'out');
+  mkdirSync(dir);
+  const { flags } = parseServeArgs(['--listen', `127.0.0.1:${port}`, '--output', `file:${join(dir, 'flows.pb')}`, '--format', 'flowpb', '--workers', '2', '--metrics-addr', '127.0.0.1:0']);
+  const config = loadConfig({ env: {}, flags }).config;
+  // Valid when checked; gone when the workers open their output (as a volume unmounted at start).
+  rmSync(dir, { recursive: true });
+  try {
+    const started = Collector.start({ config, logger: createLogger('silent'), version: 'test' });
+    await assert.rejects(started, (err: Error) => {
+      assert.ok(err instanceof StartupError, `a StartupError, not ${err.constructor.name}`);
+      assert.match(err.message, /^worker [01]: .*ENOENT/);
+      return true;
+    });
+    assert.equal(await tryBind(port), 'free', 'no worker was left holding the port');
+  } finally {
     tmp.cleanup();
   }
 });
