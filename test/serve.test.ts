@@ -12,7 +12,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { makeTempDir } from './support/tools.js';
-import { CLI, httpGet, metric, runCli, scrape, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
+import { CLI, httpGet, metric, runCli, scrape, sendBurst, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
+import { lopsidedListener } from '../src/service/collector.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u16, u32, u8, v5Message, v9Message, v9TemplateRecord } from './support/export-builder.js';
 import { datagram, flowSample, sampledIPv4 } from './support/sflow-builder.js';
 
@@ -241,6 +242,60 @@ test('drop_policy block: a stuck stdout reader stops the socket reads (kernel dr
   assert.equal(metric(m, 'flow_collector_flows_decoded_total'), (received - 1) * 20);
   assert.equal(await s.stop(), 0);
   assert.equal(lines(s.stdout()).length, (received - 1) * 20);
+});
+
+test('kernel drops on one worker\'s socket while the other worker idles: the warning names the listener, the worker and the fix (spread: random)', async (t) => {
+  // One exporter (one source address and port): the kernel's hash gives all of it to one of the
+  // two workers' sockets; a small buffer and a burst make that socket drop.
+  const cfg = join(tmp.dir, 'lopsided.json');
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      listeners: [{ name: 'edge', address: '127.0.0.1', port: 0, receive_buffer_bytes: 16384 }],
+      workers: 2,
+      outputs: [{ type: 'file', path: join(tmp.dir, 'lopsided.pb'), format: 'flowpb' }],
+      metrics: { address: '127.0.0.1:0' },
+    }),
+  );
+  const s = await serve(['--config', cfg]);
+  if (s.started['ingest_path'] !== 'addon') {
+    t.skip('the dgram path runs one worker');
+    return;
+  }
+  const port = s.listeners[0]!.port;
+  await sendUdp(port, [ipfixTemplate()]);
+  const burst: Buffer[] = [];
+  for (let i = 0; i < 20_000; i++) burst.push(ipfixData(i * 5, 5, 1, i));
+  await sendBurst(port, burst);
+  await until(() => s.logs.some((l) => l['msg']?.startsWith('the kernel dropped datagrams')), 'the kernel_drops warning', 15_000);
+  const w = s.logs.find((l) => l['msg']?.startsWith('the kernel dropped datagrams'))!;
+  assert.match(w['msg'], /on listener edge, worker [01]'s sockets took \d+ % of the datagrams/);
+  assert.match(w['msg'], /listeners\[0\]\.spread: random/);
+  assert.equal(w['listener'], 'edge');
+  assert.ok(w['share_of_datagrams'] >= 0.99 && w['share_of_drops'] === 1, JSON.stringify(w));
+  assert.equal(await s.stop(), 0);
+});
+
+test('the uneven-hash hint: only for a listener on the hash, with two or more workers, most of the arrivals and nearly all of the drops on one', () => {
+  const edge = { name: 'edge', spread: 'none', shared: false };
+  const at = (...w: [number, number][]) => [w.map(([read, drops]) => ({ read, drops }))];
+  const none = at([0, 0], [0, 0]);
+  // 90 % of the arrivals and all of the drops on worker 1.
+  assert.deepEqual(lopsidedListener([edge], at([1000, 0], [8000, 1000]), none), { index: 0, name: 'edge', worker: 1, share: 0.9, dropShare: 1 });
+  // Counted from the last warning: the same totals later, with what came since balanced, are not lopsided.
+  assert.equal(lopsidedListener([edge], at([6000, 500], [13000, 1500]), at([1000, 0], [8000, 1000])), undefined);
+  // Even arrivals with drops on both: buffers or CPU, not the hash.
+  assert.equal(lopsidedListener([edge], at([5000, 500], [5000, 400]), none), undefined);
+  // Lopsided arrivals but the drops on the quiet worker: not the hash either.
+  assert.equal(lopsidedListener([edge], at([900, 0], [100, 50]), none), undefined);
+  // No drops; one worker; a spread program; a port shared with other processes.
+  assert.equal(lopsidedListener([edge], at([9000, 0], [1000, 0]), none), undefined);
+  assert.equal(lopsidedListener([edge], at([9000, 100]), none), undefined);
+  assert.equal(lopsidedListener([{ ...edge, spread: 'random' }], at([9000, 100], [0, 0]), none), undefined);
+  assert.equal(lopsidedListener([{ ...edge, shared: true }], at([9000, 100], [0, 0]), none), undefined);
+  // Four workers: 60 % is past one and a half fair shares.
+  assert.equal(lopsidedListener([edge], at([600, 100], [200, 0], [100, 0], [100, 0]), none)?.worker, 0);
+  assert.equal(lopsidedListener([edge], at([400, 100], [200, 0], [200, 0], [200, 0]), none), undefined);
 });
 
 test('file output: flowpb records, reopened on SIGHUP after rotation', async () => {

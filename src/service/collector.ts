@@ -132,6 +132,8 @@ export class Collector {
   private stopping: Promise<StopReport> | undefined;
   private lastSummary = { at: Date.now(), datagrams: 0, flows: 0 };
   private lastWarn = { kernel: 0, dropped: 0 };
+  /** Per listener and worker, what had arrived at the last kernel_drops warning logged. */
+  private dropsWarned: Arrivals[][] = [];
   readonly snapshotMs: number;
   /** Worker threads running (the configured number, or 1 on the dgram path). */
   workers = 0;
@@ -457,13 +459,40 @@ export class Collector {
     }
     const t = this.totals();
     if (t.kernelDrops > this.lastWarn.kernel) {
-      this.rl.emit('warn', 'kernel_drops', 'the kernel dropped datagrams: receive buffers full (add workers or sockets, raise receive_buffer_bytes)', { kernel_drops_total: t.kernelDrops });
+      const arrivals = this.arrivalsByWorker();
+      // With drop_policy block a worker whose outputs are full stops reading: its drops are the outputs'.
+      const lopsided = this.opts.config.queue.drop_policy === 'block' ? undefined : lopsidedListener(this.opts.config.listeners, arrivals, this.dropsWarned);
+      const logged =
+        lopsided === undefined
+          ? this.rl.emit('warn', 'kernel_drops', 'the kernel dropped datagrams: receive buffers full (add workers or sockets, raise receive_buffer_bytes)', { kernel_drops_total: t.kernelDrops })
+          : this.rl.emit(
+              'warn',
+              'kernel_drops',
+              `the kernel dropped datagrams: on listener ${lopsided.name}, worker ${lopsided.worker}'s sockets took ${Math.round(100 * lopsided.share)} % of the datagrams and ` +
+                `${Math.round(100 * lopsided.dropShare)} % of the drops while the other workers had room (spread: none keeps each exporter on one socket, and a few ` +
+                `large exporters hash unevenly; more workers do not help). Fix: listeners[${lopsided.index}].spread: random shares every exporter among the workers`,
+              { kernel_drops_total: t.kernelDrops, listener: lopsided.name, worker: lopsided.worker, share_of_datagrams: round2(lopsided.share), share_of_drops: round2(lopsided.dropShare) },
+            );
+      // The next warning looks at what arrived after this one.
+      if (logged) this.dropsWarned = arrivals;
       this.lastWarn.kernel = t.kernelDrops;
     }
     if (t.dropped > this.lastWarn.dropped) {
       this.rl.emit('warn', 'flows_dropped', 'flows dropped before delivery (see flow_collector_flows_dropped_total by reason)', { flows_dropped_total: t.dropped });
       this.lastWarn.dropped = t.dropped;
     }
+  }
+
+  /** Per listener and worker: datagrams read and dropped by the kernel on its sockets so far. */
+  private arrivalsByWorker(): Arrivals[][] {
+    return this.opts.config.listeners.map((_, k) =>
+      this.slots.map((s) => {
+        const l = s.snapshot?.listeners[k];
+        let drops = 0;
+        for (const d of l?.kernelDrops ?? []) drops += d ?? 0;
+        return { read: l?.datagrams ?? 0, drops };
+      }),
+    );
   }
 
   private summary(): void {
@@ -550,4 +579,55 @@ function readSysctl(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Datagrams a worker read and the kernel dropped on its sockets, for one listener. */
+export interface Arrivals {
+  read: number;
+  drops: number;
+}
+
+const round2 = (x: number) => Math.round(100 * x) / 100;
+
+/**
+ * A listener whose kernel drops, since `before`, are one worker's while that worker's sockets
+ * took most of what arrived: the kernel's 4-tuple hash (spread: none) put most of the exporters'
+ * traffic on one socket, which another worker or more buffer does not fix. Only with two or more
+ * workers, the hash (not a spread program) and drops to explain.
+ */
+export function lopsidedListener(
+  listeners: readonly { name: string; spread: string; shared: boolean }[],
+  now: readonly (readonly Arrivals[])[],
+  before: readonly (readonly Arrivals[])[],
+): { index: number; name: string; worker: number; share: number; dropShare: number } | undefined {
+  for (let k = 0; k < listeners.length; k++) {
+    const l = listeners[k]!;
+    const workers = now[k] ?? [];
+    if (l.spread !== 'none' || l.shared || workers.length < 2) continue;
+    let total = 0;
+    let drops = 0;
+    let top = -1;
+    let topArrived = -1;
+    const arrived: number[] = [];
+    const dropped: number[] = [];
+    for (let i = 0; i < workers.length; i++) {
+      const b = before[k]?.[i] ?? { read: 0, drops: 0 };
+      const d = Math.max(0, workers[i]!.drops - b.drops);
+      const a = Math.max(0, workers[i]!.read - b.read) + d;
+      arrived.push(a);
+      dropped.push(d);
+      total += a;
+      drops += d;
+      if (a > topArrived) {
+        topArrived = a;
+        top = i;
+      }
+    }
+    if (drops === 0 || total === 0) continue;
+    const share = topArrived / total;
+    const dropShare = dropped[top]! / drops;
+    // At least one and a half fair shares and 60 % (two workers: 75 %), and nearly all of the drops.
+    if (share >= Math.max(0.6, 1.5 / workers.length) && dropShare >= 0.9) return { index: k, name: l.name, worker: top, share, dropShare };
+  }
+  return undefined;
 }

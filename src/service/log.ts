@@ -22,17 +22,21 @@ export class RateLimitedLog {
     private readonly intervalMs: number,
   ) {}
 
-  /** Logs at most one line per key per interval; the next line says how many were held back. */
-  emit(level: 'info' | 'warn' | 'error', key: string, msg: string, fields: Record<string, unknown> = {}): void {
+  /**
+   * Logs at most one line per key per interval; the next line says how many were held back.
+   * True when this line was logged.
+   */
+  emit(level: 'info' | 'warn' | 'error', key: string, msg: string, fields: Record<string, unknown> = {}): boolean {
     const now = Date.now();
     const e = this.last.get(key);
     if (e !== undefined && now - e.at < this.intervalMs) {
       e.held++;
-      return;
+      return false;
     }
     if (this.last.size >= 4096 && e === undefined) this.last.clear();
     const held = e?.held ?? 0;
     this.last.set(key, { at: now, held: 0 });
     this.log[level]({ ...fields, ...(held > 0 ? { suppressed: held } : {}) }, msg);
+    return true;
   }
 }
