@@ -196,11 +196,13 @@ export interface UdpPortState {
   rxQueue: number;
   /** Datagrams the kernel dropped on these sockets (the drops column), summed. */
   drops: number;
+  /** The same, per socket, in /proc's order (with several workers: how evenly the port's load fell). */
+  dropsBySocket: number[];
 }
 
 /** The port's sockets in /proc/net/udp and /proc/net/udp6. */
 export function udpPort(port: number): UdpPortState {
-  const st: UdpPortState = { sockets: 0, rxQueue: 0, drops: 0 };
+  const st: UdpPortState = { sockets: 0, rxQueue: 0, drops: 0, dropsBySocket: [] };
   const hex = port.toString(16).toUpperCase().padStart(4, '0');
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
     let text: string;
@@ -216,7 +218,9 @@ export function udpPort(port: number): UdpPortState {
       if (f[2] !== '00000000:0000' && !/^0+:0000$/.test(f[2]!)) continue; // connected sockets are not listeners
       st.sockets++;
       st.rxQueue += parseInt(f[4]!.split(':')[1]!, 16);
-      st.drops += Number(f[f.length - 1]);
+      const d = Number(f[f.length - 1]);
+      st.drops += d;
+      st.dropsBySocket.push(d);
     }
   }
   return st;

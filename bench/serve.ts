@@ -453,6 +453,8 @@ interface RunResult {
   /** Kernel drops (/proc/net/udp) before the measured part: start-up and warm-up. */
   startupDrops: number;
   sockets: number;
+  /** /proc/net/udp's drops per socket of the port at the end (start-up included). */
+  dropsBySocket: number[];
   rcvbufs: number[];
   /** sent - (received + drops); 0 when the counts reconcile. */
   unaccounted: number | undefined;
@@ -841,6 +843,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       kernelDropsProc,
       startupDrops,
       sockets: udp.sockets,
+      dropsBySocket: udp.dropsBySocket,
       rcvbufs,
       unaccounted,
       snmp,
@@ -1027,7 +1030,7 @@ async function main(): Promise<void> {
     }
     console.error(
       `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
-        `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core ${1 - args.core})` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part), ` +
+        `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core ${1 - args.core})` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part${r.dropsBySocket.length > 1 ? `; by socket ${r.dropsBySocket.map((d) => fmt(d)).join(' / ')}` : ''}), ` +
         `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.hostProbeNs !== undefined ? `, host probe ${fmt(r.hostProbeNs, 1)} ns/flow` : ''}${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
     );
     return r;
