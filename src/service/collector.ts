@@ -608,24 +608,22 @@ export function lopsidedListener(
     let drops = 0;
     let top = -1;
     let topArrived = -1;
-    const arrived: number[] = [];
-    const dropped: number[] = [];
+    let topDrops = 0;
     for (let i = 0; i < workers.length; i++) {
       const b = before[k]?.[i] ?? { read: 0, drops: 0 };
       const d = Math.max(0, workers[i]!.drops - b.drops);
       const a = Math.max(0, workers[i]!.read - b.read) + d;
-      arrived.push(a);
-      dropped.push(d);
       total += a;
       drops += d;
       if (a > topArrived) {
         topArrived = a;
         top = i;
+        topDrops = d;
       }
     }
     if (drops === 0 || total === 0) continue;
     const share = topArrived / total;
-    const dropShare = dropped[top]! / drops;
+    const dropShare = topDrops / drops;
     // At least one and a half fair shares and 60 % (two workers: 75 %), and nearly all of the drops.
     if (share >= Math.max(0.6, 1.5 / workers.length) && dropShare >= 0.9) return { index: k, name: l.name, worker: top, share, dropShare };
   }
