@@ -293,9 +293,11 @@ test('the uneven-hash hint: only for a listener on the hash, with two or more wo
   assert.equal(lopsidedListener([edge], at([9000, 100]), none), undefined);
   assert.equal(lopsidedListener([{ ...edge, spread: 'random' }], at([9000, 100], [0, 0]), none), undefined);
   assert.equal(lopsidedListener([{ ...edge, shared: true }], at([9000, 100], [0, 0]), none), undefined);
-  // Four workers: 60 % is past one and a half fair shares.
-  assert.equal(lopsidedListener([edge], at([600, 100], [200, 0], [100, 0], [100, 0]), none)?.worker, 0);
-  assert.equal(lopsidedListener([edge], at([400, 100], [200, 0], [200, 0], [200, 0]), none), undefined);
+  // Three exporters hashed 2:1 over two workers, the drops on the two.
+  assert.equal(lopsidedListener([edge], at([1000, 0], [1800, 200]), none)?.worker, 1);
+  // Four workers: one and a half fair shares (37.5 %) with the drops is lopsided; a third is not.
+  assert.equal(lopsidedListener([edge], at([350, 100], [250, 0], [150, 0], [150, 0]), none)?.worker, 0);
+  assert.equal(lopsidedListener([edge], at([300, 100], [300, 0], [250, 0], [250, 0]), none), undefined);
 });
 
 test('file output: flowpb records, reopened on SIGHUP after rotation', async () => {

@@ -624,8 +624,8 @@ export function lopsidedListener(
     if (drops === 0 || total === 0) continue;
     const share = topArrived / total;
     const dropShare = topDrops / drops;
-    // At least one and a half fair shares and 60 % (two workers: 75 %), and nearly all of the drops.
-    if (share >= Math.max(0.6, 1.5 / workers.length) && dropShare >= 0.9) return { index: k, name: l.name, worker: top, share, dropShare };
+    // One and a half fair shares (two workers: 60 % is enough), and nearly all of the drops.
+    if (share >= Math.min(0.6, 1.5 / workers.length) && dropShare >= 0.9) return { index: k, name: l.name, worker: top, share, dropShare };
   }
   return undefined;
 }
