@@ -16,6 +16,7 @@ import { loadConfig, parseServeArgs } from '../src/config/mod.js';
 import { Collector, createLogger, StartupError } from '../src/service/mod.js';
 import type { ToMain, ToWorker, WorkerInit } from '../src/service/messages.js';
 import { makeTempDir } from './support/tools.js';
+import { freeUdpPort } from '../bench/proc.js';
 
 const WORKER = new URL('../src/service/worker.js', import.meta.url);
 
@@ -31,17 +32,9 @@ function tryBind(port: number): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind({ address: '127.0.0.1', port: 0 }, r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(r));
-  return port;
-}
-
 test('a worker binds its sockets only after the main thread\'s open, which comes once every worker is warm', async () => {
   const tmp = makeTempDir('worker-start-');
-  const port = await freePort();
+  const port = await freeUdpPort();
   const { flags } = parseServeArgs(['--listen', `127.0.0.1:${port}`, '--output', `file:${join(tmp.dir, 'flows.ndjson')}`, '--format', 'json', '--workers', '2']);
   const config = loadConfig({ env: {}, flags }).config;
   const init: WorkerInit = { index: 0, config, ports: [port], storeChannel: `worker-start-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
@@ -87,7 +80,7 @@ test('a worker binds its sockets only after the main thread\'s open, which comes
 
 test('a worker that fails before it is warm ends the start-up with its reason; the others, waiting for open, are stopped and the port stays free', { timeout: 30_000 }, async () => {
   const tmp = makeTempDir('worker-start-');
-  const port = await freePort();
+  const port = await freeUdpPort();
   const dir = join(tmp.dir, 'out');
   mkdirSync(dir);
   const { flags } = parseServeArgs(['--listen', `127.0.0.1:${port}`, '--output', `file:${join(dir, 'flows.pb')}`, '--format', 'flowpb', '--workers', '2', '--metrics-addr', '127.0.0.1:0']);

@@ -18,7 +18,7 @@ import { startHttpServer, type HealthReport, type HttpServerHandle } from './htt
 import { RateLimitedLog } from './log.js';
 import { KvBridge } from './kvbridge.js';
 import { reuseportGroupSize } from './reuseport.js';
-import type { ListenerBound, ToMain, ToWorker, WorkerInit, WorkerSnapshot } from './messages.js';
+import type { ListenerBound, ListenerSnapshot, ToMain, ToWorker, WorkerInit, WorkerSnapshot } from './messages.js';
 
 /** A failure to start: exit code 1, one clear line. */
 export class StartupError extends Error {
@@ -437,7 +437,7 @@ export class Collector {
       if (snap === undefined) continue;
       for (const l of snap.listeners) {
         datagrams += l.datagrams;
-        for (const d of l.kernelDrops) kernelDrops += d ?? 0;
+        kernelDrops += socketDrops(l);
       }
       for (const v of Object.values(snap.flows)) flows += v;
       for (const o of snap.outputs) {
@@ -488,9 +488,7 @@ export class Collector {
     return this.opts.config.listeners.map((_, k) =>
       this.slots.map((s) => {
         const l = s.snapshot?.listeners[k];
-        let drops = 0;
-        for (const d of l?.kernelDrops ?? []) drops += d ?? 0;
-        return { read: l?.datagrams ?? 0, drops };
+        return { read: l?.datagrams ?? 0, drops: l === undefined ? 0 : socketDrops(l) };
       }),
     );
   }
@@ -579,6 +577,13 @@ function readSysctl(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Kernel drops on a worker's sockets of one listener (none counted on the dgram path). */
+function socketDrops(l: ListenerSnapshot): number {
+  let n = 0;
+  for (const d of l.kernelDrops) n += d ?? 0;
+  return n;
 }
 
 /** Datagrams a worker read and the kernel dropped on its sockets, for one listener. */
