@@ -327,6 +327,8 @@ function parseArgs(argv: string[]): Args {
       throw new Error('--consistency runs one cell: give one --streams, one --rates and one --workers value');
   }
   if (!(a.reps >= 1) || !(a.duration > 0) || !(a.exporters >= 1 && a.exporters <= 254)) throw new Error('bad --reps, --duration or --exporters');
+  // Checked with the arguments: otherwise the run fails only after the streams are built.
+  if (a.role === 'main' && !existsSync(a.outDir)) throw new Error(`--out-dir ${a.outDir}: no such directory (create it, or leave --out-dir out for /dev/shm)`);
   return a;
 }
 

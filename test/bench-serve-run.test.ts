@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
@@ -30,6 +30,17 @@ interface Run {
   unaccounted: number | undefined;
   hostProbeNs: number | undefined;
 }
+
+test('bench/serve: an --out-dir that does not exist is refused before anything runs, naming the option', { timeout: 60_000 }, async () => {
+  const missing = join(tmp.dir, 'no-such-dir');
+  const stderr = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [BENCH, '--streams', 'v9', '--rates', '2000', '--cache', join(tmp.dir, 'cache-unused'), '--out-dir', missing], { timeout: 50_000 }, (err, _out, errText) =>
+      err ? resolve(errText) : reject(new Error('the bench ran with a missing --out-dir')),
+    ),
+  );
+  assert.match(stderr, new RegExp(`--out-dir ${missing}: no such directory`));
+  assert.equal(existsSync(join(tmp.dir, 'cache-unused')), false, 'nothing was built');
+});
 
 test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every flow counted', { skip, timeout: 180_000 }, async () => {
   const json = join(tmp.dir, 'out.json');
