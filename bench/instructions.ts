@@ -3,7 +3,7 @@
  * count on every run, whatever else the machine is doing, where the decode loop's nanoseconds
  * (bench/transcode.ts) move by +-5 % with the host. For judging a change to generated code.
  *
- *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--functions PATTERN] [--annotate FILE]
+ *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--functions PATTERN] [--annotate FILE] [--no-interface-names]
  *
  * The decode loop of bench/transcode.ts (the serve benchmark's replay stream through one
  * FlowDecoder with a frame sink) runs under callgrind twice, for two numbers of passes over the
@@ -18,6 +18,9 @@
  * --functions PATTERN: the functions counted, as V8's --print-opt-code-filter takes it (a name,
  * or a prefix with a trailing *; default transcode*; '*' counts every optimised JS function: the
  * decoder's own per-datagram code, the bench's sink). Builtins and the runtime are never counted.
+ *
+ * --no-interface-names: the decoder as serve's with `sampling.interface_names: false` (what the
+ * names exporters send as options data cost: softflowd's v9, 1,010 -> 839 per flow on one host).
  *
  * --annotate FILE writes the optimised code of the functions counted, each instruction with its
  * executions per flow (the second run's counts over all its flows): where the instructions go.
@@ -111,7 +114,7 @@ interface Run {
   ir: Map<number, number>;
 }
 
-function runUnderCallgrind(stream: StreamName, passes: number, dir: string, functions: string): Run {
+function runUnderCallgrind(stream: StreamName, passes: number, dir: string, functions: string, interfaceNames: boolean): Run {
   const out = join(dir, `callgrind.${passes}.out`);
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
@@ -132,6 +135,7 @@ function runUnderCallgrind(stream: StreamName, passes: number, dir: string, func
       'loop',
       stream,
       String(passes),
+      ...(interfaceNames ? [] : ['--no-interface-names']),
     ],
     { encoding: 'utf8', maxBuffer: 1 << 30 },
   );
@@ -144,8 +148,8 @@ function runUnderCallgrind(stream: StreamName, passes: number, dir: string, func
 }
 
 /** The decode loop, as bench/transcode.ts runs it, for a number of passes. */
-async function loop(stream: StreamName, passes: number): Promise<void> {
-  const l = await decodeLoop(stream);
+async function loop(stream: StreamName, passes: number, interfaceNames: boolean): Promise<void> {
+  const l = await decodeLoop(stream, undefined, interfaceNames);
   for (let k = 0; k < passes; k++) l.pass(k);
   process.stdout.write(`${FRAMES_MARK}${l.frames()}\n`);
 }
@@ -153,18 +157,20 @@ async function loop(stream: StreamName, passes: number): Promise<void> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--role' && argv[1] === 'loop') {
-    await loop(argv[2] as StreamName, Number(argv[3]));
+    await loop(argv[2] as StreamName, Number(argv[3]), argv[4] !== '--no-interface-names');
     return;
   }
   let stream: StreamName = 'v9';
   let passes = [20, 40];
   let annotate: string | undefined;
   let functions = 'transcode*';
+  let interfaceNames = true;
   const rest: string[] = [];
   eachOption(argv, (name, value) => {
     if (name === '--passes') passes = value().split(',').map(Number);
     else if (name === '--annotate') annotate = value();
     else if (name === '--functions') functions = value();
+    else if (name === '--no-interface-names') interfaceNames = false;
     else rest.push(name);
   });
   if (rest.length > 0) stream = rest[0] as StreamName;
@@ -179,10 +185,10 @@ async function main(): Promise<void> {
   try {
     // The stream cache is built (softflowd / pmacctd) outside valgrind.
     await loadStream(stream, defaultCacheDir(), (m) => console.error(m));
-    const a = runUnderCallgrind(stream, passes[0]!, dir, functions);
-    const b = runUnderCallgrind(stream, passes[1]!, dir, functions);
+    const a = runUnderCallgrind(stream, passes[0]!, dir, functions, interfaceNames);
+    const b = runUnderCallgrind(stream, passes[1]!, dir, functions, interfaceNames);
     const flows = b.frames - a.frames;
-    console.log(`${stream}: instructions per flow over passes ${passes[0]}..${passes[1]} (${flows} flows), callgrind`);
+    console.log(`${stream}: instructions per flow over passes ${passes[0]}..${passes[1]} (${flows} flows), callgrind${interfaceNames ? '' : ', interface names off'}`);
     let sum = 0;
     for (const name of [...new Set([...a.byName.keys(), ...b.byName.keys()])].sort()) {
       const d = (b.byName.get(name) ?? 0) - (a.byName.get(name) ?? 0);

@@ -5,9 +5,11 @@
  * Repeat it in fresh processes to see run-to-run spread; it found serve's slow mode (V8 OSR,
  * src/service/jit.ts): compare `node dist/bench/transcode.js` with `node --no-use-osr ...`.
  *
- *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1] [--cache DIR]
+ *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1] [--cache DIR] [--no-interface-names]
  *
  * --cache: the stream cache (default bench/.cache; the stream is built there when missing).
+ * --no-interface-names: as serve with `sampling.interface_names: false` (softflowd's v9 sends two
+ * names, 38 bytes on every flow).
  * With runs > 1 it runs itself that many times in child processes with the same node flags.
  */
 import { execFileSync } from 'node:child_process';
@@ -15,8 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeLoop } from './decode-loop.js';
 import type { StreamName } from './serve-streams.js';
 
-async function once(name: StreamName, seconds: number, cacheDir: string | undefined): Promise<string> {
-  const loop = await decodeLoop(name, cacheDir);
+async function once(name: StreamName, seconds: number, cacheDir: string | undefined, interfaceNames: boolean): Promise<string> {
+  const loop = await decodeLoop(name, cacheDir, interfaceNames);
   for (let k = 0; k < 8; k++) loop.pass(k);
   const f0 = loop.frames();
   const t0 = process.hrtime.bigint();
@@ -32,15 +34,18 @@ async function once(name: StreamName, seconds: number, cacheDir: string | undefi
 const argv = process.argv.slice(2);
 const ci = argv.indexOf('--cache');
 const cacheDir = ci >= 0 ? argv.splice(ci, 2)[1] : undefined;
+const ni = argv.indexOf('--no-interface-names');
+const interfaceNames = ni < 0;
+if (ni >= 0) argv.splice(ni, 1);
 const [nameArg, secArg, runsArg] = argv;
 const name = (nameArg ?? 'v9') as StreamName;
 if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not ${name}`);
 const runs = Number(runsArg ?? 1);
 if (runs > 1) {
   for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1', ...(cacheDir !== undefined ? ['--cache', cacheDir] : [])], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1', ...(cacheDir !== undefined ? ['--cache', cacheDir] : []), ...(interfaceNames ? [] : ['--no-interface-names'])], { encoding: 'utf8' });
     process.stdout.write(`run ${i + 1}: ${out}`);
   }
 } else {
-  console.log(await once(name, Number(secArg ?? 3), cacheDir));
+  console.log(await once(name, Number(secArg ?? 3), cacheDir, interfaceNames));
 }
