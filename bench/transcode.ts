@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { eachOption } from './args.js';
 import { decodeLoop } from './decode-loop.js';
 import type { StreamName } from './serve-streams.js';
 
@@ -31,13 +32,16 @@ async function once(name: StreamName, seconds: number, cacheDir: string | undefi
   return `${name}: ${(((c.user + c.system) * 1000) / flows).toFixed(1)} ns CPU per flow (${flows} flows, fused ${dec.transcoded.fused}, reference path ${dec.transcoded.reference})`;
 }
 
-const argv = process.argv.slice(2);
-const ci = argv.indexOf('--cache');
-const cacheDir = ci >= 0 ? argv.splice(ci, 2)[1] : undefined;
-const ni = argv.indexOf('--no-interface-names');
-const interfaceNames = ni < 0;
-if (ni >= 0) argv.splice(ni, 1);
-const [nameArg, secArg, runsArg] = argv;
+let cacheDir: string | undefined;
+let interfaceNames = true;
+const positional: string[] = [];
+eachOption(process.argv.slice(2), (arg, value) => {
+  if (arg === '--cache') cacheDir = value();
+  else if (arg === '--no-interface-names') interfaceNames = false;
+  else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
+  else positional.push(arg);
+});
+const [nameArg, secArg, runsArg] = positional;
 const name = (nameArg ?? 'v9') as StreamName;
 if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not ${name}`);
 const runs = Number(runsArg ?? 1);
