@@ -2,8 +2,8 @@
  * The decode loop of bench/transcode.ts and bench/instructions.ts: the serve benchmark's replay
  * stream (bench/serve-streams.ts) decoded by one FlowDecoder with a frame sink, from 8 exporters
  * in turn, its frames appended to a flowpb batch writer (in the frame arena, as serve's is) that
- * is emptied every 64 KiB. `interfaceNames: false` is serve's `sampling.interface_names: false`:
- * the names the exporters send as options data are left off the flows (what they cost).
+ * is emptied every 64 KiB. `interfaceNames` is serve's `sampling.interface_names` (default false,
+ * as serve's): true attaches the names the exporters send as options data to the flows.
  */
 import { Exporter, FlowDecoder, claimFrameArena } from '../src/decode/mod.js';
 import { DelimitedBatchWriter } from '../src/encode/mod.js';
@@ -20,7 +20,7 @@ export interface DecodeLoop {
   readonly decoder: FlowDecoder;
 }
 
-export async function decodeLoop(name: StreamName, cacheDir = defaultCacheDir(), interfaceNames = true): Promise<DecodeLoop> {
+export async function decodeLoop(name: StreamName, cacheDir = defaultCacheDir(), interfaceNames = false): Promise<DecodeLoop> {
   const st = await loadStream(name, cacheDir);
   const enc = new DelimitedBatchWriter(128 * 1024);
   const w = enc.writer;

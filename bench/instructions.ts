@@ -3,7 +3,7 @@
  * count on every run, whatever else the machine is doing, where the decode loop's nanoseconds
  * (bench/transcode.ts) move by +-5 % with the host. For judging a change to generated code.
  *
- *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--functions PATTERN] [--annotate FILE] [--no-interface-names]
+ *   node dist/bench/instructions.js [v9|ipfix] [--passes 20,40] [--functions PATTERN] [--annotate FILE] [--interface-names]
  *
  * The decode loop of bench/transcode.ts (the serve benchmark's replay stream through one
  * FlowDecoder with a frame sink) runs under callgrind twice, for two numbers of passes over the
@@ -19,8 +19,9 @@
  * or a prefix with a trailing *; default transcode*; '*' counts every optimised JS function: the
  * decoder's own per-datagram code, the bench's sink). Builtins and the runtime are never counted.
  *
- * --no-interface-names: the decoder as serve's with `sampling.interface_names: false` (what the
- * names exporters send as options data cost: softflowd's v9, 1,010 -> 839 per flow on one host).
+ * --interface-names: the decoder as serve's with `sampling.interface_names: true` (default: as
+ * serve's default, without them; what the names exporters send as options data cost: softflowd's
+ * v9, 839 -> 1,010 per flow on one host).
  *
  * --annotate FILE writes the optimised code of the functions counted, each instruction with its
  * executions per flow (the second run's counts over all its flows): where the instructions go.
@@ -135,7 +136,7 @@ function runUnderCallgrind(stream: StreamName, passes: number, dir: string, func
       'loop',
       stream,
       String(passes),
-      ...(interfaceNames ? [] : ['--no-interface-names']),
+      ...(interfaceNames ? ['--interface-names'] : []),
     ],
     { encoding: 'utf8', maxBuffer: 1 << 30 },
   );
@@ -157,20 +158,20 @@ async function loop(stream: StreamName, passes: number, interfaceNames: boolean)
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv[0] === '--role' && argv[1] === 'loop') {
-    await loop(argv[2] as StreamName, Number(argv[3]), argv[4] !== '--no-interface-names');
+    await loop(argv[2] as StreamName, Number(argv[3]), argv[4] === '--interface-names');
     return;
   }
   let stream: StreamName = 'v9';
   let passes = [20, 40];
   let annotate: string | undefined;
   let functions = 'transcode*';
-  let interfaceNames = true;
+  let interfaceNames = false;
   const rest: string[] = [];
   eachOption(argv, (name, value) => {
     if (name === '--passes') passes = value().split(',').map(Number);
     else if (name === '--annotate') annotate = value();
     else if (name === '--functions') functions = value();
-    else if (name === '--no-interface-names') interfaceNames = false;
+    else if (name === '--interface-names') interfaceNames = true;
     else rest.push(name);
   });
   if (rest.length > 0) stream = rest[0] as StreamName;
@@ -188,7 +189,7 @@ async function main(): Promise<void> {
     const a = runUnderCallgrind(stream, passes[0]!, dir, functions, interfaceNames);
     const b = runUnderCallgrind(stream, passes[1]!, dir, functions, interfaceNames);
     const flows = b.frames - a.frames;
-    console.log(`${stream}: instructions per flow over passes ${passes[0]}..${passes[1]} (${flows} flows), callgrind${interfaceNames ? '' : ', interface names off'}`);
+    console.log(`${stream}: instructions per flow over passes ${passes[0]}..${passes[1]} (${flows} flows), callgrind${interfaceNames ? ', interface names on' : ''}`);
     let sum = 0;
     for (const name of [...new Set([...a.byName.keys(), ...b.byName.keys()])].sort()) {
       const d = (b.byName.get(name) ?? 0) - (a.byName.get(name) ?? 0);

@@ -64,6 +64,8 @@ async function main(): Promise<void> {
       },
     },
     ...(process.env['FLOW_COLLECTOR_TRANSCODE'] !== '0' ? { frames } : {}),
+    // As serve's default, and its variable: interface names from options data only when asked.
+    sampling: { interface_names: process.env['FLOW_COLLECTOR_SAMPLING__INTERFACE_NAMES'] === 'true' },
   });
   let datagrams = 0;
   // Exporters by IPv4 address and port as one number (the bench sends from 127.0.2.x).

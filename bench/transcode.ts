@@ -5,11 +5,11 @@
  * Repeat it in fresh processes to see run-to-run spread; it found serve's slow mode (V8 OSR,
  * src/service/jit.ts): compare `node dist/bench/transcode.js` with `node --no-use-osr ...`.
  *
- *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1] [--cache DIR] [--no-interface-names]
+ *   node [--no-use-osr] dist/bench/transcode.js [v9|ipfix] [seconds=3] [runs=1] [--cache DIR] [--interface-names]
  *
  * --cache: the stream cache (default bench/.cache; the stream is built there when missing).
- * --no-interface-names: as serve with `sampling.interface_names: false` (softflowd's v9 sends two
- * names, 38 bytes on every flow).
+ * --interface-names: as serve with `sampling.interface_names: true` (softflowd's v9 sends two
+ * names: 38 more bytes on every flow); by default the names are left out, as serve's default is.
  * With runs > 1 it runs itself that many times in child processes with the same node flags.
  */
 import { execFileSync } from 'node:child_process';
@@ -33,11 +33,11 @@ async function once(name: StreamName, seconds: number, cacheDir: string | undefi
 }
 
 let cacheDir: string | undefined;
-let interfaceNames = true;
+let interfaceNames = false;
 const positional: string[] = [];
 eachOption(process.argv.slice(2), (arg, value) => {
   if (arg === '--cache') cacheDir = value();
-  else if (arg === '--no-interface-names') interfaceNames = false;
+  else if (arg === '--interface-names') interfaceNames = true;
   else if (arg.startsWith('--')) throw new Error(`unknown option ${arg}`);
   else positional.push(arg);
 });
@@ -47,7 +47,7 @@ if (name !== 'v9' && name !== 'ipfix') throw new Error(`stream: v9 or ipfix, not
 const runs = Number(runsArg ?? 1);
 if (runs > 1) {
   for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1', ...(cacheDir !== undefined ? ['--cache', cacheDir] : []), ...(interfaceNames ? [] : ['--no-interface-names'])], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), name, secArg ?? '3', '1', ...(cacheDir !== undefined ? ['--cache', cacheDir] : []), ...(interfaceNames ? ['--interface-names'] : [])], { encoding: 'utf8' });
     process.stdout.write(`run ${i + 1}: ${out}`);
   }
 } else {

@@ -95,7 +95,7 @@ test('defaults: three auto listeners, stdout JSON, every default filled in', () 
     pending_max_age_ms: DEFAULT_LIMITS.pendingMaxAgeMs,
     max_options_records: DEFAULT_LIMITS.maxOptionsRecords,
   });
-  assert.deepEqual(config.sampling, { defaults: [], overrides: [], renormalize: false, interface_names: true });
+  assert.deepEqual(config.sampling, { defaults: [], overrides: [], renormalize: false, interface_names: false });
   assert.deepEqual(config.outputs, [{ type: 'stdout', format: 'json' }]);
   assert.deepEqual(config.queue, { max_bytes: 64 * 1024 * 1024, drop_policy: 'drop_newest' });
   assert.deepEqual(config.metrics, { enabled: true, address: '127.0.0.1:9191' });
@@ -182,7 +182,7 @@ function checkExample(config: CollectorConfig): void {
   const l1 = listenerLimits(config, config.listeners[1]!);
   assert.equal(l1.maxTemplates, 2048, 'listener override');
   assert.equal(l1.maxSources, 20000, 'global setting under the override');
-  assert.deepEqual(config.sampling, { defaults: [{ exporter: '10.0.0.0/8', rate: 1000 }], overrides: [{ exporter: '192.0.2.1', rate: 64 }], renormalize: true, interface_names: true });
+  assert.deepEqual(config.sampling, { defaults: [{ exporter: '10.0.0.0/8', rate: 1000 }], overrides: [{ exporter: '192.0.2.1', rate: 64 }], renormalize: true, interface_names: false });
   assert.deepEqual(config.outputs, [{ type: 'stdout', format: 'flowpb' }]);
   assert.deepEqual(config.queue, { max_bytes: 1048576, drop_policy: 'drop_oldest' });
   assert.deepEqual(config.metrics, { enabled: true, address: '[::1]:0' });

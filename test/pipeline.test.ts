@@ -7,13 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig, parseServeArgs } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import { LocalTemplateStore, type StoreChange } from '../src/templates/mod.js';
 import type { WorkerInit } from '../src/service/messages.js';
-import { ip4, ipfixMessage, ipfixTemplateRecord, set, u32, u8 } from './support/export-builder.js';
+import { ip4, ipfixMessage, ipfixTemplateRecord, set, str, u32, u8, varlen } from './support/export-builder.js';
+import { splitDelimited } from '../src/encode/mod.js';
 import { makeTempDir } from './support/tools.js';
 import { until } from './support/wait.js';
 
@@ -157,6 +160,65 @@ for (const forceDgram of [false, true]) {
       tx.close();
       await p.close();
       tmp.cleanup();
+    }
+  });
+}
+
+const FlowMessage = new protobuf.Root().loadSync(fileURLToPath(new URL('../../proto/flow.proto', import.meta.url)), { keepCase: true }).lookupType('flowpb.FlowMessage');
+
+for (const format of ['json', 'flowpb'] as const) {
+  test(`${format}: serve's default leaves interface names out of the flows; sampling.interface_names: true puts them in`, async () => {
+    // An interface table as options data (scope ingressInterface, interfaceName), then flows on
+    // interfaces 7 and 9 in six data sets: with frames (flowpb) the first three take the
+    // record path and the rest the layout's transcoder, so both paths are checked.
+    const optTpl = set(3, ipfixTemplateRecord(4000, [{ id: 10, len: 4 }, { id: 82, len: 0xffff }], 1));
+    const row = (ifx: number) => [...u32(ifx), ...varlen(str(`Gi0/0/${ifx}`))];
+    const opts = set(4000, [...row(7), ...row(9)]);
+    const tpl = set(2, ipfixTemplateRecord(1030, [{ id: 8, len: 4 }, { id: 12, len: 4 }, { id: 10, len: 4 }, { id: 14, len: 4 }, { id: 1, len: 4 }]));
+    const data = (i: number) => set(1030, [...ip4(`10.0.0.${i + 1}`), ...ip4('10.9.9.9'), ...u32(7), ...u32(9), ...u32(100 + i)]);
+    for (const names of [undefined, 'true'] as const) {
+      const tmp = makeTempDir('pipeline-names-');
+      const out = join(tmp.dir, `flows.${format}`);
+      const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', format]);
+      const config = loadConfig({ env: names === undefined ? {} : { FLOW_COLLECTOR_SAMPLING__INTERFACE_NAMES: names }, flags }).config;
+      assert.equal(config.sampling.interface_names, names === 'true');
+      const init: WorkerInit = { index: 0, config, ports: [0], storeChannel: `pipeline-test-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
+      const p = new Pipeline(init, { log: () => {} });
+      const tx = createSocket('udp4');
+      try {
+        const [l] = await p.open();
+        await new Promise<void>((r) => tx.bind(0, '127.0.0.1', () => r()));
+        const send = (msg: Buffer) => new Promise<void>((res, rej) => tx.send(msg, l!.port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+        await send(ipfixMessage([optTpl, opts, tpl], { seq: 0 }));
+        for (let i = 0; i < 6; i++) await send(ipfixMessage([data(i)], { seq: i }));
+        await until(() => (p.snapshot().flows['ipfix'] ?? 0) === 6, 'six flows decoded');
+        await p.stop(Date.now() + 5000);
+        const file = readFileSync(out);
+        const flows: Record<string, unknown>[] =
+          format === 'json'
+            ? file.toString('utf8').trim().split('\n').map((x) => JSON.parse(x) as Record<string, unknown>)
+            : splitDelimited(file).map((m) => FlowMessage.toObject(FlowMessage.decode(m), { longs: Number, defaults: false }));
+        assert.equal(flows.length, 6);
+        flows.forEach((f, i) => {
+          assert.equal(f['bytes'], 100 + i);
+          assert.equal(f['in_if'], 7);
+          assert.equal(f['out_if'], 9);
+          if (names === 'true') {
+            assert.equal(f['in_if_name'], 'Gi0/0/7', `flow ${i}`);
+            assert.equal(f['out_if_name'], 'Gi0/0/9', `flow ${i}`);
+          } else {
+            // JSON writes every field (empty when unset); protobuf leaves empty strings out.
+            assert.ok(f['in_if_name'] === undefined || f['in_if_name'] === '', `flow ${i}: ${String(f['in_if_name'])}`);
+            assert.ok(f['out_if_name'] === undefined || f['out_if_name'] === '', `flow ${i}: ${String(f['out_if_name'])}`);
+          }
+        });
+        const t = p.transcoded();
+        assert.deepEqual(t, format === 'flowpb' ? { fused: 3, reference: 3 } : { fused: 0, reference: 0 }, 'flowpb: both paths taken');
+      } finally {
+        tx.close();
+        await p.close();
+        tmp.cleanup();
+      }
     }
   });
 }

@@ -103,8 +103,8 @@ export const SamplingSchema = Type.Object(
     overrides: Type.Array(SamplingRuleSchema, { default: [], description: 'rates that replace whatever the export says' }),
     renormalize: Type.Boolean({ default: false, description: 'multiply bytes and packets by the rate (raw values kept in raw_bytes/raw_packets)' }),
     interface_names: Type.Boolean({
-      default: true,
-      description: 'attach interface names and descriptions learned from options data (in_if_name, out_if_name, in_if_desc, out_if_desc); false leaves them out (about 38 bytes per flow for softflowd)',
+      default: false,
+      description: 'attach interface names and descriptions learned from options data to every flow (in_if_name, out_if_name, in_if_desc, out_if_desc: flowpb tags 1001-1004, which ServiceRadar and goflow2 consumers skip); about 38 bytes per flow for softflowd',
     }),
   },
   { additionalProperties: false, default: {}, description: 'sampling rates and options-data enrichment (see docs/sampling.md)' },

@@ -32,7 +32,9 @@ export interface SamplingConfig {
   renormalize: boolean;
   /**
    * Attach interface names and descriptions learned from options data to records (default
-   * true). Off, the interface tables are not kept and the four fields are never written.
+   * true for the library and the decode command: a record carries everything decoded; serve's
+   * configuration defaults to false, see docs/sampling.md). Off, the interface tables are not
+   * kept and the four fields are never written.
    */
   interface_names?: boolean;
 }
