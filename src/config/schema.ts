@@ -386,7 +386,7 @@ export interface ListenerConfig {
   receive_buffer_bytes: number;
   /** 1..4096, default 64. */
   batch_size: number;
-  /** Adaptive pacing cap in microseconds (0..100000, default 20000; 0 = off). */
+  /** Adaptive pacing cap in microseconds (0..100000, default 100000; 0 = off). */
   max_read_delay_us: number;
   spread: SpreadMode;
   /** Other collector processes may bind the same port (SO_REUSEPORT); default false. */
