@@ -78,7 +78,7 @@
 //                              --trace-gc print) appended to FILE after each run, headed by the
 //                              cell, the rep and when the window opened (seconds after the start)
 //   --host-probe SECONDS       before each run, time the decode loop alone (dist/bench/transcode.js
-//                              v9, no I/O) for SECONDS on the collector's core and report its ns
+//                              v9 --interface-names, no I/O) for SECONDS on the collector's core and report its ns
 //                              per v9 flow with the run: how fast the host ran JIT code just then
 //                              (on drifting hosts it moves 2x within minutes; default 0: off)
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
@@ -581,7 +581,9 @@ async function cpuUntilExit(pid: number, exited: Promise<unknown>): Promise<Proc
 
 /** --host-probe: the decode loop alone on the collector's core, ns per v9 flow. */
 function hostProbe(args: Args): number {
-  const out = execFileSync('taskset', ['-c', String(args.core), process.execPath, '--no-use-osr', TRANSCODE_MAIN, 'v9', String(args.hostProbe), '1', '--cache', args.cache], { encoding: 'utf8' });
+  // With the interface names, whatever serve's default: a host speed index comparable with the
+  // probes of earlier runs (docs/benchmarks.md), which all decoded them.
+  const out = execFileSync('taskset', ['-c', String(args.core), process.execPath, '--no-use-osr', TRANSCODE_MAIN, 'v9', String(args.hostProbe), '1', '--cache', args.cache, '--interface-names'], { encoding: 'utf8' });
   const m = /([\d.]+) ns CPU per flow/.exec(out);
   if (!m) throw new Error(`host probe: no figure in ${out}`);
   return Number(m[1]);
