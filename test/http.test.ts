@@ -397,6 +397,23 @@ test('sockets with no request in flight are closed after idleSocketTimeoutMs', L
   });
 });
 
+test('a socket that went idle after another expires on its own deadline, once the earlier one is gone', LIMIT, async () => {
+  // The sweep is armed for the earliest deadline only: after closing the first socket it must be
+  // armed again for the second, or that one would stay open for ever.
+  await withServer(baseOptions({ idleSocketTimeoutMs: 300, keepAliveTimeoutMs: 60000 }), async (h, clients) => {
+    const first = await Raw.open(h.port); clients.push(first);
+    await sleep(150);
+    const second = await Raw.open(h.port); clients.push(second);
+    const tSecond = performance.now();
+    await first.closedPromise;
+    assert.equal(h.connections(), 1, 'the second socket is still open when the first is closed');
+    await second.closedPromise;
+    assert.ok(second.closedAt - tSecond >= 250, `second socket closed ${(second.closedAt - tSecond).toFixed(0)} ms after it opened`);
+    assert.ok(second.closedAt - tSecond < 3000);
+    assert.equal(h.connections(), 0);
+  });
+});
+
 test('a client that stops reading its response has its connection destroyed', LIMIT, async () => {
   const big = 'x'.repeat(32 * 1024 * 1024);
   let calls = 0;

@@ -189,6 +189,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
     const c: Conn = { socket, inflight: 0, since: performance.now(), tracked: true };
     all.set(socket, c);
     idle.add(c);
+    dueAt(c.since + idleSocketTimeoutMs);
     socket.once('close', () => drop(c));
   };
   // Added after node:http's own 'connection' listener, which has set the socket's parser up by then.
@@ -201,6 +202,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
       idle.delete(c);
       c.since = performance.now();
       busy.add(c);
+      dueAt(c.since + busyDeadlineMs);
     }
     // 'close' follows 'finish' for a completed response and also fires if the socket dies first.
     res.once('close', () => {
@@ -208,12 +210,20 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
       busy.delete(c);
       c.since = performance.now();
       idle.add(c);
+      dueAt(c.since + idleSocketTimeoutMs);
     });
   };
 
   // Expiry of idle and stuck-busy connections. Both queues are in order of `since`, so each scan stops
-  // at the first connection that has not expired.
+  // at the first connection that has not expired. The sweep runs only when something can expire: one
+  // timer, armed for the earliest deadline (moved earlier when a connection enters a queue with an
+  // earlier one) and armed again after each sweep for the queues' new heads. With no connection open
+  // nothing wakes the main thread for it (an interval did, every second).
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweepAt = Infinity;
   const sweep = (): void => {
+    sweepTimer = undefined;
+    sweepAt = Infinity;
     const now = performance.now();
     for (const c of idle) {
       if (now - c.since < idleSocketTimeoutMs) break;
@@ -223,9 +233,20 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
       if (now - c.since < busyDeadlineMs) break;
       drop(c);
     }
+    const i = idle.values().next();
+    if (i.done !== true) dueAt(i.value.since + idleSocketTimeoutMs);
+    const b = busy.values().next();
+    if (b.done !== true) dueAt(b.value.since + busyDeadlineMs);
   };
-  const sweepTimer = setInterval(sweep, Math.max(10, Math.min(1000, Math.floor(Math.min(idleSocketTimeoutMs, requestTimeoutMs) / 4))));
-  sweepTimer.unref();
+  /** Arms the sweep for `at` (a performance.now() time) unless it is armed for then or earlier. */
+  function dueAt(at: number): void {
+    if (closing || at >= sweepAt) return;
+    if (sweepTimer !== undefined) clearTimeout(sweepTimer);
+    sweepAt = at;
+    // A millisecond late: a timer may fire a fraction early, and the head must have expired by then.
+    sweepTimer = setTimeout(sweep, Math.max(0, Math.ceil(at - performance.now())) + 1);
+    sweepTimer.unref();
+  }
 
   const send = (req: IncomingMessage, res: ServerResponse, status: number, contentType: string, body: string): void => {
     if (res.headersSent || res.destroyed) return;
@@ -328,7 +349,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
   const close = (): Promise<void> => {
     if (closed !== undefined) return closed;
     closing = true;
-    clearInterval(sweepTimer);
+    if (sweepTimer !== undefined) clearTimeout(sweepTimer);
     closed = new Promise<void>((resolve) => {
       // Resolves once node:http has seen every connection close; they are all destroyed just below.
       server.close(() => resolve());
@@ -340,7 +361,7 @@ export function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHand
   return new Promise<HttpServerHandle>((resolve, reject) => {
     const onListenError = (e: NodeJS.ErrnoException): void => {
       closing = true;
-      clearInterval(sweepTimer);
+      if (sweepTimer !== undefined) clearTimeout(sweepTimer);
       const code = e.code ?? 'UNKNOWN';
       const why = LISTEN_ERRORS[code] ?? e.message;
       const err = new Error(`metrics/health HTTP server cannot listen on ${hostPort(opts.host, opts.port)}: ${why} (${code})`, { cause: e }) as NodeJS.ErrnoException;
