@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { loadConfig, parseServeArgs } from '../src/config/mod.js';
+import { loadConfig, parseServeArgs, type CollectorConfig } from '../src/config/mod.js';
 import { Pipeline } from '../src/service/pipeline.js';
 import { LocalTemplateStore, type StoreChange } from '../src/templates/mod.js';
 import type { WorkerInit } from '../src/service/messages.js';
@@ -20,9 +20,13 @@ import { splitDelimited } from '../src/encode/mod.js';
 import { makeTempDir } from './support/tools.js';
 import { until } from './support/wait.js';
 
-function pipeline(index: number, out: string, storeChannel: string, forceDgram = false): Pipeline {
-  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', 'json', '--workers', '2']);
-  const config = loadConfig({ env: {}, flags }).config;
+/** serve's configuration for a test worker: one listener on an ephemeral port, a file output. */
+function serveConfig(out: string, format: 'json' | 'flowpb' = 'json', env: Record<string, string> = {}): CollectorConfig {
+  const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', format, '--workers', '2']);
+  return loadConfig({ env, flags }).config;
+}
+
+function pipeline(index: number, out: string, storeChannel: string, forceDgram = false, config = serveConfig(out)): Pipeline {
   const init: WorkerInit = { index, config, ports: [0], storeChannel, stdoutPort: null, snapshotMs: 1000, forceDgram };
   return new Pipeline(init, { log: () => {} });
 }
@@ -179,11 +183,9 @@ for (const format of ['json', 'flowpb'] as const) {
     for (const names of [undefined, 'true'] as const) {
       const tmp = makeTempDir('pipeline-names-');
       const out = join(tmp.dir, `flows.${format}`);
-      const { flags } = parseServeArgs(['--listen', '127.0.0.1:0', '--output', `file:${out}`, '--format', format]);
-      const config = loadConfig({ env: names === undefined ? {} : { FLOW_COLLECTOR_SAMPLING__INTERFACE_NAMES: names }, flags }).config;
+      const config = serveConfig(out, format, names === undefined ? {} : { FLOW_COLLECTOR_SAMPLING__INTERFACE_NAMES: names });
       assert.equal(config.sampling.interface_names, names === 'true');
-      const init: WorkerInit = { index: 0, config, ports: [0], storeChannel: `pipeline-test-${randomUUID()}`, stdoutPort: null, snapshotMs: 1000, forceDgram: false };
-      const p = new Pipeline(init, { log: () => {} });
+      const p = pipeline(0, out, `pipeline-test-${randomUUID()}`, false, config);
       const tx = createSocket('udp4');
       try {
         const [l] = await p.open();
