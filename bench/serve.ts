@@ -81,6 +81,13 @@
 //                              v9 --interface-names, no I/O) for SECONDS on the collector's core and report its ns
 //                              per v9 flow with the run: how fast the host ran JIT code just then
 //                              (on drifting hosts it moves 2x within minutes; default 0: off)
+//   --keep-awake               while each run's sender runs (warm-up and measured part), a SCHED_IDLE
+//                              busy loop per collector core (chrt -i 0): it runs only when nothing
+//                              else wants the core, so the vCPU never halts between the collector's
+//                              reads, and its CPU is not the collector's. It separates the work per
+//                              flow from what waking a halted vCPU costs on this host (the premium
+//                              of low rates: docs/benchmarks.md); the loops' CPU is left out of
+//                              "other"
 //   --listener k=v,k=v         listener settings (batch_size=16, receive_buffer_bytes=..., spread=...):
 //                              serve then gets a config file with that listener instead of --listen
 //
@@ -118,7 +125,7 @@ import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcap
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
-import { httpGet, jsonLines, liveDirs, serveReady, sleep, start, type Spawned } from './spawned.js';
+import { httpGet, jsonLines, liveDirs, serveReady, sleep, start, stop, type Spawned } from './spawned.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -156,6 +163,7 @@ interface Args {
   nodeArgs: string[];
   serveOutput: string;
   hostProbe: number;
+  keepAwake: boolean;
   listenerOpts: Record<string, string | number>;
   // sender role
   stream: StreamName;
@@ -192,6 +200,7 @@ function parseArgs(argv: string[]): Args {
     nodeArgs: [],
     serveOutput: '',
     hostProbe: 0,
+    keepAwake: false,
     listenerOpts: {},
     stream: 'v9',
     port: 0,
@@ -296,6 +305,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--serve-output':
         a.serveOutput = v();
+        break;
+      case '--keep-awake':
+        a.keepAwake = true;
         break;
       case '--host-probe':
         a.hostProbe = Number(v());
@@ -472,6 +484,8 @@ interface RunResult {
   busy: boolean;
   /** --host-probe: the decode loop's ns per v9 flow on the collector's core just before the run. */
   hostProbeNs: number | undefined;
+  /** CPU seconds of the --keep-awake loops over the window (undefined without the option). */
+  awakeSeconds: number | undefined;
   exitCode: number | null;
   exitSignal: string | null;
   exitSeconds: number;
@@ -597,6 +611,26 @@ function listenArgs(dir: string, port: number, args: Args): string[] {
   return ['--config', path];
 }
 
+/**
+ * --keep-awake: one SCHED_IDLE busy loop pinned to each of `cores` ("0" or "0,1"). The scheduler
+ * runs it only when nothing else on that core is runnable, so the collector is never delayed by
+ * it, and the vCPU does not halt between the collector's reads.
+ */
+function keepAwake(cores: string): Spawned[] {
+  return cores.split(',').map((c) => start('chrt', ['-i', '0', 'taskset', '-c', c, 'sh', '-c', 'while :; do :; done'], true));
+}
+
+/** CPU seconds of these processes so far (0 for one that has exited). */
+function cpuOf(ps: readonly Spawned[]): number {
+  let s = 0;
+  for (const p of ps) s += processCpu(p.child.pid!)?.seconds ?? 0;
+  return s;
+}
+
+async function stopAll(ps: readonly Spawned[]): Promise<void> {
+  await Promise.all(ps.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => stop(p, 'SIGKILL', 1000)));
+}
+
 async function runOnce(collector: Collector, streamName: StreamName, stream: Stream, rate: number, workers: number, rep: number, args: Args): Promise<RunResult> {
   const notes: string[] = [];
   const quiet = await quietCheck(args);
@@ -610,6 +644,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
   let proc: Spawned;
   let startedLog: Record<string, unknown> | undefined;
   let metricsUrl: string | undefined;
+  let awake: Spawned[] = [];
   const spawnedAt = process.hrtime.bigint();
   try {
     if (collector === 'serve' || collector === 'hand') {
@@ -658,6 +693,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const idle1 = processCpu(pid)!;
     const idleCpuShare = (idle1.seconds - idle0.seconds) / 0.5;
     const snmp0 = udpSnmp();
+    if (args.keepAwake) awake = keepAwake(cores);
+    let awake0 = 0;
     // The window opens when the sender's warm-up ends.
     let p0 = allProcesses();
     let m0: MachineCpu = machineCpu();
@@ -669,6 +706,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     let sinkCpu0 = 0;
     const sender = await runSender(streamName, port, rate, args, () => {
       sinkCpu0 = sink.cpuSeconds;
+      awake0 = cpuOf(awake);
       // Kernel drops so far: start-up (templates, cold code, first drains) and the warm-up.
       startupDrops = udpPort(port).drops;
       p0 = allProcesses();
@@ -683,7 +721,9 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     // The window ends here: the queue is empty and the output has stopped growing.
     const cpu1 = processCpu(pid)!;
     const m1 = machineCpu();
-    const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid])).filter((o) => o.seconds >= 0.02);
+    const awakeSeconds = args.keepAwake ? cpuOf(awake) - awake0 : undefined;
+    const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid, ...awake.map((a) => a.child.pid!)])).filter((o) => o.seconds >= 0.02);
+    await stopAll(awake);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     // The sink's counting (this process, nfdump) over the window: not "other" load.
     const sinkCpu = sink.cpuSeconds - sinkCpu0;
@@ -803,7 +843,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const md = machineDelta(m0, m1);
     // Loopback delivery (softirq) runs in the sender's context; subtracting /proc/stat's softirq
     // column as well made quiet runs come out negative (-3 to -8 %): it is in the tasks' times.
-    const other = md.busy - d.seconds - sender.cpuSeconds - sinkCpu;
+    const other = md.busy - d.seconds - sender.cpuSeconds - sinkCpu - (awakeSeconds ?? 0);
     const otherCpuShare = other / (md.seconds * md.perCpuBusy.length);
     const busy = quiet.busyBefore > args.busyThreshold || otherCpuShare > args.busyThreshold;
     if (busy)
@@ -858,6 +898,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       stealSeconds: md.steal,
       busy,
       hostProbeNs,
+      awakeSeconds,
       exitCode: exit.code,
       exitSignal: exit.signal,
       exitSeconds,
@@ -869,6 +910,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     };
   } finally {
     clearInterval(rotation);
+    await stopAll(awake);
     liveDirs.delete(dir);
     if (!args.keepOutput) rmSync(dir, { recursive: true, force: true });
     else notes.push(`output kept in ${dir}`);
@@ -1035,7 +1077,7 @@ async function main(): Promise<void> {
     console.error(
       `${cell.collector} ${cell.stream} ${fmt(cell.rate)}/s w${cell.workers} rep ${rep}: ${fmt(r.cpuUsPerFlow, 3)} µs/flow (schedstat ${fmt((r.cpuSchedstatSeconds * 1e6) / r.sender.measuredFlows, 3)}: main ${fmt(r.threadsUsPerFlow.main, 3)}, busiest thread ${fmt(r.threadsUsPerFlow.busiest, 3)}, rest ${fmt(r.threadsUsPerFlow.rest, 3)}; user ${fmt((r.cpuUser * 1e6) / r.sender.measuredFlows, 3)}, system ${fmt((r.cpuSystem * 1e6) / r.sender.measuredFlows, 3)}), ` +
         `${r.decoded > 0 ? fmt(r.outputBytes / r.decoded, 0) : '-'} B/flow written${r.sinkPieces > 0 ? ` (${r.sinkPieces} pieces rotated, counted in ${fmt(r.sinkCpuSeconds, 2)} s CPU on core ${1 - args.core})` : ''}, decoded ${fmt(100 * r.decodedShare, 2)} %, sent ${fmt(r.sender.datagrams)} recv ${r.received ?? '-'} drops ${r.kernelDropsMetric ?? '-'}/${r.kernelDropsProc} (${r.startupDrops} before the measured part${r.dropsBySocket.length > 1 ? `; by socket ${r.dropsBySocket.map((d) => fmt(d)).join(' / ')}` : ''}), ` +
-        `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.hostProbeNs !== undefined ? `, host probe ${fmt(r.hostProbeNs, 1)} ns/flow` : ''}${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
+        `idle ${fmt(100 * r.idleCpuShare, 1)} %, other ${fmt(100 * r.otherCpuShare, 1)} %, exit ${fmt(r.exitSeconds, 2)} s${r.hostProbeNs !== undefined ? `, host probe ${fmt(r.hostProbeNs, 1)} ns/flow` : ''}${r.awakeSeconds !== undefined ? `, kept awake (busy loops ${fmt(r.awakeSeconds, 2)} s)` : ''}${r.notes.length ? ` [${r.notes.join('; ')}]` : ''}`,
     );
     return r;
   };
@@ -1053,7 +1095,7 @@ async function main(): Promise<void> {
   }
   const lines: string[] = [];
   lines.push(
-    `### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated while running' : 'one growing file'} on ${args.outDir}, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`,
+    `### serve benchmark (${args.duration} s per run, ${args.reps} reps, ${args.exporters} exporters, output ${args.sink === 'rotate' ? 'rotated while running' : 'one growing file'} on ${args.outDir}${args.keepAwake ? ', collector cores kept awake by SCHED_IDLE busy loops' : ''}, Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`,
   );
   lines.push('');
   for (const s of args.streams) {

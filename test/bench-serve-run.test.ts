@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
@@ -29,6 +29,23 @@ interface Run {
   received: number | undefined;
   unaccounted: number | undefined;
   hostProbeNs: number | undefined;
+  awakeSeconds: number | undefined;
+  windowSeconds: number;
+  otherCpuShare: number;
+}
+
+/** Processes running the --keep-awake busy loop's shell command. */
+function busyLoops(): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('while :; do :; done')) pids.push(Number(d));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
 }
 
 test('bench/serve: an --out-dir that does not exist is refused before anything runs, naming the option', { timeout: 60_000 }, async () => {
@@ -62,7 +79,9 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     '--node-args', '--trace-gc',
     '--serve-output', serveOutput,
     '--host-probe', '0.3',
+    '--keep-awake',
   ];
+  const loopsBefore = busyLoops();
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, args, { timeout: 170_000, maxBuffer: 16 << 20 }, (err, _out, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve())),
   );
@@ -80,7 +99,14 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     assert.equal(r.decodedShare, 1, name);
     // --host-probe: the decode loop timed on the collector's core before the run.
     assert.ok(typeof r.hostProbeNs === 'number' && r.hostProbeNs > 0, `${name}: host probe ${r.hostProbeNs}`);
+    // --keep-awake: a busy loop took the collector's core whenever the collector did not (at
+    // 2,000 datagrams/s most of the window), and its CPU is not counted as other load (counted,
+    // it alone would be ~45 % of the two cores).
+    assert.ok(typeof r.awakeSeconds === 'number' && r.awakeSeconds > 0.3 * r.windowSeconds, `${name}: busy loops ${r.awakeSeconds} s in a ${r.windowSeconds} s window`);
+    assert.ok(r.otherCpuShare < 0.25, `${name}: other load ${r.otherCpuShare}`);
   }
+  // ... and the loops ended with their runs.
+  assert.deepEqual(busyLoops().filter((p) => !loopsBefore.includes(p)), []);
   // serve's file was rotated under load (every second), nfcapd's by its own -t 3.
   assert.ok(byCollector.get('serve')!.sinkPieces >= 2, `serve: ${byCollector.get('serve')!.sinkPieces} pieces`);
   assert.ok(byCollector.get('nfcapd')!.sinkPieces >= 1, `nfcapd: ${byCollector.get('nfcapd')!.sinkPieces} pieces`);
