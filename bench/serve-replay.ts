@@ -285,3 +285,35 @@ export function pairRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x:
   }
   return out;
 }
+
+/**
+ * A collector's CPU per flow at the lowest rate of a series over that at the highest (medians of
+ * each cell's runs), per collector, stream and workers value with two or more rates: the speed
+ * issue's "at a low rate no more per flow than at a high one". One line each, in the order the
+ * cells first appear.
+ */
+export function rateRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x: number, digits: number) => string = (x, d) => x.toFixed(d)): string[] {
+  const groups = new Map<string, { head: PairedRun; byRate: Map<number, number[]> }>();
+  for (const runs of cellRuns) {
+    for (const r of runs) {
+      const key = `${r.collector} ${r.stream} ${r.workers}`;
+      let g = groups.get(key);
+      if (g === undefined) groups.set(key, (g = { head: r, byRate: new Map() }));
+      const xs = g.byRate.get(r.rate) ?? [];
+      xs.push(r.cpuUsPerFlow);
+      g.byRate.set(r.rate, xs);
+    }
+  }
+  const out: string[] = [];
+  for (const { head, byRate } of groups.values()) {
+    if (byRate.size < 2) continue;
+    const rates = [...byRate.keys()].sort((a, b) => a - b);
+    const lo = spreadOf(byRate.get(rates[0]!)!).median;
+    const hi = spreadOf(byRate.get(rates[rates.length - 1]!)!).median;
+    const x = lo / hi;
+    out.push(
+      `- ${head.collector} ${head.stream}, ${head.workers} worker(s): CPU per flow at ${fmt(rates[0]!, 0)}/s over ${fmt(rates[rates.length - 1]!, 0)}/s = **${fmt(x, 2)}x** (medians ${fmt(lo, 3)} / ${fmt(hi, 3)} µs; at most 1.00x: ${x <= 1 ? 'yes' : 'no'})`,
+    );
+  }
+  return out;
+}

@@ -6,6 +6,8 @@
 //   --streams v9,ipfix         replay streams (bench/serve-streams.ts): softflowd NetFlow v9,
 //                              pmacctd nfprobe IPFIX
 //   --rates 20000,50000,100000 offered datagrams/s
+//                              (with two or more, the summary gives each collector's CPU per
+//                              flow at the lowest rate over the highest, medians of the runs)
 //   --workers 1,2              serve --workers values; 1 worker runs pinned to core 1
 //                              (taskset -c 1), 2 workers to cores 0,1 (the sender shares core 0)
 //   --core 1                   the one-core collectors' core (0 or 1; the sender and the harness
@@ -120,7 +122,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
-import { pairRatios, parseMetrics, replay, spreadOf, type SenderResult } from './serve-replay.js';
+import { pairRatios, parseMetrics, rateRatios, replay, spreadOf, type SenderResult } from './serve-replay.js';
 import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type CountMode, type RotatingSink, type SinkMode } from './sink.js';
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
@@ -1118,6 +1120,7 @@ async function main(): Promise<void> {
     }
   }
   if (args.interleave) ratios.push(...pairRatios(cellRunsAll, fmt));
+  ratios.push(...rateRatios(cellRunsAll, fmt));
   if (ratios.length > 0) lines.push('', ...ratios);
   if (args.consistency) for (const cr of cellRunsAll) lines.push('', ...consistencyReport(cr, args.interleave));
   console.log(lines.join('\n'));

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
 import { loadAddon, openSource, sourceAddress, type Batch } from '../src/ingest/mod.js';
-import { countDelimitedFile, pairRatios, parseMetrics, replay, spreadOf } from '../bench/serve-replay.js';
+import { countDelimitedFile, pairRatios, parseMetrics, rateRatios, replay, spreadOf } from '../bench/serve-replay.js';
 import type { Stream, StreamMeta } from '../bench/serve-streams.js';
 import { makeTempDir } from './support/tools.js';
 
@@ -198,4 +198,25 @@ test('pairRatios: serve over the other collector per repetition of the same load
   assert.match(drift[0]!, /pairs: 0\.909, 0\.938; .*serve cheaper in 2 of 2; the ratios' max\/min 1\.031 \(within 10 %: yes\)$/);
   // Without the other collector's runs there is no pair.
   assert.deepEqual(pairRatios([cells[0]!]), []);
+});
+
+test('rateRatios: each collector\'s CPU per flow at the lowest rate over the highest, medians of the cells\' runs', () => {
+  const run = (collector: string, stream: string, rate: number, workers: number, cpuUsPerFlow: number) => ({ collector, stream, rate, workers, rep: 1, cpuUsPerFlow });
+  const lines = rateRatios([
+    [run('serve', 'v9', 100000, 1, 0.2), run('serve', 'v9', 100000, 1, 0.22), run('serve', 'v9', 100000, 1, 0.21)],
+    [run('nfcapd', 'v9', 100000, 1, 0.25)],
+    // The lowest and the highest rate are compared; 50k is in between.
+    [run('serve', 'v9', 20000, 1, 0.25), run('serve', 'v9', 20000, 1, 0.231), run('serve', 'v9', 20000, 1, 0.3)],
+    [run('serve', 'v9', 50000, 1, 0.1)],
+    [run('nfcapd', 'v9', 20000, 1, 0.2)],
+    // Another workers value and another stream are their own series; one rate gives no line.
+    [run('serve', 'v9', 200000, 2, 0.19)],
+    [run('serve', 'ipfix', 20000, 1, 0.3)],
+    [run('serve', 'ipfix', 100000, 1, 0.3)],
+  ]);
+  assert.deepEqual(lines, [
+    '- serve v9, 1 worker(s): CPU per flow at 20000/s over 100000/s = **1.19x** (medians 0.250 / 0.210 µs; at most 1.00x: no)',
+    '- nfcapd v9, 1 worker(s): CPU per flow at 20000/s over 100000/s = **0.80x** (medians 0.200 / 0.250 µs; at most 1.00x: yes)',
+    '- serve ipfix, 1 worker(s): CPU per flow at 20000/s over 100000/s = **1.00x** (medians 0.300 / 0.300 µs; at most 1.00x: yes)',
+  ]);
 });
