@@ -489,8 +489,9 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
   // wake-up that emptied the socket is as long as keeps the receive buffer
   // at most an eighth full at the next read, at the rate it filled since the
   // previous one (SO_MEMINFO: the kernel's own count of the memory its
-  // datagrams take), at most twice the last wait (from 1 ms) and pacingUs,
-  // and none below 1 ms; after a wake-up that stopped with datagrams still
+  // datagrams take), no longer than three quarters of one wake-up's reads
+  // take to arrive at that rate, at most twice the last wait (from 1 ms) and
+  // pacingUs, and none below 1 ms; after a wake-up that stopped with datagrams still
   // queued (kMaxBatchesPerWake) the socket is polled again at once. Each
   // start() begins anew (after a pause the queue's fill says nothing about
   // the rate). A low rate then gets the whole
@@ -825,6 +826,13 @@ class UdpSocket : public Napi::ObjectWrap<UdpSocket> {
         if (fill > 0 && filledUs > 0) {
           double keep = rcvbuf / 8 * filledUs / fill;
           if (keep < d) d = keep;
+          // Nor longer than three quarters of what one wake-up reads (kMaxBatchesPerWake
+          // batches) takes to arrive at this rate: a wait that queues more leaves datagrams
+          // behind, reads again at once and starts over from 2 ms, so a steady rate would cycle
+          // through the short waits again and again (with small datagrams or a large buffer,
+          // where the fill above allows more than one wake-up reads).
+          double most = 0.75 * kMaxBatchesPerWake * static_cast<double>(batch_) * filledUs / got;
+          if (most < d) d = most;
         }
         delay = d < 1000 ? 0 : static_cast<int64_t>(d);
       }

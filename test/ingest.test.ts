@@ -567,6 +567,49 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     );
   });
 
+  it('adaptive pacing at a steady rate settles below what one wake-up reads instead of overrunning it and starting over from 2 ms', async () => {
+    const capUs = 300_000;
+    const delays: number[] = [];
+    let src: BatchSource | undefined;
+    // One datagram per batch: a wake-up reads at most 64. At ~1,000 datagrams/s a wait that
+    // doubles past 64 ms would queue more than that, leave some behind and start over; the
+    // wait has to stay below it (three quarters: ~48 ms) with no start-over.
+    const { src: s, got } = await collect({
+      host: '127.0.0.1',
+      port: 0,
+      batchSize: 1,
+      pacingUs: capUs,
+      adaptivePacing: true,
+      rcvbuf: 4 << 20,
+      onBatchHook: () => {
+        const d = src?.stats().sockets[0]!.readDelayUs;
+        if (d !== null && d !== undefined) delays.push(d);
+      },
+    });
+    src = s;
+    open.push(s);
+    const sender = new BatchSender({ source: '127.0.0.16', destinations: [{ host: '127.0.0.1', port: s.port }] });
+    const n = 2500;
+    const t0 = Date.now();
+    for (let k = 0; k < n / 10; k++) {
+      sendAllNative(sender, Array.from({ length: 10 }, (_, i) => payload(k * 10 + i, 16, 100)));
+      // 10 datagrams every ~10 ms, against the clock so that late timers do not slow the rate.
+      const ahead = t0 + (k + 1) * 10 - Date.now();
+      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+    }
+    await until(() => got.length >= n, `${n} datagrams`, 10_000);
+    sender.close();
+    assert.equal(s.stats().kernelDrops, 0);
+    assert.deepEqual(got.map((g) => g.data.readUInt32BE(0)), Array.from({ length: n }, (_, i) => i));
+    // The wait before each wake-up's batches, once per wake-up; after the first half second
+    // (the doubling from 2 ms) a start-over shows as a 0 (read again at once) then 2 ms.
+    const waits = delays.filter((d, i) => i === 0 || d !== delays[i - 1]);
+    const settled = waits.slice(waits.findIndex((d) => d >= 32_000));
+    const startOvers = settled.filter((d) => d === 0).length;
+    assert.ok(startOvers <= 2, `waits after the first 32 ms one: ${settled.join(' ')}`);
+    assert.ok(Math.max(...settled) < 64_000, `a wait long enough to queue more than one wake-up reads: ${Math.max(...settled)} µs`);
+  });
+
   it('adaptive pacing waits less when the buffer fills fast: the same stream gets the whole cap with a large buffer, a short wait with a small one, and loses nothing', async () => {
     const capUs = 100_000;
     const delays = async (rcvbuf: number) => {

@@ -37,7 +37,8 @@ export interface SourceOptions {
   /**
    * With pacingUs: after a wake-up that emptied the socket, wait as long as keeps the receive
    * buffer at most an eighth full at the next read at the rate it filled since the previous one
-   * (the kernel's SO_MEMINFO count), capped at pacingUs and none below 1 ms; after one that left
+   * (the kernel's SO_MEMINFO count) and no longer than three quarters of one wake-up's reads (64
+   * batches) take to arrive at that rate, capped at pacingUs and none below 1 ms; after one that left
    * datagrams queued, read again at once. A low rate gets the whole pacingUs (the next read finds
    * more datagrams, one JS call handles more of them, the core wakes less often); a high rate or
    * a small buffer little or no wait. A datagram still waits at most pacingUs before it is read.
