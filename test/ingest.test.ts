@@ -52,16 +52,26 @@ interface Got {
 }
 
 /** Open a source that copies every datagram out of its batch. */
-async function collect(opts: Omit<SourceOptions, 'onBatch'> & { onBatchHook?: () => void }) {
+/**
+ * Opens a source that keeps every datagram it is handed. `readDelays`: also the first socket's
+ * `readDelayUs` as each batch arrives (the wait before the wake-up that read it), once chosen.
+ */
+async function collect(opts: Omit<SourceOptions, 'onBatch'> & { onBatchHook?: () => void; readDelays?: boolean }) {
   const got: Got[] = [];
   const batchCounts: number[] = [];
-  const { onBatchHook, ...rest } = opts;
+  const delays: number[] = [];
+  const { onBatchHook, readDelays, ...rest } = opts;
+  let opened: BatchSource | undefined;
   const src = await openSource({
     logger: quiet,
     ...rest,
     onBatch(b: Batch) {
       assert.ok(b.count >= 1 && b.count <= b.capacity);
       batchCounts.push(b.count);
+      if (readDelays) {
+        const d = opened?.stats().sockets[0]!.readDelayUs;
+        if (d !== null && d !== undefined) delays.push(d);
+      }
       onBatchHook?.();
       for (let i = 0; i < b.count; i++) {
         got.push({
@@ -77,7 +87,13 @@ async function collect(opts: Omit<SourceOptions, 'onBatch'> & { onBatchHook?: ()
       }
     },
   });
-  return { src, got, batchCounts };
+  opened = src;
+  return { src, got, batchCounts, delays };
+}
+
+/** `xs` without repeats of the value before (one entry per change). */
+function changes(xs: readonly number[]): number[] {
+  return xs.filter((x, i) => i === 0 || x !== xs[i - 1]);
 }
 
 
@@ -518,23 +534,9 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
 
   it('adaptive pacing: at a low rate the wait doubles from 2 ms up to its cap; a wake-up that leaves datagrams queued reads again at once, and the wait starts over', async () => {
     const capUs = 300_000;
-    const seen: number[] = [];
-    let src: BatchSource | undefined;
     // One datagram per batch: a wake-up reads at most 64 batches, so 100 queued datagrams
     // need two.
-    const { src: s, got } = await collect({
-      host: '127.0.0.1',
-      port: 0,
-      batchSize: 1,
-      pacingUs: capUs,
-      adaptivePacing: true,
-      rcvbuf: 4 << 20,
-      onBatchHook: () => {
-        const d = src?.stats().sockets[0]!.readDelayUs;
-        if (d !== null && d !== undefined && d !== seen[seen.length - 1]) seen.push(d);
-      },
-    });
-    src = s;
+    const { src: s, got, delays } = await collect({ host: '127.0.0.1', port: 0, batchSize: 1, pacingUs: capUs, adaptivePacing: true, rcvbuf: 4 << 20, readDelays: true });
     open.push(s);
     const sender = new BatchSender({ source: '127.0.0.13', destinations: [{ host: '127.0.0.1', port: s.port }] });
     // A datagram every 10 ms for 1.8 s: a few kB a second, nothing against a 4 MB buffer.
@@ -543,13 +545,13 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     await until(() => got.length === 180, 'the slow datagrams', 5000);
-    assert.deepEqual(seen, [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000]);
+    assert.deepEqual(changes(delays), [2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000, 300000]);
     // 100 at once while the socket rests: read in two wake-ups, the second at once.
-    seen.length = 0;
+    delays.length = 0;
     sendAllNative(sender, Array.from({ length: 100 }, (_, i) => payload(180 + i, 13, 100)));
     await until(() => got.length === 280, 'the burst', 5000);
     // Seen by the batches of each wake-up: the wait before it; the one after the last, at the end.
-    assert.deepEqual(seen, [300000, 0]);
+    assert.deepEqual(changes(delays), [300000, 0]);
     assert.equal(s.stats().sockets[0]!.readDelayUs, 2000);
     // A pause and a resume start over: no wait chosen yet, then 2 ms after the next read (the
     // queue's fill after a pause says nothing about the rate).
@@ -569,24 +571,10 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
 
   it('adaptive pacing at a steady rate settles below what one wake-up reads instead of overrunning it and starting over from 2 ms', async () => {
     const capUs = 300_000;
-    const delays: number[] = [];
-    let src: BatchSource | undefined;
     // One datagram per batch: a wake-up reads at most 64. At ~1,000 datagrams/s a wait that
     // doubles past 64 ms would queue more than that, leave some behind and start over; the
     // wait has to stay below it (three quarters: ~48 ms) with no start-over.
-    const { src: s, got } = await collect({
-      host: '127.0.0.1',
-      port: 0,
-      batchSize: 1,
-      pacingUs: capUs,
-      adaptivePacing: true,
-      rcvbuf: 4 << 20,
-      onBatchHook: () => {
-        const d = src?.stats().sockets[0]!.readDelayUs;
-        if (d !== null && d !== undefined) delays.push(d);
-      },
-    });
-    src = s;
+    const { src: s, got, delays } = await collect({ host: '127.0.0.1', port: 0, batchSize: 1, pacingUs: capUs, adaptivePacing: true, rcvbuf: 4 << 20, readDelays: true });
     open.push(s);
     const sender = new BatchSender({ source: '127.0.0.16', destinations: [{ host: '127.0.0.1', port: s.port }] });
     const n = 2500;
@@ -603,7 +591,7 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     assert.deepEqual(got.map((g) => g.data.readUInt32BE(0)), Array.from({ length: n }, (_, i) => i));
     // The wait before each wake-up's batches, once per wake-up; after the first half second
     // (the doubling from 2 ms) a start-over shows as a 0 (read again at once) then 2 ms.
-    const waits = delays.filter((d, i) => i === 0 || d !== delays[i - 1]);
+    const waits = changes(delays);
     const settled = waits.slice(waits.findIndex((d) => d >= 32_000));
     const startOvers = settled.filter((d) => d === 0).length;
     assert.ok(startOvers <= 2, `waits after the first 32 ms one: ${settled.join(' ')}`);
@@ -613,20 +601,7 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
   it('adaptive pacing waits less when the buffer fills fast: the same stream gets the whole cap with a large buffer, a short wait with a small one, and loses nothing', async () => {
     const capUs = 100_000;
     const delays = async (rcvbuf: number) => {
-      const seen: number[] = [];
-      let src: BatchSource | undefined;
-      const { src: s, got } = await collect({
-        host: '127.0.0.1',
-        port: 0,
-        pacingUs: capUs,
-        adaptivePacing: true,
-        rcvbuf,
-        onBatchHook: () => {
-          const d = src?.stats().sockets[0]!.readDelayUs;
-          if (d !== null && d !== undefined) seen.push(d);
-        },
-      });
-      src = s;
+      const { src: s, got, delays: seen } = await collect({ host: '127.0.0.1', port: 0, pacingUs: capUs, adaptivePacing: true, rcvbuf, readDelays: true });
       open.push(s);
       const sender = new BatchSender({ source: '127.0.0.15', destinations: [{ host: '127.0.0.1', port: s.port }] });
       // ~3,000 datagrams/s of 1,000 bytes for 1.2 s: ~300 per 100 ms cap, several hundred kB
