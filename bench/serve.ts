@@ -725,8 +725,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const m1 = machineCpu();
     const awakeSeconds = args.keepAwake ? cpuOf(awake) - awake0 : undefined;
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid, ...awake.map((a) => a.child.pid!)])).filter((o) => o.seconds >= 0.02);
-    await stopAll(awake);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    await stopAll(awake);
     // The sink's counting (this process, nfdump) over the window: not "other" load.
     const sinkCpu = sink.cpuSeconds - sinkCpu0;
     const snmp1 = udpSnmp();
