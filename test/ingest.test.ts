@@ -51,9 +51,8 @@ interface Got {
   ts: number;
 }
 
-/** Open a source that copies every datagram out of its batch. */
 /**
- * Opens a source that keeps every datagram it is handed. `readDelays`: also the first socket's
+ * Opens a source that copies every datagram out of its batch. `readDelays`: also the first socket's
  * `readDelayUs` as each batch arrives (the wait before the wake-up that read it), once chosen.
  */
 async function collect(opts: Omit<SourceOptions, 'onBatch'> & { onBatchHook?: () => void; readDelays?: boolean }) {
@@ -589,10 +588,13 @@ describe('ingest (addon only)', { skip: addonSkip }, () => {
     sender.close();
     assert.equal(s.stats().kernelDrops, 0);
     assert.deepEqual(got.map((g) => g.data.readUInt32BE(0)), Array.from({ length: n }, (_, i) => i));
-    // The wait before each wake-up's batches, once per wake-up; after the first half second
-    // (the doubling from 2 ms) a start-over shows as a 0 (read again at once) then 2 ms.
+    // The wait before each wake-up's batches, once per change; from the first wait of 32 ms on
+    // (the doubling from 2 ms is over by then) a start-over shows as a 0 (read again at once)
+    // then 2 ms. The waits must get there: a wait stuck short would pass the checks below.
     const waits = changes(delays);
-    const settled = waits.slice(waits.findIndex((d) => d >= 32_000));
+    const from = waits.findIndex((d) => d >= 32_000);
+    assert.ok(from >= 0, `the wait never reached 32 ms: ${waits.join(' ')}`);
+    const settled = waits.slice(from);
     const startOvers = settled.filter((d) => d === 0).length;
     assert.ok(startOvers <= 2, `waits after the first 32 ms one: ${settled.join(' ')}`);
     assert.ok(Math.max(...settled) < 64_000, `a wait long enough to queue more than one wake-up reads: ${Math.max(...settled)} µs`);
