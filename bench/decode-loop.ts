@@ -12,6 +12,10 @@ import { defaultCacheDir, loadStream, type StreamName } from './serve-streams.js
 export interface DecodeLoop {
   /** Decodes every datagram of the stream once; pass k starts at exporter k mod 8. */
   pass(k: number): void;
+  /** Decodes datagrams [start, start + count) of the stream (count clipped at its end), as pass k would. */
+  range(start: number, count: number, k: number): void;
+  /** Datagrams in the stream. */
+  readonly datagrams: number;
   /** Frames written so far. */
   frames(): number;
   /** Bytes of those frames (length prefixes included). */
@@ -39,12 +43,16 @@ export async function decodeLoop(name: StreamName, cacheDir = defaultCacheDir(),
   const decoder = new FlowDecoder({ sink: { onFlow: (r) => enc.append(r) }, frames: sink, sampling: { interface_names: interfaceNames } });
   const exporters = Array.from({ length: 8 }, (_, i) => new Exporter(`127.0.2.${i + 1}`, 9999));
   const n = st.meta.datagrams;
+  const range = (start: number, count: number, k: number): void => {
+    const end = Math.min(n, start + count);
+    for (let i = start; i < end; i++) decoder.decode(st.data, st.offsets[i]!, st.lengths[i]!, exporters[(i + k) & 7]!, 1_700_000_000 + k, 5000);
+  };
   return {
     decoder,
+    datagrams: n,
     frames: () => frames,
     bytes: () => bytes + enc.byteLength,
-    pass(k: number): void {
-      for (let i = 0; i < n; i++) decoder.decode(st.data, st.offsets[i]!, st.lengths[i]!, exporters[(i + k) & 7]!, 1_700_000_000 + k, 5000);
-    },
+    range,
+    pass: (k: number): void => range(0, n, k),
   };
 }

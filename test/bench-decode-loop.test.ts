@@ -37,3 +37,18 @@ test('bench decode loop: without --interface-names (its default) the same flows 
   // 38 bytes of names, plus a length prefix one byte longer where the frame passes 127 bytes.
   assert.ok(perFlow >= 38 && perFlow <= 39, `names add 38-39 bytes per flow, not ${perFlow.toFixed(2)}`);
 });
+
+test('bench decode loop: range() in chunks of 16 datagrams writes what one pass writes', { skip: skipUnlessCommands('softflowd'), timeout: 120_000 }, async () => {
+  const l = await decodeLoop('v9', join(tmp.dir, 'cache'));
+  for (let k = 0; k < 9; k++) l.pass(k);
+  const f0 = l.frames();
+  const b0 = l.bytes();
+  l.pass(9);
+  const f1 = l.frames();
+  const b1 = l.bytes();
+  // The last chunk runs past the stream's end and is clipped there.
+  for (let at = 0; at < l.datagrams; at += 16) l.range(at, 16, 9);
+  assert.ok(f1 - f0 > 25_000, `a pass writes the stream's flows (${f1 - f0})`);
+  assert.equal(l.frames() - f1, f1 - f0);
+  assert.equal(l.bytes() - b1, b1 - b0);
+});

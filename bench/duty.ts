@@ -1,0 +1,201 @@
+/**
+ * What the host charges for the same work at different duty cycles: a fixed piece of work run in
+ * bursts (busy for `burst` ms of every `period` ms, idle in between, as serve is at low rates)
+ * and its CPU cost per unit compared with the same work run without a pause. No sockets, no
+ * files: if a unit costs more CPU at a low duty cycle, the host (a halted vCPU's clock, its
+ * caches, its physical core's frequency) charges it, not serve. The 20k-vs-100k goal of issue 8
+ * is judged against this (docs/benchmarks.md, "A twenty-third machine").
+ *
+ *   node dist/bench/duty.js [options]
+ *
+ *   --cells 10/100,25/100,50/100,100/1000,100/100   burst/period in ms; burst >= period runs
+ *                         without a pause (the reference: the last such cell, or none)
+ *   --work decode,alu     decode: serve's transcoder on the v9 replay stream (bench/decode-loop.ts),
+ *                         ns per flow; alu: an integer loop in registers, ns per 1,000 steps
+ *   --seconds 4           per cell and round
+ *   --rounds 3            every cell once per round, in turn (host drift shows as round-to-round)
+ *   --core N              pin this process (all its threads) to core N (taskset -a -p)
+ *   --keep-awake          with --core: a SCHED_IDLE busy loop on that core while measuring, so the
+ *                         vCPU never halts between bursts (it runs only when this process does not)
+ *   --cache DIR           the stream cache (bench/.cache)
+ *
+ * CPU is this process's (process.cpuUsage: user + system, all threads) over each cell's window.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { eachOption } from './args.js';
+import { decodeLoop, type DecodeLoop } from './decode-loop.js';
+import { processCpu } from './proc.js';
+
+export interface Cell {
+  burstMs: number;
+  periodMs: number;
+}
+
+/** `10/100,100/100` as cells; throws naming the piece that is not burst/period in ms. */
+export function parseCells(v: string): Cell[] {
+  return v
+    .split(',')
+    .filter(Boolean)
+    .map((p) => {
+      const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(p.trim());
+      const burstMs = Number(m?.[1]);
+      const periodMs = Number(m?.[2]);
+      if (!m || !(burstMs > 0) || !(periodMs > 0)) throw new Error(`--cells: want burst/period in ms (such as 10/100), got ${p}`);
+      return { burstMs, periodMs };
+    });
+}
+
+export const continuous = (c: Cell): boolean => c.burstMs >= c.periodMs;
+export const cellName = (c: Cell): string => (continuous(c) ? 'no pause' : `${c.burstMs}/${c.periodMs} ms (${Math.round((100 * c.burstMs) / c.periodMs)} %)`);
+
+/** One kind of work: `unit()` does a small fixed amount and returns how many counted units it did. */
+interface Work {
+  name: string;
+  per: string;
+  unit(): number;
+}
+
+function aluWork(): Work {
+  let x = 0x9e3779b9 | 0;
+  let sink = 0;
+  return {
+    name: 'alu',
+    per: 'ns per 1,000 steps',
+    unit(): number {
+      // xorshift32, 20,000 steps: registers only, no memory traffic.
+      for (let i = 0; i < 20_000; i++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+      }
+      sink = (sink + x) | 0;
+      if (sink === 0x7fffffff) console.log('');
+      return 20;
+    },
+  };
+}
+
+function decodeWork(loop: DecodeLoop): Work {
+  let at = 0;
+  let k = 8;
+  return {
+    name: 'decode',
+    per: 'ns per flow',
+    unit(): number {
+      const f0 = loop.frames();
+      loop.range(at, 16, k);
+      at += 16;
+      if (at >= loop.datagrams) {
+        at = 0;
+        k++;
+      }
+      return loop.frames() - f0;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs `work` in bursts for `seconds`; CPU ns per counted unit. */
+async function measure(work: Work, cell: Cell, seconds: number): Promise<number> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let units = 0;
+  let next = t0;
+  while (performance.now() - t0 < seconds * 1000) {
+    const until = continuous(cell) ? t0 + seconds * 1000 : next + cell.burstMs;
+    while (performance.now() < until) units += work.unit();
+    if (!continuous(cell)) {
+      next += cell.periodMs;
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+      else next = performance.now();
+    }
+  }
+  const c = process.cpuUsage(c0);
+  return ((c.user + c.system) * 1000) / units;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+}
+
+/** The report: per work, each cell's rounds, median and median over the last no-pause cell's. */
+export function report(results: Map<string, { per: string; byCell: number[][] }>, cells: Cell[]): string[] {
+  const out: string[] = [];
+  let ref = -1;
+  cells.forEach((c, i) => {
+    if (continuous(c)) ref = i;
+  });
+  for (const [name, r] of results) {
+    out.push(`#### ${name} (${r.per})`, '', '| burst / period | rounds | median | / no pause |', '|---|---|---:|---:|');
+    const refMedian = ref >= 0 ? median(r.byCell[ref]!) : NaN;
+    cells.forEach((c, i) => {
+      const xs = r.byCell[i]!;
+      const m = median(xs);
+      out.push(`| ${cellName(c)} | ${xs.map((x) => x.toFixed(1)).join(', ')} | ${m.toFixed(1)} | ${ref >= 0 ? `${(m / refMedian).toFixed(3)}x` : '-'} |`);
+    });
+    out.push('');
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  let cells = parseCells('10/100,25/100,50/100,100/1000,100/100');
+  let works = ['decode', 'alu'];
+  let seconds = 4;
+  let rounds = 3;
+  let core: string | undefined;
+  let keepAwake = false;
+  let cacheDir: string | undefined;
+  eachOption(process.argv.slice(2), (arg, value) => {
+    if (arg === '--cells') cells = parseCells(value());
+    else if (arg === '--work') {
+      works = value().split(',');
+      for (const w of works) if (w !== 'decode' && w !== 'alu') throw new Error(`--work: decode or alu, not ${w}`);
+    } else if (arg === '--seconds') seconds = Number(value());
+    else if (arg === '--rounds') rounds = Number(value());
+    else if (arg === '--core') core = value();
+    else if (arg === '--keep-awake') keepAwake = true;
+    else if (arg === '--cache') cacheDir = value();
+    else throw new Error(`unknown option ${arg}`);
+  });
+  if (!(seconds > 0)) throw new Error('--seconds: more than 0');
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds: a whole number, 1 or more');
+  if (keepAwake && core === undefined) throw new Error('--keep-awake needs --core (the loop runs on that core)');
+  if (core !== undefined) execFileSync('taskset', ['-a', '-pc', core, String(process.pid)], { stdio: 'ignore' });
+
+  const all: Work[] = [];
+  for (const w of works) all.push(w === 'alu' ? aluWork() : decodeWork(await decodeLoop('v9', cacheDir)));
+  // Warm every work's code before the first window (a second without a pause).
+  for (const w of all) await measure(w, { burstMs: 1, periodMs: 1 }, 1);
+
+  let awake: ChildProcess | undefined;
+  let awakeSeconds: number | undefined;
+  if (keepAwake) awake = spawn('chrt', ['-i', '0', 'taskset', '-c', core!, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+  const results = new Map<string, { per: string; byCell: number[][] }>();
+  for (const w of all) results.set(w.name, { per: w.per, byCell: cells.map(() => []) });
+  try {
+    for (let r = 0; r < rounds; r++)
+      for (const w of all)
+        for (let i = 0; i < cells.length; i++) {
+          const ns = await measure(w, cells[i]!, seconds);
+          results.get(w.name)!.byCell[i]!.push(ns);
+          console.error(`round ${r + 1} ${w.name} ${cellName(cells[i]!)}: ${ns.toFixed(1)}`);
+        }
+  } finally {
+    // The loop's CPU shows it ran (it gets only what this process leaves idle).
+    if (awake?.pid !== undefined) awakeSeconds = processCpu(awake.pid)?.seconds;
+    awake?.kill('SIGKILL');
+  }
+  const awakeNote = keepAwake ? `, kept awake by a SCHED_IDLE busy loop (${awakeSeconds?.toFixed(2) ?? '?'} s CPU)` : '';
+  console.log(`### duty cycles (${seconds} s per cell, ${rounds} rounds${core !== undefined ? `, core ${core}` : ''}${awakeNote}, Node ${process.version})`);
+  console.log('');
+  for (const line of report(results, cells)) console.log(line);
+}
+
+// Run as a script, not when a test imports the report.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
