@@ -129,8 +129,8 @@ export interface MachineCpu {
   softirq: number;
   irq: number;
   steal: number;
-  /** Per CPU: busy (not idle/iowait) and total seconds. */
-  perCpu: { busy: number; total: number }[];
+  /** Per CPU: busy (not idle/iowait; steal included) and total seconds, and steal alone. */
+  perCpu: { busy: number; total: number; steal: number }[];
 }
 
 /** Machine CPU times from /proc/stat. */
@@ -146,7 +146,7 @@ export function machineCpu(): MachineCpu {
     .map((l) => {
       const v = parse(l);
       const total = sum(v);
-      return { busy: (total - v[3]! - v[4]!) / hz, total: total / hz };
+      return { busy: (total - v[3]! - v[4]!) / hz, total: total / hz, steal: v[7]! / hz };
     });
   return {
     total: sum(all) / hz,

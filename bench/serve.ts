@@ -127,6 +127,7 @@ import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcap
 import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
+import { formatBursts, startDropTimeline, type DropBurst } from './drop-timeline.js';
 import { httpGet, jsonLines, liveDirs, serveReady, sleep, start, stop, type Spawned } from './spawned.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -483,6 +484,8 @@ interface RunResult {
   softirqSeconds: number;
   /** CPU time the hypervisor gave to others (steal), all CPUs, over the window. */
   stealSeconds: number;
+  /** Kernel drops by when they happened (seconds from the sender's start), with the steal then. */
+  dropBursts: DropBurst[];
   busy: boolean;
   /** --host-probe: the decode loop's ns per v9 flow on the collector's core just before the run. */
   hostProbeNs: number | undefined;
@@ -706,6 +709,8 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     // serve is rotated every ROTATE_SECONDS, nfcapd rotates by itself; every tick takes finished pieces.
     if (args.sink === 'rotate') rotation = setInterval(() => sink.tick(), SINK_TICK_MS);
     let sinkCpu0 = 0;
+    // From the sender's start: when drops happen, and the host's steal on the collector's cores then.
+    const timeline = startDropTimeline(port, cores.split(',').map(Number));
     const sender = await runSender(streamName, port, rate, args, () => {
       sinkCpu0 = sink.cpuSeconds;
       awake0 = cpuOf(awake);
@@ -723,6 +728,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     // The window ends here: the queue is empty and the output has stopped growing.
     const cpu1 = processCpu(pid)!;
     const m1 = machineCpu();
+    const dropBursts = timeline.stop();
     const awakeSeconds = args.keepAwake ? cpuOf(awake) - awake0 : undefined;
     const others = otherProcesses(p0, allProcesses(), new Set([process.pid, pid, ...descendants(pid), sender.pid, ...awake.map((a) => a.child.pid!)])).filter((o) => o.seconds >= 0.02);
     const windowSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -836,6 +842,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
         if (typeof st['dropped'] === 'number' && st['dropped'] > 0) notes.push(`stopped log: dropped ${st['dropped']}`);
       }
     }
+    if (dropBursts.length > 0) notes.push(formatBursts(dropBursts));
     if (unaccounted) notes.push(`sent ${sender.datagrams} != received ${received} + drops ${drops} (${unaccounted} unaccounted)`);
     if (collector !== 'nfcapd' && !recv) notes.push('no datagrams-received metric found');
     if (exit.code !== 0) notes.push(`exit code ${exit.code}${exit.signal ? ` signal ${exit.signal}` : ''}`);
@@ -850,7 +857,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
     const busy = quiet.busyBefore > args.busyThreshold || otherCpuShare > args.busyThreshold;
     if (busy)
       notes.push(
-        `busy machine (before: ${fmt(100 * quiet.busyBefore, 0)} % of the cores busy; during: ${fmt(100 * otherCpuShare, 0)} % busy outside collector and sender; top: ${
+        `busy machine (before: ${fmt(100 * quiet.busyBefore, 0)} % of the cores busy; during: ${fmt(100 * otherCpuShare, 0)} % busy outside collector and sender, of it steal ${fmt((100 * md.steal) / (md.seconds * md.perCpuBusy.length), 0)} %; top: ${
           others
             .slice(0, 3)
             .map((o) => `${o.comm} ${fmt(o.seconds, 2)} s`)
@@ -898,6 +905,7 @@ async function runOnce(collector: Collector, streamName: StreamName, stream: Str
       otherProcesses: others,
       softirqSeconds: md.softirq,
       stealSeconds: md.steal,
+      dropBursts,
       busy,
       hostProbeNs,
       awakeSeconds,
