@@ -26,6 +26,9 @@ import { pathToFileURL } from 'node:url';
 import { eachOption } from './args.js';
 import { decodeLoop, type DecodeLoop } from './decode-loop.js';
 import { processCpu } from './proc.js';
+import { spreadOf } from './serve-replay.js';
+
+const median = (xs: readonly number[]): number => spreadOf(xs).median;
 
 export interface Cell {
   burstMs: number;
@@ -115,12 +118,6 @@ async function measure(work: Work, cell: Cell, seconds: number): Promise<number>
   }
   const c = process.cpuUsage(c0);
   return ((c.user + c.system) * 1000) / units;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 }
 
 /** The report: per work, each cell's rounds, median and median over the last no-pause cell's. */
