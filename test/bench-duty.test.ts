@@ -6,12 +6,28 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cellName, parseCells, report } from '../bench/duty.js';
 import { skipUnlessCommands } from './support/tools.js';
 
 const DUTY = fileURLToPath(new URL('../bench/duty.js', import.meta.url));
+
+/** Live processes in process group `pgid` (/proc/PID/stat's fifth field). */
+function inGroup(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[2]) === pgid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 test('bench duty: --cells parses burst/period pairs and names the piece it cannot read', () => {
   assert.deepEqual(parseCells('10/100,100/100,2.5/50'), [
@@ -53,11 +69,7 @@ test('bench duty: a short run pinned to core 0 and kept awake measures every cel
   assert.match(out, /\| 20\/100 ms \(20 %\) \| [\d.]+, [\d.]+ \| [\d.]+ \| [\d.]+x \|/);
   assert.match(out, /\| no pause \| [\d.]+, [\d.]+ \| [\d.]+ \| 1\.000x \|/);
   await new Promise((r) => setTimeout(r, 200));
-  let left = '';
-  try {
-    left = execFileSync('pgrep', ['-g', String(child.pid)], { encoding: 'utf8' });
-  } catch {
-    // pgrep exits 1 when nothing matches.
-  }
-  assert.equal(left.trim(), '', 'no process of the run is left');
+  const left = inGroup(child.pid!);
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  assert.deepEqual(left, [], 'no process of the run is left');
 });
