@@ -112,7 +112,9 @@
 //
 // Kernel drops are also read from /proc/net/udp when the measured part begins:
 // what was lost at start-up and in the warm-up (cold code, the first drains) is
-// reported apart ("before the measured part").
+// reported apart ("before the measured part"), and sampled every 250 ms from the
+// sender's start with the steal on the collector's cores (bench/drop-timeline.ts):
+// each run notes when its drops came and whether the host was taking the core then.
 //
 // Internal role: --role sender (the load generator child).
 
