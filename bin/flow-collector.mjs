@@ -19,6 +19,11 @@ if (!existsSync(main)) {
     process.exit(1);
   }
   process.stderr.write('flow-collector: dist/ is not built (npm ran no scripts); compiling it once with tsc...\n');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  try {
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch {
+    process.stderr.write('flow-collector: compiling dist/ failed (tsc\'s errors above): run `npm ci` in the checkout\n');
+    process.exit(1);
+  }
 }
 await import(main.href);
