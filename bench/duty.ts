@@ -21,12 +21,13 @@
  *
  * CPU is this process's (process.cpuUsage: user + system, all threads) over each cell's window.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { eachOption } from './args.js';
 import { decodeLoop, type DecodeLoop } from './decode-loop.js';
 import { processCpu } from './proc.js';
 import { spreadOf } from './serve-replay.js';
+import { keepAwake as startKeepAwake, type Spawned } from './spawned.js';
 
 const median = (xs: readonly number[]): number => spreadOf(xs).median;
 
@@ -170,9 +171,9 @@ async function main(): Promise<void> {
   // Warm every work's code before the first window (a second without a pause).
   for (const w of all) await measure(w, { burstMs: 1, periodMs: 1 }, 1);
 
-  let awake: ChildProcess | undefined;
+  let awake: Spawned | undefined;
   let awakeSeconds: number | undefined;
-  if (keepAwake) awake = spawn('chrt', ['-i', '0', 'taskset', '-c', core!, 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+  if (keepAwake) awake = startKeepAwake(core!)[0];
   const results = new Map<string, { per: string; byCell: number[][] }>();
   for (const w of all) results.set(w.name, { per: w.per, byCell: cells.map(() => []) });
   try {
@@ -185,8 +186,8 @@ async function main(): Promise<void> {
         }
   } finally {
     // The loop's CPU shows it ran (it gets only what this process leaves idle).
-    if (awake?.pid !== undefined) awakeSeconds = processCpu(awake.pid)?.seconds;
-    awake?.kill('SIGKILL');
+    if (awake?.child.pid !== undefined) awakeSeconds = processCpu(awake.child.pid)?.seconds;
+    awake?.child.kill('SIGKILL');
   }
   const awakeNote = keepAwake ? `, kept awake by a SCHED_IDLE busy loop (${awakeSeconds?.toFixed(2) ?? '?'} s CPU)` : '';
   console.log(`### duty cycles (${seconds} s per cell, ${rounds} rounds${core !== undefined ? `, core ${core}` : ''}${awakeNote}, Node ${process.version})`);

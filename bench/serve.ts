@@ -130,7 +130,7 @@ import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, ot
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
 import { formatBursts, startDropTimeline, type DropBurst } from './drop-timeline.js';
-import { httpGet, jsonLines, liveDirs, serveReady, sleep, start, stop, type Spawned } from './spawned.js';
+import { httpGet, jsonLines, keepAwake, liveDirs, serveReady, sleep, start, stop, type Spawned } from './spawned.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -616,15 +616,6 @@ function listenArgs(dir: string, port: number, args: Args): string[] {
   const path = join(dir, 'serve-config.json');
   writeFileSync(path, JSON.stringify({ listeners: [{ address: '127.0.0.1', port, ...args.listenerOpts }] }));
   return ['--config', path];
-}
-
-/**
- * --keep-awake: one SCHED_IDLE busy loop pinned to each of `cores` ("0" or "0,1"). The scheduler
- * runs it only when nothing else on that core is runnable, so the collector is never delayed by
- * it, and the vCPU does not halt between the collector's reads.
- */
-function keepAwake(cores: string): Spawned[] {
-  return cores.split(',').map((c) => start('chrt', ['-i', '0', 'taskset', '-c', c, 'sh', '-c', 'while :; do :; done'], true));
 }
 
 /** CPU seconds of these processes so far (0 for one that has exited). */

@@ -49,6 +49,15 @@ export function start(cmd: string, argv: string[], discardStdout = false): Spawn
   return { child, exited, stderr: () => err, stdout: () => out };
 }
 
+/**
+ * --keep-awake (bench/serve, bench/duty): one SCHED_IDLE busy loop pinned to each of `cores`
+ * ("0" or "0,1"). The scheduler runs it only when nothing else on that core is runnable, so the
+ * measured process is never delayed by it, and the vCPU does not halt between its bursts.
+ */
+export function keepAwake(cores: string): Spawned[] {
+  return cores.split(',').map((c) => start('chrt', ['-i', '0', 'taskset', '-c', c, 'sh', '-c', 'while :; do :; done'], true));
+}
+
 /** Sends `signal`, then SIGKILL if the process has not exited after `ms`; resolves at its exit. */
 export async function stop(p: Spawned, signal: NodeJS.Signals, ms: number): Promise<void> {
   p.child.kill(signal);
