@@ -12,6 +12,12 @@
 //   --rates R1,R2,...         rate mode: offered datagrams/s (default 50000,150000,300000)
 //   --duration S              rate mode: seconds per run (default 4)
 //   --pacing US1,US2          rate mode: addon pacing values to try (default 0,1000)
+//   --adaptive                rate mode: adaptive pacing, as serve reads (each --pacing value is
+//                             then the longest wait, listeners[].max_read_delay_us; the addon picks
+//                             shorter ones when the buffer fills fast); default a fixed wait
+//   --core N                  rate mode: pin this process (all its threads) to core N and start the
+//                             sender on another core (--sender-core, default the first other core)
+//   --sender-core M           rate mode: the sender's core (with --core)
 //   --batch N                 datagrams per batch (default 256)
 //   --exporters N             distinct source addresses 127.0.2.x (default 8)
 //   --segments N              rate mode: datagrams per sendmmsg message, split by the kernel
@@ -37,7 +43,9 @@
 // Both paths run the same consumer: it reads every datagram's length and
 // first byte (a stand-in for a decoder's first touch).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
@@ -60,6 +68,9 @@ interface Args {
   json: boolean;
   port: number;
   rate: number;
+  adaptive: boolean;
+  core: number | undefined;
+  senderCore: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -80,6 +91,9 @@ function parseArgs(argv: string[]): Args {
     json: false,
     port: 0,
     rate: 0,
+    adaptive: false,
+    core: undefined,
+    senderCore: undefined,
   };
   const list = (v: string) => v.split(',').filter(Boolean).map(Number);
   eachOption(argv, (k, v) => {
@@ -132,11 +146,40 @@ function parseArgs(argv: string[]): Args {
       case '--rate':
         a.rate = Number(v());
         break;
+      case '--adaptive':
+        a.adaptive = true;
+        break;
+      case '--core':
+        a.core = coreArg(k, v());
+        break;
+      case '--sender-core':
+        a.senderCore = coreArg(k, v());
+        break;
       default:
         throw new Error(`unknown argument ${k}`);
     }
   });
+  if (a.senderCore !== undefined && a.core === undefined) throw new Error('--sender-core needs --core');
+  if (a.core !== undefined) {
+    a.senderCore ??= a.core === 0 ? 1 : 0;
+    if (a.senderCore === a.core) throw new Error(`--sender-core: ${a.senderCore} is the receiver's core; give another`);
+    const cpus = availableParallelism();
+    for (const [flag, c] of [['--core', a.core], ['--sender-core', a.senderCore]] as const) {
+      if (c >= cpus) throw new Error(`${flag}: core ${c} does not exist (this machine has ${cpus}: 0-${cpus - 1})`);
+    }
+  }
   return a;
+}
+
+function coreArg(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new Error(`${flag} wants a core number (0, 1, ...), not "${v}"`);
+  return Number(v);
+}
+
+/** The cores a process may run on, as /proc/PID/status lists them ("0", "0-1"). */
+function coresOf(pid: number): string {
+  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? m[1]! : '?';
 }
 
 /** Packed datagrams: each carries a sequence number in its first 4 bytes. */
@@ -302,7 +345,14 @@ interface RateResult {
   rcvbuf: number;
   cpuPct: number;
   cpuUsPerDatagram: number;
+  userUsPerDatagram: number;
+  systemUsPerDatagram: number;
   batches: number;
+  adaptive: boolean;
+  /** The addon's wait after a wake-up, µs, median of samples every 100 ms while sending (null on the dgram path). */
+  waitUs: number | null;
+  receiverCores: string;
+  senderCores: string;
 }
 
 async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: Args): Promise<RateResult> {
@@ -315,13 +365,16 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     batchSize: args.batch,
     slotSize: 2048,
     pacingUs,
+    adaptivePacing: args.adaptive,
     onBatch: c.onBatch,
     logger: () => {},
   });
   const self = fileURLToPath(import.meta.url);
+  const pin = args.senderCore === undefined ? [] : ['-c', String(args.senderCore), process.execPath];
   const child = spawn(
-    process.execPath,
+    pin.length > 0 ? 'taskset' : process.execPath,
     [
+      ...pin,
       self,
       '--mode',
       'sender',
@@ -352,17 +405,27 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     };
     child.stdout.on('data', on);
   });
+  const senderCores = coresOf(child.pid!);
   const cpu0 = process.cpuUsage();
   const r0 = c.received;
   const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  const waits: number[] = [];
+  const sampler = setInterval(() => {
+    const w = src.stats().readDelayUs;
+    if (w !== null) waits.push(w);
+  }, 100);
   await exited;
+  clearInterval(sampler);
+  waits.sort((x, y) => x - y);
   const result = JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as { sent: number; seconds: number };
   await waitUntil(() => c.received - r0 >= result.sent, 100, 3000, () => c.received);
   const cpu1 = process.cpuUsage();
   const st = src.stats();
   await src.close();
   const received = c.received - r0;
-  const cpuUs = cpu1.user - cpu0.user + (cpu1.system - cpu0.system);
+  const userUs = cpu1.user - cpu0.user;
+  const systemUs = cpu1.system - cpu0.system;
+  const cpuUs = userUs + systemUs;
   return {
     path,
     pacingUs,
@@ -375,7 +438,13 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     rcvbuf: st.rcvbuf,
     cpuPct: (100 * cpuUs) / 1e6 / result.seconds,
     cpuUsPerDatagram: cpuUs / received,
+    userUsPerDatagram: userUs / received,
+    systemUsPerDatagram: systemUs / received,
     batches: st.batches,
+    adaptive: path === 'addon' && args.adaptive && pacingUs > 0,
+    waitUs: waits.length > 0 ? waits[waits.length >> 1]! : null,
+    receiverCores: coresOf(process.pid),
+    senderCores,
   };
 }
 
@@ -439,9 +508,12 @@ async function main(): Promise<void> {
   }
 
   if (args.mode === 'rate' || args.mode === 'all') {
-    console.log(`\n### Fixed offered rates (${args.duration} s each, ${args.size}-byte datagrams, ${args.exporters} exporters)\n`);
-    console.log('| path | pacing µs | rcvbuf granted | offered/s | sent/s | received | loss % | kernel drops | receiver CPU % | CPU µs/datagram | datagrams/batch |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    if (args.core !== undefined) execFileSync('taskset', ['-a', '-pc', String(args.core), String(process.pid)], { stdio: 'ignore' });
+    const where = args.core === undefined ? 'unpinned' : `receiver on core ${args.core}, sender on core ${args.senderCore}`;
+    const waits = args.adaptive ? 'adaptive pacing: the longest wait' : 'a fixed wait';
+    console.log(`\n### Fixed offered rates (${args.duration} s each, ${args.size}-byte datagrams, ${args.exporters} exporters, ${where}; pacing µs = ${waits})\n`);
+    console.log('| path | pacing µs | wait µs (median) | rcvbuf granted | offered/s | sent/s | received | loss % | kernel drops | receiver CPU % | CPU µs/datagram (user + system) | datagrams/batch |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const rate of args.rates) {
       const configs: [IngestPath, number][] = [];
       for (const path of args.paths) {
@@ -452,7 +524,7 @@ async function main(): Promise<void> {
         const r = await rateOnce(path, rate, pacing, args);
         results.rate.push(r);
         console.log(
-          `| ${path} | ${path === 'dgram' ? '-' : pacing} | ${fmt(r.rcvbuf / 1048576, 0)} MiB | ${fmt(rate)} | ${fmt(r.achievedRate)} | ${fmt(r.received)} | ${fmt(r.lossPct, 2)} | ${r.kernelDrops ?? 'n/a'} | ${fmt(r.cpuPct, 1)} | ${fmt(r.cpuUsPerDatagram, 2)} | ${fmt(r.received / Math.max(r.batches, 1), 1)} |`,
+          `| ${path} | ${path === 'dgram' ? '-' : pacing} | ${r.waitUs === null ? '-' : fmt(r.waitUs)} | ${fmt(r.rcvbuf / 1048576, 0)} MiB | ${fmt(rate)} | ${fmt(r.achievedRate)} | ${fmt(r.received)} | ${fmt(r.lossPct, 2)} | ${r.kernelDrops ?? 'n/a'} | ${fmt(r.cpuPct, 1)} | ${fmt(r.cpuUsPerDatagram, 2)} (${fmt(r.userUsPerDatagram, 2)} + ${fmt(r.systemUsPerDatagram, 2)}) | ${fmt(r.received / Math.max(r.batches, 1), 1)} |`,
         );
       }
     }
