@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { makeTempDir, skipUnlessCommands } from './support/tools.js';
@@ -100,10 +101,12 @@ test('bench/serve: serve and nfcapd at 2,000 datagrams/s, output rotated, every 
     // --host-probe: the decode loop timed on the collector's core before the run.
     assert.ok(typeof r.hostProbeNs === 'number' && r.hostProbeNs > 0, `${name}: host probe ${r.hostProbeNs}`);
     // --keep-awake: a busy loop took the collector's core whenever the collector did not (at
-    // 2,000 datagrams/s most of the window), and its CPU is not counted as other load (counted,
-    // it alone would be ~45 % of the two cores).
+    // 2,000 datagrams/s most of the window), and its CPU is not counted as other load: counted,
+    // the other load would be at least the loop's own seconds (plus the machine's background, which
+    // on some hosts is a quarter of the two cores by itself, so no fixed bound).
     assert.ok(typeof r.awakeSeconds === 'number' && r.awakeSeconds > 0.3 * r.windowSeconds, `${name}: busy loops ${r.awakeSeconds} s in a ${r.windowSeconds} s window`);
-    assert.ok(r.otherCpuShare < 0.25, `${name}: other load ${r.otherCpuShare}`);
+    const otherSeconds = r.otherCpuShare * r.windowSeconds * availableParallelism();
+    assert.ok(otherSeconds < 0.8 * r.awakeSeconds, `${name}: other load ${otherSeconds} s against the loops' ${r.awakeSeconds} s`);
   }
   // ... and the loops ended with their runs.
   assert.deepEqual(busyLoops().filter((p) => !loopsBefore.includes(p)), []);
