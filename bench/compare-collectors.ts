@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { client, startNatsServer, type NatsServer } from '../test/support/nats.js';
 import { hasCommand } from '../test/support/tools.js';
+import { pin } from './proc.js';
 import { parseMetrics } from './serve-replay.js';
 import { NFCAPD_ROTATE_SECONDS, RotatedDelimitedFile, RotatedNfcapdDir, type SinkMode } from './sink.js';
 import type { CompareStreamInfo } from './compare-streams.js';
@@ -162,7 +163,7 @@ function serveCollector(name: 'serve-file' | 'serve-nats'): Collector {
       ];
       if (name === 'serve-nats') {
         nats = await startNatsServer(join(dir, 'nats'));
-        execFileSync('taskset', ['-a', '-p', '-c', core, String(nats.proc.pid)], { stdio: 'ignore' });
+        pin(nats.proc.pid!, core);
         lines.push(
           'nats:',
           `  servers: [${nats.url}]`,

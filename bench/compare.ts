@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { collector, COLLECTORS, killAll, type CollectorName, type Running } from './compare-collectors.js';
 import { COMPARE_STREAMS, loadCompareStream, type CompareStream, type CompareStreamInfo } from './compare-streams.js';
 import { plotSvg, svgToPng, type PlotCell } from './compare-plot.js';
-import { processCpu, descendants, udpPort, loadAverage, freeUdpPort } from './proc.js';
+import { processCpu, descendants, udpPort, loadAverage, freeUdpPort, pin } from './proc.js';
 import { defaultCacheDir } from './serve-streams.js';
 import { hasCommand } from '../test/support/tools.js';
 import { eachOption } from './args.js';
@@ -337,7 +337,7 @@ export async function main(argv: string[]): Promise<void> {
   if (!hasCommand('taskset')) throw new Error('taskset is not installed (util-linux)');
   if (cpus().length < 2) throw new Error('needs two cores: the collector on core 1, blast on core 0');
   // The harness shares core 0 with blast: it only polls /proc between samples.
-  execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
+  pin(process.pid, 0);
   const streams: CompareStreamInfo[] = [];
   for (const s of a.streams) {
     const info = await loadCompareStream(s, a.cache, log);

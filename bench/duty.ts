@@ -21,11 +21,10 @@
  *
  * CPU is this process's (process.cpuUsage: user + system, all threads) over each cell's window.
  */
-import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { eachOption } from './args.js';
 import { decodeLoop, type DecodeLoop } from './decode-loop.js';
-import { processCpu } from './proc.js';
+import { pin, processCpu } from './proc.js';
 import { spreadOf } from './serve-replay.js';
 import { keepAwake as startKeepAwake, type Spawned } from './spawned.js';
 
@@ -164,7 +163,7 @@ async function main(): Promise<void> {
   if (!(seconds > 0)) throw new Error('--seconds: more than 0');
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds: a whole number, 1 or more');
   if (keepAwake && core === undefined) throw new Error('--keep-awake needs --core (the loop runs on that core)');
-  if (core !== undefined) execFileSync('taskset', ['-a', '-pc', core, String(process.pid)], { stdio: 'ignore' });
+  if (core !== undefined) pin(process.pid, core);
 
   const all: Work[] = [];
   for (const w of works) all.push(w === 'alu' ? aluWork() : decodeWork(await decodeLoop('v9', cacheDir)));

@@ -43,13 +43,13 @@
 // Both paths run the same consumer: it reads every datagram's length and
 // first byte (a stand-in for a decoder's first touch).
 
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
 import { eachOption } from './args.js';
+import { coresOf, pin } from './proc.js';
 
 interface Args {
   mode: 'drain' | 'rate' | 'all' | 'sender';
@@ -174,12 +174,6 @@ function parseArgs(argv: string[]): Args {
 function coreArg(flag: string, v: string): number {
   if (!/^\d+$/.test(v)) throw new Error(`${flag} wants a core number (0, 1, ...), not "${v}"`);
   return Number(v);
-}
-
-/** The cores a process may run on, as /proc/PID/status lists them ("0", "0-1"). */
-function coresOf(pid: number): string {
-  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? m[1]! : '?';
 }
 
 /** Packed datagrams: each carries a sequence number in its first 4 bytes. */
@@ -508,7 +502,7 @@ async function main(): Promise<void> {
   }
 
   if (args.mode === 'rate' || args.mode === 'all') {
-    if (args.core !== undefined) execFileSync('taskset', ['-a', '-pc', String(args.core), String(process.pid)], { stdio: 'ignore' });
+    if (args.core !== undefined) pin(process.pid, args.core);
     const where = args.core === undefined ? 'unpinned' : `receiver on core ${args.core}, sender on core ${args.senderCore}`;
     const waits = args.adaptive ? 'adaptive pacing: the longest wait' : 'a fixed wait';
     console.log(`\n### Fixed offered rates (${args.duration} s each, ${args.size}-byte datagrams, ${args.exporters} exporters, ${where}; pacing µs = ${waits})\n`);

@@ -30,7 +30,7 @@
  *
  * Not a test: figures depend on the machine (docs/benchmarks.md and docs/nats.md have ours).
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +40,7 @@ import { loadAddon } from '../src/ingest/mod.js';
 import { HEADER_COUNT } from '../src/output/nats/mod.js';
 import { metric, scrape, startServe, type ServeProcess } from '../test/support/serve.js';
 import { client, startNatsServer } from '../test/support/nats.js';
-import { processCpu, threadUsPerFlow, udpPort, type ProcCpu } from './proc.js';
+import { pin, processCpu, threadUsPerFlow, udpPort, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream } from './serve-streams.js';
 import type { SenderResult } from './serve-replay.js';
 import { eachOption, keyValues } from './args.js';
@@ -135,10 +135,6 @@ function parseArgs(argv: string[]): Args {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Pins every thread of `pid` to `cores`. */
-function pin(pid: number, cores: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' });
-}
 
 /** Runs the serve bench's sender; `onMeasure` when its warm-up is over. */
 function runSender(port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult> {

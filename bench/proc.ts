@@ -7,6 +7,21 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 let clkTck = 0;
 
+/** Pins every thread of `pid` to `cores` ("0", "0,1", or a core number). */
+export function pin(pid: number, cores: string | number): void {
+  execFileSync('taskset', ['-a', '-p', '-c', String(cores), String(pid)], { stdio: 'ignore' });
+}
+
+/** The cores `pid` may run on, as /proc/PID/status lists them ("0", "0-1"; "?" if unreadable). */
+export function coresOf(pid: number): string {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? m[1]! : '?';
+  } catch {
+    return '?';
+  }
+}
+
 /** Clock ticks per second of /proc/PID/stat times (getconf CLK_TCK; 100 on Linux). */
 export function ticksPerSecond(): number {
   if (clkTck === 0) {
@@ -22,6 +37,8 @@ export function ticksPerSecond(): number {
 export interface StatFields {
   pid: number;
   ppid: number;
+  /** Process group. */
+  pgrp: number;
   utime: number;
   stime: number;
   cutime: number;
@@ -40,6 +57,7 @@ export function readStat(pid: number): StatFields | undefined {
   return {
     pid,
     ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
     utime: Number(rest[11]),
     stime: Number(rest[12]),
     cutime: Number(rest[13]),

@@ -126,7 +126,7 @@ import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { pairRatios, parseMetrics, rateRatios, replay, spreadOf, type SenderResult } from './serve-replay.js';
 import { NFCAPD_ROTATE_SECONDS, SINK_TICK_MS, RotatedDelimitedFile, RotatedNfcapdDir, type CountMode, type RotatingSink, type SinkMode } from './sink.js';
-import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
+import { allProcesses, threadUsPerFlow, descendants, loadAverage, machineCpu, otherProcesses, machineDelta, pin, processCpu, socketRcvbufs, udpPort, udpSnmp, freeUdpPort, type MachineCpu, type ProcCpu } from './proc.js';
 import { defaultCacheDir, loadStream, STREAM_NAMES, type Stream, type StreamName } from './serve-streams.js';
 import { eachOption } from './args.js';
 import { formatBursts, startDropTimeline, type DropBurst } from './drop-timeline.js';
@@ -1033,7 +1033,7 @@ async function main(): Promise<void> {
   if (cpus().length < 2) throw new Error('the bench pins to cores 0 and 1: it needs 2 cores');
   // The harness itself stays with the sender, away from the collector's core (--core).
   try {
-    execFileSync('taskset', ['-a', '-p', '-c', String(1 - args.core), String(process.pid)], { stdio: 'ignore' });
+    pin(process.pid, 1 - args.core);
   } catch {
     console.error(`warning: could not pin the harness to core ${1 - args.core}`);
   }

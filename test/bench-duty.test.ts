@@ -7,26 +7,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cellName, parseCells, report } from '../bench/duty.js';
+import { readStat } from '../bench/proc.js';
 import { skipUnlessCommands } from './support/tools.js';
 
 const DUTY = fileURLToPath(new URL('../bench/duty.js', import.meta.url));
 
-/** Live processes in process group `pgid` (/proc/PID/stat's fifth field). */
+/** Live processes in process group `pgid`. */
 function inGroup(pgid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[2]) === pgid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => readStat(Number(d))?.pgrp === pgid)
+    .map(Number);
 }
 
 test('bench duty: --cells parses burst/period pairs and names the piece it cannot read', () => {
