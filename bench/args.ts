@@ -1,6 +1,7 @@
 /**
  * Command-line options of the benches: `--name value` pairs and flags, walked in order.
  */
+import { cpus } from 'node:os';
 
 /**
  * Calls `take(name, value)` for each argument in turn; `value()` consumes and returns the next
@@ -26,4 +27,16 @@ export function keyValues(v: string): Record<string, string> {
     out[p.slice(0, i)] = p.slice(i + 1);
   }
   return out;
+}
+
+/**
+ * A `--core`-style value: a core number this machine has (os.cpus(), whatever this process's own
+ * affinity); throws naming the flag.
+ */
+export function coreArg(flag: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new Error(`${flag} wants a core number (0, 1, ...), not "${v}"`);
+  const c = Number(v);
+  const n = cpus().length;
+  if (c >= n) throw new Error(`${flag}: core ${c} does not exist (this machine has ${n}: 0-${n - 1})`);
+  return c;
 }

@@ -22,7 +22,7 @@
  * CPU is this process's (process.cpuUsage: user + system, all threads) over each cell's window.
  */
 import { pathToFileURL } from 'node:url';
-import { eachOption } from './args.js';
+import { coreArg, eachOption } from './args.js';
 import { decodeLoop, type DecodeLoop } from './decode-loop.js';
 import { pin, processCpu } from './proc.js';
 import { spreadOf } from './serve-replay.js';
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   let works = ['decode', 'alu'];
   let seconds = 4;
   let rounds = 3;
-  let core: string | undefined;
+  let core: number | undefined;
   let keepAwake = false;
   let cacheDir: string | undefined;
   eachOption(process.argv.slice(2), (arg, value) => {
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
       for (const w of works) if (w !== 'decode' && w !== 'alu') throw new Error(`--work: decode or alu, not ${w}`);
     } else if (arg === '--seconds') seconds = Number(value());
     else if (arg === '--rounds') rounds = Number(value());
-    else if (arg === '--core') core = value();
+    else if (arg === '--core') core = coreArg(arg, value());
     else if (arg === '--keep-awake') keepAwake = true;
     else if (arg === '--cache') cacheDir = value();
     else throw new Error(`unknown option ${arg}`);
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
 
   let awake: Spawned | undefined;
   let awakeSeconds: number | undefined;
-  if (keepAwake) awake = startKeepAwake(core!)[0];
+  if (keepAwake) awake = startKeepAwake(String(core))[0];
   const results = new Map<string, { per: string; byCell: number[][] }>();
   for (const w of all) results.set(w.name, { per: w.per, byCell: cells.map(() => []) });
   try {

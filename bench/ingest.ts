@@ -44,11 +44,10 @@
 // first byte (a stand-in for a decoder's first touch).
 
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
-import { eachOption } from './args.js';
+import { coreArg, eachOption } from './args.js';
 import { coresOf, pin } from './proc.js';
 
 interface Args {
@@ -163,17 +162,8 @@ function parseArgs(argv: string[]): Args {
   if (a.core !== undefined) {
     a.senderCore ??= a.core === 0 ? 1 : 0;
     if (a.senderCore === a.core) throw new Error(`--sender-core: ${a.senderCore} is the receiver's core; give another`);
-    const cpus = availableParallelism();
-    for (const [flag, c] of [['--core', a.core], ['--sender-core', a.senderCore]] as const) {
-      if (c >= cpus) throw new Error(`${flag}: core ${c} does not exist (this machine has ${cpus}: 0-${cpus - 1})`);
-    }
   }
   return a;
-}
-
-function coreArg(flag: string, v: string): number {
-  if (!/^\d+$/.test(v)) throw new Error(`${flag} wants a core number (0, 1, ...), not "${v}"`);
-  return Number(v);
 }
 
 /** Packed datagrams: each carries a sequence number in its first 4 bytes. */
@@ -364,11 +354,11 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     logger: () => {},
   });
   const self = fileURLToPath(import.meta.url);
-  const pin = args.senderCore === undefined ? [] : ['-c', String(args.senderCore), process.execPath];
+  const onSenderCore = args.senderCore === undefined ? [] : ['-c', String(args.senderCore), process.execPath];
   const child = spawn(
-    pin.length > 0 ? 'taskset' : process.execPath,
+    onSenderCore.length > 0 ? 'taskset' : process.execPath,
     [
-      ...pin,
+      ...onSenderCore,
       self,
       '--mode',
       'sender',

@@ -135,7 +135,6 @@ function parseArgs(argv: string[]): Args {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** Runs the serve bench's sender; `onMeasure` when its warm-up is over. */
 function runSender(port: number, rate: number, args: Args, onMeasure: () => void): Promise<SenderResult> {
   const argv = ['-c', '0', process.execPath, SERVE_BENCH, '--role', 'sender', '--stream', 'v9', '--cache', defaultCacheDir()];

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { loadAddon } from '../src/ingest/mod.js';
 import { runCommand, skipUnlessCommands } from './support/tools.js';
@@ -39,7 +39,7 @@ async function rateRun(extra: string[]): Promise<{ row: RateRow; text: string }>
   return { row: json.rate[0]!, text };
 }
 
-const skip = skipUnlessCommands('taskset') || (availableParallelism() < 2 ? 'needs two cores' : false) || (loadAddon().addon ? false : 'native addon not built');
+const skip = skipUnlessCommands('taskset') || (cpus().length < 2 ? 'needs two cores' : false) || (loadAddon().addon ? false : 'native addon not built');
 
 test('bench ingest: --core pins the receiver and the sender apart; a fixed wait is kept, --adaptive shortens it', { skip, timeout: 90_000 }, async () => {
   const fixed = await rateRun([]);
