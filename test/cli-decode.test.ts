@@ -497,6 +497,15 @@ test('flow-collector --help, decode --help and --version', async () => {
   assert.equal(dh.code, 0);
   assert.match(dh.stdout.toString(), /Usage: flow-collector decode \[options\] FILE\.\.\./);
   assert.match(dh.stdout.toString(), /0-based/);
+  // `help COMMAND` loads that command's module for its usage; an unknown one gets the list.
+  for (const [cmd, usage] of [['serve', /^Usage: flow-collector serve \[options\]/], ['blast', /^Usage: flow-collector blast --target/], ['decode', /^Usage: flow-collector decode/]] as const) {
+    const hc = await run(['help', cmd]);
+    assert.equal(hc.code, 0, cmd);
+    assert.match(hc.stdout.toString(), usage);
+  }
+  const hb = await run(['help', 'bogus']);
+  assert.equal(hb.code, 0);
+  assert.match(hb.stdout.toString(), /^Usage: flow-collector <command>/);
   const v = await run(['--version']);
   assert.equal(v.code, 0);
   const pkg = JSON.parse(readFileSync(PACKAGE, 'utf8')) as { version: string };

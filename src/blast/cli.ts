@@ -11,8 +11,6 @@ import { runBlast, SendError, type BlastResult } from './run.js';
 import { synthesise } from './synth.js';
 import type { ExporterStream, Protocol } from './stream.js';
 
-export const BLAST_SUMMARY = 'send NetFlow/IPFIX/sFlow at a target rate (load generator)';
-
 export const BLAST_USAGE = `Usage: flow-collector blast --target ADDR:PORT [options] [FILE...]
 
 Sends NetFlow v5, NetFlow v9, IPFIX or sFlow v5 datagrams to a collector at a target rate, from

@@ -5,7 +5,7 @@
  * synthesise() makes them from scratch, loadReplay() from capture files; runBlast() sends them at
  * a rate (pacer.ts) from one socket per exporter (sockets.ts).
  */
-export { runBlastCli, parseBlastArgs, exporterSources, BLAST_USAGE, BLAST_SUMMARY, UsageError, MAX_EXPORTERS, type BlastArgs } from './cli.js';
+export { runBlastCli, parseBlastArgs, exporterSources, BLAST_USAGE, UsageError, MAX_EXPORTERS, type BlastArgs } from './cli.js';
 export { runBlast, SendError, type RunOptions, type BlastResult, type ExporterResult, type Progress } from './run.js';
 export { synthesise, type SynthOptions } from './synth.js';
 export { loadReplay, cloneStream, hasTemplates, type ReplaySource } from './replay.js';

@@ -25,8 +25,6 @@ import { NdjsonBatchWriter, DelimitedBatchWriter } from '../encode/mod.js';
 import { CounterEncoder } from '../encode/counters.js';
 import { loadCaptureFile, splitConcatenatedExports, emptySkipped, type LoadedKind, type SkipReason, type UdpDatagram } from '../capture/mod.js';
 
-export const DECODE_SUMMARY = 'decode pcap, pcapng and raw .dat files and print the flows';
-
 export const DECODE_USAGE = `Usage: flow-collector decode [options] FILE...
 
 Decodes NetFlow v1/v5/v7/v9, IPFIX and sFlow v5 datagrams from capture files and prints the

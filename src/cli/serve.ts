@@ -9,8 +9,6 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, formatConfig, loadConfig, parseServeArgs } from '../config/mod.js';
 import { Collector, StartupError, createLogger, steadyJit, trimFreedMemory } from '../service/mod.js';
 
-export const SERVE_SUMMARY = 'run the collector: receive NetFlow/IPFIX/sFlow on UDP, decode, write flows';
-
 export const SERVE_USAGE = `Usage: flow-collector serve [options]
 
 Receives NetFlow v1/v5/v7/v9, IPFIX and sFlow v5 on UDP with one worker thread per core, decodes
