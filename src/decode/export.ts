@@ -16,7 +16,7 @@ import { u16, u32 } from './read.js';
 import type { CompiledTemplate, DecodeCtx } from './compile.js';
 import { decodeGeneric } from './lists.js';
 import { TranscodeCtx, compileTranscoder, setExportSec, startSet, type FrameSink, type SetTranscoder } from './transcode.js';
-import { copyPendingHeader, newPendingHeader, type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateField, type TemplateScope } from '../templates/mod.js';
+import { copyPendingHeader, newPendingHeader, type LearnResult, type OptionsRow, type PendingHeader, type TemplateCache, type TemplateDef, type TemplateEntry, type TemplateField, type TemplateScope } from '../templates/mod.js';
 
 
 /** Hook run on every decoded flow before the sink (sampling, enrichment). */
@@ -33,6 +33,8 @@ export class ExportDecoder {
   private readonly setId = new Uint16Array(MAX_SETS);
   private readonly setOff = new Int32Array(MAX_SETS);
   private readonly setEnd = new Int32Array(MAX_SETS);
+  /** Pass 0's template look-up of each set, kept for pass 1 (nothing in between changes templates). */
+  private readonly setEntry: (TemplateEntry<CompiledTemplate> | undefined)[] = new Array(MAX_SETS).fill(undefined);
   private readonly hdr = newPendingHeader();
   /** The message's header while replay() decodes earlier messages' data in it. */
   private readonly savedHdr = newPendingHeader();
@@ -182,11 +184,14 @@ export class ExportDecoder {
       for (let i = 0; i < n; i++) {
         const id = this.setId[i]!;
         if (id < 256) continue;
-        const entry = scope.get(id);
         if (pass === 0) {
+          const entry = scope.get(id);
+          this.setEntry[i] = entry;
           if (entry !== undefined && entry.def.options) this.optionsSet(scope, entry.compiled, id, buf, this.setOff[i]!, this.setEnd[i]!, nowMs);
           continue;
         }
+        const entry = this.setEntry[i];
+        this.setEntry[i] = undefined;
         if (entry === undefined) {
           this.cache.missing(scope, id);
           if (this.error === undefined) this.error = 'template.missing';
