@@ -252,7 +252,10 @@ export interface PairedRun {
   rate: number;
   workers: number;
   rep: number;
+  /** CPU per flow sent in the measured part. */
   cpuUsPerFlow: number;
+  /** CPU per flow written: above cpuUsPerFlow when the run lost datagrams. */
+  cpuUsPerWrittenFlow?: number;
 }
 
 /**
@@ -272,14 +275,25 @@ export function pairRatios(cellRuns: readonly (readonly PairedRun[])[], fmt: (x:
       const or = cellRuns.find((x) => x[0]?.collector === other && x[0].stream === s0.stream && x[0].rate === s0.rate);
       if (or === undefined) continue;
       const xs: number[] = [];
+      // The same pairs per flow written, shown when a run of either collector lost datagrams:
+      // per flow sent then flatters the one that lost more.
+      const ws: number[] = [];
+      let lost = false;
       for (const r of sr) {
         const o = or.find((x) => x.rep === r.rep);
-        if (o !== undefined && o.cpuUsPerFlow > 0) xs.push(r.cpuUsPerFlow / o.cpuUsPerFlow);
+        if (o === undefined || !(o.cpuUsPerFlow > 0)) continue;
+        xs.push(r.cpuUsPerFlow / o.cpuUsPerFlow);
+        const rw = r.cpuUsPerWrittenFlow ?? r.cpuUsPerFlow;
+        const ow = o.cpuUsPerWrittenFlow ?? o.cpuUsPerFlow;
+        ws.push(rw / ow);
+        if (rw > r.cpuUsPerFlow * 1.0005 || ow > o.cpuUsPerFlow * 1.0005) lost = true;
       }
       if (xs.length === 0) continue;
       const s = spreadOf(xs);
+      const w = spreadOf(ws);
       out.push(
-        `- ${s0.stream} ${fmt(s0.rate, 0)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}${xs.length > 1 ? `; the ratios' max/min ${fmt(s.ratio, 3)} (within 10 %: ${s.ratio <= 1.1 ? 'yes' : 'no'})` : ''}`,
+        `- ${s0.stream} ${fmt(s0.rate, 0)}/s, ${s0.workers} worker(s): serve/${other} CPU per flow in each of ${xs.length} interleaved pairs: ${xs.map((x) => fmt(x, 3)).join(', ')}; median **${fmt(s.median, 3)}x** (${fmt(s.min, 3)}-${fmt(s.max, 3)}); serve cheaper in ${xs.filter((x) => x < 1).length} of ${xs.length}${xs.length > 1 ? `; the ratios' max/min ${fmt(s.ratio, 3)} (within 10 %: ${s.ratio <= 1.1 ? 'yes' : 'no'})` : ''}` +
+          (lost ? `; runs lost datagrams, so per flow written: ${ws.map((x) => fmt(x, 3)).join(', ')}, median **${fmt(w.median, 3)}x**, serve cheaper in ${ws.filter((x) => x < 1).length} of ${ws.length}` : ''),
       );
     }
   }
