@@ -20,7 +20,7 @@ if (!existsSync(main)) {
   }
   process.stderr.write('flow-collector: dist/ is not built (npm ran no scripts); compiling it once with tsc...\n');
   try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync(process.execPath, [tsc, '-b', 'tsconfig.json'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   } catch {
     process.stderr.write('flow-collector: compiling dist/ failed (tsc\'s errors above): run `npm ci` in the checkout\n');
     process.exit(1);
