@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir } from './support/tools.js';
@@ -42,4 +42,29 @@ test('in a checkout without dist/, the command compiles it once with the checkou
   assert.equal(second.status, 0, second.stderr);
   assert.equal(second.stderr, '', 'built once: no second compile');
   assert.equal(second.stdout.trim(), 'cli ran with x');
+});
+
+test('npm ci runs under npm\'s install-script policy: every dependency with install scripts is approved or denied in package.json allowScripts', (t) => {
+  const help = spawnSync('npm', ['install-scripts', '--help'], { cwd: ROOT, encoding: 'utf8' });
+  if (help.status !== 0) {
+    t.skip(`this npm (${spawnSync('npm', ['--version'], { encoding: 'utf8' }).stdout.trim()}) has no install-scripts policy`);
+    return;
+  }
+  // Unreviewed entries make `npm ci --strict-allow-scripts` fail (ESTRICTALLOWSCRIPTS) and are
+  // skipped with a warning otherwise.
+  const ls = spawnSync('npm', ['install-scripts', 'ls'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(ls.status, 0, ls.stderr);
+  assert.match(ls.stdout, /No packages with unreviewed install scripts/, ls.stdout);
+});
+
+test('build and prepare use tsc -b: after npm ci\'s prepare, the prepare npx runs again for the README\'s `npx flow-collector` finds dist/ up to date', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  for (const s of ['build', 'prepare']) assert.match(pkg.scripts[s]!, /^tsc -b tsconfig\.json && /, s);
+  // Nothing changed since the suite's own build: tsc -b checks and writes nothing.
+  const main = join(ROOT, 'dist/src/cli/main.js');
+  const before = statSync(main).mtimeMs;
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.json', '--verbose'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /is up to date/, r.stdout);
+  assert.equal(statSync(main).mtimeMs, before);
 });
