@@ -1,8 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import {
   loadConfig,
@@ -533,6 +535,33 @@ test('an unwritable output directory is refused at load', { skip: process.getuid
   mkdirSync(ro);
   chmodSync(ro, 0o500);
   has(problems({ flags: { output: `file:${join(ro, 'flows.ndjson')}` } }), 'is not writable by this user');
+});
+
+// CI runs as root, who can write anywhere: there the check is made by the CLI run as nobody.
+test('an unwritable output directory fails start-up for the user serve runs as (root drops to nobody with setpriv)', { skip: process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false }, (t) => {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const drop = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+  const asNobody = (...args: string[]) => spawnSync('setpriv', [...drop, process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+  if (asNobody('-e', `require('fs').accessSync(${JSON.stringify(cli)}, 4)`).status !== 0) {
+    t.skip(`user nobody cannot read ${cli} in this checkout`);
+    return;
+  }
+  const base = mkdtempSync(join(tmpdir(), 'fc-config-nobody-'));
+  try {
+    chmodSync(base, 0o755);
+    const ro = join(base, 'read-only');
+    const rw = join(base, 'writable');
+    mkdirSync(ro, { mode: 0o755 });
+    mkdirSync(rw);
+    chmodSync(rw, 0o777);
+    const refused = asNobody(cli, 'serve', '--check-config', '--output', `file:${join(ro, 'flows.ndjson')}`);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /outputs\[0\]\.path: the directory ".*read-only" is not writable by this user \(uid 65534\); fix its permissions or choose another path/);
+    const accepted = asNobody(cli, 'serve', '--check-config', '--output', `file:${join(rw, 'flows.ndjson')}`);
+    assert.equal(accepted.status, 0, accepted.stderr);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
 });
 
 test('nats: subject placeholders {protocol} and {exporter}, batch and ack settings', () => {
