@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import {
   type LoadOptions,
 } from '../src/config/mod.js';
 import { DEFAULT_LIMITS } from '../src/templates/mod.js';
+import { AS_NOBODY, nobodyCannotRead, skipUnlessAsNobody } from './support/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fc-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -538,14 +539,14 @@ test('an unwritable output directory is refused at load', { skip: process.getuid
 });
 
 // CI runs as root, who can write anywhere: there the check is made by the CLI run as nobody.
-test('an unwritable output directory fails start-up for the user serve runs as (root drops to nobody with setpriv)', { skip: process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false }, (t) => {
+test('an unwritable output directory fails start-up for the user serve runs as (root drops to nobody with setpriv)', { skip: skipUnlessAsNobody }, (t) => {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const drop = ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
-  const asNobody = (...args: string[]) => spawnSync('setpriv', [...drop, process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 });
-  if (asNobody('-e', `require('fs').accessSync(${JSON.stringify(cli)}, 4)`).status !== 0) {
-    t.skip(`user nobody cannot read ${cli} in this checkout`);
+  const unreadable = nobodyCannotRead(cli);
+  if (unreadable !== undefined) {
+    t.skip(unreadable);
     return;
   }
+  const asNobody = (...args: string[]) => spawnSync(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 });
   const base = mkdtempSync(join(tmpdir(), 'fc-config-nobody-'));
   try {
     chmodSync(base, 0o755);

@@ -139,7 +139,8 @@ async function explain(s: ServeProcess, err: unknown): Promise<never> {
   throw err;
 }
 
-const base = (url: string, extra: string[] = []) => [
+/** serve's configuration against `url` (servers, comma-separated), its stream with `replicas`; `extra` lines go under nats. */
+const base = (url: string, extra: string[] = [], replicas = 1) => [
   'listeners:',
   '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
   'workers: 2',
@@ -148,7 +149,7 @@ const base = (url: string, extra: string[] = []) => [
   'shutdown: { drain_timeout_ms: 10000 }',
   'nats:',
   `  servers: [${url}]`,
-  '  stream: { name: FLOWS, subjects: ["flows.>"] }',
+  `  stream: { name: FLOWS, subjects: ["flows.>"]${replicas > 1 ? `, replicas: ${replicas}` : ''} }`,
   ...extra,
 ];
 
@@ -473,20 +474,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     const nodes = await startNatsCluster(join(tmp.dir, 'cluster'));
     servers.push(...nodes);
     const urls = nodes.map((x) => x.url);
-    const s = await serve('cluster', [
-      'listeners:',
-      '  - { name: netflow, address: 127.0.0.1, port: 0, protocol: netflow, subject: flows.raw.netflow }',
-      'workers: 2',
-      'metrics: { address: 127.0.0.1:0 }',
-      'logging: { warn_interval_s: 1 }',
-      'shutdown: { drain_timeout_ms: 10000 }',
-      'nats:',
-      `  servers: [${urls.join(', ')}]`,
-      '  publish_timeout_ms: 2000',
-      '  stream: { name: FLOWS, subjects: ["flows.>"], replicas: 3 }',
-      'outputs:',
-      '  - { type: nats, batch_size: 20 }',
-    ]);
+    const s = await serve('cluster', [...base(urls.join(', '), ['  publish_timeout_ms: 2000'], 3), 'outputs:', '  - { type: nats, batch_size: 20 }']);
     await until(async () => (await httpGet(`${s.metricsUrl}/readyz`)).status === 200, 'ready (R3 stream created)', 20_000);
     const nc0 = await client(urls[0]!);
     const leaderName = (await (await jetstreamManager(nc0)).streams.info('FLOWS')).cluster?.leader;

@@ -7,11 +7,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitDelimited } from '../src/encode/mod.js';
-import { makeTempDir } from './support/tools.js';
+import { AS_NOBODY, makeTempDir, nobodyCannotRead, skipUnlessAsNobody } from './support/tools.js';
 import { CLI, httpGet, metric, runCli, scrape, sendBurst, sendUdp, startServe, until, type ServeProcess } from './support/serve.js';
 import { lopsidedListener } from '../src/service/collector.js';
 import { ip4, ipfixMessage, ipfixTemplateRecord, set, u16, u32, u8, v5Message, v9Message, v9TemplateRecord } from './support/export-builder.js';
@@ -162,12 +161,11 @@ test('spread: random over 2 workers decodes 100%: templates learned by one worke
   assert.equal(ipfixSrc.size, 400 * per, 'every IPFIX record exactly once');
 });
 
-test('a receive buffer the kernel caps below the request is reported at start with rmem_max and the fix (run without privileges)', { skip: process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false }, async (t) => {
+test('a receive buffer the kernel caps below the request is reported at start with rmem_max and the fix (run without privileges)', { skip: skipUnlessAsNobody }, async (t) => {
   // nobody, no capabilities: SO_RCVBUFFORCE is refused and the kernel caps SO_RCVBUF at rmem_max.
-  const drop = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
-  const probe = spawnSync(drop[0]!, [...drop.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(CLI)}, 4)`]);
-  if (probe.status !== 0) {
-    t.skip(`user nobody cannot read ${CLI} in this checkout`);
+  const unreadable = nobodyCannotRead(CLI);
+  if (unreadable !== undefined) {
+    t.skip(unreadable);
     return;
   }
   const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
@@ -193,7 +191,7 @@ test('a receive buffer the kernel caps below the request is reported at start wi
     }),
   );
   chmodSync(cfg, 0o644);
-  const s = await serve(['--config', cfg], {}, { prefix: drop });
+  const s = await serve(['--config', cfg], {}, { prefix: [...AS_NOBODY] });
   const warned = s.logs.filter((l) => l['level'] === 'warn' && typeof l['granted_bytes'] === 'number');
   assert.equal(warned.length, 1, 'one warning: the listener that asked for more than rmem_max');
   const w = warned[0]!;

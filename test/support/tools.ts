@@ -1,7 +1,7 @@
 /** Test helpers for running real external tools (tshark, softflowd, pmacctd, editcap...). */
 
-import { spawn, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -32,6 +32,21 @@ export function hasCommand(name: string): boolean {
 export function skipUnlessCommands(...names: string[]): string | false {
   const missing = names.filter((n) => !hasCommand(n));
   return missing.length === 0 ? false : `not installed: ${missing.join(', ')}`;
+}
+
+/**
+ * The command prefix that runs what follows as user nobody (uid and gid 65534) with no
+ * capabilities: how a test run as root (as CI is) sees what an unprivileged collector sees.
+ */
+export const AS_NOBODY: readonly string[] = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+
+/** A test's skip reason when AS_NOBODY cannot be used here (not root, or no setpriv); false when it can. */
+export const skipUnlessAsNobody: string | false = process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false;
+
+/** Why nobody cannot run node on `script` (a checkout under a private directory); undefined when it can. */
+export function nobodyCannotRead(script: string): string | undefined {
+  const probe = spawnSync(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(script)}, 4)`]);
+  return probe.status === 0 ? undefined : `user nobody cannot read ${script} in this checkout`;
 }
 
 export interface RunOptions {
