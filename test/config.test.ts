@@ -1,6 +1,5 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import {
   type LoadOptions,
 } from '../src/config/mod.js';
 import { DEFAULT_LIMITS } from '../src/templates/mod.js';
-import { AS_NOBODY, nobodyCannotRead, skipUnlessAsNobody } from './support/tools.js';
+import { nobodyCannotRead, runAsNobody, skipUnlessAsNobody } from './support/tools.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fc-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -546,7 +545,7 @@ test('an unwritable output directory fails start-up for the user serve runs as (
     t.skip(unreadable);
     return;
   }
-  const asNobody = (...args: string[]) => spawnSync(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), process.execPath, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const asNobody = (...args: string[]) => runAsNobody([process.execPath, ...args]);
   const base = mkdtempSync(join(tmpdir(), 'fc-config-nobody-'));
   try {
     chmodSync(base, 0o755);

@@ -94,6 +94,12 @@ async function m(s: ServeProcess, name: string, ...match: string[]): Promise<num
 
 const port = (s: ServeProcess) => s.listeners[0]!.port;
 
+/** Waits until both collectors' template stores are connected to NATS. */
+function kvConnected(a: ServeProcess, b: ServeProcess, timeoutMs?: number): Promise<void> {
+  const connected = async (s: ServeProcess) => (await m(s, 'flow_collector_template_kv_connected')) === 1;
+  return until(async () => (await connected(a)) && (await connected(b)), 'both connected', timeoutMs);
+}
+
 // ---- NetFlow v9 from one exporter: a sampler table (options) and a data template ----
 
 const OPT_TPL = set(1, v9OptionsTemplateRecord(400, [{ id: 1, len: 4 }], [{ id: 48, len: 1 }, { id: 50, len: 4 }]), true);
@@ -115,7 +121,7 @@ describe('the nats_kv template store between collectors', { concurrency: 3 }, ()
     servers.push(n);
     const a = await collector('a', [n.url], 'kv1');
     const b = await collector('b', [n.url], 'kv1');
-    await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected');
+    await kvConnected(a, b);
     const DATAGRAMS = 50;
     const PER = 5;
     const t0 = Date.now();
@@ -200,7 +206,7 @@ describe('the nats_kv template store between collectors', { concurrency: 3 }, ()
     servers.push(n);
     const a = await collector('a2', [n.url], 'kv2');
     const b = await collector('b2', [n.url], 'kv2');
-    await until(async () => (await m(b, 'flow_collector_template_kv_connected')) === 1 && (await m(a, 'flow_collector_template_kv_connected')) === 1, 'both connected');
+    await kvConnected(a, b);
     const host = '127.0.0.4';
     await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
     await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B has the templates and the sampler table');
@@ -240,7 +246,7 @@ describe('the nats_kv template store between collectors', { concurrency: 3 }, ()
     servers.push(n);
     const a = await collector('a5', [n.url], 'kv5', { workers: 1 });
     const b = await collector('b5', [n.url], 'kv5', { workers: 1 });
-    await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected');
+    await kvConnected(a, b);
     const host = '127.0.0.6';
     await sendUdp(port(a), [v9Message([TPL], { seq: 0 })], { host });
     await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 1, 'B has template 256 through its watch');
@@ -318,7 +324,7 @@ describe('the nats_kv template store between collectors', { concurrency: 3 }, ()
   async function shareThroughBucket(url: string, bucket: string, host: string, extra: string[]): Promise<void> {
     const a = await collector(`a-${bucket}`, [url], bucket, { workers: 1, extra });
     const b = await collector(`b-${bucket}`, [url], bucket, { workers: 1, extra });
-    await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected');
+    await kvConnected(a, b);
     // Through the watch: template and sampler table to A; B applies them.
     await sendUdp(port(a), [v9Message([OPT_TPL, OPT_DATA, TPL], { seq: 0 })], { host });
     await until(async () => (await m(b, 'flow_collector_template_kv_applied_total')) >= 3, 'B applied the template and the sampler table');
@@ -340,7 +346,7 @@ describe('the nats_kv template store between collectors', { concurrency: 3 }, ()
     const urls = cluster.map((c) => c.url);
     const a = await collector('a3', urls, 'kv3', { replicas: 3 });
     const b = await collector('b3', urls, 'kv3', { replicas: 3 });
-    await until(async () => (await m(a, 'flow_collector_template_kv_connected')) === 1 && (await m(b, 'flow_collector_template_kv_connected')) === 1, 'both connected', 30_000);
+    await kvConnected(a, b, 30_000);
     const nc = await client(cluster[1]!.url);
     const st = await (await new Kvm(nc).open('kv3')).status();
     await nc.close();

@@ -126,9 +126,10 @@ function checkFlows(flows: Record<string, any>[], datagrams: number, per: number
   return seen;
 }
 
-function decodeAll(msgs: { data: Uint8Array; headers?: any }[]): Record<string, any>[] {
+/** Every flow in the stream's messages (as readStream returns them: flowpb batches or single frames). */
+function decodeAll(msgs: { data: Uint8Array; header?: any }[]): Record<string, any>[] {
   const out: Record<string, any>[] = [];
-  for (const m of msgs) for (const f of decodeFlowBatch(m)) out.push(FlowMessage.toObject(FlowMessage.decode(f), { longs: String, bytes: Uint8Array as any, defaults: true }));
+  for (const m of msgs) for (const f of decodeFlowBatch({ data: m.data, headers: m.header })) out.push(FlowMessage.toObject(FlowMessage.decode(f), { longs: String, bytes: Uint8Array as any, defaults: true }));
   return out;
 }
 
@@ -185,7 +186,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
       assert.ok(count >= 1 && count <= 25);
       assert.match(msg.header.get('Nats-Msg-Id'), /^[0-9a-f]{8}-[0-9a-z]+-w[01]-\d+$/);
     }
-    const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(msgs);
     assert.equal(flows.length, D * P);
     const seen = checkFlows(flows, D, P);
     assert.equal(seen.size, D * P);
@@ -245,7 +246,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     const nc = await client(n.url);
     const msgs = await readStream(nc, 'FLOWS');
     await nc.close();
-    const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(msgs);
     const seen = checkFlows(flows, 500, P);
     assert.ok([...seen.values()].every((c) => c === 1), 'no flow stored twice');
     assert.equal(flows.length, delivered, 'the stream holds exactly the acknowledged flows');
@@ -297,7 +298,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     const msgs = await readStream(nc, 'FLOWS');
     await nc.close();
     assert.ok(msgs.every((x) => x.subject === 'flows.raw.netflow'));
-    assert.equal(decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header }))).length, 100);
+    assert.equal(decodeAll(msgs).length, 100);
   });
 
   test('operator-mode .creds file (signed with @nats-io/jwt); an existing stream gets the missing subject and keeps its settings; batches stay under max_payload', { skip }, async () => {
@@ -352,7 +353,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     await nc.close();
     assert.ok(msgs.length > 1);
     for (const x of msgs) assert.ok(x.data.length <= MAX_PAYLOAD - 512, `a ${x.data.length}-byte message under max_payload ${MAX_PAYLOAD}`);
-    const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(msgs);
     assert.equal(flows.length, D * P);
     const seen = checkFlows(flows, D, P);
     assert.equal(seen.size, D * P);
@@ -389,7 +390,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     assert.equal(metric(m, 'flow_collector_flows_dropped_total'), metric(m, 'flow_collector_flows_dropped_total', 'reason="queue_full"'));
     assert.equal(await s.stop('SIGTERM'), 0);
     const nc = await client(n.url);
-    const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(await readStream(nc, 'FLOWS'));
     await nc.close();
     assert.equal(flows.length, delivered);
     assert.ok([...checkFlows(flows, D, P).values()].every((c) => c === 1));
@@ -425,7 +426,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     assert.equal(pb.length, 30);
     assert.equal(json.length, 30);
     assert.ok(msgs.every((x) => x.header.get('Flow-Count') === '1'));
-    const seen = checkFlows(decodeAll(pb.map((x) => ({ data: x.data, headers: x.header }))), 10, 3);
+    const seen = checkFlows(decodeAll(pb), 10, 3);
     assert.equal(seen.size, 30);
     const objs = json.map((x) => JSON.parse(Buffer.from(x.data).toString()) as Record<string, unknown>);
     assert.deepEqual(objs.map((o) => `${o['src_addr']}>${o['bytes']}`).sort(), Array.from({ length: 30 }, (_, i) => `10.0.${Math.floor(i / 3)}.${i % 3}>${1000 * Math.floor(i / 3) + (i % 3)}`).sort());
@@ -447,7 +448,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     // Only the worker's timer can cut it once it is 700 ms old.
     await until(async () => metric(await scrape(s.metricsUrl), 'flow_collector_flows_delivered_total') === 100, 'published without more traffic', 5000);
     const nc = await client(n.url);
-    const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(await readStream(nc, 'FLOWS'));
     await nc.close();
     assert.equal(flows.length, 100);
   });
@@ -465,7 +466,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     assert.equal(stopped['delivered'], 500);
     assert.equal(stopped['dropped'], 0);
     const nc = await client(n.url);
-    const flows = decodeAll((await readStream(nc, 'FLOWS')).map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(await readStream(nc, 'FLOWS'));
     await nc.close();
     assert.equal(flows.length, 500);
   });
@@ -498,7 +499,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     const nc = await client(alive.url);
     const msgs = await readStream(nc, 'FLOWS');
     await nc.close();
-    const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(msgs);
     const seen = checkFlows(flows, 400, P);
     assert.ok([...seen.values()].every((c) => c === 1), 'no flow stored twice');
     assert.equal(flows.length, delivered);
@@ -589,7 +590,7 @@ describe('serve publishing to NATS', { concurrency: 3 }, () => {
     const nc = await client(n.url, auth);
     const msgs = await readStream(nc, 'FLOWS');
     await nc.close();
-    const flows = decodeAll(msgs.map((x) => ({ data: x.data, headers: x.header })));
+    const flows = decodeAll(msgs);
     const seen = checkFlows(flows, 300, P);
     assert.equal(seen.size, 300 * P);
     assert.ok([...seen.values()].every((c) => c === 1), 'no flow stored twice');

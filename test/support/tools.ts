@@ -1,6 +1,6 @@
 /** Test helpers for running real external tools (tshark, softflowd, pmacctd, editcap...). */
 
-import { spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnOptions, type SpawnSyncReturns } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -43,9 +43,14 @@ export const AS_NOBODY: readonly string[] = ['setpriv', '--reuid=65534', '--regi
 /** A test's skip reason when AS_NOBODY cannot be used here (not root, or no setpriv); false when it can. */
 export const skipUnlessAsNobody: string | false = process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv') ? 'needs root to drop privileges with setpriv' : false;
 
+/** Runs a command (`args[0]`) as AS_NOBODY to completion (30 s at most), its output as text. */
+export function runAsNobody(args: readonly string[]): SpawnSyncReturns<string> {
+  return spawnSync(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
 /** Why nobody cannot run node on `script` (a checkout under a private directory); undefined when it can. */
 export function nobodyCannotRead(script: string): string | undefined {
-  const probe = spawnSync(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(script)}, 4)`]);
+  const probe = runAsNobody([process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(script)}, 4)`]);
   return probe.status === 0 ? undefined : `user nobody cannot read ${script} in this checkout`;
 }
 
