@@ -19,11 +19,12 @@ export const skipPmacct = hasCommand('pmacctd') ? false : 'pmacctd is not instal
  * savefile is handled loosely: with `pcap_savefile_wait` (see runPmacctd) the core hands over its
  * last, partly filled buffer, but the plugin then also replays the records of the buffer before
  * it (sfprobe, 36 frames under test and 0 to 256 fillers: 33 to 54 samples more than the pcap
- * had frames). And should the plugin miss the core's last wake-up, it never reads that partial
- * buffer. FILLERS trailing frames from FILLER_SRC (not asserted on, beyond the sampling rate)
- * keep both effects off the frames under test: the last two buffers hold only fillers. With 256,
- * every replayed sample was a filler in 100 of 100 runs with three busy loops on the two cores;
- * with 64, replays carried frames under test.
+ * had frames; nfprobe, 168 packets under test: 19 packets more on the flows under test without
+ * fillers, 4 more on the filler flow with 256). And should the plugin miss the core's last
+ * wake-up, it never reads that partial buffer. FILLERS trailing frames from FILLER_SRC (not
+ * asserted on, beyond the sampling rate) keep both effects off the frames under test: the last
+ * two buffers hold only fillers. With 256, every replayed sample was a filler in 100 of 100 runs
+ * with three busy loops on the two cores; with 64, replays carried frames under test.
  */
 export const FILLERS = 256;
 export const FILLER_SRC = '192.0.2.200';
