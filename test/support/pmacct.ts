@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { icmpFrame, tcpFrame, udpFrame, type PcapFrame } from '../../src/capture/mod.js';
 import { captureUdp, hasCommand, type CapturedDatagram } from './tools.js';
+import { until } from './wait.js';
 
 /** For `test(name, { skip: skipPmacct }, ...)`. */
 export const skipPmacct = hasCommand('pmacctd') ? false : 'pmacctd is not installed (Debian package "pmacct")';
@@ -265,7 +266,8 @@ const QUIET_MS = 1000;
  * `pcap_savefile_wait`: at the end of the file the core hands over its partial buffer, wakes the
  * plugin and waits. The runner waits for "finished reading" in the log and then until the
  * capture has been quiet for QUIET_MS, and sends SIGINT to the core, which stops the plugins;
- * they export what they hold (nfprobe its whole flow cache) on the way out.
+ * they export what they hold (nfprobe its whole flow cache) on the way out. A run that is not
+ * through all of that within 30 s is killed and throws, naming the wait and with pmacctd's log.
  */
 export async function runPmacctd(dir: string, conf: string, o: PmacctOptions): Promise<PmacctRun> {
   const family = o.family ?? 4;
@@ -297,30 +299,34 @@ export async function runPmacctd(dir: string, conf: string, o: PmacctOptions): P
     throw new Error(`pmacctd did not start:\n${log}`);
   }
   liveGroups.add(pgid);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  const deadline = Date.now() + 30_000; // against a hang only
+  // One budget for the three waits, against a hang only.
+  const deadline = Date.now() + 30_000;
+  const left = () => Math.max(0, deadline - Date.now());
   try {
-    while (!gone && !log.includes('finished reading PCAP capture file') && Date.now() < deadline) await sleep(50);
+    await until(() => gone || log.includes('finished reading PCAP capture file'), "pmacctd's 'finished reading PCAP capture file'", left(), 50);
     let seen = -1;
-    let quietSince = Date.now();
-    while (!gone && Date.now() < deadline) {
+    let quietSince = 0;
+    const quiet = () => {
       if (cap.datagrams.length !== seen) {
         seen = cap.datagrams.length;
         quietSince = Date.now();
-      } else if (Date.now() - quietSince >= QUIET_MS) break;
-      await sleep(50);
-    }
+      }
+      return Date.now() - quietSince >= QUIET_MS;
+    };
+    await until(() => gone || quiet(), `${QUIET_MS} ms without a datagram from pmacctd`, left(), 50);
     if (!gone) child.kill('SIGINT');
-    while (!gone && Date.now() < deadline) await sleep(50);
+    await until(() => gone, 'pmacctd to exit after SIGINT', left(), 50);
     // The core waits for its plugins before it exits; give stragglers a moment all the same.
-    for (let i = 0; i < 50 && groupAlive(pgid); i++) await sleep(100);
+    for (let i = 0; i < 50 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
+  } catch (err) {
+    await cap.finish();
+    throw new Error(`${(err as Error).message}; pmacctd's log:\n${log}`);
   } finally {
     killGroup(pgid, 'SIGKILL');
     liveGroups.delete(pgid);
     child.stdout.destroy();
     child.stderr.destroy();
   }
-  if (!gone) log += 'pmacctd did not stop within 30 s and was killed\n';
   // Everything pmacctd sent is queued on the loopback socket before a datagram we send now.
   return { datagrams: await cap.finish(), log };
 }
