@@ -11,7 +11,11 @@
  *   --cells 10/100,25/100,50/100,100/1000,100/100   burst/period in ms; burst >= period runs
  *                         without a pause (the reference: the last such cell, or none)
  *   --work decode,alu     decode: serve's transcoder on the v9 replay stream (bench/decode-loop.ts),
- *                         ns per flow; alu: an integer loop in registers, ns per 1,000 steps
+ *                         ns per flow; alu: an integer loop in registers, ns per 1,000 steps;
+ *                         none: only the --wakes table
+ *   --wakes 1,10,100,1000 also the CPU charged per wake-up after an idle sleep of each length in ms
+ *                         (a timer and nothing else, as an idle worker's or main thread's timers):
+ *                         what one wake-up costs on this host, and per second at that period
  *   --seconds 4           per cell and round
  *   --rounds 3            every cell once per round, in turn (host drift shows as round-to-round)
  *   --core N              pin this process (all its threads) to core N (taskset -a -p)
@@ -100,6 +104,42 @@ function decodeWork(loop: DecodeLoop): Work {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `1,10,100` as sleep lengths in ms; throws naming the piece that is not a positive number. */
+export function parseWakes(v: string): number[] {
+  return v
+    .split(',')
+    .filter(Boolean)
+    .map((p) => {
+      const ms = Number(p.trim());
+      if (!(ms > 0) || !Number.isFinite(ms)) throw new Error(`--wakes: want sleep lengths in ms (such as 1,10,100), got ${p}`);
+      return ms;
+    });
+}
+
+/**
+ * CPU µs charged per wake-up of a timer after an idle sleep of `ms`, with no work in between:
+ * at least 3 wake-ups and about `seconds` of sleeping.
+ */
+async function wakeCost(ms: number, seconds: number): Promise<number> {
+  const n = Math.max(3, Math.round((seconds * 1000) / ms));
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await sleep(ms);
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / n;
+}
+
+/** The wake-up table: per sleep length its rounds, median µs per wake-up, and µs per second at that period. */
+export function reportWakes(wakes: readonly number[], byWake: readonly number[][]): string[] {
+  const out = ['#### wake-ups (CPU µs per wake-up after an idle sleep, no work)', '', '| sleep | rounds | median | per second at that period |', '|---|---|---:|---:|'];
+  wakes.forEach((ms, i) => {
+    const xs = byWake[i]!;
+    const m = median(xs);
+    out.push(`| ${ms} ms | ${xs.map((x) => x.toFixed(1)).join(', ')} | ${m.toFixed(1)} | ${((m * 1000) / ms).toFixed(1)} |`);
+  });
+  out.push('');
+  return out;
+}
+
 /** Runs `work` in bursts for `seconds`; CPU ns per counted unit. */
 async function measure(work: Work, cell: Cell, seconds: number): Promise<number> {
   const c0 = process.cpuUsage();
@@ -143,6 +183,7 @@ export function report(results: Map<string, { per: string; byCell: number[][] }>
 async function main(): Promise<void> {
   let cells = parseCells('10/100,25/100,50/100,100/1000,100/100');
   let works = ['decode', 'alu'];
+  let wakes: number[] = [];
   let seconds = 4;
   let rounds = 3;
   let core: number | undefined;
@@ -152,8 +193,10 @@ async function main(): Promise<void> {
     if (arg === '--cells') cells = parseCells(value());
     else if (arg === '--work') {
       works = value().split(',');
-      for (const w of works) if (w !== 'decode' && w !== 'alu') throw new Error(`--work: decode or alu, not ${w}`);
-    } else if (arg === '--seconds') seconds = Number(value());
+      for (const w of works) if (w !== 'decode' && w !== 'alu' && w !== 'none') throw new Error(`--work: decode, alu or none, not ${w}`);
+      works = works.filter((w) => w !== 'none');
+    } else if (arg === '--wakes') wakes = parseWakes(value());
+    else if (arg === '--seconds') seconds = Number(value());
     else if (arg === '--rounds') rounds = Number(value());
     else if (arg === '--core') core = coreArg(arg, value());
     else if (arg === '--keep-awake') keepAwake = true;
@@ -162,6 +205,7 @@ async function main(): Promise<void> {
   });
   if (!(seconds > 0)) throw new Error('--seconds: more than 0');
   if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds: a whole number, 1 or more');
+  if (works.length === 0 && wakes.length === 0) throw new Error('--work none needs --wakes (nothing to measure)');
   if (keepAwake && core === undefined) throw new Error('--keep-awake needs --core (the loop runs on that core)');
   if (core !== undefined) pin(process.pid, core);
 
@@ -169,20 +213,28 @@ async function main(): Promise<void> {
   for (const w of works) all.push(w === 'alu' ? aluWork() : decodeWork(await decodeLoop('v9', cacheDir)));
   // Warm every work's code before the first window (a second without a pause).
   for (const w of all) await measure(w, { burstMs: 1, periodMs: 1 }, 1);
+  if (wakes.length > 0) await wakeCost(1, 0.2);
 
   let awake: Spawned | undefined;
   let awakeSeconds: number | undefined;
   if (keepAwake) awake = startKeepAwake(String(core))[0];
   const results = new Map<string, { per: string; byCell: number[][] }>();
   for (const w of all) results.set(w.name, { per: w.per, byCell: cells.map(() => []) });
+  const byWake: number[][] = wakes.map(() => []);
   try {
-    for (let r = 0; r < rounds; r++)
+    for (let r = 0; r < rounds; r++) {
       for (const w of all)
         for (let i = 0; i < cells.length; i++) {
           const ns = await measure(w, cells[i]!, seconds);
           results.get(w.name)!.byCell[i]!.push(ns);
           console.error(`round ${r + 1} ${w.name} ${cellName(cells[i]!)}: ${ns.toFixed(1)}`);
         }
+      for (let i = 0; i < wakes.length; i++) {
+        const us = await wakeCost(wakes[i]!, seconds);
+        byWake[i]!.push(us);
+        console.error(`round ${r + 1} wake-up after ${wakes[i]} ms: ${us.toFixed(1)} µs`);
+      }
+    }
   } finally {
     // The loop's CPU shows it ran (it gets only what this process leaves idle).
     if (awake?.child.pid !== undefined) awakeSeconds = processCpu(awake.child.pid)?.seconds;
@@ -191,7 +243,8 @@ async function main(): Promise<void> {
   const awakeNote = keepAwake ? `, kept awake by a SCHED_IDLE busy loop (${awakeSeconds?.toFixed(2) ?? '?'} s CPU)` : '';
   console.log(`### duty cycles (${seconds} s per cell, ${rounds} rounds${core !== undefined ? `, core ${core}` : ''}${awakeNote}, Node ${process.version})`);
   console.log('');
-  for (const line of report(results, cells)) console.log(line);
+  if (all.length > 0) for (const line of report(results, cells)) console.log(line);
+  if (wakes.length > 0) for (const line of reportWakes(wakes, byWake)) console.log(line);
 }
 
 // Run as a script, not when a test imports the report.

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { cellName, parseCells, report } from '../bench/duty.js';
+import { cellName, parseCells, parseWakes, report, reportWakes } from '../bench/duty.js';
 import { readStat } from '../bench/proc.js';
 import { skipUnlessCommands } from './support/tools.js';
 
@@ -42,6 +42,39 @@ test('bench duty: each cell is reported over the median of the last no-pause cel
   assert.ok(lines.includes('| no pause | 10.0, 9.0, 11.0 | 10.0 | 1.000x |'), lines.join('\n'));
   const noRef = report(new Map([['alu', { per: 'x', byCell: [[12]] }]]), parseCells('10/100'));
   assert.ok(noRef.includes('| 10/100 ms (10 %) | 12.0 | 12.0 | - |'), noRef.join('\n'));
+});
+
+test('bench duty: --wakes parses sleep lengths, and its table gives µs per wake-up and per second', () => {
+  assert.deepEqual(parseWakes('1,10,2.5'), [1, 10, 2.5]);
+  assert.throws(() => parseWakes('1,0'), /--wakes: want sleep lengths in ms \(such as 1,10,100\), got 0/);
+  assert.throws(() => parseWakes('1,x'), /got x/);
+  const lines = reportWakes([10, 1000], [[40, 60, 50], [500]]);
+  assert.ok(lines.includes('| 10 ms | 40.0, 60.0, 50.0 | 50.0 | 5000.0 |'), lines.join('\n'));
+  assert.ok(lines.includes('| 1000 ms | 500.0 | 500.0 | 500.0 |'), lines.join('\n'));
+});
+
+test('bench duty: --work none --wakes measures only the wake-ups', { timeout: 60_000 }, async () => {
+  const child = spawn(process.execPath, [DUTY, '--work', 'none', '--wakes', '5,20', '--seconds', '0.2', '--rounds', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  assert.equal(code, 0, `the run exits by itself: ${err}`);
+  assert.doesNotMatch(out, /#### alu|#### decode/);
+  for (const ms of [5, 20]) {
+    const row = new RegExp(`\\| ${ms} ms \\| ([\\d.]+), ([\\d.]+) \\| ([\\d.]+) \\| ([\\d.]+) \\|`).exec(out);
+    assert.ok(row, out);
+    // A wake-up costs some CPU, and the per-second figure is the median times the wake-ups a
+    // second (the median as printed is rounded to 0.05 either way).
+    assert.ok(Number(row[3]) > 0, `a wake-up after ${ms} ms costs CPU: ${row[0]}`);
+    assert.ok(Math.abs(Number(row[4]) - (Number(row[3]) * 1000) / ms) <= (0.05 * 1000) / ms + 0.05, row[0]);
+  }
+  const none = spawn(process.execPath, [DUTY, '--work', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let noneErr = '';
+  none.stderr.on('data', (d) => (noneErr += d));
+  assert.notEqual(await new Promise<number | null>((r) => none.on('exit', r)), 0);
+  assert.match(noneErr, /--work none needs --wakes/);
 });
 
 test('bench duty: a short run pinned to core 0 and kept awake measures every cell and stops its busy loop', { skip: skipUnlessCommands('taskset', 'chrt'), timeout: 60_000 }, async () => {
