@@ -30,7 +30,7 @@ import { coreArg, eachOption } from './args.js';
 import { decodeLoop, type DecodeLoop } from './decode-loop.js';
 import { pin, processCpu } from './proc.js';
 import { spreadOf } from './serve-replay.js';
-import { keepAwake as startKeepAwake, type Spawned } from './spawned.js';
+import { keepAwake as startKeepAwake, sleep, type Spawned } from './spawned.js';
 
 const median = (xs: readonly number[]): number => spreadOf(xs).median;
 
@@ -101,8 +101,6 @@ function decodeWork(loop: DecodeLoop): Work {
     },
   };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** `1,10,100` as sleep lengths in ms; throws naming the piece that is not a positive number. */
 export function parseWakes(v: string): number[] {

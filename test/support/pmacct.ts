@@ -316,8 +316,9 @@ export async function runPmacctd(dir: string, conf: string, o: PmacctOptions): P
     await until(() => gone || quiet(), `${QUIET_MS} ms without a datagram from pmacctd`, left(), 50);
     if (!gone) child.kill('SIGINT');
     await until(() => gone, 'pmacctd to exit after SIGINT', left(), 50);
-    // The core waits for its plugins before it exits; give stragglers a moment all the same.
-    for (let i = 0; i < 50 && groupAlive(pgid); i++) await new Promise((r) => setTimeout(r, 100));
+    // The core waits for its plugins before it exits; give stragglers a moment all the same (any
+    // still there after 5 s are killed with the group below).
+    await until(() => !groupAlive(pgid), "pmacctd's plugins to exit", 5000, 100).catch(() => undefined);
   } catch (err) {
     await cap.finish();
     throw new Error(`${(err as Error).message}; pmacctd's log:\n${log}`);
