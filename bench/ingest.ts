@@ -3,7 +3,12 @@
 //   node dist/bench/ingest.js [options]
 //
 //   --mode drain|rate|all     what to run (default all)
-//   --paths addon,dgram       receive paths to measure (default both)
+//   --paths addon,dgram,c     receive paths to measure (default addon,dgram); c (rate mode) is
+//                             bench/c/recv-reference.c, built with cc into bench/.cache: the
+//                             kernel's receive alone, in C, with the addon's socket options,
+//                             batches and waits (--pacing, --adaptive), in a process of its own
+//                             on the receiver's core; what the addon costs beyond it is the
+//                             runtime's (Node, libuv, the JS call per batch)
 //   --count N                 drain mode: datagrams queued before draining (default 200000)
 //   --reps N                  drain mode: repetitions, best is reported (default 3)
 //   --round N                 drain mode: datagrams queued per round (default 2000; must fit the
@@ -38,21 +43,28 @@
 // with the addon's sendmmsg, paced every ~1 ms; the receiver counts what
 // arrives and its own CPU time. Loss = offered - received. On loopback the
 // kernel's UDP receive path (softirq) runs in the sender's context, so the
-// receiver CPU shown is what the collector process itself spends.
+// receiver CPU shown is what the collector process itself spends. The wait
+// column (the addon's chosen wait) is sampled from inside batches, so the
+// bench adds no wake-up of its own to the receiver's.
 //
-// Both paths run the same consumer: it reads every datagram's length and
+// All paths run the same consumer: it reads every datagram's length and
 // first byte (a stand-in for a decoder's first touch).
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pace } from './pacer.js';
 import { BatchSender, loadAddon, openSource, type Batch, type BatchSource, type IngestPath } from '../src/ingest/mod.js';
 import { coreArg, eachOption } from './args.js';
 import { coresOf, pin } from './proc.js';
 
+/** The addon or dgram path, or 'c': the C reference receiver (bench/c/recv-reference.c, rate mode). */
+type ReceivePath = IngestPath | 'c';
+
 interface Args {
   mode: 'drain' | 'rate' | 'all' | 'sender';
-  paths: IngestPath[];
+  paths: ReceivePath[];
   count: number;
   reps: number;
   round: number;
@@ -101,7 +113,13 @@ function parseArgs(argv: string[]): Args {
         a.mode = v() as Args['mode'];
         break;
       case '--paths':
-        a.paths = v().split(',') as IngestPath[];
+        a.paths = v()
+          .split(',')
+          .filter(Boolean)
+          .map((p) => {
+            if (p !== 'addon' && p !== 'dgram' && p !== 'c') throw new Error(`--paths: unknown path "${p}" (addon, dgram, c)`);
+            return p;
+          });
         break;
       case '--count':
         a.count = Number(v());
@@ -318,7 +336,7 @@ async function drainOnce(path: IngestPath, args: Args): Promise<DrainResult> {
 }
 
 interface RateResult {
-  path: IngestPath;
+  path: ReceivePath;
   pacingUs: number;
   offered: number;
   sent: number;
@@ -339,8 +357,34 @@ interface RateResult {
   senderCores: string;
 }
 
-async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: Args): Promise<RateResult> {
+/** What a receiver measured over the sending. */
+interface Received {
+  received: number;
+  userUs: number;
+  systemUs: number;
+  kernelDrops: number | null;
+  rcvbuf: number;
+  batches: number;
+  waitUs: number | null;
+  receiverCores: string;
+}
+
+interface Receiver {
+  port: number;
+  /** The sender is ready: the measured part starts. */
+  begin(): void;
+  /** The sender is done and sent `sent`: wait for them, end the measured part. */
+  end(sent: number): Promise<Received>;
+}
+
+/** The addon or dgram path in this process (pinned by main with --core). */
+async function inProcessReceiver(path: IngestPath, pacingUs: number, args: Args): Promise<Receiver> {
   const c = consumer();
+  // The wait the addon chose, sampled at most every 100 ms from inside a batch: a timer of the
+  // bench's own would wake the receiver between its reads and charge it for that.
+  const waits: number[] = [];
+  let nextSample = 0;
+  let sampling = false;
   const src: BatchSource = await openSource({
     host: '127.0.0.1',
     port: 0,
@@ -350,9 +394,109 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     slotSize: 2048,
     pacingUs,
     adaptivePacing: args.adaptive,
-    onBatch: c.onBatch,
+    onBatch: (b) => {
+      c.onBatch(b);
+      if (!sampling) return;
+      const t = performance.now();
+      if (t < nextSample) return;
+      nextSample = t + 100;
+      const w = src.stats().readDelayUs;
+      if (w !== null) waits.push(w);
+    },
     logger: () => {},
   });
+  let cpu0 = process.cpuUsage();
+  let r0 = 0;
+  return {
+    port: src.port,
+    begin() {
+      cpu0 = process.cpuUsage();
+      r0 = c.received;
+      sampling = true;
+    },
+    async end(sent) {
+      sampling = false;
+      await waitUntil(() => c.received - r0 >= sent, 100, 3000, () => c.received);
+      const cpu1 = process.cpuUsage();
+      const st = src.stats();
+      await src.close();
+      waits.sort((x, y) => x - y);
+      return {
+        received: c.received - r0,
+        userUs: cpu1.user - cpu0.user,
+        systemUs: cpu1.system - cpu0.system,
+        kernelDrops: st.kernelDrops,
+        rcvbuf: st.rcvbuf,
+        batches: st.batches,
+        waitUs: waits.length > 0 ? waits[waits.length >> 1]! : null,
+        receiverCores: coresOf(process.pid),
+      };
+    },
+  };
+}
+
+/** bench/c/recv-reference.c, built into bench/.cache on first use (or when the source changed). */
+function referenceBinary(): string {
+  const src = fileURLToPath(new URL('../../bench/c/recv-reference.c', import.meta.url));
+  const bin = fileURLToPath(new URL('../../bench/.cache/recv-reference', import.meta.url));
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(dirname(bin), { recursive: true });
+  try {
+    execFileSync('cc', ['-O2', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (e.code === 'ENOENT') throw new Error('--paths c builds bench/c/recv-reference.c with cc: no C compiler found (apt-get install gcc)');
+    throw new Error(`--paths c: cc failed to build ${src}: ${e.stderr?.toString() ?? e.message}`);
+  }
+  return bin;
+}
+
+/** The C reference receiver: a process of its own, on this process's cores (main pins them with --core). */
+async function referenceReceiver(pacingUs: number, args: Args): Promise<Receiver> {
+  const child = spawn(referenceBinary(), [String(args.batch), '2048', String(args.rcvbuf), String(pacingUs), args.adaptive ? '1' : '0', '1000'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const port = await new Promise<number>((res, rej) => {
+    const on = () => {
+      const m = /^port (\d+)\n/.exec(out);
+      if (m) {
+        child.stdout.off('data', on);
+        res(Number(m[1]));
+      }
+    };
+    child.stdout.on('data', on);
+    void exited.then((code) => rej(new Error(`recv-reference exited (${code}) before it bound: ${out}`)));
+  });
+  const receiverCores = coresOf(child.pid!);
+  return {
+    port,
+    begin() {},
+    async end(sent) {
+      // It exits by itself once no datagram has come for a second.
+      const code = await exited;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || line === undefined) throw new Error(`recv-reference exited (${code}): ${out}`);
+      const r = JSON.parse(line) as { received: number; batches: number; rcvbuf: number; userUs: number; systemUs: number; drops: number; waitUs: number };
+      if (r.received > sent) throw new Error(`recv-reference received ${r.received} of ${sent} sent: something else sent to its port`);
+      return {
+        received: r.received,
+        userUs: r.userUs,
+        systemUs: r.systemUs,
+        kernelDrops: r.drops,
+        rcvbuf: r.rcvbuf,
+        batches: r.batches,
+        waitUs: r.waitUs < 0 || pacingUs === 0 ? null : r.waitUs,
+        receiverCores,
+      };
+    },
+  };
+}
+
+async function rateOnce(path: ReceivePath, rate: number, pacingUs: number, args: Args): Promise<RateResult> {
+  const rx = path === 'c' ? await referenceReceiver(pacingUs, args) : await inProcessReceiver(path, pacingUs, args);
   const self = fileURLToPath(import.meta.url);
   const onSenderCore = args.senderCore === undefined ? [] : ['-c', String(args.senderCore), process.execPath];
   const child = spawn(
@@ -363,7 +507,7 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
       '--mode',
       'sender',
       '--port',
-      String(src.port),
+      String(rx.port),
       '--rate',
       String(rate),
       '--duration',
@@ -390,44 +534,30 @@ async function rateOnce(path: IngestPath, rate: number, pacingUs: number, args: 
     child.stdout.on('data', on);
   });
   const senderCores = coresOf(child.pid!);
-  const cpu0 = process.cpuUsage();
-  const r0 = c.received;
   const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const waits: number[] = [];
-  const sampler = setInterval(() => {
-    const w = src.stats().readDelayUs;
-    if (w !== null) waits.push(w);
-  }, 100);
+  rx.begin();
   await exited;
-  clearInterval(sampler);
-  waits.sort((x, y) => x - y);
   const result = JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as { sent: number; seconds: number };
-  await waitUntil(() => c.received - r0 >= result.sent, 100, 3000, () => c.received);
-  const cpu1 = process.cpuUsage();
-  const st = src.stats();
-  await src.close();
-  const received = c.received - r0;
-  const userUs = cpu1.user - cpu0.user;
-  const systemUs = cpu1.system - cpu0.system;
-  const cpuUs = userUs + systemUs;
+  const r = await rx.end(result.sent);
+  const cpuUs = r.userUs + r.systemUs;
   return {
     path,
     pacingUs,
     offered: rate,
     sent: result.sent,
     achievedRate: result.sent / result.seconds,
-    received,
-    lossPct: (100 * (result.sent - received)) / result.sent,
-    kernelDrops: st.kernelDrops,
-    rcvbuf: st.rcvbuf,
+    received: r.received,
+    lossPct: (100 * (result.sent - r.received)) / result.sent,
+    kernelDrops: r.kernelDrops,
+    rcvbuf: r.rcvbuf,
     cpuPct: (100 * cpuUs) / 1e6 / result.seconds,
-    cpuUsPerDatagram: cpuUs / received,
-    userUsPerDatagram: userUs / received,
-    systemUsPerDatagram: systemUs / received,
-    batches: st.batches,
-    adaptive: path === 'addon' && args.adaptive && pacingUs > 0,
-    waitUs: waits.length > 0 ? waits[waits.length >> 1]! : null,
-    receiverCores: coresOf(process.pid),
+    cpuUsPerDatagram: cpuUs / r.received,
+    userUsPerDatagram: r.userUs / r.received,
+    systemUsPerDatagram: r.systemUs / r.received,
+    batches: r.batches,
+    adaptive: path !== 'dgram' && args.adaptive && pacingUs > 0,
+    waitUs: r.waitUs,
+    receiverCores: r.receiverCores,
     senderCores,
   };
 }
@@ -475,6 +605,7 @@ async function main(): Promise<void> {
     console.log('|---|---:|---:|---:|---:|---:|');
     const best = new Map<IngestPath, DrainResult>();
     for (const path of args.paths) {
+      if (path === 'c') continue; // rate mode only
       for (let r = 0; r < args.reps; r++) {
         const res = await drainOnce(path, args);
         const b = best.get(path);
@@ -499,10 +630,10 @@ async function main(): Promise<void> {
     console.log('| path | pacing µs | wait µs (median) | rcvbuf granted | offered/s | sent/s | received | loss % | kernel drops | receiver CPU % | CPU µs/datagram (user + system) | datagrams/batch |');
     console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const rate of args.rates) {
-      const configs: [IngestPath, number][] = [];
+      const configs: [ReceivePath, number][] = [];
       for (const path of args.paths) {
-        if (path === 'addon') for (const p of args.pacing) configs.push(['addon', p]);
-        else configs.push(['dgram', 0]);
+        if (path === 'dgram') configs.push(['dgram', 0]);
+        else for (const p of args.pacing) configs.push([path, p]);
       }
       for (const [path, pacing] of configs) {
         const r = await rateOnce(path, rate, pacing, args);
