@@ -53,6 +53,7 @@ test('bench ingest: --core pins the receiver and the sender apart; a fixed wait 
     assert.equal(row.receiverCores, '0');
     assert.equal(row.senderCores, '1');
     assert.match(text, /receiver on core 0, sender on core 1/);
+    assert.match(text, /V8's memory reducer off\)/, 'measured without the memory reducer');
     assert.ok(Math.abs(row.userUsPerDatagram + row.systemUsPerDatagram - row.cpuUsPerDatagram) < 1e-9, 'user + system = the CPU per datagram');
     assert.ok(row.systemUsPerDatagram > 0, 'recvmmsg shows as system time');
   }
